@@ -1,0 +1,283 @@
+//! `CatalogSource`: one environment of a catalog Git repository synced into one namespace
+//! (Flux's GitRepository and Kustomization in one object).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Default deletion budget per revision.
+pub const DEFAULT_MAX_DELETIONS: i32 = 10;
+
+fn default_path() -> String {
+    ".".into()
+}
+fn default_interval() -> String {
+    "1m".into()
+}
+fn default_timeout() -> String {
+    "60s".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_deletions() -> IntOrString {
+    IntOrString::Int(DEFAULT_MAX_DELETIONS)
+}
+
+/// A Git repository directory whose CatalogImage manifests are kept applied in a namespace.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "automotive.sdv.cloud.redhat.com",
+    version = "v1alpha1",
+    kind = "CatalogSource",
+    namespaced,
+    status = "CatalogSourceStatus",
+    derive = "PartialEq",
+    shortname = "catsrc",
+    category = "catalog",
+    doc = "A directory of a catalog Git repository (one environment) kept applied as CatalogImages in a namespace.",
+    printcolumn = r#"{"name":"URL","type":"string","jsonPath":".spec.url"}"#,
+    printcolumn = r#"{"name":"Path","type":"string","jsonPath":".spec.path"}"#,
+    printcolumn = r#"{"name":"Revision","type":"string","description":"Last applied commit","jsonPath":".status.lastAppliedRevision"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogSourceSpec {
+    /// Repository URL: `https://`, `ssh://` (or `user@host:path`), `git://` or `file://`.
+    #[schemars(length(min = 1))]
+    pub url: String,
+
+    /// What to sync: a branch, a tag or a commit. Defaults to branch `main`.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<GitRef>,
+
+    /// Directory of the repository holding this environment's entries (e.g. `environments/dev`).
+    #[serde(default = "default_path")]
+    pub path: String,
+
+    /// How often the remote is fetched (`1m`, `5m`); webhooks make syncs immediate.
+    #[serde(default = "default_interval")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
+    pub interval: String,
+
+    /// Timeout of one fetch.
+    #[serde(default = "default_timeout")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
+    pub timeout: String,
+
+    /// Namespace the CatalogImages are applied to; defaults to this object's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_namespace: Option<String>,
+
+    /// Delete CatalogImages of this source whose files were removed.
+    #[serde(default = "default_true")]
+    pub prune: bool,
+
+    /// Stop syncing; what is applied stays as it is.
+    #[serde(default)]
+    pub suspend: bool,
+
+    /// Git credentials: a Secret with `username`/`password`, `bearerToken`, or `identity`
+    /// (SSH private key) and `known_hosts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectRef>,
+
+    /// Verify the SSH signature of the synced commit before applying anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySpec>,
+
+    /// Most entries one revision may delete (a number, or a percentage such as `"20%"`). A
+    /// revision deleting more applies none of its deletions until approved with the
+    /// `automotive.sdv.cloud.redhat.com/approve-deletions: <revision>` annotation.
+    #[serde(default = "default_max_deletions")]
+    pub max_deletions: IntOrString,
+
+    /// Allow a revision that leaves this source with no entries.
+    #[serde(default)]
+    pub allow_empty: bool,
+
+    /// Report the sync result as a commit status on the forge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_status: Option<CommitStatusSpec>,
+
+    /// Accept push webhooks at `/hook/<namespace>/<name>`, authenticated with the secret's
+    /// `token` key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookSpec>,
+}
+
+/// Which commit to sync. Exactly one field may be set.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct GitRef {
+    /// Branch to follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Tag to sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Full commit SHA to sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9a-f]{40}$"))]
+    pub commit: Option<String>,
+}
+
+/// Reference to a Secret in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct LocalObjectRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Commit signature verification.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifySpec {
+    /// What to verify; only the synced commit (`HEAD`) is supported.
+    #[serde(default = "default_verify_mode")]
+    #[schemars(extend("enum" = ["HEAD"]))]
+    pub mode: String,
+    /// Secret whose values are trusted SSH public keys (allowed_signers or authorized_keys format).
+    pub secret_ref: LocalObjectRef,
+}
+
+fn default_verify_mode() -> String {
+    "HEAD".into()
+}
+
+/// Forge kinds whose REST APIs we speak.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ForgeProvider {
+    Github,
+    Gitlab,
+    Gitea,
+}
+
+/// Where to report commit statuses.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitStatusSpec {
+    /// github, gitlab or gitea (also Forgejo).
+    pub provider: ForgeProvider,
+    /// API base URL (`https://api.github.com`, `https://gitlab.example.com/api/v4`,
+    /// `https://gitea.example.com/api/v1`).
+    pub api_url: String,
+    /// Repository on the forge (`owner/name`, or the GitLab project path); derived from `url`
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// Secret with a `token` key allowed to set commit statuses.
+    pub secret_ref: LocalObjectRef,
+}
+
+/// Push webhook receiver settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSpec {
+    /// Secret with a `token` key: the HMAC secret (GitHub, Gitea) or the shared token (GitLab).
+    pub secret_ref: LocalObjectRef,
+}
+
+/// What the sync controller last did.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogSourceStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Reconciling, Stalled and SourceVerified.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Commit last fetched from the remote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fetched_revision: Option<String>,
+    /// Commit whose entries are applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_revision: Option<String>,
+    /// Commit of the last sync attempt, successful or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempted_revision: Option<String>,
+    /// Echo of the last handled `reconcile-requested-at` annotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+    /// Every entry this source manages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inventory: Vec<InventoryEntry>,
+    /// Entry counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<SourceSummary>,
+    /// Files that failed validation (bounded); their previously applied CatalogImages are kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalid_entries: Vec<InvalidEntry>,
+    /// Existing CatalogImages this source would have written but does not own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<ConflictEntry>,
+    /// Path of the webhook receiver for this source, relative to the reconciler's HTTP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_path: Option<String>,
+    /// The last five syncs, newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<SyncRecord>,
+}
+
+/// A managed entry.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct InventoryEntry {
+    pub name: String,
+    pub path: String,
+}
+
+/// Entry counts of a source.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct SourceSummary {
+    pub entries: i32,
+    pub applied: i32,
+    pub invalid: i32,
+    pub available: i32,
+    pub unavailable: i32,
+    pub failed: i32,
+    pub pending: i32,
+}
+
+/// A file that failed validation, with where.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct InvalidEntry {
+    pub path: String,
+    pub line: u32,
+    #[serde(default)]
+    pub column: u32,
+    pub message: String,
+}
+
+/// A name this source may not write.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct ConflictEntry {
+    pub name: String,
+    pub path: String,
+    pub message: String,
+}
+
+/// One sync.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRecord {
+    pub revision: String,
+    pub time: Option<Time>,
+    pub created: i32,
+    pub updated: i32,
+    pub pruned: i32,
+    /// Wall time of the sync in milliseconds.
+    pub duration_ms: i64,
+}
+
+/// Condition types of a CatalogSource.
+pub mod condition {
+    pub const READY: &str = "Ready";
+    pub const RECONCILING: &str = "Reconciling";
+    pub const STALLED: &str = "Stalled";
+    pub const SOURCE_VERIFIED: &str = "SourceVerified";
+}
