@@ -157,13 +157,13 @@ impl RepoConfig {
                     ),
                 );
             }
-            if let Some(from) = &env.promotes_from {
-                if !config.environments[..i].iter().any(|e| &e.name == from) {
-                    err(
-                        format!("environments[{i}].promotesFrom"),
-                        format!("{from:?} is not an earlier environment"),
-                    );
-                }
+            if let Some(from) = &env.promotes_from
+                && !config.environments[..i].iter().any(|e| &e.name == from)
+            {
+                err(
+                    format!("environments[{i}].promotesFrom"),
+                    format!("{from:?} is not an earlier environment"),
+                );
             }
         }
         if diagnostics.is_empty() {

@@ -249,16 +249,16 @@ fn check_metadata(c: &mut Checker, rules: &Rules) {
             }
         }
     }
-    if let (Some(node), Some(target)) = (metadata.get("namespace"), &rules.target_namespace) {
-        if node.as_str() != Some(target.as_str()) {
-            c.at(
+    if let (Some(node), Some(target)) = (metadata.get("namespace"), &rules.target_namespace)
+        && node.as_str() != Some(target.as_str())
+    {
+        c.at(
                 node,
                 format!(
                     "metadata.namespace: {:?} differs from the environment's namespace {target:?}; remove it or set it to {target:?}",
                     node.as_str().unwrap_or_default()
                 ),
             );
-        }
     }
     for (kind, reserved) in [
         ("labels", &[labels::CATALOG_SOURCE][..]),
@@ -351,13 +351,13 @@ fn check_spec(c: &mut Checker, image: &CatalogImage, rules: &Rules) {
     if let Some(digest) = &spec.digest {
         if !is_valid_digest(digest) {
             c.field("spec.digest", format!("{digest:?} is not a digest: expected sha256: followed by 64 lowercase hex characters"));
-        } else if let Some(url_digest) = reference.as_ref().and_then(|r| r.digest()) {
-            if url_digest != digest {
-                c.field(
-                    "spec.digest",
-                    format!("{digest} differs from the digest in registryUrl ({url_digest})"),
-                );
-            }
+        } else if let Some(url_digest) = reference.as_ref().and_then(|r| r.digest())
+            && url_digest != digest
+        {
+            c.field(
+                "spec.digest",
+                format!("{digest} differs from the digest in registryUrl ({url_digest})"),
+            );
         }
     } else if rules.require_digest && reference.as_ref().and_then(|r| r.digest()).is_none() {
         let env = rules.environment.as_deref().unwrap_or("this environment");
@@ -378,15 +378,15 @@ fn check_spec(c: &mut Checker, image: &CatalogImage, rules: &Rules) {
         Err(e) => c.field("spec.verificationInterval", e.to_string()),
     }
     let meta = &spec.metadata;
-    if let Some(arch) = &meta.architecture {
-        if !ARCHITECTURES.contains(&arch.as_str()) {
-            c.field("spec.metadata.architecture", format!("unknown architecture {arch:?} (expected one of amd64, arm64, arm, 386, ppc64le, s390x, riscv64; x86_64 and aarch64 are accepted)"));
-        }
+    if let Some(arch) = &meta.architecture
+        && !ARCHITECTURES.contains(&arch.as_str())
+    {
+        c.field("spec.metadata.architecture", format!("unknown architecture {arch:?} (expected one of amd64, arm64, arm, 386, ppc64le, s390x, riscv64; x86_64 and aarch64 are accepted)"));
     }
-    if let Some(distro) = &meta.distro {
-        if !labels::is_label_value(distro) {
-            c.field("spec.metadata.distro", format!("{distro:?} must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"));
-        }
+    if let Some(distro) = &meta.distro
+        && !labels::is_label_value(distro)
+    {
+        c.field("spec.metadata.distro", format!("{distro:?} must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"));
     }
     let mut seen = std::collections::BTreeSet::new();
     for (i, target) in meta.targets.iter().enumerate() {
@@ -405,13 +405,13 @@ fn check_spec(c: &mut Checker, image: &CatalogImage, rules: &Rules) {
             );
         }
     }
-    if let Some(secret) = &spec.auth_secret_ref {
-        if let Err(why) = check_dns_subdomain(&secret.name) {
-            c.field(
-                "spec.authSecretRef.name",
-                format!("{:?} {why}", secret.name),
-            );
-        }
+    if let Some(secret) = &spec.auth_secret_ref
+        && let Err(why) = check_dns_subdomain(&secret.name)
+    {
+        c.field(
+            "spec.authSecretRef.name",
+            format!("{:?} {why}", secret.name),
+        );
     }
 }
 

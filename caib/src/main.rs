@@ -1,1 +1,66 @@
-fn main() {}
+//! `caib`: the catalog CLI.
+
+mod cli;
+mod commands;
+mod error;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use cli::{CatalogCommand, Cli, Command};
+use error::{CaibError, Result};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => error::exit::USAGE,
+            });
+        }
+    };
+    init_logging(cli.global.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => e.report(),
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .init();
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Catalog(CatalogCommand::Validate(args)) => commands::validate::run(args),
+        Command::Completion { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "caib", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Manpages { dir } => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+            clap_mangen::generate_to(Cli::command(), dir)
+                .map_err(|e| anyhow::anyhow!("cannot write man pages to {}: {e}", dir.display()))?;
+            Ok(())
+        }
+        _ => Err(CaibError::Other(anyhow::anyhow!(
+            "this command is not implemented yet"
+        ))),
+    }
+}

@@ -1,0 +1,85 @@
+//! Command-line configuration of the reconciler.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "catalog-reconciler",
+    version,
+    about = "Syncs catalog Git repositories into CatalogImages and verifies every image in its registry",
+    long_about = "catalog-reconciler runs two controllers: the sync controller keeps the CatalogImages \
+of every CatalogSource equal to the files of its Git ref, and the verification controller checks \
+every CatalogImage in its OCI registry and reports the result in its status. It reads KUBECONFIG \
+or the in-cluster configuration."
+)]
+pub struct Config {
+    /// Address of the HTTP server: /metrics, /healthz, /readyz and the webhook receiver.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "CATALOG_HTTP_ADDR")]
+    pub http_addr: SocketAddr,
+    /// Registry host:port allowed over plain HTTP (repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
+    /// PEM file of a CA to trust for registries, in addition to the system roots.
+    #[arg(long, value_name = "FILE")]
+    pub registry_ca: Option<PathBuf>,
+    /// Only watch this namespace (default: all namespaces).
+    #[arg(long, env = "CATALOG_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Run the controllers only while holding the leader Lease, so replicas are safe.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "catalog-reconciler")]
+    pub lease_name: String,
+    /// Namespace of the leader Lease (default: POD_NAMESPACE, then `default`).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Identity in the Lease (default: HOSTNAME, then a random id).
+    #[arg(long, env = "HOSTNAME")]
+    pub identity: Option<String>,
+    /// Which controllers to run.
+    #[arg(long, value_enum, default_value = "all")]
+    pub controllers: Controllers,
+    /// Development mode: sync this working tree on every save instead of a CatalogSource.
+    #[arg(long, value_name = "DIR")]
+    pub local_source: Option<PathBuf>,
+    /// With --local-source: the environment directory inside it (e.g. environments/dev).
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = ".",
+        requires = "local_source"
+    )]
+    pub local_path: String,
+    /// With --local-source: namespace to apply to.
+    #[arg(long, value_name = "NS", requires = "local_source")]
+    pub target_namespace: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value = "json", env = "CATALOG_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Controllers {
+    All,
+    Sync,
+    Verify,
+}
+
+impl Controllers {
+    pub fn sync(self) -> bool {
+        matches!(self, Controllers::All | Controllers::Sync)
+    }
+    pub fn verify(self) -> bool {
+        matches!(self, Controllers::All | Controllers::Verify)
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
