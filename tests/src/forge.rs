@@ -1,0 +1,1 @@
+//! Fake forge REST API (GitHub, GitLab, Gitea) recording every request.

@@ -1,0 +1,1 @@
+//! Real git remotes: bare repositories, git-daemon, smart HTTP with basic auth.

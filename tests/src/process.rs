@@ -1,0 +1,63 @@
+//! Finding and running the project's real binaries from end-to-end tests.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Path of a binary built from this workspace (`caib`, `catalog-reconciler`, `kube-emulator`).
+///
+/// `cargo test --workspace` builds every binary before running tests; when one is missing the
+/// panic says how to build it.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/<name>
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executable lives in target/<profile>/deps");
+    let candidates = [profile_dir.join(name), exe.parent().unwrap().join(name)];
+    for candidate in &candidates {
+        if candidate.is_file() {
+            return candidate.clone();
+        }
+    }
+    panic!(
+        "binary {name} not found in {}: run `cargo build --workspace --bins` first (cargo test --workspace builds it)",
+        profile_dir.display()
+    );
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Fails with an install hint when a required external tool is missing.
+pub fn require_tool(tool: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(tool);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/lib/git-core", "/usr/local/libexec/git-core"] {
+        let candidate = PathBuf::from(dir).join(tool);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!("{tool} is required by this test: install it with `apt-get install -y {package}`");
+}

@@ -1,0 +1,1 @@
+//! Debian's docker-registry started per test, and image fixtures pushed to it.
