@@ -232,7 +232,7 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> (Vec<Document>, Vec<Diagnostic>) 
             ));
             continue;
         }
-        match serde_saphyr::from_str::<Node>(chunk) {
+        match serde_saphyr::from_str_with_options::<Node>(chunk, yaml_options()) {
             Ok(mut root) => {
                 shift_lines(&mut root, first_line - 1);
                 documents.push(Document { first_line, root });
@@ -258,6 +258,14 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> (Vec<Document>, Vec<Diagnostic>) 
         ));
     }
     (documents, diagnostics)
+}
+
+/// YAML 1.2 core schema booleans only: `name: n` or `distro: no` are strings, not `false`
+/// (the "Norway problem" of YAML 1.1).
+fn yaml_options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    options
 }
 
 /// The parser's message without its rendered source snippet (we print our own location).
@@ -401,6 +409,15 @@ mod tests {
         let big = vec![b'a'; MAX_FILE_BYTES + 1];
         let (_, d) = parse_file("big.yaml", &big);
         assert!(d[0].message.contains("256 KiB"));
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_stay_strings() {
+        let (docs, _) = parse_file("b.yaml", b"name: n\nother: yes\nflag: true\n");
+        let root = &docs[0].root;
+        assert_eq!(root.locate("name").as_str(), Some("n"));
+        assert_eq!(root.locate("other").as_str(), Some("yes"));
+        assert_eq!(root.locate("flag").value, Value::Bool(true));
     }
 
     #[test]
