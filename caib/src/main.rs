@@ -1,8 +1,11 @@
 //! `caib`: the catalog CLI.
 
 mod cli;
+mod cluster;
 mod commands;
+mod config;
 mod error;
+mod output;
 
 use std::process::ExitCode;
 
@@ -23,7 +26,11 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.global.verbose);
-    match run(cli) {
+    let mut cli = cli;
+    match config::Config::load()
+        .map(|c| c.apply(&mut cli.global))
+        .and_then(|()| run(cli))
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => e.report(),
     }
