@@ -67,10 +67,20 @@ pub fn validate_environment<'a>(
     files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     rules: &Rules,
 ) -> Report {
+    combine_files(
+        files
+            .into_iter()
+            .map(|(path, bytes)| validate_file(path, bytes, rules)),
+    )
+}
+
+/// Combine per-file results of [`validate_file`] into an environment report (the cross-file
+/// checks: unique names). Lets the reconciler cache per-file results by blob id and still get
+/// exactly what [`validate_environment`] would report.
+pub fn combine_files(files: impl IntoIterator<Item = (Vec<Entry>, Vec<Diagnostic>)>) -> Report {
     let mut report = Report::default();
     let mut candidates: Vec<Entry> = Vec::new();
-    for (path, bytes) in files {
-        let (entries, diagnostics) = validate_file(path, bytes, rules);
+    for (entries, diagnostics) in files {
         candidates.extend(entries);
         report.diagnostics.extend(diagnostics);
     }
