@@ -55,6 +55,8 @@ fn init_logging(verbose: u8) {
 fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Catalog(CatalogCommand::Validate(args)) => commands::validate::run(args),
+        Command::Catalog(CatalogCommand::List(args)) => commands::list::run(&cli.global, args),
+        Command::Catalog(CatalogCommand::Get(args)) => commands::get::run(&cli.global, args),
         Command::Completion { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "caib", &mut std::io::stdout());
             Ok(())

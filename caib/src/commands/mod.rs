@@ -2,3 +2,21 @@
 //! go through `repo` and `forge` and never write to the cluster.
 
 pub mod validate;
+pub mod diff;
+pub mod get;
+pub mod images;
+pub mod list;
+pub mod status;
+pub mod verify;
+#[cfg(test)]
+pub mod testdata;
+
+/// Runs an async command to completion. Each command is one short-lived task: a
+/// current-thread runtime is all it needs and starts in microseconds.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(future)
+}
