@@ -57,6 +57,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Catalog(CatalogCommand::Validate(args)) => commands::validate::run(args),
         Command::Catalog(CatalogCommand::List(args)) => commands::list::run(&cli.global, args),
         Command::Catalog(CatalogCommand::Get(args)) => commands::get::run(&cli.global, args),
+        Command::Catalog(CatalogCommand::Verify(args)) => commands::verify::run(&cli.global, args),
+        Command::Catalog(CatalogCommand::Status(args)) => commands::status::run(&cli.global, args),
         Command::Completion { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "caib", &mut std::io::stdout());
             Ok(())

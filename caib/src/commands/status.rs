@@ -1,1 +1,240 @@
-//! TODO
+//! `caib catalog status [NAME]`: what the sync controller did with each CatalogSource —
+//! which revision is applied, whether it is Ready, how many entries are available, and (for
+//! one source) which files are invalid and where, and the last syncs.
+
+use std::fmt::Write as _;
+
+use catalog_api::CatalogSource;
+use catalog_api::source::condition;
+use jiff::Timestamp;
+use kube::api::{Api, ListParams};
+
+use crate::cli::{Global, OutputFormat, StatusArgs};
+use crate::cluster::{CATALOG_SOURCE, Cluster};
+use crate::error::Result;
+use crate::output::{self, NONE, Table};
+
+pub fn run(global: &Global, args: &StatusArgs) -> Result<()> {
+    super::block_on(async {
+        let cluster = Cluster::connect(global).await?;
+        let format = global.output.unwrap_or(OutputFormat::Table);
+        let now = Timestamp::now();
+        if let Some(name) = &args.name {
+            let api: Api<CatalogSource> = cluster.api(false);
+            let source = api
+                .get(name)
+                .await
+                .map_err(|e| cluster.error(e, &CATALOG_SOURCE, Some(name)))?;
+            let text = match format {
+                OutputFormat::Json | OutputFormat::Yaml => output::document(
+                    &output::object_value(&source, catalog_api::API_VERSION, "CatalogSource")?,
+                    format,
+                )?,
+                _ => detail(&source, now),
+            };
+            print!("{text}");
+            return Ok(());
+        }
+        let api: Api<CatalogSource> = cluster.api(args.all_namespaces);
+        let mut sources = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| cluster.error(e, &CATALOG_SOURCE, None))?
+            .items;
+        sources.sort_by(|a, b| {
+            (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
+        });
+        if sources.is_empty() && matches!(format, OutputFormat::Table | OutputFormat::Wide) {
+            eprintln!("No catalog sources found");
+            return Ok(());
+        }
+        print!("{}", render(&sources, format, args.all_namespaces, now)?);
+        Ok(())
+    })
+}
+
+/// Shortened commit, as `git log --oneline` shows it.
+fn short(revision: &str) -> String {
+    revision.chars().take(12).collect()
+}
+
+fn ready(source: &CatalogSource) -> String {
+    source
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == condition::READY))
+        .map(|c| c.status.clone())
+        .unwrap_or_else(|| "Unknown".into())
+}
+
+/// The sources table, or a Kubernetes List.
+pub fn render(
+    sources: &[CatalogSource],
+    format: OutputFormat,
+    all_namespaces: bool,
+    now: Timestamp,
+) -> Result<String> {
+    if matches!(format, OutputFormat::Json | OutputFormat::Yaml) {
+        let values = sources
+            .iter()
+            .map(|s| output::object_value(s, catalog_api::API_VERSION, "CatalogSource"))
+            .collect::<Result<Vec<_>>>()?;
+        return output::document(&output::list_value(values), format);
+    }
+    let mut headers = Vec::new();
+    if all_namespaces {
+        headers.push("NAMESPACE");
+    }
+    headers.extend([
+        "NAME",
+        "URL",
+        "REVISION",
+        "READY",
+        "ENTRIES",
+        "AVAILABLE",
+        "UNAVAILABLE",
+        "INVALID",
+        "AGE",
+    ]);
+    let mut table = Table::new(headers);
+    for source in sources {
+        let status = source.status.clone().unwrap_or_default();
+        let summary = status.summary.clone().unwrap_or_default();
+        let mut row = Vec::new();
+        if all_namespaces {
+            row.push(source.metadata.namespace.clone().unwrap_or_default());
+        }
+        row.push(source.metadata.name.clone().unwrap_or_default());
+        row.push(source.spec.url.clone());
+        row.push(
+            status
+                .last_applied_revision
+                .as_deref()
+                .map(short)
+                .unwrap_or_else(|| NONE.into()),
+        );
+        row.push(ready(source));
+        row.push(summary.entries.to_string());
+        row.push(summary.available.to_string());
+        // Failed images are not pullable either.
+        row.push((summary.unavailable + summary.failed).to_string());
+        row.push(summary.invalid.to_string());
+        row.push(output::age_of(source.metadata.creation_timestamp.as_ref(), now));
+        table.push(row);
+    }
+    Ok(table.render())
+}
+
+/// One source in detail: where it syncs from, its conditions, invalid entries (path:line),
+/// conflicts and the last syncs.
+pub fn detail(source: &CatalogSource, now: Timestamp) -> String {
+    let status = source.status.clone().unwrap_or_default();
+    let summary = status.summary.clone().unwrap_or_default();
+    let spec = &source.spec;
+    let mut out = String::new();
+    let git_ref = match &spec.git_ref {
+        Some(r) if r.commit.is_some() => format!("commit {}", r.commit.as_deref().unwrap_or_default()),
+        Some(r) if r.tag.is_some() => format!("tag {}", r.tag.as_deref().unwrap_or_default()),
+        Some(r) => format!("branch {}", r.branch.as_deref().unwrap_or("main")),
+        None => "branch main".into(),
+    };
+    let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| NONE.into());
+    let _ = writeln!(out, "Name:              {}", source.metadata.name.as_deref().unwrap_or_default());
+    let _ = writeln!(out, "Namespace:         {}", source.metadata.namespace.as_deref().unwrap_or_default());
+    let _ = writeln!(out, "URL:               {}", spec.url);
+    let _ = writeln!(out, "Ref:               {git_ref}");
+    let _ = writeln!(out, "Path:              {}", spec.path);
+    if spec.suspend {
+        let _ = writeln!(out, "Suspended:         true");
+    }
+    let _ = writeln!(out, "Applied Revision:  {}", or_none(&status.last_applied_revision));
+    let _ = writeln!(out, "Fetched Revision:  {}", or_none(&status.last_fetched_revision));
+    let _ = writeln!(out, "Entries:           {} ({} applied, {} available, {} unavailable, {} failed, {} pending, {} invalid)",
+        summary.entries, summary.applied, summary.available, summary.unavailable, summary.failed, summary.pending, summary.invalid);
+    let _ = writeln!(out, "Age:               {}", output::age_of(source.metadata.creation_timestamp.as_ref(), now));
+    if !status.conditions.is_empty() {
+        let _ = writeln!(out, "\nConditions:");
+        let mut table = Table::new(vec!["TYPE", "STATUS", "REASON", "MESSAGE"]);
+        for c in &status.conditions {
+            table.push(vec![c.type_.clone(), c.status.clone(), c.reason.clone(), c.message.clone()]);
+        }
+        indent(&mut out, &table.render());
+    }
+    if !status.invalid_entries.is_empty() {
+        let _ = writeln!(out, "\nInvalid entries:");
+        for e in &status.invalid_entries {
+            let position = if e.column > 0 {
+                format!("{}:{}:{}", e.path, e.line, e.column)
+            } else {
+                format!("{}:{}", e.path, e.line)
+            };
+            let _ = writeln!(out, "  {position}: {}", e.message);
+        }
+    }
+    if !status.conflicts.is_empty() {
+        let _ = writeln!(out, "\nConflicts:");
+        for c in &status.conflicts {
+            let _ = writeln!(out, "  {} ({}): {}", c.name, c.path, c.message);
+        }
+    }
+    if !status.history.is_empty() {
+        let _ = writeln!(out, "\nHistory:");
+        let mut table = Table::new(vec!["REVISION", "TIME", "CREATED", "UPDATED", "PRUNED", "DURATION"]);
+        for h in &status.history {
+            table.push(vec![
+                short(&h.revision),
+                h.time.as_ref().map(|t| t.0.to_string()).unwrap_or_else(|| NONE.into()),
+                h.created.to_string(),
+                h.updated.to_string(),
+                h.pruned.to_string(),
+                format!("{}ms", h.duration_ms),
+            ]);
+        }
+        indent(&mut out, &table.render());
+    }
+    out
+}
+
+fn indent(out: &mut String, text: &str) {
+    for line in text.lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testdata::now;
+
+    fn source() -> CatalogSource {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1",
+            "kind": "CatalogSource",
+            "metadata": {"name": "dev", "namespace": "catalog-dev", "creationTimestamp": "2026-01-01T10:00:00Z"},
+            "spec": {"url": "https://git.example.com/platform/catalog.git", "ref": {"branch": "main"}, "path": "environments/dev"},
+            "status": {
+                "lastAppliedRevision": "4f2a9c0d1e2b3a4c5d6e7f8091a2b3c4d5e6f708",
+                "lastFetchedRevision": "4f2a9c0d1e2b3a4c5d6e7f8091a2b3c4d5e6f708",
+                "conditions": [{"type": "Ready", "status": "False", "reason": "InvalidEntries",
+                    "message": "1 invalid entry", "lastTransitionTime": "2026-01-04T14:00:00Z"}],
+                "summary": {"entries": 12, "applied": 11, "invalid": 1, "available": 9, "unavailable": 1, "failed": 1, "pending": 0},
+                "invalidEntries": [{"path": "environments/dev/broken.yaml", "line": 7, "column": 5,
+                    "message": "spec.registryUrl: invalid reference"}],
+                "history": [{"revision": "4f2a9c0d1e2b3a4c5d6e7f8091a2b3c4d5e6f708", "time": "2026-01-04T14:00:00Z",
+                    "created": 2, "updated": 1, "pruned": 0, "durationMs": 84}]
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn table_and_detail() {
+        let sources = [source()];
+        insta::assert_snapshot!(render(&sources, OutputFormat::Table, false, now()).unwrap(), @r"
+        NAME   URL                                            REVISION       READY   ENTRIES   AVAILABLE   UNAVAILABLE   INVALID   AGE
+        dev    https://git.example.com/platform/catalog.git   4f2a9c0d1e2b   False   12        9           2             1         3d4h
+        ");
+        insta::assert_snapshot!(detail(&sources[0], now()));
+        insta::assert_snapshot!(render(&sources, OutputFormat::Yaml, true, now()).unwrap());
+    }
+}
