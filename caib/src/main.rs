@@ -59,6 +59,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Catalog(CatalogCommand::Get(args)) => commands::get::run(&cli.global, args),
         Command::Catalog(CatalogCommand::Verify(args)) => commands::verify::run(&cli.global, args),
         Command::Catalog(CatalogCommand::Status(args)) => commands::status::run(&cli.global, args),
+        Command::Catalog(CatalogCommand::Diff(args)) => commands::diff::run(&cli.global, args),
         Command::Completion { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "caib", &mut std::io::stdout());
             Ok(())

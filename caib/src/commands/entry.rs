@@ -1,0 +1,232 @@
+//! Entry files as caib writes them, and the duplicate rules of DESIGN §7: publishing what is
+//! already there is a no-op success (CI pipelines retry), anything that would make two
+//! entries point at the same image, or silently overwrite one, is a conflict.
+
+use std::collections::BTreeMap;
+
+use catalog_api::image::{ImageMetadata, SecretRef};
+use catalog_api::validate::Entry;
+use catalog_api::{CatalogImageSpec, ImageReference};
+use serde::Serialize;
+
+/// File path of entry `name` in an environment directory: `<dir>/<name>.yaml`.
+pub fn entry_path(env_dir: &str, name: &str) -> String {
+    format!("{}/{name}.yaml", env_dir.trim_end_matches('/'))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct File<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: Meta<'a>,
+    spec: Spec<'a>,
+}
+
+#[derive(Serialize)]
+struct Meta<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: &'a BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Spec<'a> {
+    registry_url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    tags: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_secret_ref: Option<&'a SecretRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verification_interval: Option<&'a str>,
+    metadata: &'a ImageMetadata,
+}
+
+/// The YAML of an entry: `apiVersion`, `kind`, `metadata.name` (and annotations when given),
+/// `spec` without empty fields. `verificationInterval` is written only when it is not the
+/// default, so that catalog.yaml `defaults` keep applying.
+pub fn render(
+    name: &str,
+    annotations: &BTreeMap<String, String>,
+    spec: &CatalogImageSpec,
+) -> Vec<u8> {
+    let interval = (spec.verification_interval
+        != catalog_api::image::DEFAULT_VERIFICATION_INTERVAL)
+        .then_some(spec.verification_interval.as_str());
+    let file = File {
+        api_version: catalog_api::API_VERSION,
+        kind: "CatalogImage",
+        metadata: Meta { name, annotations },
+        spec: Spec {
+            registry_url: &spec.registry_url,
+            digest: spec.digest.as_deref(),
+            tags: &spec.tags,
+            auth_secret_ref: spec.auth_secret_ref.as_ref(),
+            verification_interval: interval,
+            metadata: &spec.metadata,
+        },
+    };
+    serde_saphyr::to_string(&file)
+        .expect("an entry always serializes")
+        .into_bytes()
+}
+
+/// How a new or changed entry relates to what the environment already holds.
+#[derive(Debug, PartialEq)]
+pub enum Duplicate {
+    /// Nothing in the way.
+    None,
+    /// An entry of that name with the same spec: nothing to do.
+    Identical { path: String },
+    /// An entry of that name with another spec (allowed with `--update`).
+    SameName { path: String },
+    /// Another entry names the same image.
+    Other {
+        name: String,
+        path: String,
+        why: String,
+    },
+}
+
+fn canonical(url: &str) -> String {
+    ImageReference::parse(url)
+        .map(|r| r.canonical())
+        .unwrap_or_else(|_| url.to_owned())
+}
+
+/// Checks `name`/`spec` against the environment's valid entries.
+pub fn check(entries: &[Entry], name: &str, spec: &CatalogImageSpec) -> Duplicate {
+    let url = canonical(&spec.registry_url);
+    for entry in entries.iter().filter(|e| e.name() != name) {
+        let other = &entry.image.spec;
+        let why = if canonical(&other.registry_url) == url {
+            Some(format!("the same registryUrl {}", spec.registry_url))
+        } else if spec.digest.is_some() && other.digest == spec.digest {
+            Some(format!(
+                "the same digest {}",
+                spec.digest.as_deref().unwrap_or_default()
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Duplicate::Other {
+                name: entry.name().to_owned(),
+                path: entry.path.clone(),
+                why,
+            };
+        }
+    }
+    match entries.iter().find(|e| e.name() == name) {
+        Some(e) if e.image.spec == *spec => Duplicate::Identical {
+            path: e.path.clone(),
+        },
+        Some(e) => Duplicate::SameName {
+            path: e.path.clone(),
+        },
+        None => Duplicate::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use catalog_api::image::Target;
+    use catalog_api::validate::{Rules, validate_file};
+
+    fn spec(url: &str) -> CatalogImageSpec {
+        CatalogImageSpec {
+            registry_url: url.into(),
+            tags: vec!["reference".into(), "baseline".into()],
+            verification_interval: "1h".into(),
+            metadata: ImageMetadata {
+                architecture: Some("amd64".into()),
+                distro: Some("cs9".into()),
+                distro_version: Some("9.4".into()),
+                targets: vec![Target::named("qemu")],
+                bootc_capable: Some(true),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rendered_entries_pass_the_validator_and_round_trip() {
+        let s = spec("quay.io/centos-automotive/autosd:cs9-reference");
+        let bytes = render("reference-cs9", &BTreeMap::new(), &s);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.starts_with("apiVersion: automotive.sdv.cloud.redhat.com/v1alpha1\nkind: CatalogImage\nmetadata:\n  name: reference-cs9\nspec:\n  registryUrl: quay.io/centos-automotive/autosd:cs9-reference\n"), "{text}");
+        assert!(!text.contains("status"), "{text}");
+        assert!(!text.contains("verificationInterval"), "{text}");
+        assert!(!text.contains("digest"), "{text}");
+        let (entries, diagnostics) = validate_file("e/reference-cs9.yaml", &bytes, &Rules::default());
+        assert!(diagnostics.is_empty(), "{diagnostics:?}\n{text}");
+        assert_eq!(entries[0].image.spec, s);
+        assert_eq!(entries[0].name(), "reference-cs9");
+    }
+
+    #[test]
+    fn annotations_and_custom_interval_are_written() {
+        let mut s = spec("quay.io/x/y:1");
+        s.verification_interval = "5m".into();
+        let annotations = BTreeMap::from([(
+            catalog_api::labels::SOURCE_IMAGEBUILD.to_owned(),
+            "ns/build".to_owned(),
+        )]);
+        let bytes = render("y", &annotations, &s);
+        let (entries, diagnostics) = validate_file("e/y.yaml", &bytes, &Rules::default());
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        assert_eq!(entries[0].image.spec.verification_interval, "5m");
+        assert_eq!(
+            entries[0].image.metadata.annotations.as_ref().unwrap()[catalog_api::labels::SOURCE_IMAGEBUILD],
+            "ns/build"
+        );
+    }
+
+    fn entry(name: &str, s: CatalogImageSpec) -> Entry {
+        let bytes = render(name, &BTreeMap::new(), &s);
+        let (mut entries, d) = validate_file(&entry_path("env", name), &bytes, &Rules::default());
+        assert!(d.is_empty());
+        entries.remove(0)
+    }
+
+    #[test]
+    fn duplicate_rules() {
+        let existing = vec![entry("a", spec("quay.io/x/a:1")), {
+            let mut s = spec("quay.io/x/b:1");
+            s.digest = Some(format!("sha256:{}", "b".repeat(64)));
+            entry("b", s)
+        }];
+        assert_eq!(check(&existing, "c", &spec("quay.io/x/c:1")), Duplicate::None);
+        assert_eq!(
+            check(&existing, "a", &spec("quay.io/x/a:1")),
+            Duplicate::Identical { path: "env/a.yaml".into() }
+        );
+        let mut changed = spec("quay.io/x/a:1");
+        changed.tags.push("more".into());
+        assert_eq!(
+            check(&existing, "a", &changed),
+            Duplicate::SameName { path: "env/a.yaml".into() }
+        );
+        match check(&existing, "c", &spec("quay.io/x/a:1")) {
+            Duplicate::Other { name, why, .. } => {
+                assert_eq!(name, "a");
+                assert!(why.contains("registryUrl"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut same_digest = spec("quay.io/x/other:1");
+        same_digest.digest = Some(format!("sha256:{}", "b".repeat(64)));
+        match check(&existing, "c", &same_digest) {
+            Duplicate::Other { name, why, .. } => {
+                assert_eq!(name, "b");
+                assert!(why.contains("digest"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
