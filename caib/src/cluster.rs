@@ -67,8 +67,6 @@ pub struct Cluster {
     pub namespace: String,
     /// API server URL, for messages.
     pub server: String,
-    /// `--timeout`, for commands that wait.
-    pub timeout: Option<Duration>,
 }
 
 impl Cluster {
@@ -93,7 +91,6 @@ impl Cluster {
             client,
             namespace,
             server,
-            timeout: global.timeout,
         })
     }
 
@@ -222,10 +219,7 @@ pub fn map_error(
                     kind.resource
                 )),
                 404 => {
-                    let named_object = status
-                        .details
-                        .as_ref()
-                        .is_some_and(|d| !d.name.is_empty());
+                    let named_object = status.details.as_ref().is_some_and(|d| !d.name.is_empty());
                     match name {
                         Some(name) if named_object => CaibError::NotFound(format!(
                             "{} {name:?} not found in namespace {namespace:?}",
@@ -238,7 +232,7 @@ pub fn map_error(
                         )),
                     }
                 }
-                409 => CaibError::Conflict(format!("{message}")),
+                409 => CaibError::Conflict(message),
                 408 | 504 => CaibError::Timeout(format!("the API server timed out: {message}")),
                 code => CaibError::Other(anyhow::anyhow!(
                     "the API server answered {code} {}: {message}",
@@ -301,7 +295,10 @@ mod tests {
     fn maps_statuses_to_exit_codes_and_hints() {
         let e = map(api_err(404, "NotFound", Some("x")), Some("x"));
         assert_eq!(e.exit_code(), 4);
-        assert_eq!(e.to_string(), r#"catalog image "x" not found in namespace "ns""#);
+        assert_eq!(
+            e.to_string(),
+            r#"catalog image "x" not found in namespace "ns""#
+        );
 
         let e = map(api_err(404, "NotFound", None), Some("x"));
         assert_eq!(e.exit_code(), 1);
@@ -314,6 +311,9 @@ mod tests {
         let e = map(api_err(403, "Forbidden", None), None);
         assert_eq!(e.exit_code(), 3);
         assert!(e.to_string().contains("RBAC"), "{e}");
-        assert_eq!(map(api_err(500, "InternalError", None), None).exit_code(), 1);
+        assert_eq!(
+            map(api_err(500, "InternalError", None), None).exit_code(),
+            1
+        );
     }
 }

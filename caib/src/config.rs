@@ -62,9 +62,8 @@ impl Config {
             ))
         })?;
         if let Some(output) = &config.output {
-            parse_output(output).map_err(|e| {
-                CaibError::Usage(format!("{}: output: {e}", path.display()))
-            })?;
+            parse_output(output)
+                .map_err(|e| CaibError::Usage(format!("{}: output: {e}", path.display())))?;
         }
         Ok(config)
     }

@@ -16,8 +16,6 @@ pub mod exit {
 
 /// A failure with the exit code it maps to. The message is complete: it says what failed and,
 /// where we know, what to do about it.
-// Variants are constructed by the cluster and Git commands.
-#[allow(dead_code)]
 #[derive(Debug, thiserror::Error)]
 pub enum CaibError {
     #[error("{0}")]

@@ -131,7 +131,10 @@ fn human_duration(seconds: i64) -> String {
 }
 
 /// AGE of an object's creation timestamp; `<unknown>` when the server did not set one.
-pub fn age_of(created: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>, now: Timestamp) -> String {
+pub fn age_of(
+    created: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    now: Timestamp,
+) -> String {
     match created {
         Some(t) => age(t.0, now),
         None => "<unknown>".into(),

@@ -26,7 +26,8 @@ const TOOL_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-configur
 
 pub fn run(global: &Global, _args: &DiffArgs) -> Result<()> {
     let root = repo_root(global.catalog_repo.as_deref())?;
-    let (env_name, env_dir, mut rules, env_namespace) = environment(&root, global.environment.as_deref())?;
+    let (env_name, env_dir, mut rules, env_namespace) =
+        environment(&root, global.environment.as_deref())?;
     super::block_on(async {
         let mut global = global.clone();
         if global.namespace.is_none() {
@@ -87,10 +88,7 @@ fn repo_root(flag: Option<&str>) -> Result<PathBuf> {
 
 /// The environment to compare: `--env`, else the only one of `catalog.yaml`. Without
 /// `catalog.yaml` the directory itself is one environment.
-fn environment(
-    root: &Path,
-    name: Option<&str>,
-) -> Result<(String, String, Rules, Option<String>)> {
+fn environment(root: &Path, name: Option<&str>) -> Result<(String, String, Rules, Option<String>)> {
     if !root.join(repo::CONFIG_FILE).is_file() {
         if let Some(name) = name {
             return Err(CaibError::Usage(format!(
@@ -188,9 +186,18 @@ fn comparable_yaml(image: &CatalogImage) -> Result<String> {
 #[derive(Debug, PartialEq)]
 pub enum Change {
     /// In the repository only: the sync would create it.
-    Added { name: String, path: String, yaml: String },
+    Added {
+        name: String,
+        path: String,
+        yaml: String,
+    },
     /// In both, different: live (old) → repository (new).
-    Changed { name: String, path: String, live: String, desired: String },
+    Changed {
+        name: String,
+        path: String,
+        live: String,
+        desired: String,
+    },
     /// In the cluster only: the sync would prune it (when the source owns it).
     Removed { name: String, yaml: String },
 }
@@ -284,11 +291,26 @@ pub fn render(changes: &[Change], namespace: &str) -> String {
             Change::Added { path, yaml, .. } => {
                 out.push_str(&diff("", yaml, "/dev/null", path));
             }
-            Change::Changed { name, path, live, desired } => {
-                out.push_str(&diff(live, desired, &format!("cluster/{namespace}/{name}"), path));
+            Change::Changed {
+                name,
+                path,
+                live,
+                desired,
+            } => {
+                out.push_str(&diff(
+                    live,
+                    desired,
+                    &format!("cluster/{namespace}/{name}"),
+                    path,
+                ));
             }
             Change::Removed { name, yaml } => {
-                out.push_str(&diff(yaml, "", &format!("cluster/{namespace}/{name}"), "/dev/null"));
+                out.push_str(&diff(
+                    yaml,
+                    "",
+                    &format!("cluster/{namespace}/{name}"),
+                    "/dev/null",
+                ));
             }
         }
     }
@@ -301,7 +323,11 @@ mod tests {
     use crate::commands::testdata::{by_hand, qemu, rpi4};
 
     fn entry(image: CatalogImage, path: &str) -> Entry {
-        Entry { path: path.into(), line: 3, image }
+        Entry {
+            path: path.into(),
+            line: 3,
+            image,
+        }
     }
 
     #[test]
@@ -339,20 +365,32 @@ mod tests {
             diagnostics: vec![],
         };
         let changes = compare(&report, &live).unwrap();
-        assert_eq!(Summary::of(&changes), Summary { added: 1, changed: 1, removed: 1 });
+        assert_eq!(
+            Summary::of(&changes),
+            Summary {
+                added: 1,
+                changed: 1,
+                removed: 1
+            }
+        );
         insta::assert_snapshot!(render(&changes, "dev"));
     }
 
     #[test]
     fn a_broken_file_does_not_remove_its_live_entry() {
         let mut live = rpi4();
-        live.metadata
-            .annotations
-            .get_or_insert_default()
-            .insert(catalog_api::labels::SOURCE_PATH.into(), "environments/dev/rpi.yaml".into());
+        live.metadata.annotations.get_or_insert_default().insert(
+            catalog_api::labels::SOURCE_PATH.into(),
+            "environments/dev/rpi.yaml".into(),
+        );
         let report = Report {
             entries: vec![],
-            diagnostics: vec![catalog_api::Diagnostic::new("environments/dev/rpi.yaml", 2, 1, "bad")],
+            diagnostics: vec![catalog_api::Diagnostic::new(
+                "environments/dev/rpi.yaml",
+                2,
+                1,
+                "bad",
+            )],
         };
         assert!(compare(&report, &[live]).unwrap().is_empty());
     }

@@ -32,7 +32,10 @@ pub fn run(global: &Global, args: &ListArgs) -> Result<()> {
         let mut seen = BTreeSet::new();
         for selector in filter.selectors() {
             for image in fetch(&cluster, &api, selector.as_deref()).await? {
-                let key = (image.metadata.namespace.clone(), image.metadata.name.clone());
+                let key = (
+                    image.metadata.namespace.clone(),
+                    image.metadata.name.clone(),
+                );
                 if filter.matches(&image) && seen.insert(key) {
                     items.push(image);
                 }
@@ -47,7 +50,10 @@ pub fn run(global: &Global, args: &ListArgs) -> Result<()> {
             eprintln!("No catalog images found");
             return Ok(());
         }
-        print!("{}", render(&items, format, args.all_namespaces, Timestamp::now())?);
+        print!(
+            "{}",
+            render(&items, format, args.all_namespaces, Timestamp::now())?
+        );
         Ok(())
     })
 }
@@ -125,7 +131,11 @@ impl Filter {
     pub fn matches(&self, image: &CatalogImage) -> bool {
         let meta = &image.spec.metadata;
         if let Some(arch) = &self.architecture
-            && meta.architecture.as_deref().map(labels::normalize_architecture) != Some(arch)
+            && meta
+                .architecture
+                .as_deref()
+                .map(labels::normalize_architecture)
+                != Some(arch)
         {
             return false;
         }
@@ -150,10 +160,13 @@ impl Filter {
     /// Label selectors whose union holds every possible match: the objects labelled with the
     /// wanted value plus the objects without that label. `[None]` lists everything.
     pub fn selectors(&self) -> Vec<Option<String>> {
-        let narrow = |key: &str, value: &str| {
-            vec![Some(format!("{key}={value}")), Some(format!("!{key}"))]
-        };
-        if let Some(arch) = self.architecture.as_deref().filter(|v| labels::is_label_name(v)) {
+        let narrow =
+            |key: &str, value: &str| vec![Some(format!("{key}={value}")), Some(format!("!{key}"))];
+        if let Some(arch) = self
+            .architecture
+            .as_deref()
+            .filter(|v| labels::is_label_name(v))
+        {
             return narrow(labels::ARCHITECTURE, arch);
         }
         if let Some(distro) = self.distro.as_deref().filter(|v| labels::is_label_name(v)) {
@@ -217,7 +230,15 @@ fn table(items: &[CatalogImage], wide: bool, all_namespaces: bool, now: Timestam
     if all_namespaces {
         headers.push("NAMESPACE");
     }
-    headers.extend(["NAME", "REGISTRY", "ARCHITECTURE", "DISTRO", "TARGET", "PHASE", "AGE"]);
+    headers.extend([
+        "NAME",
+        "REGISTRY",
+        "ARCHITECTURE",
+        "DISTRO",
+        "TARGET",
+        "PHASE",
+        "AGE",
+    ]);
     if wide {
         headers.extend(["DIGEST", "REVISION"]);
     }
@@ -235,7 +256,10 @@ fn table(items: &[CatalogImage], wide: bool, all_namespaces: bool, now: Timestam
         row.push(or_none(meta.distro.as_ref()));
         row.push(or_none(meta.targets.first().map(|t| &t.name)));
         row.push(phase_of(image).to_string());
-        row.push(output::age_of(image.metadata.creation_timestamp.as_ref(), now));
+        row.push(output::age_of(
+            image.metadata.creation_timestamp.as_ref(),
+            now,
+        ));
         if wide {
             let digest = image
                 .status
@@ -309,36 +333,80 @@ mod tests {
                 .map(|i| i.metadata.name.clone().unwrap())
                 .collect()
         };
-        let amd = ListArgs { architecture: Some("amd64".into()), ..args() };
+        let amd = ListArgs {
+            architecture: Some("amd64".into()),
+            ..args()
+        };
         assert_eq!(names(amd), ["autosd-cs9-qemu"]);
-        let x86 = ListArgs { architecture: Some("x86_64".into()), ..args() };
+        let x86 = ListArgs {
+            architecture: Some("x86_64".into()),
+            ..args()
+        };
         assert_eq!(names(x86), ["autosd-cs9-qemu"]);
-        let target = ListArgs { target: Some("raspberry-pi".into()), ..args() };
+        let target = ListArgs {
+            target: Some("raspberry-pi".into()),
+            ..args()
+        };
         assert_eq!(names(target), ["autosd-cs9-rpi4"]);
-        let phase = ListArgs { phase: Some("pending".into()), ..args() };
+        let phase = ListArgs {
+            phase: Some("pending".into()),
+            ..args()
+        };
         assert_eq!(names(phase), ["my-catalog-image"]);
-        let tags = ListArgs { tags: vec!["production".into(), "automotive".into()], ..args() };
+        let tags = ListArgs {
+            tags: vec!["production".into(), "automotive".into()],
+            ..args()
+        };
         assert_eq!(names(tags), ["autosd-cs9-rpi4"]);
-        let tags = ListArgs { tags: vec!["production".into(), "other".into()], ..args() };
+        let tags = ListArgs {
+            tags: vec!["production".into(), "other".into()],
+            ..args()
+        };
         assert!(names(tags).is_empty());
-        let distro = ListArgs { distro: Some("cs9".into()), ..args() };
+        let distro = ListArgs {
+            distro: Some("cs9".into()),
+            ..args()
+        };
         assert_eq!(names(distro), ["autosd-cs9-rpi4", "autosd-cs9-qemu"]);
     }
 
     #[test]
     fn bad_flag_values_name_the_flag() {
-        let err = Filter::from_args(&ListArgs { phase: Some("Ready".into()), ..args() }).unwrap_err();
+        let err = Filter::from_args(&ListArgs {
+            phase: Some("Ready".into()),
+            ..args()
+        })
+        .unwrap_err();
         assert_eq!(err.exit_code(), 2);
-        assert!(err.to_string().starts_with("--phase: unknown phase \"Ready\""), "{err}");
-        let err = Filter::from_args(&ListArgs { architecture: Some("sparc".into()), ..args() }).unwrap_err();
-        assert!(err.to_string().starts_with("--architecture \"sparc\""), "{err}");
-        let err = Filter::from_args(&ListArgs { limit: Some(0), ..args() }).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--phase: unknown phase \"Ready\""),
+            "{err}"
+        );
+        let err = Filter::from_args(&ListArgs {
+            architecture: Some("sparc".into()),
+            ..args()
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("--architecture \"sparc\""),
+            "{err}"
+        );
+        let err = Filter::from_args(&ListArgs {
+            limit: Some(0),
+            ..args()
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("--limit"), "{err}");
     }
 
     #[test]
     fn selectors_include_unlabelled_objects() {
-        let f = Filter::from_args(&ListArgs { architecture: Some("x86_64".into()), ..args() }).unwrap();
+        let f = Filter::from_args(&ListArgs {
+            architecture: Some("x86_64".into()),
+            ..args()
+        })
+        .unwrap();
         assert_eq!(
             f.selectors(),
             [
@@ -347,7 +415,11 @@ mod tests {
             ]
         );
         assert_eq!(Filter::default().selectors(), [None]);
-        let f = Filter::from_args(&ListArgs { target: Some("qemu".into()), ..args() }).unwrap();
+        let f = Filter::from_args(&ListArgs {
+            target: Some("qemu".into()),
+            ..args()
+        })
+        .unwrap();
         assert_eq!(f.selectors().len(), 3);
     }
 }

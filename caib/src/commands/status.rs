@@ -42,7 +42,8 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<()> {
             .map_err(|e| cluster.error(e, &CATALOG_SOURCE, None))?
             .items;
         sources.sort_by(|a, b| {
-            (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
+            (&a.metadata.namespace, &a.metadata.name)
+                .cmp(&(&b.metadata.namespace, &b.metadata.name))
         });
         if sources.is_empty() && matches!(format, OutputFormat::Table | OutputFormat::Wide) {
             eprintln!("No catalog sources found");
@@ -119,7 +120,10 @@ pub fn render(
         // Failed images are not pullable either.
         row.push((summary.unavailable + summary.failed).to_string());
         row.push(summary.invalid.to_string());
-        row.push(output::age_of(source.metadata.creation_timestamp.as_ref(), now));
+        row.push(output::age_of(
+            source.metadata.creation_timestamp.as_ref(),
+            now,
+        ));
         table.push(row);
     }
     Ok(table.render())
@@ -133,30 +137,66 @@ pub fn detail(source: &CatalogSource, now: Timestamp) -> String {
     let spec = &source.spec;
     let mut out = String::new();
     let git_ref = match &spec.git_ref {
-        Some(r) if r.commit.is_some() => format!("commit {}", r.commit.as_deref().unwrap_or_default()),
+        Some(r) if r.commit.is_some() => {
+            format!("commit {}", r.commit.as_deref().unwrap_or_default())
+        }
         Some(r) if r.tag.is_some() => format!("tag {}", r.tag.as_deref().unwrap_or_default()),
         Some(r) => format!("branch {}", r.branch.as_deref().unwrap_or("main")),
         None => "branch main".into(),
     };
     let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| NONE.into());
-    let _ = writeln!(out, "Name:              {}", source.metadata.name.as_deref().unwrap_or_default());
-    let _ = writeln!(out, "Namespace:         {}", source.metadata.namespace.as_deref().unwrap_or_default());
+    let _ = writeln!(
+        out,
+        "Name:              {}",
+        source.metadata.name.as_deref().unwrap_or_default()
+    );
+    let _ = writeln!(
+        out,
+        "Namespace:         {}",
+        source.metadata.namespace.as_deref().unwrap_or_default()
+    );
     let _ = writeln!(out, "URL:               {}", spec.url);
     let _ = writeln!(out, "Ref:               {git_ref}");
     let _ = writeln!(out, "Path:              {}", spec.path);
     if spec.suspend {
         let _ = writeln!(out, "Suspended:         true");
     }
-    let _ = writeln!(out, "Applied Revision:  {}", or_none(&status.last_applied_revision));
-    let _ = writeln!(out, "Fetched Revision:  {}", or_none(&status.last_fetched_revision));
-    let _ = writeln!(out, "Entries:           {} ({} applied, {} available, {} unavailable, {} failed, {} pending, {} invalid)",
-        summary.entries, summary.applied, summary.available, summary.unavailable, summary.failed, summary.pending, summary.invalid);
-    let _ = writeln!(out, "Age:               {}", output::age_of(source.metadata.creation_timestamp.as_ref(), now));
+    let _ = writeln!(
+        out,
+        "Applied Revision:  {}",
+        or_none(&status.last_applied_revision)
+    );
+    let _ = writeln!(
+        out,
+        "Fetched Revision:  {}",
+        or_none(&status.last_fetched_revision)
+    );
+    let _ = writeln!(
+        out,
+        "Entries:           {} ({} applied, {} available, {} unavailable, {} failed, {} pending, {} invalid)",
+        summary.entries,
+        summary.applied,
+        summary.available,
+        summary.unavailable,
+        summary.failed,
+        summary.pending,
+        summary.invalid
+    );
+    let _ = writeln!(
+        out,
+        "Age:               {}",
+        output::age_of(source.metadata.creation_timestamp.as_ref(), now)
+    );
     if !status.conditions.is_empty() {
         let _ = writeln!(out, "\nConditions:");
         let mut table = Table::new(vec!["TYPE", "STATUS", "REASON", "MESSAGE"]);
         for c in &status.conditions {
-            table.push(vec![c.type_.clone(), c.status.clone(), c.reason.clone(), c.message.clone()]);
+            table.push(vec![
+                c.type_.clone(),
+                c.status.clone(),
+                c.reason.clone(),
+                c.message.clone(),
+            ]);
         }
         indent(&mut out, &table.render());
     }
@@ -179,11 +219,16 @@ pub fn detail(source: &CatalogSource, now: Timestamp) -> String {
     }
     if !status.history.is_empty() {
         let _ = writeln!(out, "\nHistory:");
-        let mut table = Table::new(vec!["REVISION", "TIME", "CREATED", "UPDATED", "PRUNED", "DURATION"]);
+        let mut table = Table::new(vec![
+            "REVISION", "TIME", "CREATED", "UPDATED", "PRUNED", "DURATION",
+        ]);
         for h in &status.history {
             table.push(vec![
                 short(&h.revision),
-                h.time.as_ref().map(|t| t.0.to_string()).unwrap_or_else(|| NONE.into()),
+                h.time
+                    .as_ref()
+                    .map(|t| t.0.to_string())
+                    .unwrap_or_else(|| NONE.into()),
                 h.created.to_string(),
                 h.updated.to_string(),
                 h.pruned.to_string(),

@@ -15,7 +15,12 @@ pub fn time(s: &str) -> Time {
     Time(s.parse().unwrap())
 }
 
-pub fn image(name: &str, created: &str, spec: CatalogImageSpec, phase: Option<Phase>) -> CatalogImage {
+pub fn image(
+    name: &str,
+    created: &str,
+    spec: CatalogImageSpec,
+    phase: Option<Phase>,
+) -> CatalogImage {
     let mut image = CatalogImage::new(name, spec);
     image.metadata.namespace = Some("default".into());
     image.metadata.creation_timestamp = Some(time(created));
@@ -55,11 +60,10 @@ pub fn rpi4() -> CatalogImage {
         },
         Some(Phase::Available),
     );
-    image
-        .metadata
-        .annotations
-        .get_or_insert_default()
-        .insert(catalog_api::labels::SOURCE_REVISION.into(), "0123456789abcdef0123456789abcdef01234567".into());
+    image.metadata.annotations.get_or_insert_default().insert(
+        catalog_api::labels::SOURCE_REVISION.into(),
+        "0123456789abcdef0123456789abcdef01234567".into(),
+    );
     let status = image.status.as_mut().unwrap();
     status.registry_metadata = Some(RegistryMetadata {
         resolved_digest: Some(format!("sha256:{}", "ab".repeat(32))),

@@ -67,7 +67,15 @@ pub fn run(global: &Global, args: &VerifyArgs) -> Result<()> {
             }
         };
         let (text, available) = report(&image);
-        print!("{text}");
+        if crate::config::color_enabled() {
+            print!(
+                "{}",
+                text.replace("✓ ", "\x1b[32m✓\x1b[0m ")
+                    .replace("✗ ", "\x1b[31m✗\x1b[0m ")
+            );
+        } else {
+            print!("{text}");
+        }
         if available {
             Ok(())
         } else {
@@ -85,9 +93,13 @@ async fn request(cluster: &Cluster, api: &Api<CatalogImage>, name: &str) -> Resu
     let patch = json!({
         "metadata": {"annotations": {catalog_api::labels::VERIFY_REQUESTED_AT: value}}
     });
-    api.patch(name, &PatchParams::apply(FIELD_MANAGER), &Patch::Merge(&patch))
-        .await
-        .map_err(|e| cluster.error(e, &CATALOG_IMAGE, Some(name)))?;
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map_err(|e| cluster.error(e, &CATALOG_IMAGE, Some(name)))?;
     Ok(value)
 }
 
@@ -283,8 +295,18 @@ mod tests {
         let mut image = qemu();
         let status = image.status.as_mut().unwrap();
         status.conditions = vec![
-            cond("Available", "False", "RegistryUnreachable", "GET https://quay.io/v2/: connection refused"),
-            cond("Verified", "False", "RegistryUnreachable", "could not resolve the reference"),
+            cond(
+                "Available",
+                "False",
+                "RegistryUnreachable",
+                "GET https://quay.io/v2/: connection refused",
+            ),
+            cond(
+                "Verified",
+                "False",
+                "RegistryUnreachable",
+                "could not resolve the reference",
+            ),
         ];
         let (text, ok) = report(&image);
         assert!(!ok);
