@@ -11,6 +11,8 @@ pub mod entry;
 pub mod image;
 pub mod labels;
 pub mod reference;
+#[cfg(feature = "registry")]
+pub mod registry;
 pub mod repo;
 pub mod source;
 pub mod validate;

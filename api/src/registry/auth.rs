@@ -1,0 +1,222 @@
+//! Registry authentication state: which scheme each registry asked for, and bearer tokens.
+//!
+//! Remembering both is what makes an unchanged image cost one request: once a registry has
+//! answered `WWW-Authenticate: Basic`, later requests carry the credentials up front instead
+//! of taking a 401 first; and a bearer token is reused for its lifetime. Tokens are keyed by
+//! registry, repository and a fingerprint of the credentials, so a fixed Secret never reuses
+//! a token obtained with the old one, and one image's token never serves another repository.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How a registry wants to be authenticated, from its `WWW-Authenticate` header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Challenge {
+    /// HTTP Basic (htpasswd-protected distribution registries).
+    Basic,
+    /// Token authentication (Docker Hub, quay.io, GHCR, Harbor): get a token from `realm`.
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+/// Parses the first challenge of a `WWW-Authenticate` header value.
+pub(crate) fn parse_challenge(header: &str) -> Option<Challenge> {
+    let header = header.trim();
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    let params = parse_params(rest);
+    if scheme.eq_ignore_ascii_case("basic") {
+        Some(Challenge::Basic)
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        let realm = params.get("realm")?.clone();
+        Some(Challenge::Bearer {
+            realm,
+            service: params.get("service").cloned(),
+        })
+    } else {
+        None
+    }
+}
+
+/// `key="value", key2=value2` with backslash escapes inside quotes.
+fn parse_params(input: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut chars = input.chars().peekable();
+    loop {
+        while matches!(chars.peek(), Some(c) if *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c == ',' {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        if key.is_empty() {
+            break;
+        }
+        if chars.next() != Some('=') {
+            continue;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some(escaped) = chars.next() {
+                            value.push(escaped);
+                        }
+                    }
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                value.push(c);
+                chars.next();
+            }
+        }
+        out.insert(key.trim().to_ascii_lowercase(), value.trim().to_string());
+    }
+    out
+}
+
+/// Token lifetime when the token endpoint does not say (the distribution spec's default).
+pub(crate) const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+/// Tokens are dropped this long before they expire so a request never races expiry.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
+/// Above this many cached tokens, expired ones are swept on insert (bounded memory).
+const SWEEP_ABOVE: usize = 1024;
+
+/// Shared, thread-safe authentication state of one [`super::RegistryClient`].
+#[derive(Default)]
+pub(crate) struct AuthState {
+    challenges: Mutex<HashMap<String, Challenge>>,
+    tokens: Mutex<HashMap<TokenKey, (String, Instant)>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct TokenKey {
+    pub registry: String,
+    pub repository: String,
+    pub fingerprint: String,
+}
+
+impl AuthState {
+    pub fn challenge(&self, registry: &str) -> Option<Challenge> {
+        self.challenges.lock().unwrap().get(registry).cloned()
+    }
+
+    pub fn set_challenge(&self, registry: &str, challenge: Challenge) {
+        self.challenges
+            .lock()
+            .unwrap()
+            .insert(registry.to_string(), challenge);
+    }
+
+    pub fn token(&self, key: &TokenKey) -> Option<String> {
+        let tokens = self.tokens.lock().unwrap();
+        let (token, expires) = tokens.get(key)?;
+        (Instant::now() < *expires).then(|| token.clone())
+    }
+
+    pub fn set_token(&self, key: TokenKey, token: String, lifetime: Duration) {
+        let lifetime = lifetime
+            .saturating_sub(EXPIRY_MARGIN)
+            .max(Duration::from_secs(1));
+        let mut tokens = self.tokens.lock().unwrap();
+        if tokens.len() > SWEEP_ABOVE {
+            let now = Instant::now();
+            tokens.retain(|_, (_, expires)| *expires > now);
+        }
+        tokens.insert(key, (token, Instant::now() + lifetime));
+    }
+
+    pub fn forget_token(&self, key: &TokenKey) {
+        self.tokens.lock().unwrap().remove(key);
+    }
+}
+
+/// The token endpoint's answer (`token` per the distribution spec, `access_token` per OAuth2).
+#[derive(serde::Deserialize)]
+pub(crate) struct TokenResponse {
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub access_token: Option<String>,
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+impl TokenResponse {
+    pub fn into_token(self) -> Option<(String, Duration)> {
+        let lifetime = self
+            .expires_in
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+        self.token
+            .filter(|t| !t.is_empty())
+            .or(self.access_token.filter(|t| !t.is_empty()))
+            .map(|t| (t, lifetime))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bearer_and_basic_challenges() {
+        assert_eq!(
+            parse_challenge(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/ubuntu:pull""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into())
+            })
+        );
+        assert_eq!(
+            parse_challenge(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(parse_challenge("basic"), Some(Challenge::Basic));
+        assert_eq!(parse_challenge("Bearer service=x"), None);
+        assert_eq!(parse_challenge("Negotiate abc"), None);
+    }
+
+    #[test]
+    fn quoted_values_with_commas_and_escapes() {
+        let p = parse_params(r#"realm="a,b\"c", scope=x"#);
+        assert_eq!(p["realm"], "a,b\"c");
+        assert_eq!(p["scope"], "x");
+    }
+
+    #[test]
+    fn tokens_expire_and_are_keyed_by_credentials() {
+        let state = AuthState::default();
+        let key = TokenKey {
+            registry: "r".into(),
+            repository: "a".into(),
+            fingerprint: "f1".into(),
+        };
+        state.set_token(key.clone(), "t".into(), Duration::from_secs(60));
+        assert_eq!(state.token(&key).as_deref(), Some("t"));
+        let other = TokenKey {
+            fingerprint: "f2".into(),
+            ..key.clone()
+        };
+        assert_eq!(state.token(&other), None);
+        state.forget_token(&key);
+        assert_eq!(state.token(&key), None);
+    }
+}

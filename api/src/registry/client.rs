@@ -1,0 +1,582 @@
+//! The HTTP side: requests to the distribution API with authentication, limits and typed
+//! errors.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use reqwest::{Method, Response, StatusCode};
+use sha2::{Digest as _, Sha256};
+
+use super::auth::{AuthState, Challenge, TokenKey, TokenResponse, parse_challenge};
+use super::error::{self, RegistryError};
+use super::manifest::{
+    ImageFacts, MANIFEST_ACCEPT, Parsed, PlatformFacts, parse_config, parse_manifest,
+    select_platform,
+};
+use super::{Credentials, RegistryOptions, RequestRecord};
+use crate::reference::{ImageReference, is_valid_digest};
+
+/// Docker Hub's API endpoint; `docker.io` itself only redirects.
+const DOCKER_HUB_ENDPOINT: &str = "registry-1.docker.io";
+/// Error bodies are read up to this size for their error code, never more.
+const ERROR_BODY_LIMIT: usize = 16 * 1024;
+
+/// A client for OCI distribution registries. Cheap to clone; clones share connections,
+/// learned authentication schemes and cached tokens.
+#[derive(Clone)]
+pub struct RegistryClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    options: RegistryOptions,
+    auth: AuthState,
+}
+
+/// Which repository a request is for, and with which credentials.
+struct Target<'a> {
+    registry: &'a str,
+    repository: &'a str,
+    credentials: &'a Credentials,
+}
+
+impl RegistryClient {
+    /// Builds a client. Installs rustls' ring provider if the process has none yet, since
+    /// reqwest is built without a default provider.
+    pub fn new(options: RegistryOptions) -> Result<Self, RegistryError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .user_agent(options.user_agent.clone())
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.timeout)
+            .pool_idle_timeout(Duration::from_secs(90));
+        let mut roots = Vec::new();
+        for pem in &options.extra_ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| RegistryError::Config(format!("invalid CA certificate PEM: {e}")))?;
+            if certs.is_empty() {
+                return Err(RegistryError::Config(
+                    "the CA file contains no PEM certificate".into(),
+                ));
+            }
+            roots.extend(certs);
+        }
+        if !roots.is_empty() {
+            builder = builder.tls_certs_merge(roots);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| RegistryError::Config(e.to_string()))?;
+        Ok(RegistryClient {
+            inner: Arc::new(Inner {
+                http,
+                options,
+                auth: AuthState::default(),
+            }),
+        })
+    }
+
+    /// Whether the operator allowed plain HTTP for this `host[:port]`.
+    pub fn is_insecure(&self, registry: &str) -> bool {
+        self.inner
+            .options
+            .insecure_registries
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(registry))
+    }
+
+    fn base_url(&self, registry: &str) -> String {
+        let scheme = if self.is_insecure(registry) {
+            "http"
+        } else {
+            "https"
+        };
+        let endpoint = if registry == "docker.io" {
+            DOCKER_HUB_ENDPOINT
+        } else {
+            registry
+        };
+        format!("{scheme}://{endpoint}")
+    }
+
+    /// Resolves what the reference names (its digest when pinned, else its tag, `latest`
+    /// when it has neither) to a manifest digest, with a single HEAD request once the
+    /// registry's authentication scheme is known.
+    ///
+    /// A pinned reference checks that the digest exists.
+    pub async fn resolve(
+        &self,
+        reference: &ImageReference,
+        credentials: &Credentials,
+    ) -> Result<String, RegistryError> {
+        let target = Target {
+            registry: reference.registry(),
+            repository: reference.repository(),
+            credentials,
+        };
+        let object = object_of(reference);
+        let what = format!("manifest {}", reference.canonical());
+        let url = self.manifest_url(reference.registry(), reference.repository(), object);
+        let response = self
+            .send(&target, Method::HEAD, &url, Some(MANIFEST_ACCEPT), &what)
+            .await?;
+        let header = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let digest = match header {
+            Some(d) if is_valid_digest(&d) => d,
+            // Registries may omit the header on HEAD: hash the manifest itself.
+            _ => {
+                let (_, _, digest) = self.fetch_manifest(&target, object, &what).await?;
+                digest
+            }
+        };
+        if let Some(pinned) = reference.digest()
+            && pinned != digest
+        {
+            return Err(RegistryError::Invalid {
+                registry: reference.registry().into(),
+                what,
+                detail: format!("the registry served digest {digest} for {pinned}"),
+            });
+        }
+        Ok(digest)
+    }
+
+    /// Reads the manifest (or index and every platform manifest) and the config blob of the
+    /// image the reference names. For an index, the config read is that of the platform
+    /// matching `architecture` (else the first linux platform).
+    ///
+    /// Requests: one for a manifest plus one config blob; for an index one more per
+    /// platform. Resolve first and pass a digest-pinned reference so the facts describe
+    /// exactly the resolved manifest.
+    pub async fn inspect(
+        &self,
+        reference: &ImageReference,
+        credentials: &Credentials,
+        architecture: Option<&str>,
+    ) -> Result<ImageFacts, RegistryError> {
+        let target = Target {
+            registry: reference.registry(),
+            repository: reference.repository(),
+            credentials,
+        };
+        let what = format!("manifest {}", reference.canonical());
+        let invalid = |what: &str, detail: String| RegistryError::Invalid {
+            registry: reference.registry().into(),
+            what: what.to_string(),
+            detail,
+        };
+        let (body, media_type, digest) = self
+            .fetch_manifest(&target, object_of(reference), &what)
+            .await?;
+        let parsed = parse_manifest(&body, &media_type).map_err(|d| invalid(&what, d))?;
+        let media_type = media_type_of(&body, &media_type);
+        match parsed {
+            Parsed::Image(manifest) => {
+                let config = self.fetch_config(&target, &manifest.config_digest).await?;
+                Ok(ImageFacts {
+                    digest,
+                    media_type,
+                    is_index: false,
+                    platforms: Vec::new(),
+                    size_bytes: manifest.size_bytes,
+                    layer_count: manifest.layer_count,
+                    config,
+                })
+            }
+            Parsed::Index(entries) => {
+                if entries.is_empty() {
+                    return Err(invalid(&what, "the index lists no platform images".into()));
+                }
+                let mut platforms = Vec::with_capacity(entries.len());
+                let mut configs = Vec::with_capacity(entries.len());
+                for entry in &entries {
+                    let what = format!(
+                        "manifest {}/{}@{} ({}/{})",
+                        reference.registry(),
+                        reference.repository(),
+                        entry.digest,
+                        entry.os,
+                        entry.architecture
+                    );
+                    let (body, content_type, _) =
+                        self.fetch_manifest(&target, &entry.digest, &what).await?;
+                    let Parsed::Image(manifest) =
+                        parse_manifest(&body, &content_type).map_err(|d| invalid(&what, d))?
+                    else {
+                        return Err(invalid(&what, "an index nested in an index".into()));
+                    };
+                    platforms.push(PlatformFacts {
+                        architecture: entry.architecture.clone(),
+                        os: entry.os.clone(),
+                        variant: entry.variant.clone(),
+                        digest: entry.digest.clone(),
+                        size_bytes: manifest.size_bytes,
+                        layer_count: manifest.layer_count,
+                    });
+                    configs.push(manifest.config_digest);
+                }
+                let selected = select_platform(&entries, architecture);
+                let config = self.fetch_config(&target, &configs[selected]).await?;
+                Ok(ImageFacts {
+                    digest,
+                    media_type,
+                    is_index: true,
+                    size_bytes: platforms[selected].size_bytes,
+                    layer_count: platforms[selected].layer_count,
+                    platforms,
+                    config,
+                })
+            }
+        }
+    }
+
+    fn manifest_url(&self, registry: &str, repository: &str, object: &str) -> String {
+        format!(
+            "{}/v2/{repository}/manifests/{object}",
+            self.base_url(registry)
+        )
+    }
+
+    /// GET a manifest: body, content type and digest (verified when fetched by digest).
+    async fn fetch_manifest(
+        &self,
+        target: &Target<'_>,
+        object: &str,
+        what: &str,
+    ) -> Result<(Vec<u8>, String, String), RegistryError> {
+        let url = self.manifest_url(target.registry, target.repository, object);
+        let response = self
+            .send(target, Method::GET, &url, Some(MANIFEST_ACCEPT), what)
+            .await?;
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let header_digest = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = self.read_limited(target.registry, what, response).await?;
+        let computed = sha256_digest(&body);
+        let expected = if is_valid_digest(object) {
+            Some(object.to_string())
+        } else {
+            header_digest.filter(|d| d.starts_with("sha256:"))
+        };
+        if let Some(expected) = expected
+            && expected != computed
+        {
+            return Err(RegistryError::Invalid {
+                registry: target.registry.into(),
+                what: what.into(),
+                detail: format!("content digest {computed} does not match {expected}"),
+            });
+        }
+        Ok((body, content_type, computed))
+    }
+
+    async fn fetch_config(
+        &self,
+        target: &Target<'_>,
+        digest: &str,
+    ) -> Result<super::ImageConfig, RegistryError> {
+        let what = format!(
+            "config blob {}/{}@{digest}",
+            target.registry, target.repository
+        );
+        let url = format!(
+            "{}/v2/{}/blobs/{digest}",
+            self.base_url(target.registry),
+            target.repository
+        );
+        let response = self.send(target, Method::GET, &url, None, &what).await?;
+        let body = self.read_limited(target.registry, &what, response).await?;
+        let invalid = |detail: String| RegistryError::Invalid {
+            registry: target.registry.into(),
+            what: what.clone(),
+            detail,
+        };
+        if sha256_digest(&body) != digest {
+            return Err(invalid("content does not match its digest".into()));
+        }
+        parse_config(&body).map_err(invalid)
+    }
+
+    /// Reads a body up to the configured limit: a hostile or broken registry cannot make the
+    /// controller allocate without bound.
+    async fn read_limited(
+        &self,
+        registry: &str,
+        what: &str,
+        mut response: Response,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let limit = self.inner.options.max_document_bytes;
+        let too_big = || RegistryError::Invalid {
+            registry: registry.into(),
+            what: what.into(),
+            detail: format!("document larger than {limit} bytes"),
+        };
+        if response.content_length().is_some_and(|l| l > limit as u64) {
+            return Err(too_big());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| error::from_transport(registry, what, &e))?
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(too_big());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// Sends a request with the best credentials known for the registry; on a 401 learns the
+    /// registry's challenge and retries once with fresh authorization.
+    async fn send(
+        &self,
+        target: &Target<'_>,
+        method: Method,
+        url: &str,
+        accept: Option<&str>,
+        what: &str,
+    ) -> Result<Response, RegistryError> {
+        let mut authorization = self.authorization(target).await?;
+        let mut retried = false;
+        loop {
+            let mut request = self.inner.http.request(method.clone(), url);
+            if let Some(accept) = accept {
+                request = request.header(ACCEPT, accept);
+            }
+            if let Some(value) = &authorization {
+                request = request.header(AUTHORIZATION, value.clone());
+            }
+            let response = self
+                .execute(target.registry, &method, request, what)
+                .await?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            if status == StatusCode::UNAUTHORIZED && !retried {
+                let challenge = response
+                    .headers()
+                    .get(WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_challenge);
+                if let Some(challenge) = challenge {
+                    self.inner.auth.set_challenge(target.registry, challenge);
+                    self.inner.auth.forget_token(&token_key(target));
+                    let fresh = self.authorization(target).await?;
+                    if fresh.is_some() && fresh != authorization {
+                        authorization = fresh;
+                        retried = true;
+                        continue;
+                    }
+                }
+            }
+            let headers = response.headers().clone();
+            let body = self
+                .read_limited(target.registry, what, response)
+                .await
+                .unwrap_or_default();
+            let body = &body[..body.len().min(ERROR_BODY_LIMIT)];
+            let mut error = error::from_status(target.registry, what, status, &headers, body);
+            if let RegistryError::Unauthorized { detail, .. } = &mut error {
+                detail.push_str(match target.credentials {
+                    Credentials::Anonymous => ": the registry requires credentials",
+                    _ => ": the credentials were refused",
+                });
+            }
+            return Err(error);
+        }
+    }
+
+    /// Sends one request, timing it and reporting it to the observer.
+    async fn execute(
+        &self,
+        registry: &str,
+        method: &Method,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<Response, RegistryError> {
+        let request = request
+            .build()
+            .map_err(|e| error::from_transport(registry, what, &e))?;
+        let host = request
+            .url()
+            .host_str()
+            .map(|h| match request.url().port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            })
+            .unwrap_or_default();
+        let started = Instant::now();
+        let result = self.inner.http.execute(request).await;
+        if let Some(observer) = &self.inner.options.observer {
+            observer.observe(&RequestRecord {
+                registry,
+                host: &host,
+                method: method.as_str(),
+                status: result.as_ref().ok().map(|r| r.status().as_u16()),
+                elapsed: started.elapsed(),
+            });
+        }
+        result.map_err(|e| error::from_transport(registry, what, &e))
+    }
+
+    /// The `Authorization` header for a request, from what the registry asked for before.
+    async fn authorization(
+        &self,
+        target: &Target<'_>,
+    ) -> Result<Option<HeaderValue>, RegistryError> {
+        let header = |value: String| {
+            HeaderValue::from_str(&value).map(|mut v| {
+                v.set_sensitive(true);
+                v
+            })
+        };
+        let bad_header = |_| RegistryError::Config("credentials contain invalid characters".into());
+        match (
+            target.credentials,
+            self.inner.auth.challenge(target.registry),
+        ) {
+            (Credentials::Bearer(token), _) => header(format!("Bearer {token}"))
+                .map(Some)
+                .map_err(bad_header),
+            (_, None) => Ok(None),
+            (Credentials::Anonymous, Some(Challenge::Basic)) => Ok(None),
+            (Credentials::Basic { username, password }, Some(Challenge::Basic)) => {
+                header(basic(username, password))
+                    .map(Some)
+                    .map_err(bad_header)
+            }
+            (credentials, Some(Challenge::Bearer { realm, service })) => {
+                let key = token_key(target);
+                let token = match self.inner.auth.token(&key) {
+                    Some(token) => token,
+                    None => {
+                        let (token, lifetime) = self
+                            .fetch_token(target, credentials, &realm, service.as_deref())
+                            .await?;
+                        self.inner.auth.set_token(key, token.clone(), lifetime);
+                        token
+                    }
+                };
+                header(format!("Bearer {token}"))
+                    .map(Some)
+                    .map_err(bad_header)
+            }
+        }
+    }
+
+    async fn fetch_token(
+        &self,
+        target: &Target<'_>,
+        credentials: &Credentials,
+        realm: &str,
+        service: Option<&str>,
+    ) -> Result<(String, Duration), RegistryError> {
+        let what = format!("a pull token for {}/{}", target.registry, target.repository);
+        let scope = format!("repository:{}:pull", target.repository);
+        let mut query = vec![("scope", scope.as_str())];
+        if let Some(service) = service {
+            query.push(("service", service));
+        }
+        let url =
+            reqwest::Url::parse_with_params(realm, &query).map_err(|e| RegistryError::Invalid {
+                registry: target.registry.into(),
+                what: what.clone(),
+                detail: format!("the registry's token realm {realm:?} is not a URL: {e}"),
+            })?;
+        let mut request = self.inner.http.get(url);
+        if let Credentials::Basic { username, password } = credentials {
+            request = request.header(AUTHORIZATION, basic(username, password));
+        }
+        let response = self
+            .execute(target.registry, &Method::GET, request, &what)
+            .await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = self.read_limited(target.registry, &what, response).await?;
+        if !status.is_success() {
+            let body = &body[..body.len().min(ERROR_BODY_LIMIT)];
+            return Err(error::from_status(
+                target.registry,
+                &what,
+                status,
+                &headers,
+                body,
+            ));
+        }
+        serde_json::from_slice::<TokenResponse>(&body)
+            .ok()
+            .and_then(TokenResponse::into_token)
+            .ok_or_else(|| RegistryError::Invalid {
+                registry: target.registry.into(),
+                what,
+                detail: "the token endpoint answered without a token".into(),
+            })
+    }
+}
+
+fn token_key(target: &Target<'_>) -> TokenKey {
+    TokenKey {
+        registry: target.registry.to_string(),
+        repository: target.repository.to_string(),
+        fingerprint: target.credentials.fingerprint(),
+    }
+}
+
+fn basic(username: &str, password: &str) -> String {
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    format!("Basic {encoded}")
+}
+
+/// The manifest a reference names: its digest, else its tag, else `latest`.
+fn object_of(reference: &ImageReference) -> &str {
+    reference.digest().or(reference.tag()).unwrap_or("latest")
+}
+
+fn media_type_of(body: &[u8], content_type: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct M {
+        #[serde(default, rename = "mediaType")]
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<M>(body)
+        .ok()
+        .and_then(|m| m.media_type)
+        .unwrap_or_else(|| {
+            content_type
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
+}
+
+/// `sha256:<hex>` of some bytes.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
+    let mut out = String::with_capacity(71);
+    out.push_str("sha256:");
+    for b in hash {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
