@@ -5,7 +5,9 @@ mod cluster;
 mod commands;
 mod config;
 mod error;
+mod forge;
 mod output;
+mod repo;
 
 use std::process::ExitCode;
 
@@ -60,6 +62,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Catalog(CatalogCommand::Verify(args)) => commands::verify::run(&cli.global, args),
         Command::Catalog(CatalogCommand::Status(args)) => commands::status::run(&cli.global, args),
         Command::Catalog(CatalogCommand::Diff(args)) => commands::diff::run(&cli.global, args),
+        Command::Catalog(CatalogCommand::Add(args)) => commands::add::run(args, &cli.global),
+        Command::Catalog(CatalogCommand::Remove(args)) => commands::remove::run(args, &cli.global),
         Command::Images(cli::ImagesCommand::List(args)) => commands::images::run(&cli.global, args),
         Command::Completion { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "caib", &mut std::io::stdout());

@@ -8,6 +8,12 @@ pub mod images;
 pub mod list;
 pub mod status;
 pub mod verify;
+// Catalog-changing commands (through Git): add, publish, remove, promote.
+pub mod add;
+pub mod change;
+pub mod entry;
+pub mod remove;
+pub mod resolve;
 #[cfg(test)]
 pub mod testdata;
 

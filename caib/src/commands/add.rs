@@ -1,0 +1,184 @@
+//! `caib catalog add NAME URL`: an external image into the catalog, through a commit and a pull
+//! request (or `--direct`), after checking the image exists in its registry.
+
+use std::collections::BTreeMap;
+
+use catalog_api::image::{ImageMetadata, SecretRef, Target};
+use catalog_api::reference::is_valid_digest;
+use catalog_api::validate::check_dns_subdomain;
+use catalog_api::{CatalogImageSpec, ImageReference};
+
+use crate::cli::{AddArgs, Global};
+use crate::error::{CaibError, Result};
+use crate::repo::{Action, CatalogRepo, FileChange};
+
+use super::change::{self, Outcome, Proposal};
+use super::entry::{self, Duplicate};
+use super::resolve;
+
+/// The spec the flags describe (before any digest is resolved).
+pub fn spec_from_flags(args: &AddArgs, default_interval: Option<&str>) -> Result<CatalogImageSpec> {
+    if let Some(digest) = &args.digest
+        && !is_valid_digest(digest)
+    {
+        return Err(CaibError::Usage(format!(
+            "--digest {digest:?}: expected sha256: followed by 64 lowercase hex characters"
+        )));
+    }
+    let interval = match &args.verification_interval {
+        Some(value) => {
+            catalog_api::duration::parse(value).map_err(|e| {
+                CaibError::Usage(format!("--verification-interval {value:?}: {e}"))
+            })?;
+            value.clone()
+        }
+        None => default_interval
+            .unwrap_or(catalog_api::image::DEFAULT_VERIFICATION_INTERVAL)
+            .to_owned(),
+    };
+    Ok(CatalogImageSpec {
+        registry_url: args.url.clone(),
+        digest: args.digest.clone(),
+        tags: args.tags.iter().filter(|t| !t.is_empty()).cloned().collect(),
+        auth_secret_ref: args.auth_secret.as_ref().map(|name| SecretRef {
+            name: name.clone(),
+            namespace: None,
+        }),
+        verification_interval: interval,
+        metadata: ImageMetadata {
+            architecture: Some(args.architecture.clone()),
+            distro: Some(args.distro.clone()),
+            distro_version: args.distro_version.clone(),
+            targets: args
+                .targets
+                .iter()
+                .filter(|t| !t.is_empty())
+                .map(|t| Target::named(t))
+                .collect(),
+            kernel_version: args.kernel_version.clone(),
+            bootc_capable: args.bootc_capable.then_some(true),
+            ..Default::default()
+        },
+    })
+}
+
+pub fn run(args: &AddArgs, global: &Global) -> Result<()> {
+    eprintln!("Adding image to catalog...");
+    let reference = ImageReference::parse(&args.url)
+        .map_err(|e| CaibError::Usage(format!("registry URL {:?}: {e}", args.url)))?;
+    check_dns_subdomain(&args.name)
+        .map_err(|why| CaibError::Usage(format!("name {:?} {why}", args.name)))?;
+    eprintln!("✓ Validating registry URL");
+
+    let mut repo = CatalogRepo::open(global.catalog_repo.as_deref())?;
+    let env = repo.environment(global.environment.as_deref())?;
+    let mut spec = spec_from_flags(args, repo.config.defaults.verification_interval.as_deref())?;
+    eprintln!("✓ Creating catalog image \"{}\"", args.name);
+
+    let verified = if args.no_verify && !args.pin {
+        false
+    } else {
+        let digest = resolve::resolve_digest(&reference, global)?;
+        if let Some(pinned) = &spec.digest
+            && args.pin
+            && *pinned != digest
+        {
+            return Err(CaibError::Conflict(format!(
+                "--digest {pinned} does not match {} in the registry ({digest})",
+                args.url
+            )));
+        }
+        if args.pin {
+            spec.digest = Some(digest);
+        }
+        eprintln!("✓ Verifying registry accessibility...");
+        true
+    };
+
+    let report = repo.report(&env)?;
+    match entry::check(&report.entries, &args.name, &spec) {
+        Duplicate::None => {}
+        Duplicate::Identical { path } => {
+            eprintln!("✓ \"{}\" is already in catalog ({path}); nothing to do", args.name);
+            return Ok(());
+        }
+        Duplicate::SameName { path } if !args.update => {
+            return Err(CaibError::Conflict(format!(
+                "entry \"{}\" already exists in {} with different content ({path}); pass --update to change it",
+                args.name, env.name
+            )));
+        }
+        Duplicate::SameName { .. } => {}
+        Duplicate::Other { name, path, why } => {
+            return Err(CaibError::Conflict(format!(
+                "entry \"{name}\" ({path}) already has {why}; change that entry (with --update) instead of adding \"{}\"",
+                args.name
+            )));
+        }
+    }
+    let updating = repo
+        .file(&entry::entry_path(&env.path, &args.name))
+        .is_some();
+    let path = entry::entry_path(&env.path, &args.name);
+    let proposal = Proposal {
+        action: Action::Add,
+        env: env.clone(),
+        name: args.name.clone(),
+        change: FileChange::Write {
+            path,
+            content: entry::render(&args.name, &BTreeMap::new(), &spec),
+        },
+        subject: format!(
+            "catalog: {} {} in {}",
+            if updating { "update" } else { "add" },
+            args.name,
+            env.name
+        ),
+        body: format!("Registry URL: {}", spec.registry_url),
+        source_imagebuild: None,
+    };
+    let outcome = change::submit(&mut repo, &proposal, &args.change, global)?;
+    if matches!(outcome, Outcome::DryRun) {
+        return Ok(());
+    }
+    let status = if args.change.wait {
+        change::wait(&repo, &outcome, &env, &args.name, global)?
+            .as_str()
+            .to_owned()
+    } else if verified {
+        "Available".to_owned()
+    } else {
+        "Unverified".to_owned()
+    };
+    eprintln!("✓ Added successfully");
+    println!();
+    print_summary(&args.name, &spec, &status);
+    change::print_outcome(&repo, &outcome);
+    Ok(())
+}
+
+/// The quickstart's summary block.
+pub fn print_summary(name: &str, spec: &CatalogImageSpec, status: &str) {
+    println!("Catalog Image: {name}");
+    println!("Registry URL:   {}", spec.registry_url);
+    if let Some(digest) = &spec.digest {
+        println!("Digest:        {digest}");
+    }
+    println!(
+        "Architecture:   {}",
+        spec.metadata.architecture.as_deref().unwrap_or("-")
+    );
+    println!(
+        "Distro:        {}",
+        spec.metadata.distro.as_deref().unwrap_or("-")
+    );
+    println!(
+        "Target:        {}",
+        spec.metadata
+            .targets
+            .first()
+            .map(|t| t.name.as_str())
+            .unwrap_or("-")
+    );
+    println!("Status:        {status}");
+}

@@ -1,0 +1,222 @@
+//! The flow every catalog-changing command shares: open the catalog repository, write or
+//! remove `environments/<env>/<name>.yaml`, validate the environment, commit, push, open or
+//! update the pull request, print where the change went; `--wait` then follows it through
+//! merge, sync and verification.
+
+use std::time::{Duration, Instant};
+
+use catalog_api::CatalogImage;
+use catalog_api::image::Phase;
+use catalog_api::repo::Environment;
+use kube::Api;
+
+use crate::cli::{ChangeArgs, Global};
+use crate::cluster::Cluster;
+use crate::error::{CaibError, Result};
+use crate::forge::{ForgeClient, PrState, PullRequest};
+use crate::repo::{Action, CatalogRepo, FileChange, Message, Submitted, Target, branch_name};
+
+use super::block_on;
+
+/// Default `--timeout` of `--wait`.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(600);
+
+/// One change to propose.
+pub struct Proposal {
+    pub action: Action,
+    pub env: Environment,
+    pub name: String,
+    pub change: FileChange,
+    pub subject: String,
+    pub body: String,
+    pub source_imagebuild: Option<String>,
+}
+
+/// Where the change went.
+pub enum Outcome {
+    /// `--dry-run`: the diff was printed, nothing else happened.
+    DryRun,
+    Submitted {
+        submitted: Submitted,
+        /// The pull request opened or updated (None with `--direct`, or without a forge).
+        pull_request: Option<PullRequest>,
+        created: bool,
+    },
+}
+
+/// Submits `proposal` as a pull request (or directly with `--direct`).
+pub fn submit(
+    repo: &mut CatalogRepo,
+    proposal: &Proposal,
+    args: &ChangeArgs,
+    global: &Global,
+) -> Result<Outcome> {
+    if global.dry_run {
+        print!("{}", repo.preview(&proposal.change));
+        eprintln!("(dry run: nothing was committed or pushed)");
+        return Ok(Outcome::DryRun);
+    }
+    let message = Message::new(
+        proposal.action,
+        &proposal.env.name,
+        &proposal.name,
+        proposal.subject.clone(),
+        proposal.body.clone(),
+        proposal.source_imagebuild.as_deref(),
+    );
+    let target = if args.direct {
+        Target::Direct
+    } else {
+        Target::Branch(branch_name(
+            proposal.action,
+            &proposal.env.name,
+            &proposal.name,
+        ))
+    };
+    // Checked before pushing: a change must not be left as a branch without its pull request
+    // for want of a token.
+    let forge = match (&target, &repo.config.forge) {
+        (Target::Branch(_), Some(forge)) => Some(ForgeClient::new(forge)?),
+        _ => None,
+    };
+    let submitted = repo.submit(&proposal.change, &message, &target, &proposal.env)?;
+    let (pull_request, created) = match forge {
+        Some(forge) => {
+            let body = format!(
+                "{}\n\n{}\n\n_Opened by `caib catalog {}`._",
+                proposal.subject,
+                proposal.body.trim(),
+                proposal.action.as_str()
+            );
+            let (pr, created) = block_on(forge.open_or_update(
+                &submitted.branch,
+                &repo.branch,
+                &proposal.subject,
+                &body,
+            ))?;
+            (Some(pr), created)
+        }
+        None => (None, false),
+    };
+    Ok(Outcome::Submitted {
+        submitted,
+        pull_request,
+        created,
+    })
+}
+
+/// Prints where the change went (after the command's own summary).
+pub fn print_outcome(repo: &CatalogRepo, outcome: &Outcome) {
+    let Outcome::Submitted {
+        submitted,
+        pull_request,
+        created,
+    } = outcome
+    else {
+        return;
+    };
+    let short = &submitted.commit.to_string()[..12];
+    match pull_request {
+        Some(pr) if *created => println!("Pull request:  {}", pr.url),
+        Some(pr) => println!("Pull request:  {} (updated)", pr.url),
+        None if submitted.branch == repo.branch => {
+            println!("Committed:     {short} on {}", submitted.branch)
+        }
+        None => println!(
+            "Branch:        {} ({short}); no forge in catalog.yaml, open a pull request for it",
+            submitted.branch
+        ),
+    }
+}
+
+/// `--wait`: the pull request merged, the entry synced to the cluster, and Available.
+/// Exit 6 when `--timeout` (default 10m) passes first.
+pub fn wait(
+    repo: &CatalogRepo,
+    outcome: &Outcome,
+    env: &Environment,
+    name: &str,
+    global: &Global,
+) -> Result<Phase> {
+    let Outcome::Submitted { pull_request, .. } = outcome else {
+        return Ok(Phase::Pending);
+    };
+    let timeout = global.timeout.unwrap_or(DEFAULT_WAIT);
+    let deadline = Instant::now() + timeout;
+    let timed_out = |what: &str| {
+        CaibError::Timeout(format!(
+            "timed out after {} waiting for {what}",
+            catalog_api::duration::format(timeout)
+        ))
+    };
+    block_on(async {
+        if let (Some(pr), Some(forge)) = (pull_request, &repo.config.forge) {
+            let client = ForgeClient::new(forge)?;
+            eprintln!("Waiting for {} to be merged...", pr.url);
+            loop {
+                match client.get(pr.number).await?.state {
+                    PrState::Merged => break,
+                    PrState::Closed => {
+                        return Err(CaibError::Other(anyhow::anyhow!(
+                            "{} was closed without being merged",
+                            pr.url
+                        )));
+                    }
+                    PrState::Open => {}
+                }
+                if Instant::now() > deadline {
+                    return Err(timed_out(&format!("{} to be merged", pr.url)));
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            eprintln!("✓ Merged");
+        }
+        let mut global = global.clone();
+        if global.namespace.is_none() {
+            global.namespace = env.namespace.clone();
+        }
+        let cluster = Cluster::connect(&global).await?;
+        let api: Api<CatalogImage> = cluster.api(false);
+        eprintln!(
+            "Waiting for catalog image \"{name}\" to sync and verify in namespace {}...",
+            cluster.namespace
+        );
+        let mut synced = false;
+        loop {
+            match api.get_opt(name).await {
+                Ok(Some(image)) => {
+                    if !synced {
+                        eprintln!("✓ Synced to the cluster");
+                        synced = true;
+                    }
+                    let phase = image.status.as_ref().and_then(|s| s.phase);
+                    if phase == Some(Phase::Available) {
+                        return Ok(Phase::Available);
+                    }
+                    if phase == Some(Phase::Failed) {
+                        let why = image
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.conditions.iter().find(|c| c.status == "False"))
+                            .map(|c| format!(": {}", c.message))
+                            .unwrap_or_default();
+                        return Err(CaibError::Other(anyhow::anyhow!(
+                            "catalog image {name:?} failed verification{why}"
+                        )));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(cluster.error(e, &crate::cluster::CATALOG_IMAGE, Some(name)));
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(timed_out(&format!(
+                    "catalog image {name:?} to be {}",
+                    if synced { "Available" } else { "synced" }
+                )));
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+}

@@ -1,0 +1,79 @@
+//! `caib catalog remove NAME`: deletes an entry file through a commit and a pull request.
+//! Asks first on a terminal; without one it needs `--force`, so a script never deletes by
+//! accident.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use crate::cli::{Global, RemoveArgs};
+use crate::error::{CaibError, Result};
+use crate::repo::{Action, CatalogRepo, FileChange};
+
+use super::change::{self, Outcome, Proposal};
+
+pub fn run(args: &RemoveArgs, global: &Global) -> Result<()> {
+    let interactive = std::io::stdin().is_terminal();
+    if !args.force && !interactive && !global.dry_run {
+        return Err(CaibError::Usage(format!(
+            "refusing to remove \"{}\" without confirmation: stdin is not a terminal; pass --force",
+            args.name
+        )));
+    }
+    let mut repo = CatalogRepo::open(global.catalog_repo.as_deref())?;
+    let env = repo.environment(global.environment.as_deref())?;
+    let report = repo.report(&env)?;
+    let entry = report
+        .entries
+        .iter()
+        .find(|e| e.name() == args.name)
+        .ok_or_else(|| {
+            CaibError::NotFound(format!(
+                "no entry \"{}\" in environment {} ({})",
+                args.name, env.name, env.path
+            ))
+        })?;
+    let path = entry.path.clone();
+    let url = entry.image.spec.registry_url.clone();
+    let other_in_file = report
+        .entries
+        .iter()
+        .filter(|e| e.path == path && e.name() != args.name)
+        .map(|e| e.name().to_owned())
+        .collect::<Vec<_>>();
+    if !other_in_file.is_empty() {
+        return Err(CaibError::Usage(format!(
+            "{path} also defines {}: edit that file by hand to remove only \"{}\"",
+            other_in_file.join(", "),
+            args.name
+        )));
+    }
+    if !args.force && !global.dry_run {
+        eprint!(
+            "Remove \"{}\" ({url}) from {}? This deletes {path}. [y/N] ",
+            args.name, env.name
+        );
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+            eprintln!("Aborted; nothing changed.");
+            return Err(CaibError::Silent(crate::error::exit::ERROR));
+        }
+    }
+    eprintln!("Removing \"{}\" from {}...", args.name, env.name);
+    let proposal = Proposal {
+        action: Action::Remove,
+        env: env.clone(),
+        name: args.name.clone(),
+        change: FileChange::Remove { path },
+        subject: format!("catalog: remove {} from {}", args.name, env.name),
+        body: format!("Registry URL: {url}"),
+        source_imagebuild: None,
+    };
+    let outcome = change::submit(&mut repo, &proposal, &args.change, global)?;
+    if matches!(outcome, Outcome::DryRun) {
+        return Ok(());
+    }
+    eprintln!("✓ Removed successfully");
+    change::print_outcome(&repo, &outcome);
+    Ok(())
+}

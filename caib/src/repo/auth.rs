@@ -1,0 +1,118 @@
+//! Credentials for fetch and push: a token from the environment (`CAIB_GIT_TOKEN`, then the
+//! forge variables), git credential helpers, then ssh-agent. Each method is tried once, so a
+//! wrong token ends in a clear "authentication failed" (exit 3) instead of a retry loop.
+
+use std::cell::RefCell;
+
+use git2::{Cred, CredentialType, RemoteCallbacks};
+
+use crate::error::CaibError;
+
+/// Token variables, in the order they are looked up.
+pub const TOKEN_VARS: [&str; 4] = ["CAIB_GIT_TOKEN", "GITHUB_TOKEN", "GITLAB_TOKEN", "GITEA_TOKEN"];
+
+/// The first token set in the environment, with the variable it came from.
+pub fn env_token() -> Option<(&'static str, String)> {
+    TOKEN_VARS.iter().find_map(|var| {
+        std::env::var(var)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|v| (*var, v))
+    })
+}
+
+/// What the credential callback tried, so that a failure can say so.
+#[derive(Default)]
+pub struct AuthState {
+    tried: RefCell<Vec<&'static str>>,
+    exhausted: RefCell<bool>,
+}
+
+impl AuthState {
+    pub fn failed(&self) -> bool {
+        *self.exhausted.borrow() || !self.tried.borrow().is_empty()
+    }
+
+    fn tried_text(&self) -> String {
+        let tried = self.tried.borrow();
+        if tried.is_empty() {
+            "no credentials were available".into()
+        } else {
+            format!("tried {}", tried.join(", "))
+        }
+    }
+}
+
+/// Username sent with a token when the URL names none: what each forge expects.
+fn token_username(url: &str) -> &'static str {
+    if url.contains("gitlab") {
+        "oauth2"
+    } else {
+        "x-access-token"
+    }
+}
+
+/// Callbacks with the credential chain; `state` records what was tried.
+pub fn callbacks(state: &AuthState) -> RemoteCallbacks<'_> {
+    let mut callbacks = RemoteCallbacks::new();
+    callbacks.credentials(move |url, username, allowed| {
+        let mut tried = state.tried.borrow_mut();
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+            if !tried.contains(&"token")
+                && let Some((var, token)) = env_token()
+            {
+                tried.push("token");
+                tracing::debug!("authenticating to {url} with the token from {var}");
+                return Cred::userpass_plaintext(
+                    username.unwrap_or_else(|| token_username(url)),
+                    &token,
+                );
+            }
+            if !tried.contains(&"credential helper") {
+                tried.push("credential helper");
+                if let Ok(config) = git2::Config::open_default()
+                    && let Ok(cred) = Cred::credential_helper(&config, url, username)
+                {
+                    return Ok(cred);
+                }
+            }
+        }
+        if allowed.contains(CredentialType::SSH_KEY) && !tried.contains(&"ssh-agent") {
+            tried.push("ssh-agent");
+            return Cred::ssh_key_from_agent(username.unwrap_or("git"));
+        }
+        if allowed.contains(CredentialType::USERNAME) {
+            return Cred::username(username.unwrap_or("git"));
+        }
+        *state.exhausted.borrow_mut() = true;
+        Err(git2::Error::from_str("authentication failed"))
+    });
+    callbacks
+}
+
+/// True when a git error means the remote refused our credentials.
+pub fn is_auth_error(err: &git2::Error, state: &AuthState) -> bool {
+    let message = err.message().to_ascii_lowercase();
+    err.code() == git2::ErrorCode::Auth
+        || *state.exhausted.borrow()
+        || message.contains("401")
+        || message.contains("403")
+        || message.contains("authentication")
+        || message.contains("credentials")
+        || (state.failed() && message.contains("unauthorized"))
+}
+
+/// A failed `what` (`fetch`, `push`) against `url` as the user should see it.
+pub fn map_error(err: git2::Error, what: &str, url: &str, state: &AuthState) -> CaibError {
+    if is_auth_error(&err, state) {
+        CaibError::Auth(format!(
+            "{what} {url}: authentication failed ({}; {}). Set CAIB_GIT_TOKEN (or GITHUB_TOKEN, \
+             GITLAB_TOKEN, GITEA_TOKEN), configure a git credential helper, or load a key into \
+             ssh-agent",
+            err.message(),
+            state.tried_text()
+        ))
+    } else {
+        CaibError::Other(anyhow::anyhow!("{what} {url}: {}", err.message()))
+    }
+}
