@@ -57,6 +57,10 @@ pub struct Config {
     /// With --local-source: namespace to apply to.
     #[arg(long, value_name = "NS", requires = "local_source")]
     pub target_namespace: Option<String>,
+    /// Directory of the per-source bare Git caches (fetches after the first are incremental;
+    /// default: $XDG_CACHE_HOME/catalog-reconciler, else ~/.cache/catalog-reconciler).
+    #[arg(long, value_name = "DIR", env = "CATALOG_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "json", env = "CATALOG_LOG_FORMAT")]
     pub log_format: LogFormat,

@@ -2,9 +2,12 @@
 //! endpoint, and the process lifecycle (signals, graceful shutdown).
 
 mod config;
+mod forge;
 mod http;
+mod source;
 mod sync;
 mod verify;
+mod webhook;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,7 +67,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("cannot build a Kubernetes client (set KUBECONFIG or run in a cluster)")?;
     let shutdown = CancellationToken::new();
-    let registry = Registry::with_prefix("catalog");
+    let mut registry = Registry::with_prefix("catalog");
+    let sync_metrics = sync::Metrics::register(&mut registry);
+    let sync_controller = sync::Controller::new(
+        sync_metrics.clone(),
+        config.cache_dir.clone().unwrap_or_else(sync::default_cache_dir),
+    );
     let ready = Arc::new(AtomicBool::new(false));
     let health = http::Health {
         registry: Arc::new(registry),
@@ -74,7 +82,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
-    let app = http::router(health);
+    let app = http::router(health).merge(webhook::router(webhook::WebhookState::new(
+        client.clone(),
+        sync_controller.handle(),
+    )));
     let server_shutdown = shutdown.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -95,10 +106,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         shutdown: shutdown.clone(),
     });
     ready.store(true, Ordering::Relaxed);
-    let sync = config
-        .controllers
-        .sync()
-        .then(|| tokio::spawn(sync::run(ctx.clone())));
+    let sync = if config.local_source.is_some() {
+        Some(tokio::spawn(sync::local::run(ctx.clone(), sync_metrics)))
+    } else {
+        config
+            .controllers
+            .sync()
+            .then(|| tokio::spawn(sync_controller.run(ctx.clone())))
+    };
     let verify = config
         .controllers
         .verify()

@@ -1,11 +1,360 @@
-//! CatalogSource sync controller (filled in by the sync work).
+//! CatalogSource sync controller (DESIGN §6 "Sync"): keeps the CatalogImages of every
+//! CatalogSource equal to the files of its Git ref.
+//!
+//! Structure: two reflectors (CatalogSources and CatalogImages) feed a small scheduler that
+//! runs at most one sync per source at a time. Triggers: a CatalogSource event, an event on a
+//! CatalogImage labelled with a source (drift is reverted at once, not at the interval), the
+//! webhook receiver ([`Handle::request_sync`]), and the per-source interval. Each sync is
+//! [`reconcile::sync_source`]: fetch → verify → read → [`plan::plan`] (pure) → [`apply`] →
+//! status, events, commit status.
 
-use std::sync::Arc;
+pub mod apply;
+pub mod entries;
+pub mod local;
+pub mod metrics;
+pub mod plan;
+mod reconcile;
+pub mod status;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio::sync::mpsc;
+
+use catalog_api::labels::CATALOG_SOURCE;
+use catalog_api::{CatalogImage, CatalogSource};
 
 use crate::Context;
+pub use metrics::Metrics;
 
-/// Runs until `ctx.shutdown` fires.
-pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
-    ctx.shutdown.cancelled().await;
+/// A source: (namespace, name).
+pub type Key = (String, String);
+
+/// Asks the controller to sync a source.
+#[derive(Clone, Debug)]
+pub struct Trigger {
+    pub key: Key,
+    /// Fetch the remote even if the interval has not elapsed (webhook, manual request).
+    pub fetch: bool,
+}
+
+/// Cheap handle to trigger syncs from elsewhere (the webhook receiver).
+#[derive(Clone)]
+pub struct Handle {
+    tx: mpsc::UnboundedSender<Trigger>,
+}
+
+impl Handle {
+    /// Queues a sync of `namespace/name` that fetches the remote first.
+    pub fn request_sync(&self, namespace: &str, name: &str) {
+        let _ = self.tx.send(Trigger {
+            key: (namespace.into(), name.into()),
+            fetch: true,
+        });
+    }
+
+    fn resync(&self, key: Key) {
+        let _ = self.tx.send(Trigger { key, fetch: false });
+    }
+}
+
+/// The sync controller before it runs: created early so its metrics are registered and its
+/// [`Handle`] can be given to the webhook routes.
+pub struct Controller {
+    metrics: Metrics,
+    cache_dir: PathBuf,
+    handle: Handle,
+    rx: mpsc::UnboundedReceiver<Trigger>,
+}
+
+impl Controller {
+    pub fn new(metrics: Metrics, cache_dir: PathBuf) -> Controller {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Controller {
+            metrics,
+            cache_dir,
+            handle: Handle { tx },
+            rx,
+        }
+    }
+
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Runs until `ctx.shutdown` fires.
+    pub async fn run(self, ctx: Arc<Context>) -> anyhow::Result<()> {
+        let client = ctx.client.clone();
+        let (sources_api, images_api): (Api<CatalogSource>, Api<CatalogImage>) =
+            match &ctx.config.namespace {
+                Some(ns) => (
+                    Api::namespaced(client.clone(), ns),
+                    Api::namespaced(client.clone(), ns),
+                ),
+                None => (Api::all(client.clone()), Api::all(client.clone())),
+            };
+        let (sources, sources_writer) = reflector::store();
+        let (images, images_writer) = reflector::store();
+        let shared = Arc::new(Shared {
+            client: client.clone(),
+            metrics: self.metrics,
+            cache_dir: self.cache_dir,
+            handle: self.handle.clone(),
+            sources: sources.clone(),
+            images: images.clone(),
+            claims: Mutex::default(),
+            states: Mutex::default(),
+            due: Mutex::default(),
+            recorder: Recorder::new(
+                client.clone(),
+                Reporter {
+                    controller: "catalog-reconciler".into(),
+                    instance: ctx.config.identity.clone(),
+                },
+            ),
+            forge: crate::forge::Client::new(),
+        });
+
+        let handle = self.handle.clone();
+        let source_events = reflector::reflector(
+            sources_writer,
+            watcher(sources_api, watcher::Config::default()),
+        )
+        .default_backoff()
+        .touched_objects();
+        let source_task = tokio::spawn(async move {
+            futures::pin_mut!(source_events);
+            while let Some(event) = source_events.next().await {
+                match event {
+                    Ok(source) => {
+                        let key = (
+                            source.metadata.namespace.clone().unwrap_or_default(),
+                            source.metadata.name.clone().unwrap_or_default(),
+                        );
+                        handle.resync(key);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "watching CatalogSources failed; retrying")
+                    }
+                }
+            }
+        });
+        let handle = self.handle.clone();
+        let sources_for_images = sources.clone();
+        let image_events = reflector::reflector(
+            images_writer,
+            watcher(images_api, watcher::Config::default()),
+        )
+        .default_backoff()
+        .touched_objects();
+        let image_task = tokio::spawn(async move {
+            futures::pin_mut!(image_events);
+            while let Some(event) = image_events.next().await {
+                match event {
+                    Ok(image) => {
+                        for key in owners_of(&sources_for_images, &image) {
+                            handle.resync(key);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "watching CatalogImages failed; retrying"),
+                }
+            }
+        });
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => return Ok(()),
+            r = async { tokio::join!(sources.wait_until_ready(), images.wait_until_ready()) } => {
+                if r.0.is_err() || r.1.is_err() {
+                    anyhow::bail!("the CatalogSource/CatalogImage watches stopped before their first list");
+                }
+            }
+        }
+        tracing::info!("sync controller started");
+        let result = schedule(shared, self.rx, ctx.clone()).await;
+        source_task.abort();
+        image_task.abort();
+        result
+    }
+}
+
+/// Sources whose label names this CatalogImage (same name, target namespace = its namespace).
+fn owners_of(sources: &Store<CatalogSource>, image: &CatalogImage) -> Vec<Key> {
+    let Some(owner) = image
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(CATALOG_SOURCE))
+    else {
+        return Vec::new();
+    };
+    let ns = image.metadata.namespace.as_deref().unwrap_or_default();
+    sources
+        .state()
+        .iter()
+        .filter(|s| s.metadata.name.as_deref() == Some(owner.as_str()))
+        .filter(|s| {
+            let own_ns = s.metadata.namespace.as_deref().unwrap_or_default();
+            s.spec.target_namespace.as_deref().unwrap_or(own_ns) == ns
+        })
+        .map(|s| {
+            (
+                s.metadata.namespace.clone().unwrap_or_default(),
+                s.metadata.name.clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// How many sources sync at once.
+const PARALLEL_SOURCES: usize = 4;
+
+/// Runs syncs: one at a time per source, triggers arriving during a sync queue one more run.
+async fn schedule(
+    shared: Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<Trigger>,
+    ctx: Arc<Context>,
+) -> anyhow::Result<()> {
+    let mut pending: HashMap<Key, bool> = HashMap::new();
+    let mut running: HashSet<Key> = HashSet::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => break,
+            trigger = rx.recv() => {
+                let Some(trigger) = trigger else { break };
+                *pending.entry(trigger.key).or_default() |= trigger.fetch;
+            }
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                match done {
+                    Ok(key) => { running.remove(&key); }
+                    Err(e) => tracing::error!(error = %e, "a sync task panicked"),
+                }
+            }
+            _ = tick.tick() => {
+                let now = Instant::now();
+                let due: Vec<Key> = shared.due.lock().unwrap().iter().filter(|(_, t)| **t <= now).map(|(k, _)| k.clone()).collect();
+                for key in due {
+                    shared.due.lock().unwrap().remove(&key);
+                    *pending.entry(key).or_default() |= true;
+                }
+            }
+        }
+        let ready: Vec<Key> = pending
+            .keys()
+            .filter(|k| !running.contains(*k))
+            .cloned()
+            .collect();
+        for key in ready {
+            if running.len() >= PARALLEL_SOURCES {
+                break;
+            }
+            let fetch = pending.remove(&key).unwrap_or(false);
+            running.insert(key.clone());
+            let shared = shared.clone();
+            tasks.spawn(async move {
+                reconcile::sync_source(&shared, &key, fetch).await;
+                key
+            });
+        }
+    }
+    // Let running syncs finish their writes (graceful shutdown), bounded.
+    let _ = tokio::time::timeout(Duration::from_secs(20), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
     Ok(())
+}
+
+/// Everything the syncs share.
+pub(crate) struct Shared {
+    pub client: kube::Client,
+    pub metrics: Metrics,
+    pub cache_dir: PathBuf,
+    pub handle: Handle,
+    pub sources: Store<CatalogSource>,
+    pub images: Store<CatalogImage>,
+    /// (target namespace, entry name) → sources declaring it.
+    pub claims: Mutex<HashMap<(String, String), BTreeSet<Key>>>,
+    pub states: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<reconcile::SourceState>>>>,
+    /// Next interval fetch per source.
+    pub due: Mutex<HashMap<Key, Instant>>,
+    pub recorder: Recorder,
+    pub forge: crate::forge::Client,
+}
+
+impl Shared {
+    fn state(&self, key: &Key) -> Arc<tokio::sync::Mutex<reconcile::SourceState>> {
+        self.states
+            .lock()
+            .unwrap()
+            .entry(key.clone())
+            .or_default()
+            .clone()
+    }
+
+    fn source(&self, key: &Key) -> Option<Arc<CatalogSource>> {
+        self.sources.get(&ObjectRef::new(&key.1).within(&key.0))
+    }
+
+    /// Records the names `key` declares in `namespace`; returns the names other sources also
+    /// declare there. Sources whose contested set changed are asked to resync, so both sides
+    /// report the conflict.
+    fn claim(&self, key: &Key, namespace: &str, names: &BTreeSet<String>) -> BTreeSet<String> {
+        let mut claims = self.claims.lock().unwrap();
+        let mut affected: BTreeSet<Key> = BTreeSet::new();
+        claims.retain(|(ns, name), claimers| {
+            if claimers.contains(key) && (ns != namespace || !names.contains(name)) {
+                claimers.remove(key);
+                affected.extend(claimers.iter().cloned());
+            }
+            !claimers.is_empty()
+        });
+        let mut contested = BTreeSet::new();
+        for name in names {
+            let claimers = claims
+                .entry((namespace.to_string(), name.clone()))
+                .or_default();
+            if claimers.insert(key.clone()) {
+                affected.extend(claimers.iter().filter(|k| *k != key).cloned());
+            }
+            if claimers.len() > 1 {
+                contested.insert(name.clone());
+            }
+        }
+        drop(claims);
+        for other in affected {
+            if &other != key {
+                self.handle.resync(other);
+            }
+        }
+        contested
+    }
+
+    fn forget(&self, key: &Key) {
+        self.claim(key, "", &BTreeSet::new());
+        self.states.lock().unwrap().remove(key);
+        self.due.lock().unwrap().remove(key);
+    }
+}
+
+/// Default cache directory: `$XDG_CACHE_HOME/catalog-reconciler`, else
+/// `~/.cache/catalog-reconciler`, else a directory under the system temp dir.
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("catalog-reconciler");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home)
+            .join(".cache")
+            .join("catalog-reconciler");
+    }
+    std::env::temp_dir().join("catalog-reconciler-cache")
 }

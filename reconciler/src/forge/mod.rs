@@ -1,0 +1,190 @@
+//! Commit statuses on the forge (GitHub, GitLab, Gitea/Forgejo REST APIs via reqwest), so a
+//! pull request or commit shows whether its catalog revision applied.
+//!
+//! - GitHub: `POST {api}/repos/{owner}/{repo}/statuses/{sha}` `{state, description, context}`
+//! - GitLab: `POST {api}/projects/{url-encoded path}/statuses/{sha}` `{state, description, name}`
+//! - Gitea:  `POST {api}/repos/{owner}/{repo}/statuses/{sha}` `{state, description, context}`
+
+use std::time::Duration;
+
+use catalog_api::source::ForgeProvider;
+
+/// Commit status value, mapped to each forge's vocabulary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitState {
+    Pending,
+    Success,
+    Failure,
+}
+
+impl CommitState {
+    fn wire(self, provider: ForgeProvider) -> &'static str {
+        match (self, provider) {
+            (CommitState::Pending, _) => "pending",
+            (CommitState::Success, _) => "success",
+            (CommitState::Failure, ForgeProvider::Gitlab) => "failed",
+            (CommitState::Failure, _) => "failure",
+        }
+    }
+}
+
+/// One status to send.
+#[derive(Clone, Debug)]
+pub struct StatusReport {
+    pub provider: ForgeProvider,
+    pub api_url: String,
+    /// `owner/name` (or GitLab project path); derived from `repo_url` when absent.
+    pub repository: Option<String>,
+    pub repo_url: String,
+    pub sha: String,
+    pub state: CommitState,
+    pub description: String,
+    pub context: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForgeError {
+    #[error("cannot tell the forge repository from {0:?}: set spec.commitStatus.repository")]
+    NoRepository(String),
+    #[error("commit status request to {url} failed: {message}")]
+    Http { url: String, message: String },
+    #[error("the forge answered {status} to {url}: {body}")]
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
+}
+
+/// Shared HTTP client for forge calls.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl Client {
+    pub fn new() -> Client {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .user_agent("catalog-reconciler")
+            .build()
+            .unwrap_or_default();
+        Client { http }
+    }
+
+    /// Sends one status.
+    pub async fn send(&self, report: &StatusReport, token: &str) -> Result<(), ForgeError> {
+        let repository = report
+            .repository
+            .clone()
+            .or_else(|| repository_from_url(&report.repo_url))
+            .ok_or_else(|| ForgeError::NoRepository(crate::source::redact_url(&report.repo_url)))?;
+        let base = report.api_url.trim_end_matches('/');
+        let description: String = report.description.chars().take(140).collect();
+        let state = report.state.wire(report.provider);
+        let (url, body, request) = match report.provider {
+            ForgeProvider::Github | ForgeProvider::Gitea => {
+                let url = format!("{base}/repos/{repository}/statuses/{}", report.sha);
+                let body = serde_json::json!({"state": state, "description": description, "context": report.context});
+                let auth = if report.provider == ForgeProvider::Github {
+                    format!("Bearer {token}")
+                } else {
+                    format!("token {token}")
+                };
+                let request = self.http.post(&url).header("Authorization", auth);
+                (url, body, request)
+            }
+            ForgeProvider::Gitlab => {
+                let url = format!(
+                    "{base}/projects/{}/statuses/{}",
+                    encode_path(&repository),
+                    report.sha
+                );
+                let body = serde_json::json!({"state": state, "description": description, "name": report.context});
+                let request = self.http.post(&url).header("PRIVATE-TOKEN", token);
+                (url, body, request)
+            }
+        };
+        let response = request
+            .header("Accept", "application/json")
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| ForgeError::Http {
+                url: url.clone(),
+                message: e.to_string(),
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body: String = response
+            .text()
+            .await
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect();
+        Err(ForgeError::Status {
+            url,
+            status: status.as_u16(),
+            body,
+        })
+    }
+}
+
+/// `owner/name` (or `group/sub/name`) from an https, ssh or scp-like repository URL.
+pub fn repository_from_url(url: &str) -> Option<String> {
+    let path = if let Some((_, rest)) = url.split_once("://") {
+        rest.split_once('/')?.1.to_string()
+    } else {
+        url.split_once(':')?.1.to_string()
+    };
+    let path = path.trim_matches('/').trim_end_matches(".git").to_string();
+    path.contains('/').then_some(path)
+}
+
+/// GitLab's project id form: the path with every `/` encoded.
+fn encode_path(path: &str) -> String {
+    let mut out = String::new();
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories_from_urls() {
+        assert_eq!(
+            repository_from_url("https://github.com/acme/cat.git").as_deref(),
+            Some("acme/cat")
+        );
+        assert_eq!(
+            repository_from_url("git@gitlab.com:grp/sub/cat.git").as_deref(),
+            Some("grp/sub/cat")
+        );
+        assert_eq!(
+            repository_from_url("ssh://git@host:22/acme/cat").as_deref(),
+            Some("acme/cat")
+        );
+        assert_eq!(
+            repository_from_url("file:///tmp/x.git"),
+            Some("tmp/x".into())
+        );
+        assert_eq!(encode_path("grp/sub/cat"), "grp%2Fsub%2Fcat");
+    }
+}

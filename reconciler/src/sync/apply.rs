@@ -1,0 +1,72 @@
+//! The thin, effectful half of a sync: server-side apply of the planned objects (field
+//! manager `catalog-reconciler`, forced so a human's edit of a managed field is reverted) and
+//! deletion of pruned ones, with bounded concurrency.
+
+use futures::{StreamExt, stream};
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams};
+
+use catalog_api::{CatalogImage, FIELD_MANAGER};
+
+use super::metrics::Metrics;
+use super::plan::ApplyOp;
+
+/// Concurrent API writes of one sync.
+pub const CONCURRENCY: usize = 16;
+
+/// Result of one write.
+pub struct Written {
+    pub name: String,
+    pub create: bool,
+    /// The object as the server returned it, or the error.
+    pub result: Result<CatalogImage, String>,
+}
+
+/// Applies every op; never stops at the first error (per-entry isolation).
+pub async fn apply_all(
+    api: &Api<CatalogImage>,
+    ops: Vec<ApplyOp>,
+    metrics: &Metrics,
+) -> Vec<Written> {
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    stream::iter(ops)
+        .map(|op| {
+            let params = params.clone();
+            async move {
+                let result = api
+                    .patch(&op.name, &params, &Patch::Apply(&op.object))
+                    .await
+                    .map_err(|e| format!("server-side apply of {} failed: {e}", op.name));
+                metrics.api_write("apply");
+                Written {
+                    name: op.name,
+                    create: op.create,
+                    result,
+                }
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await
+}
+
+/// Deletes every pruned object (already-gone objects count as deleted).
+pub async fn prune_all(
+    api: &Api<CatalogImage>,
+    names: Vec<String>,
+    metrics: &Metrics,
+) -> Vec<(String, Result<(), String>)> {
+    stream::iter(names)
+        .map(|name| async move {
+            let result = match api.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+                Err(e) => Err(format!("deleting {name} failed: {e}")),
+            };
+            metrics.api_write("delete");
+            (name, result)
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await
+}

@@ -1,0 +1,324 @@
+//! The pure half of a sync: from the desired entries, the live objects and the source's
+//! settings, decide what to create, update, prune, keep and report. No I/O, so every rule
+//! (ownership, conflicts, broken files, the deletion budget) is unit-tested without a cluster.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use catalog_api::CatalogImage;
+use catalog_api::labels::{self, CATALOG_SOURCE, SOURCE_PATH, SOURCE_REVISION};
+use catalog_api::source::{ConflictEntry, InventoryEntry};
+use catalog_api::validate::Entry;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+/// What the plan needs to know about the source.
+#[derive(Clone, Debug)]
+pub struct PlanInput<'a> {
+    /// Label value identifying the source (`catalog-source` label).
+    pub source: &'a str,
+    /// Namespace the entries are applied to.
+    pub namespace: &'a str,
+    /// Commit (or `local` marker) being applied.
+    pub revision: &'a str,
+    /// Valid entries of the revision.
+    pub desired: &'a [Entry],
+    /// Files with problems: entries they used to define are kept as they are live.
+    pub broken_paths: &'a BTreeSet<String>,
+    /// Names other sources claim in the same namespace.
+    pub contested: &'a BTreeSet<String>,
+    pub prune: bool,
+    pub max_deletions: &'a IntOrString,
+    pub allow_empty: bool,
+    /// Value of the approve-deletions annotation.
+    pub approved_revision: Option<&'a str>,
+    /// Previous inventory (name → path), to recognise entries of broken files that have no
+    /// source-path annotation.
+    pub previous_inventory: &'a [InventoryEntry],
+}
+
+/// One object to server-side apply.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApplyOp {
+    pub name: String,
+    pub path: String,
+    pub create: bool,
+    pub object: CatalogImage,
+}
+
+/// Why deletions were held back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blocked {
+    /// CamelCase condition reason.
+    pub reason: &'static str,
+    pub message: String,
+    /// Names whose deletion waits for approval.
+    pub held: Vec<String>,
+}
+
+/// The decisions of one sync.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    pub apply: Vec<ApplyOp>,
+    /// Entries already live exactly as desired.
+    pub unchanged: Vec<String>,
+    pub prune: Vec<String>,
+    /// Live entries of broken files, left as they are.
+    pub kept_broken: Vec<String>,
+    pub conflicts: Vec<ConflictEntry>,
+    pub blocked: Option<Blocked>,
+    /// Entries this source manages after the plan is applied (desired owned + kept + held).
+    pub inventory: Vec<InventoryEntry>,
+}
+
+#[cfg(test)]
+impl Plan {
+    pub fn creates(&self) -> usize {
+        self.apply.iter().filter(|o| o.create).count()
+    }
+    pub fn updates(&self) -> usize {
+        self.apply.iter().filter(|o| !o.create).count()
+    }
+}
+
+/// The object the sync wants live for an entry: the file's manifest in the target namespace,
+/// with the spec-derived labels, the source label and the traceability annotations.
+pub fn desired_object(
+    entry: &Entry,
+    source: &str,
+    namespace: &str,
+    revision: &str,
+) -> CatalogImage {
+    let mut object = entry.image.clone();
+    object.status = None;
+    let meta = &mut object.metadata;
+    meta.namespace = Some(namespace.to_string());
+    let mut labels_map = meta.labels.take().unwrap_or_default();
+    labels_map.extend(labels::spec_labels(&entry.image.spec));
+    labels_map.insert(CATALOG_SOURCE.into(), source.into());
+    meta.labels = Some(labels_map);
+    let mut annotations = meta.annotations.take().unwrap_or_default();
+    annotations.insert(SOURCE_REVISION.into(), revision.into());
+    annotations.insert(SOURCE_PATH.into(), entry.path.clone());
+    meta.annotations = Some(annotations);
+    object
+}
+
+fn is_managed_label(key: &str) -> bool {
+    key.starts_with(labels::PREFIX) || key.starts_with(labels::TARGET_PREFIX)
+}
+
+/// Whether the live object differs from the desired one in anything the sync owns. The
+/// revision annotation is ignored: an entry untouched by a commit is not rewritten just to
+/// carry the new SHA (a one-file commit is one write).
+pub fn differs(desired: &CatalogImage, live: &CatalogImage) -> bool {
+    if desired.spec != live.spec {
+        return true;
+    }
+    let empty = BTreeMap::new();
+    let want = desired.metadata.labels.as_ref().unwrap_or(&empty);
+    let have = live.metadata.labels.as_ref().unwrap_or(&empty);
+    if want.iter().any(|(k, v)| have.get(k) != Some(v)) {
+        return true;
+    }
+    // Our label keys must not linger (a removed target must lose its label).
+    if have
+        .keys()
+        .any(|k| is_managed_label(k) && !want.contains_key(k))
+    {
+        return true;
+    }
+    let want = desired.metadata.annotations.as_ref().unwrap_or(&empty);
+    let have = live.metadata.annotations.as_ref().unwrap_or(&empty);
+    want.iter()
+        .any(|(k, v)| k != SOURCE_REVISION && have.get(k) != Some(v))
+}
+
+fn owner_of(live: &CatalogImage) -> Option<&str> {
+    live.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(CATALOG_SOURCE))
+        .map(String::as_str)
+}
+
+fn path_of<'a>(live: &'a CatalogImage, inventory: &'a BTreeMap<&str, &str>) -> Option<&'a str> {
+    let name = live.metadata.name.as_deref().unwrap_or_default();
+    live.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(SOURCE_PATH))
+        .map(String::as_str)
+        .or_else(|| inventory.get(name).copied())
+}
+
+/// Deletion budget: an absolute number, or a percentage of the entries managed before.
+pub fn deletion_budget(max: &IntOrString, managed_before: usize) -> usize {
+    match max {
+        IntOrString::Int(n) => (*n).max(0) as usize,
+        IntOrString::String(s) => {
+            let s = s.trim();
+            if let Some(percent) = s.strip_suffix('%') {
+                let p: f64 = percent.trim().parse().unwrap_or(0.0);
+                ((managed_before as f64) * p.clamp(0.0, 100.0) / 100.0).floor() as usize
+            } else {
+                s.parse()
+                    .unwrap_or(catalog_api::source::DEFAULT_MAX_DELETIONS as usize)
+            }
+        }
+    }
+}
+
+fn approved(input: &PlanInput<'_>) -> bool {
+    match input.approved_revision.map(str::trim) {
+        Some(a) if a.len() >= 7 => input.revision.starts_with(a),
+        _ => false,
+    }
+}
+
+/// Plans one sync. `live` are the CatalogImages of the target namespace (any owner).
+pub fn plan(input: &PlanInput<'_>, live: &[Arc<CatalogImage>]) -> Plan {
+    let mut plan = Plan::default();
+    let live_by_name: BTreeMap<&str, &CatalogImage> = live
+        .iter()
+        .filter(|o| o.metadata.namespace.as_deref().unwrap_or(input.namespace) == input.namespace)
+        .filter_map(|o| o.metadata.name.as_deref().map(|n| (n, o.as_ref())))
+        .collect();
+    let previous: BTreeMap<&str, &str> = input
+        .previous_inventory
+        .iter()
+        .map(|e| (e.name.as_str(), e.path.as_str()))
+        .collect();
+    let mut wanted: BTreeSet<&str> = BTreeSet::new();
+    let mut inventory: BTreeMap<String, String> = BTreeMap::new();
+
+    for entry in input.desired {
+        let name = entry.name();
+        wanted.insert(name);
+        let existing = live_by_name.get(name);
+        let owner = existing.map(|o| owner_of(o));
+        if input.contested.contains(name) {
+            plan.conflicts.push(ConflictEntry {
+                name: name.into(),
+                path: entry.path.clone(),
+                message: "another CatalogSource declares an entry with this name in the same namespace; remove it from one of them".into(),
+            });
+            if owner == Some(Some(input.source)) {
+                inventory.insert(name.into(), entry.path.clone());
+            }
+            continue;
+        }
+        match owner {
+            Some(Some(o)) if o == input.source => {}
+            Some(Some(other)) => {
+                plan.conflicts.push(ConflictEntry {
+                    name: name.into(),
+                    path: entry.path.clone(),
+                    message: format!("a CatalogImage with this name is managed by CatalogSource {other:?}; it is left as it is"),
+                });
+                continue;
+            }
+            Some(None) => {
+                plan.conflicts.push(ConflictEntry {
+                    name: name.into(),
+                    path: entry.path.clone(),
+                    message: format!("a CatalogImage with this name already exists and is not managed by a CatalogSource; it is never taken over (label it {CATALOG_SOURCE}={} to adopt it, or delete it)", input.source),
+                });
+                continue;
+            }
+            None => {}
+        }
+        inventory.insert(name.into(), entry.path.clone());
+        let desired = desired_object(entry, input.source, input.namespace, input.revision);
+        match existing {
+            Some(live) if !differs(&desired, live) => plan.unchanged.push(name.into()),
+            _ => plan.apply.push(ApplyOp {
+                name: name.into(),
+                path: entry.path.clone(),
+                create: existing.is_none(),
+                object: desired,
+            }),
+        }
+    }
+
+    let mut deletions = Vec::new();
+    let mut managed_before = 0usize;
+    for (name, live) in &live_by_name {
+        if owner_of(live) != Some(input.source) {
+            continue;
+        }
+        managed_before += 1;
+        if wanted.contains(name) {
+            continue;
+        }
+        let path = path_of(live, &previous).unwrap_or_default().to_string();
+        if input.broken_paths.contains(&path) {
+            plan.kept_broken.push((*name).to_string());
+            inventory.insert((*name).to_string(), path);
+            continue;
+        }
+        if input.contested.contains(*name) {
+            inventory.insert((*name).to_string(), path);
+            continue;
+        }
+        if !input.prune {
+            inventory.insert((*name).to_string(), path);
+            continue;
+        }
+        deletions.push(((*name).to_string(), path));
+    }
+
+    if !deletions.is_empty() && !approved(input) {
+        let budget = deletion_budget(input.max_deletions, managed_before);
+        let remaining = managed_before - deletions.len();
+        let how = format!(
+            "approve with: kubectl annotate catalogsource <name> {}={} --overwrite",
+            labels::APPROVE_DELETIONS,
+            input.revision
+        );
+        let blocked = if remaining == 0 && !input.allow_empty {
+            Some(Blocked {
+                reason: "EmptyRevisionBlocked",
+                message: format!(
+                    "revision {} would delete all {} entries of this source; nothing was deleted ({how}, or set spec.allowEmpty)",
+                    short(input.revision),
+                    deletions.len()
+                ),
+                held: Vec::new(),
+            })
+        } else if deletions.len() > budget {
+            Some(Blocked {
+                reason: "DeletionBudgetExceeded",
+                message: format!(
+                    "revision {} would delete {} entries, over maxDeletions ({budget}); nothing was deleted ({how})",
+                    short(input.revision),
+                    deletions.len()
+                ),
+                held: Vec::new(),
+            })
+        } else {
+            None
+        };
+        if let Some(mut blocked) = blocked {
+            for (name, path) in deletions.drain(..) {
+                blocked.held.push(name.clone());
+                inventory.insert(name, path);
+            }
+            plan.blocked = Some(blocked);
+        }
+    }
+    plan.prune = deletions.into_iter().map(|(n, _)| n).collect();
+    plan.inventory = inventory
+        .into_iter()
+        .map(|(name, path)| InventoryEntry { name, path })
+        .collect();
+    plan
+}
+
+/// First 12 characters of a SHA, for messages.
+pub fn short(revision: &str) -> &str {
+    &revision[..revision.len().min(12)]
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,270 @@
+use super::*;
+use catalog_api::validate::{Rules, validate_file};
+
+const REV: &str = "1111111111111111111111111111111111111111";
+
+fn entry(name: &str, url: &str) -> Entry {
+    let path = format!("env/{name}.yaml");
+    let yaml = format!(
+        "apiVersion: automotive.sdv.cloud.redhat.com/v1alpha1\nkind: CatalogImage\nmetadata:\n  name: {name}\nspec:\n  registryUrl: {url}\n  metadata:\n    architecture: arm64\n    distro: cs9\n    targets:\n      - name: rpi4\n"
+    );
+    let (mut entries, diags) = validate_file(&path, yaml.as_bytes(), &Rules::default());
+    assert!(diags.is_empty(), "{diags:?}");
+    entries.remove(0)
+}
+
+fn live_of(entry: &Entry, source: Option<&str>) -> Arc<CatalogImage> {
+    let mut object = desired_object(entry, source.unwrap_or("x"), "ns", "0000000");
+    if source.is_none() {
+        object
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .remove(CATALOG_SOURCE);
+    }
+    Arc::new(object)
+}
+
+struct Fixture {
+    desired: Vec<Entry>,
+    broken: BTreeSet<String>,
+    contested: BTreeSet<String>,
+    max: IntOrString,
+    prune: bool,
+    allow_empty: bool,
+    approved: Option<String>,
+}
+
+impl Fixture {
+    fn new(desired: Vec<Entry>) -> Fixture {
+        Fixture {
+            desired,
+            broken: BTreeSet::new(),
+            contested: BTreeSet::new(),
+            max: IntOrString::Int(10),
+            prune: true,
+            allow_empty: false,
+            approved: None,
+        }
+    }
+    fn plan(&self, live: &[Arc<CatalogImage>]) -> Plan {
+        plan(
+            &PlanInput {
+                source: "dev",
+                namespace: "ns",
+                revision: REV,
+                desired: &self.desired,
+                broken_paths: &self.broken,
+                contested: &self.contested,
+                prune: self.prune,
+                max_deletions: &self.max,
+                allow_empty: self.allow_empty,
+                approved_revision: self.approved.as_deref(),
+                previous_inventory: &[],
+            },
+            live,
+        )
+    }
+}
+
+#[test]
+fn initial_sync_creates_everything_with_labels_and_annotations() {
+    let f = Fixture::new(vec![
+        entry("a", "quay.io/x/a:1"),
+        entry("b", "quay.io/x/b:1"),
+    ]);
+    let plan = f.plan(&[]);
+    assert_eq!(plan.creates(), 2);
+    let object = &plan.apply[0].object;
+    let labels = object.metadata.labels.as_ref().unwrap();
+    assert_eq!(labels[CATALOG_SOURCE], "dev");
+    assert_eq!(labels[labels::ARCHITECTURE], "arm64");
+    let annotations = object.metadata.annotations.as_ref().unwrap();
+    assert_eq!(annotations[SOURCE_REVISION], REV);
+    assert_eq!(annotations[SOURCE_PATH], "env/a.yaml");
+    assert_eq!(object.metadata.namespace.as_deref(), Some("ns"));
+    assert_eq!(plan.inventory.len(), 2);
+}
+
+#[test]
+fn unchanged_entries_are_not_written_even_with_an_older_revision() {
+    let a = entry("a", "quay.io/x/a:1");
+    let b = entry("b", "quay.io/x/b:1");
+    let live = vec![live_of(&a, Some("dev")), live_of(&b, Some("dev"))];
+    let changed = entry("b", "quay.io/x/b:2");
+    let plan = Fixture::new(vec![a, changed]).plan(&live);
+    assert_eq!(plan.unchanged, vec!["a"]);
+    assert_eq!(plan.updates(), 1);
+    assert_eq!(plan.apply[0].name, "b");
+    assert!(plan.prune.is_empty());
+}
+
+#[test]
+fn drift_is_detected_in_spec_labels_and_lingering_managed_labels() {
+    let a = entry("a", "quay.io/x/a:1");
+    let mut edited = (*live_of(&a, Some("dev"))).clone();
+    edited.spec.registry_url = "quay.io/evil/a:1".into();
+    assert_eq!(
+        Fixture::new(vec![a.clone()])
+            .plan(&[Arc::new(edited)])
+            .updates(),
+        1
+    );
+    let mut extra = (*live_of(&a, Some("dev"))).clone();
+    extra.metadata.labels.as_mut().unwrap().insert(
+        "target.automotive.sdv.cloud.redhat.com/old".into(),
+        "true".into(),
+    );
+    assert_eq!(
+        Fixture::new(vec![a.clone()])
+            .plan(&[Arc::new(extra)])
+            .updates(),
+        1
+    );
+    let mut foreign = (*live_of(&a, Some("dev"))).clone();
+    foreign
+        .metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert("team".into(), "x".into());
+    assert_eq!(
+        Fixture::new(vec![a]).plan(&[Arc::new(foreign)]).updates(),
+        0
+    );
+}
+
+#[test]
+fn removed_files_are_pruned_only_when_labelled_with_this_source() {
+    let a = entry("a", "quay.io/x/a:1");
+    let gone = entry("gone", "quay.io/x/g:1");
+    let other = entry("other", "quay.io/x/o:1");
+    let manual = entry("manual", "quay.io/x/m:1");
+    let live = vec![
+        live_of(&a, Some("dev")),
+        live_of(&gone, Some("dev")),
+        live_of(&other, Some("staging")),
+        live_of(&manual, None),
+    ];
+    let plan = Fixture::new(vec![a]).plan(&live);
+    assert_eq!(plan.prune, vec!["gone"]);
+    assert!(plan.apply.is_empty());
+}
+
+#[test]
+fn prune_false_keeps_removed_entries() {
+    let a = entry("a", "quay.io/x/a:1");
+    let gone = entry("gone", "quay.io/x/g:1");
+    let mut f = Fixture::new(vec![a.clone()]);
+    f.prune = false;
+    let plan = f.plan(&[live_of(&a, Some("dev")), live_of(&gone, Some("dev"))]);
+    assert!(plan.prune.is_empty());
+    assert_eq!(plan.inventory.len(), 2);
+}
+
+#[test]
+fn a_broken_file_keeps_its_previous_object() {
+    let a = entry("a", "quay.io/x/a:1");
+    let broken = entry("broken", "quay.io/x/b:1");
+    let mut f = Fixture::new(vec![a.clone()]);
+    f.broken.insert("env/broken.yaml".into());
+    let plan = f.plan(&[live_of(&a, Some("dev")), live_of(&broken, Some("dev"))]);
+    assert!(plan.prune.is_empty());
+    assert_eq!(plan.kept_broken, vec!["broken"]);
+    assert!(plan.apply.is_empty());
+    assert!(plan.inventory.iter().any(|e| e.name == "broken"));
+}
+
+#[test]
+fn unlabelled_or_foreign_objects_are_conflicts_never_taken_over() {
+    let a = entry("a", "quay.io/x/a:1");
+    let b = entry("b", "quay.io/x/b:1");
+    let live = vec![
+        live_of(&entry("a", "quay.io/other/a:9"), None),
+        live_of(&b, Some("staging")),
+    ];
+    let plan = Fixture::new(vec![a, b]).plan(&live);
+    assert!(plan.apply.is_empty());
+    assert!(plan.prune.is_empty());
+    assert_eq!(plan.conflicts.len(), 2);
+    assert!(plan.conflicts[0].message.contains("never taken over"));
+    assert!(plan.conflicts[1].message.contains("\"staging\""));
+    assert!(plan.inventory.is_empty());
+}
+
+#[test]
+fn names_claimed_by_two_sources_are_left_alone_and_reported() {
+    let a = entry("a", "quay.io/x/a:2");
+    let mut f = Fixture::new(vec![a.clone()]);
+    f.contested.insert("a".into());
+    let plan = f.plan(&[live_of(&entry("a", "quay.io/x/a:1"), Some("dev"))]);
+    assert!(plan.apply.is_empty());
+    assert_eq!(plan.conflicts.len(), 1);
+    assert_eq!(plan.inventory.len(), 1);
+    assert!(f.plan(&[]).apply.is_empty());
+}
+
+#[test]
+fn deletions_over_budget_wait_for_approval() {
+    let entries: Vec<Entry> = (0..20)
+        .map(|i| entry(&format!("e{i}"), "quay.io/x/a:1"))
+        .collect();
+    let live: Vec<_> = entries.iter().map(|e| live_of(e, Some("dev"))).collect();
+    let mut f = Fixture::new(entries[..5].to_vec());
+    f.desired.push(entry("new", "quay.io/x/n:1"));
+    let plan = f.plan(&live);
+    let blocked = plan.blocked.clone().unwrap();
+    assert_eq!(blocked.reason, "DeletionBudgetExceeded");
+    assert!(
+        blocked
+            .message
+            .contains("delete 15 entries, over maxDeletions (10)")
+    );
+    assert!(
+        blocked
+            .message
+            .contains(&format!("approve-deletions={REV}"))
+    );
+    assert!(plan.prune.is_empty());
+    assert_eq!(plan.creates(), 1, "the rest of the revision still applies");
+    assert_eq!(plan.inventory.len(), 21);
+    f.approved = Some(REV[..8].into());
+    let plan = f.plan(&live);
+    assert!(plan.blocked.is_none());
+    assert_eq!(plan.prune.len(), 15);
+    f.approved = Some("2222222".into());
+    assert!(f.plan(&live).blocked.is_some(), "approval is per revision");
+}
+
+#[test]
+fn percentage_budgets() {
+    assert_eq!(deletion_budget(&IntOrString::String("20%".into()), 50), 10);
+    assert_eq!(deletion_budget(&IntOrString::String("100%".into()), 7), 7);
+    assert_eq!(deletion_budget(&IntOrString::String("3".into()), 7), 3);
+    assert_eq!(deletion_budget(&IntOrString::Int(0), 7), 0);
+    let entries: Vec<Entry> = (0..10)
+        .map(|i| entry(&format!("e{i}"), "quay.io/x/a:1"))
+        .collect();
+    let live: Vec<_> = entries.iter().map(|e| live_of(e, Some("dev"))).collect();
+    let mut f = Fixture::new(entries[..8].to_vec());
+    f.max = IntOrString::String("20%".into());
+    assert_eq!(f.plan(&live).prune.len(), 2);
+    f.desired.truncate(7);
+    assert!(f.plan(&live).blocked.is_some());
+}
+
+#[test]
+fn emptying_a_source_needs_allow_empty_or_approval() {
+    let a = entry("a", "quay.io/x/a:1");
+    let live = vec![live_of(&a, Some("dev"))];
+    let mut f = Fixture::new(vec![]);
+    let plan = f.plan(&live);
+    assert_eq!(
+        plan.blocked.as_ref().unwrap().reason,
+        "EmptyRevisionBlocked"
+    );
+    assert!(plan.prune.is_empty());
+    f.allow_empty = true;
+    assert_eq!(f.plan(&live).prune, vec!["a"]);
+}

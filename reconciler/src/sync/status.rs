@@ -1,0 +1,166 @@
+//! Building the CatalogSource status: conditions that keep their transition time while
+//! unchanged, bounded history and invalid-entry lists, summary counts from the managed
+//! CatalogImages' phases, and the merge patch that also clears emptied fields.
+
+use std::sync::Arc;
+
+use catalog_api::image::Phase;
+use catalog_api::source::{CatalogSourceStatus, InvalidEntry, SourceSummary, SyncRecord};
+use catalog_api::{CatalogImage, Diagnostic};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+/// Most invalid entries listed in the status (the rest are counted in the summary).
+pub const MAX_INVALID_ENTRIES: usize = 50;
+/// Syncs kept in `status.history`.
+pub const HISTORY: usize = 5;
+
+/// Sets a condition; returns whether anything changed. The transition time only moves when
+/// the status flips, so an unchanged sync produces an identical status (and no write).
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) {
+    let status = if status { "True" } else { "False" };
+    if let Some(existing) = conditions.iter_mut().find(|c| c.type_ == type_) {
+        if existing.status != status {
+            existing.last_transition_time = Time(jiff::Timestamp::now());
+        }
+        existing.status = status.into();
+        existing.reason = reason.into();
+        existing.message = message.into();
+        existing.observed_generation = generation;
+        return;
+    }
+    conditions.push(Condition {
+        type_: type_.into(),
+        status: status.into(),
+        reason: reason.into(),
+        message: message.into(),
+        observed_generation: generation,
+        last_transition_time: Time(jiff::Timestamp::now()),
+    });
+}
+
+/// Removes a condition type (e.g. SourceVerified when verification is switched off).
+pub fn remove_condition(conditions: &mut Vec<Condition>, type_: &str) {
+    conditions.retain(|c| c.type_ != type_);
+}
+
+/// Invalid entries from validation diagnostics, bounded.
+pub fn invalid_entries(diagnostics: &[Diagnostic]) -> Vec<InvalidEntry> {
+    diagnostics
+        .iter()
+        .take(MAX_INVALID_ENTRIES)
+        .map(|d| InvalidEntry {
+            path: d.path.clone(),
+            line: d.line,
+            column: d.column,
+            message: d.message.clone(),
+        })
+        .collect()
+}
+
+/// Adds a sync record, newest first, keeping [`HISTORY`].
+pub fn push_history(history: &mut Vec<SyncRecord>, record: SyncRecord) {
+    history.insert(0, record);
+    history.truncate(HISTORY);
+}
+
+/// Counts for `status.summary`; `managed` are the live CatalogImages carrying this source's label.
+pub fn summary(
+    managed: &[Arc<CatalogImage>],
+    entries: usize,
+    applied: usize,
+    invalid: usize,
+) -> SourceSummary {
+    let mut s = SourceSummary {
+        entries: entries as i32,
+        applied: applied as i32,
+        invalid: invalid as i32,
+        ..Default::default()
+    };
+    for object in managed {
+        match object.status.as_ref().and_then(|st| st.phase) {
+            Some(Phase::Available) => s.available += 1,
+            Some(Phase::Unavailable) => s.unavailable += 1,
+            Some(Phase::Failed) => s.failed += 1,
+            _ => s.pending += 1,
+        }
+    }
+    s
+}
+
+/// Merge patch body for the status subresource. Fields that became empty are sent as
+/// `null`, because a merge patch leaves absent fields as they were.
+pub fn merge_patch(status: &CatalogSourceStatus) -> serde_json::Value {
+    let mut value = serde_json::to_value(status).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        for key in [
+            "observedGeneration",
+            "conditions",
+            "lastFetchedRevision",
+            "lastAppliedRevision",
+            "lastAttemptedRevision",
+            "lastHandledReconcileAt",
+            "inventory",
+            "summary",
+            "invalidEntries",
+            "conflicts",
+            "webhookPath",
+            "history",
+        ] {
+            map.entry(key).or_insert(serde_json::Value::Null);
+        }
+    }
+    serde_json::json!({ "status": value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_keep_their_transition_time_while_status_is_unchanged() {
+        let mut c = Vec::new();
+        set_condition(&mut c, "Ready", true, "Synced", "ok", Some(1));
+        let first = c[0].last_transition_time.clone();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        set_condition(&mut c, "Ready", true, "Synced", "ok again", Some(1));
+        assert_eq!(c[0].last_transition_time, first);
+        set_condition(&mut c, "Ready", false, "FetchFailed", "x", Some(1));
+        assert_ne!(c[0].last_transition_time, first);
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn history_is_bounded_newest_first() {
+        let mut h = Vec::new();
+        for i in 0..7 {
+            push_history(
+                &mut h,
+                SyncRecord {
+                    revision: i.to_string(),
+                    ..Default::default()
+                },
+            );
+        }
+        assert_eq!(h.len(), HISTORY);
+        assert_eq!(h[0].revision, "6");
+    }
+
+    #[test]
+    fn cleared_fields_are_nulled() {
+        let patch = merge_patch(&CatalogSourceStatus::default());
+        assert!(patch["status"]["invalidEntries"].is_null());
+        assert!(
+            patch["status"]
+                .as_object()
+                .unwrap()
+                .contains_key("conflicts")
+        );
+    }
+}
