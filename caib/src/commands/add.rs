@@ -27,9 +27,8 @@ pub fn spec_from_flags(args: &AddArgs, default_interval: Option<&str>) -> Result
     }
     let interval = match &args.verification_interval {
         Some(value) => {
-            catalog_api::duration::parse(value).map_err(|e| {
-                CaibError::Usage(format!("--verification-interval {value:?}: {e}"))
-            })?;
+            catalog_api::duration::parse(value)
+                .map_err(|e| CaibError::Usage(format!("--verification-interval {value:?}: {e}")))?;
             value.clone()
         }
         None => default_interval
@@ -39,7 +38,12 @@ pub fn spec_from_flags(args: &AddArgs, default_interval: Option<&str>) -> Result
     Ok(CatalogImageSpec {
         registry_url: args.url.clone(),
         digest: args.digest.clone(),
-        tags: args.tags.iter().filter(|t| !t.is_empty()).cloned().collect(),
+        tags: args
+            .tags
+            .iter()
+            .filter(|t| !t.is_empty())
+            .cloned()
+            .collect(),
         auth_secret_ref: args.auth_secret.as_ref().map(|name| SecretRef {
             name: name.clone(),
             namespace: None,
@@ -99,7 +103,10 @@ pub fn run(args: &AddArgs, global: &Global) -> Result<()> {
     match entry::check(&report.entries, &args.name, &spec) {
         Duplicate::None => {}
         Duplicate::Identical { path } => {
-            eprintln!("✓ \"{}\" is already in catalog ({path}); nothing to do", args.name);
+            eprintln!(
+                "✓ \"{}\" is already in catalog ({path}); nothing to do",
+                args.name
+            );
             return Ok(());
         }
         Duplicate::SameName { path } if !args.update => {

@@ -56,6 +56,7 @@ pub fn submit(
         eprintln!("(dry run: nothing was committed or pushed)");
         return Ok(Outcome::DryRun);
     }
+    repo.author()?;
     let message = Message::new(
         proposal.action,
         &proposal.env.name,
@@ -73,22 +74,27 @@ pub fn submit(
             &proposal.name,
         ))
     };
-    // Checked before pushing: a change must not be left as a branch without its pull request
-    // for want of a token.
+    // The forge is asked first (which also checks the token): a change must not be left as
+    // a pushed branch without its pull request for want of credentials.
     let forge = match (&target, &repo.config.forge) {
-        (Target::Branch(_), Some(forge)) => Some(ForgeClient::new(forge)?),
+        (Target::Branch(branch), Some(forge)) => {
+            let client = ForgeClient::new(forge)?;
+            let existing = block_on(client.find_open(branch))?;
+            Some((client, existing))
+        }
         _ => None,
     };
     let submitted = repo.submit(&proposal.change, &message, &target, &proposal.env)?;
     let (pull_request, created) = match forge {
-        Some(forge) => {
+        Some((client, existing)) => {
             let body = format!(
                 "{}\n\n{}\n\n_Opened by `caib catalog {}`._",
                 proposal.subject,
                 proposal.body.trim(),
                 proposal.action.as_str()
             );
-            let (pr, created) = block_on(forge.open_or_update(
+            let (pr, created) = block_on(client.open_or_update(
+                existing.as_ref(),
                 &submitted.branch,
                 &repo.branch,
                 &proposal.subject,

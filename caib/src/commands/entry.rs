@@ -69,7 +69,10 @@ pub fn render(
             metadata: &spec.metadata,
         },
     };
-    serde_saphyr::to_string(&file)
+    // Indented lists, like the entries people write by hand (catalog-repo-template/).
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.compact_list_indent = false;
+    serde_saphyr::to_string_with_options(&file, options)
         .expect("an entry always serializes")
         .into_bytes()
 }
@@ -163,7 +166,8 @@ mod tests {
         assert!(!text.contains("status"), "{text}");
         assert!(!text.contains("verificationInterval"), "{text}");
         assert!(!text.contains("digest"), "{text}");
-        let (entries, diagnostics) = validate_file("e/reference-cs9.yaml", &bytes, &Rules::default());
+        let (entries, diagnostics) =
+            validate_file("e/reference-cs9.yaml", &bytes, &Rules::default());
         assert!(diagnostics.is_empty(), "{diagnostics:?}\n{text}");
         assert_eq!(entries[0].image.spec, s);
         assert_eq!(entries[0].name(), "reference-cs9");
@@ -182,7 +186,8 @@ mod tests {
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
         assert_eq!(entries[0].image.spec.verification_interval, "5m");
         assert_eq!(
-            entries[0].image.metadata.annotations.as_ref().unwrap()[catalog_api::labels::SOURCE_IMAGEBUILD],
+            entries[0].image.metadata.annotations.as_ref().unwrap()
+                [catalog_api::labels::SOURCE_IMAGEBUILD],
             "ns/build"
         );
     }
@@ -201,16 +206,23 @@ mod tests {
             s.digest = Some(format!("sha256:{}", "b".repeat(64)));
             entry("b", s)
         }];
-        assert_eq!(check(&existing, "c", &spec("quay.io/x/c:1")), Duplicate::None);
+        assert_eq!(
+            check(&existing, "c", &spec("quay.io/x/c:1")),
+            Duplicate::None
+        );
         assert_eq!(
             check(&existing, "a", &spec("quay.io/x/a:1")),
-            Duplicate::Identical { path: "env/a.yaml".into() }
+            Duplicate::Identical {
+                path: "env/a.yaml".into()
+            }
         );
         let mut changed = spec("quay.io/x/a:1");
         changed.tags.push("more".into());
         assert_eq!(
             check(&existing, "a", &changed),
-            Duplicate::SameName { path: "env/a.yaml".into() }
+            Duplicate::SameName {
+                path: "env/a.yaml".into()
+            }
         );
         match check(&existing, "c", &spec("quay.io/x/a:1")) {
             Duplicate::Other { name, why, .. } => {

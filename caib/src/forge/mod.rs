@@ -78,16 +78,35 @@ impl ForgeClient {
         Ok(request::pick_open(self.provider, &list, head))
     }
 
-    pub async fn create(&self, head: &str, base: &str, title: &str, body: &str) -> Result<PullRequest> {
+    pub async fn create(
+        &self,
+        head: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<PullRequest> {
         let value = self
-            .send(request::create(self.provider, &self.repo, head, base, title, body))
+            .send(request::create(
+                self.provider,
+                &self.repo,
+                head,
+                base,
+                title,
+                body,
+            ))
             .await?;
         self.parse(&value)
     }
 
     pub async fn update(&self, number: u64, title: &str, body: &str) -> Result<PullRequest> {
         let value = self
-            .send(request::update(self.provider, &self.repo, number, title, body))
+            .send(request::update(
+                self.provider,
+                &self.repo,
+                number,
+                title,
+                body,
+            ))
             .await?;
         self.parse(&value)
     }
@@ -105,20 +124,24 @@ impl ForgeClient {
         self.parse(&value)
     }
 
-    /// Opens the pull request for `head`, or updates the one already open (and says so in a
-    /// comment): re-running a command never opens a second one. Returns it and whether it
-    /// was created.
+    /// Opens the pull request for `head`, or updates `existing` (the one already open, from
+    /// [`ForgeClient::find_open`]) and says so in a comment: re-running a command never opens
+    /// a second one. Returns it and whether it was created.
     pub async fn open_or_update(
         &self,
+        existing: Option<&PullRequest>,
         head: &str,
         base: &str,
         title: &str,
         body: &str,
     ) -> Result<(PullRequest, bool)> {
-        if let Some(existing) = self.find_open(head).await? {
+        if let Some(existing) = existing {
             let updated = self.update(existing.number, title, body).await?;
-            self.comment(existing.number, "Updated by `caib`: the branch was re-pushed with the latest change.")
-                .await?;
+            self.comment(
+                existing.number,
+                "Updated by `caib`: the branch was re-pushed with the latest change.",
+            )
+            .await?;
             return Ok((updated, false));
         }
         Ok((self.create(head, base, title, body).await?, true))
@@ -144,14 +167,17 @@ impl ForgeClient {
                 .header("Accept", "application/vnd.github+json")
                 .header("X-GitHub-Api-Version", "2022-11-28"),
             ForgeProvider::Gitlab => builder.header("PRIVATE-TOKEN", &self.token),
-            ForgeProvider::Gitea => builder.header("Authorization", format!("token {}", self.token)),
+            ForgeProvider::Gitea => {
+                builder.header("Authorization", format!("token {}", self.token))
+            }
         };
         if let Some(body) = &req.body {
             builder = builder.json(body);
         }
-        let response = builder.send().await.map_err(|e| {
-            CaibError::Other(anyhow::anyhow!("{} {url}: {e}", req.method))
-        })?;
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| CaibError::Other(anyhow::anyhow!("{} {url}: {e}", req.method)))?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if status.is_success() {

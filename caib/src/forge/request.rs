@@ -213,11 +213,9 @@ pub fn error_message(body: &str) -> String {
     let mut parts = Vec::new();
     match value.get("message") {
         Some(Value::String(s)) => parts.push(s.clone()),
-        Some(Value::Array(items)) => parts.extend(
-            items
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_owned)),
-        ),
+        Some(Value::Array(items)) => {
+            parts.extend(items.iter().filter_map(|i| i.as_str().map(str::to_owned)))
+        }
         _ => {}
     }
     if let Some(error) = value.get("error").and_then(Value::as_str) {
@@ -257,9 +255,16 @@ mod tests {
         assert_eq!(r.path, "/projects/grp%2Fsub%2Fcatalog/merge_requests");
         assert_eq!(r.body.unwrap()["source_branch"], "b");
         let r = find_open(Gitlab, "grp/catalog", "caib/x");
-        assert!(r.path.ends_with("source_branch=caib%2Fx&state=opened"), "{}", r.path);
+        assert!(
+            r.path.ends_with("source_branch=caib%2Fx&state=opened"),
+            "{}",
+            r.path
+        );
         assert_eq!(update(Gitlab, "g/c", 3, "t", "d").method, "PUT");
-        assert_eq!(comment(Gitlab, "g/c", 3, "hi").path, "/projects/g%2Fc/merge_requests/3/notes");
+        assert_eq!(
+            comment(Gitlab, "g/c", 3, "hi").path,
+            "/projects/g%2Fc/merge_requests/3/notes"
+        );
     }
 
     #[test]
@@ -288,10 +293,15 @@ mod tests {
             "Bad credentials"
         );
         assert_eq!(
-            error_message(r#"{"message":"Validation Failed","errors":[{"message":"A pull request already exists"}]}"#),
+            error_message(
+                r#"{"message":"Validation Failed","errors":[{"message":"A pull request already exists"}]}"#
+            ),
             "Validation Failed: A pull request already exists"
         );
-        assert_eq!(error_message(r#"{"message":["Another open merge request"]}"#), "Another open merge request");
+        assert_eq!(
+            error_message(r#"{"message":["Another open merge request"]}"#),
+            "Another open merge request"
+        );
         assert_eq!(error_message("plain text"), "plain text");
     }
 }

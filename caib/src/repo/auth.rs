@@ -9,7 +9,12 @@ use git2::{Cred, CredentialType, RemoteCallbacks};
 use crate::error::CaibError;
 
 /// Token variables, in the order they are looked up.
-pub const TOKEN_VARS: [&str; 4] = ["CAIB_GIT_TOKEN", "GITHUB_TOKEN", "GITLAB_TOKEN", "GITEA_TOKEN"];
+pub const TOKEN_VARS: [&str; 4] = [
+    "CAIB_GIT_TOKEN",
+    "GITHUB_TOKEN",
+    "GITLAB_TOKEN",
+    "GITEA_TOKEN",
+];
 
 /// The first token set in the environment, with the variable it came from.
 pub fn env_token() -> Option<(&'static str, String)> {

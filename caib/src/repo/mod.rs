@@ -85,7 +85,10 @@ impl CatalogRepo {
                 location.display
             ))
         })?;
-        let tree = repo.find_commit(head).and_then(|c| c.tree()).map_err(git_err)?;
+        let tree = repo
+            .find_commit(head)
+            .and_then(|c| c.tree())
+            .map_err(git_err)?;
         let bytes = tree::read_file(&repo, &tree, CONFIG_FILE).ok_or_else(|| {
             CaibError::Usage(format!(
                 "{} (branch {default}) has no {CONFIG_FILE}: is it a catalog repository?",
@@ -167,6 +170,11 @@ impl CatalogRepo {
             .map_err(git_err)
     }
 
+    /// The commit author (see [`commit::author`]); commands ask before doing anything else.
+    pub fn author(&self) -> Result<git2::Signature<'static>> {
+        commit::author(&self.repo)
+    }
+
     /// Applies `change` on the target branch's tip, validates the environment, commits and
     /// pushes to `target`. With [`Target::Direct`] a rejected (non-fast-forward) push fetches,
     /// re-applies the change on the new tip and retries, at most [`MAX_DIRECT_ATTEMPTS`] times.
@@ -177,7 +185,7 @@ impl CatalogRepo {
         target: &Target,
         env: &Environment,
     ) -> Result<Submitted> {
-        let author = commit::author(&self.repo)?;
+        let author = self.author()?;
         let text = message.render();
         let branch = match target {
             Target::Branch(name) => name.clone(),
@@ -225,10 +233,14 @@ impl CatalogRepo {
                 }
                 Err(PushError::Rejected(why)) if *target == Target::Direct => {
                     tracing::info!("push to {branch} rejected ({why}); fetching and retrying");
-                    eprintln!("  {branch} moved on the remote; re-applying the change on the new tip");
+                    eprintln!(
+                        "  {branch} moved on the remote; re-applying the change on the new tip"
+                    );
                     fetch(&self.repo, &self.location)?;
                     self.base = remote_tip(&self.repo, &branch).ok_or_else(|| {
-                        CaibError::Other(anyhow::anyhow!("branch {branch} disappeared from the remote"))
+                        CaibError::Other(anyhow::anyhow!(
+                            "branch {branch} disappeared from the remote"
+                        ))
                     })?;
                 }
                 Err(PushError::Rejected(why)) => {
@@ -250,7 +262,10 @@ impl CatalogRepo {
         self.repo
             .reference(OUTGOING_REF, commit, true, "caib: outgoing")
             .map_err(|e| PushError::Failed(git_err(e)))?;
-        let result = self.push_ref(branch, force);
+        let result = match &self.location.worktree {
+            Some(worktree) => self.push_into_worktree(worktree, commit, branch, force),
+            None => self.push_ref(branch, force),
+        };
         if let Ok(mut reference) = self.repo.find_reference(OUTGOING_REF) {
             let _ = reference.delete();
         }
@@ -309,6 +324,57 @@ impl CatalogRepo {
                 None => Ok(()),
             },
         }
+    }
+
+    /// libgit2 cannot push into a non-bare repository, so for a local checkout the commit is
+    /// fetched from the cache into it and the branch is moved with a compare-and-swap: the
+    /// same outcome as a push, including the non-fast-forward rejection.
+    fn push_into_worktree(
+        &self,
+        worktree: &Path,
+        commit: Oid,
+        branch: &str,
+        force: bool,
+    ) -> Result<(), PushError> {
+        let failed = |e: git2::Error| {
+            PushError::Failed(CaibError::Other(anyhow::anyhow!(
+                "push to {}: {}",
+                worktree.display(),
+                e.message()
+            )))
+        };
+        let target = Repository::open(worktree).map_err(failed)?;
+        let cache = self.repo.path().display().to_string();
+        let mut remote = target.remote_anonymous(&cache).map_err(failed)?;
+        let incoming = "refs/caib/incoming";
+        remote
+            .fetch(
+                &[format!("+{OUTGOING_REF}:{incoming}").as_str()],
+                None,
+                None,
+            )
+            .map_err(failed)?;
+        if let Ok(mut r) = target.find_reference(incoming) {
+            let _ = r.delete();
+        }
+        let refname = format!("refs/heads/{branch}");
+        let current = target.refname_to_id(&refname).ok();
+        match current {
+            Some(old) if !force => {
+                if old != commit && !target.graph_descendant_of(commit, old).map_err(failed)? {
+                    return Err(PushError::Rejected("non-fast-forward".into()));
+                }
+                target
+                    .reference_matching(&refname, commit, true, old, "caib: push")
+                    .map_err(|_| PushError::Rejected("the branch moved".into()))?;
+            }
+            _ => {
+                target
+                    .reference(&refname, commit, true, "caib: push")
+                    .map_err(failed)?;
+            }
+        }
+        Ok(())
     }
 
     /// `--direct` into a local checkout whose checked-out branch is the target: refuse while
@@ -439,8 +505,7 @@ fn check_environment(
     let old = report_of(repo, before, env);
     let new = report_of(repo, after, env);
     let (introduced, existing): (Vec<_>, Vec<_>) = new.diagnostics.iter().partition(|d| {
-        !old
-            .diagnostics
+        !old.diagnostics
             .iter()
             .any(|o| o.path == d.path && o.message == d.message)
     });

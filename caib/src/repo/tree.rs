@@ -100,7 +100,11 @@ pub fn unified_diff(old: Option<&[u8]>, change: &FileChange) -> String {
         FileChange::Remove { .. } => "/dev/null".into(),
     };
     let diff = similar::TextDiff::from_lines(old_text.as_ref(), new_text.as_ref());
-    let body = diff.unified_diff().context_radius(3).header(&a, &b).to_string();
+    let body = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&a, &b)
+        .to_string();
     format!("diff --git a/{path} b/{path}\n{body}")
 }
 

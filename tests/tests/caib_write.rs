@@ -1,0 +1,593 @@
+//! `caib catalog add/remove/promote/publish` end to end: the real caib binary against a real
+//! smart-HTTP git remote with basic auth (git http-backend) and the fake forge API, asserting
+//! the exact commit, branch and pull-request requests each command produces.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use catalog_e2e::forge::{FakeForge, Provider};
+use catalog_e2e::git::{BareRepo, SmartHttp};
+use catalog_e2e::process::binary;
+use tempfile::TempDir;
+
+const USER: &str = "alice";
+const TOKEN: &str = "s3cret-token";
+const FORGE_REPO: &str = "example-org/automotive-image-catalog";
+const AUTHOR: &str = "Test Author";
+const AUTHOR_EMAIL: &str = "author@example.com";
+
+/// A catalog remote seeded from the template, served over smart HTTP, a fake forge, and a
+/// private HOME/cache for caib.
+struct Setup {
+    home: TempDir,
+    remote: BareRepo,
+    http: SmartHttp,
+    forge: FakeForge,
+}
+
+impl Setup {
+    async fn new() -> Setup {
+        let remote = BareRepo::from_template("catalog").expect("seed the catalog remote");
+        let http = SmartHttp::start(remote.base_path(), USER, TOKEN)
+            .await
+            .expect("start smart HTTP");
+        let forge = FakeForge::start(TOKEN).await;
+        Setup {
+            home: tempfile::tempdir().unwrap(),
+            remote,
+            http,
+            forge,
+        }
+    }
+
+    /// `http://alice@127.0.0.1:PORT/catalog.git`: the password comes from CAIB_GIT_TOKEN.
+    fn url(&self) -> String {
+        self.http
+            .url(&self.remote)
+            .replacen("http://", &format!("http://{USER}@"), 1)
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.home.path().join("cache")
+    }
+
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        self.command_for(&self.url(), args)
+    }
+
+    fn command_for(&self, repo: &str, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(binary("caib"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("XDG_CACHE_HOME", self.cache())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", AUTHOR)
+            .env("GIT_AUTHOR_EMAIL", AUTHOR_EMAIL)
+            .env("CAIB_GIT_TOKEN", TOKEN)
+            .env("CAIB_FORGE_API_URL", self.forge.github_url())
+            .env("NO_COLOR", "1")
+            .arg("--catalog-repo")
+            .arg(repo)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().await.expect("run caib")
+    }
+
+    fn refs(&self) -> String {
+        self.remote.git(&["for-each-ref"]).unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+const ADD: &[&str] = &[
+    "catalog",
+    "add",
+    "reference-cs9",
+    "quay.io/centos-automotive/autosd:cs9-reference",
+    "--architecture",
+    "amd64",
+    "--distro",
+    "cs9",
+    "--distro-version",
+    "9.4",
+    "--target",
+    "qemu",
+    "--tags",
+    "reference,baseline",
+    "--bootc-capable",
+    "--no-verify",
+];
+
+const EXPECTED_ENTRY: &str = "apiVersion: automotive.sdv.cloud.redhat.com/v1alpha1
+kind: CatalogImage
+metadata:
+  name: reference-cs9
+spec:
+  registryUrl: quay.io/centos-automotive/autosd:cs9-reference
+  tags:
+    - reference
+    - baseline
+  metadata:
+    architecture: amd64
+    distro: cs9
+    distroVersion: \"9.4\"
+    targets:
+      - name: qemu
+        verified: false
+    bootcCapable: true
+";
+
+/// `git log -1 --format=...` of a revision in the remote.
+fn commit_info(remote: &BareRepo, rev: &str, format: &str) -> String {
+    remote
+        .git(&["log", "-1", &format!("--format={format}"), rev])
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_opens_one_pull_request_and_a_rerun_updates_it() {
+    let s = Setup::new().await;
+    let main_before = s.remote.head("main").unwrap();
+
+    let out = s.run(ADD).await;
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    for line in [
+        "Adding image to catalog...",
+        "✓ Validating registry URL",
+        "✓ Creating catalog image \"reference-cs9\"",
+        "✓ Added successfully",
+    ] {
+        assert!(stderr.contains(line), "missing {line:?}\n{}", show(&out));
+    }
+    for line in [
+        "Catalog Image: reference-cs9",
+        "Registry URL:   quay.io/centos-automotive/autosd:cs9-reference",
+        "Architecture:   amd64",
+        "Distro:        cs9",
+        "Target:        qemu",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?}\n{}", show(&out));
+    }
+
+    // Exactly one commit on the review branch, on top of main; main untouched.
+    let branch = "caib/add/dev/reference-cs9";
+    assert_eq!(s.remote.head("main").unwrap(), main_before);
+    let tip = s.remote.head(branch).expect("review branch pushed");
+    assert_eq!(commit_info(&s.remote, &tip, "%P"), main_before);
+    assert_eq!(
+        text(
+            &s.remote
+                .read(&tip, "environments/dev/reference-cs9.yaml")
+                .unwrap()
+        ),
+        EXPECTED_ENTRY
+    );
+    let changed = s
+        .remote
+        .git(&["diff", "--name-status", &main_before, &tip])
+        .unwrap();
+    assert_eq!(changed, "A\tenvironments/dev/reference-cs9.yaml");
+    assert_eq!(
+        commit_info(&s.remote, &tip, "%an <%ae>"),
+        format!("{AUTHOR} <{AUTHOR_EMAIL}>")
+    );
+    let message = commit_info(&s.remote, &tip, "%B");
+    assert!(
+        message.starts_with("catalog: add reference-cs9 in dev\n"),
+        "{message}"
+    );
+    assert_eq!(
+        commit_info(&s.remote, &tip, "%(trailers:only,unfold)"),
+        "Catalog-Action: add\nCatalog-Entry: dev/reference-cs9"
+    );
+
+    // Exactly one pull request, from that branch into main, authenticated.
+    let creates = s.forge.requests_matching("POST", "/pulls");
+    assert_eq!(creates.len(), 1, "{:#?}", s.forge.requests());
+    let body = creates[0].body.as_ref().unwrap();
+    assert_eq!(body["head"], branch);
+    assert_eq!(body["base"], "main");
+    assert_eq!(creates[0].path, format!("/repos/{FORGE_REPO}/pulls"));
+    assert_eq!(
+        creates[0].header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    let prs = s.forge.pull_requests(Provider::Github, FORGE_REPO);
+    assert_eq!(prs.len(), 1);
+    assert!(
+        stdout.contains(&format!("Pull request:  {}", prs[0].url)),
+        "{stdout}"
+    );
+
+    // A re-run finds the open pull request and updates it instead of opening a second one.
+    let out = s.run(ADD).await;
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(s.forge.requests_matching("POST", "/pulls").len(), 1);
+    assert_eq!(s.forge.requests_matching("PATCH", "/pulls/1").len(), 1);
+    assert_eq!(s.forge.pull_requests(Provider::Github, FORGE_REPO).len(), 1);
+    assert_eq!(
+        s.remote.head(branch).unwrap(),
+        tip,
+        "identical change: branch kept"
+    );
+    assert!(text(&out.stdout).contains("(updated)"), "{}", show(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_add_commits_to_main_and_then_reports_already_in_catalog() {
+    let s = Setup::new().await;
+    let main_before = s.remote.head("main").unwrap();
+    let mut args = ADD.to_vec();
+    args.push("--direct");
+    let out = s.run(&args).await;
+    assert!(out.status.success(), "{}", show(&out));
+    let tip = s.remote.head("main").unwrap();
+    assert_eq!(commit_info(&s.remote, &tip, "%P"), main_before);
+    assert_eq!(
+        text(
+            &s.remote
+                .read("main", "environments/dev/reference-cs9.yaml")
+                .unwrap()
+        ),
+        EXPECTED_ENTRY
+    );
+    assert!(
+        s.forge.requests().is_empty(),
+        "--direct opens no pull request"
+    );
+    assert!(text(&out.stdout).contains("Committed:"), "{}", show(&out));
+
+    // Identical content again: exit 0, nothing new.
+    let out = s.run(&args).await;
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("already in catalog"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(s.remote.head("main").unwrap(), tip);
+
+    // Same name, different content: conflict (5) naming the entry, unless --update.
+    let mut changed = args.clone();
+    changed.retain(|a| *a != "--bootc-capable");
+    let out = s.run(&changed).await;
+    assert_eq!(out.status.code(), Some(5), "{}", show(&out));
+    assert!(text(&out.stderr).contains("--update"), "{}", show(&out));
+    changed.push("--update");
+    let out = s.run(&changed).await;
+    assert!(out.status.success(), "{}", show(&out));
+    assert_ne!(s.remote.head("main").unwrap(), tip);
+
+    // Another name for the same registryUrl: conflict naming the existing entry.
+    let mut other = args.clone();
+    other[2] = "another-name";
+    let out = s.run(&other).await;
+    assert_eq!(out.status.code(), Some(5), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("reference-cs9"),
+        "{}",
+        show(&out)
+    );
+}
+
+/// Installs a pre-receive hook that, on the first push only, moves `main` on the remote
+/// (as a colleague's push landing at the same moment would), so that caib's push loses the
+/// race with a real non-fast-forward rejection.
+fn install_concurrent_push_hook(remote: &BareRepo) {
+    let hook = remote.path().join("hooks/pre-receive");
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    std::fs::write(
+        &hook,
+        r#"#!/bin/sh
+cat >/dev/null
+[ -f "$GIT_DIR/concurrent-done" ] && exit 0
+touch "$GIT_DIR/concurrent-done"
+unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+export GIT_INDEX_FILE="$GIT_DIR/concurrent.index"
+old=$(git rev-parse refs/heads/main)
+git read-tree "$old"
+blob=$(echo "concurrent change" | git hash-object -w --stdin)
+git update-index --add --cacheinfo "100644,$blob,CONCURRENT.md"
+tree=$(git write-tree)
+new=$(GIT_AUTHOR_NAME=Colleague GIT_AUTHOR_EMAIL=c@example.com GIT_COMMITTER_NAME=Colleague GIT_COMMITTER_EMAIL=c@example.com git commit-tree "$tree" -p "$old" -m "concurrent change")
+git update-ref refs/heads/main "$new" "$old"
+exit 0
+"#,
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_push_that_loses_a_race_rebases_and_succeeds() {
+    let s = Setup::new().await;
+    let main_before = s.remote.head("main").unwrap();
+    install_concurrent_push_hook(&s.remote);
+    let mut args = ADD.to_vec();
+    args.push("--direct");
+    let out = s.run(&args).await;
+    assert!(out.status.success(), "{}", show(&out));
+    let tip = s.remote.head("main").unwrap();
+    let parent = commit_info(&s.remote, &tip, "%P");
+    assert_ne!(parent, main_before, "rebased onto the concurrent commit");
+    assert_eq!(commit_info(&s.remote, &parent, "%s"), "concurrent change");
+    assert_eq!(commit_info(&s.remote, &parent, "%P"), main_before);
+    assert!(s.remote.read("main", "CONCURRENT.md").is_some());
+    assert_eq!(
+        text(
+            &s.remote
+                .read("main", "environments/dev/reference-cs9.yaml")
+                .unwrap()
+        ),
+        EXPECTED_ENTRY
+    );
+    assert!(
+        text(&out.stderr).contains("moved on the remote"),
+        "{}",
+        show(&out)
+    );
+}
+
+/// Refs of the cached clone other than remote-tracking ones: must stay empty.
+fn cache_local_refs(cache: &Path) -> Vec<String> {
+    let mut refs = Vec::new();
+    let repos = cache.join("caib/repos");
+    for dir in std::fs::read_dir(&repos).into_iter().flatten().flatten() {
+        let out = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(dir.path())
+            .args(["for-each-ref", "--format=%(refname)"])
+            .output()
+            .unwrap();
+        refs.extend(
+            text(&out.stdout)
+                .lines()
+                .filter(|r| !r.starts_with("refs/remotes/"))
+                .map(str::to_owned),
+        );
+    }
+    refs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_credentials_exit_3_and_leave_everything_clean() {
+    let s = Setup::new().await;
+    let refs_before = s.refs();
+
+    // Wrong token: the fetch is refused.
+    let out = s
+        .command(ADD)
+        .env("CAIB_GIT_TOKEN", "wrong")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("authentication failed"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        !text(&out.stderr).contains("wrong"),
+        "token leaked: {}",
+        show(&out)
+    );
+
+    // Read access but the push is refused (a token without write permission).
+    s.remote
+        .git(&["config", "http.receivepack", "false"])
+        .unwrap();
+    let mut args = ADD.to_vec();
+    args.push("--direct");
+    let out = s.run(&args).await;
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert_eq!(s.refs(), refs_before, "remote untouched");
+    assert!(
+        cache_local_refs(&s.cache()).is_empty(),
+        "cached clone keeps no unpushed refs"
+    );
+    assert!(s.forge.requests().is_empty());
+
+    // Forge token refused: exit 3 with the forge's message.
+    s.remote
+        .git(&["config", "http.receivepack", "true"])
+        .unwrap();
+    s.forge.set_token(Some("another-token"));
+    let out = s.run(ADD).await;
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("Bad credentials"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_prints_the_diff_and_touches_nothing() {
+    let s = Setup::new().await;
+    let refs_before = s.refs();
+    let mut args = ADD.to_vec();
+    args.push("--dry-run");
+    let out = s.run(&args).await;
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("+++ b/environments/dev/reference-cs9.yaml"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+  registryUrl: quay.io/centos-automotive/autosd:cs9-reference"),
+        "{stdout}"
+    );
+    assert_eq!(s.refs(), refs_before);
+    assert!(s.forge.requests().is_empty());
+
+    let out = s
+        .run(&["catalog", "remove", "autosd-cs9-qemu", "--dry-run"])
+        .await;
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        text(&out.stdout).contains("-  name: autosd-cs9-qemu"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(s.refs(), refs_before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_needs_force_without_a_terminal_and_opens_a_pull_request() {
+    let s = Setup::new().await;
+    let refs_before = s.refs();
+    let out = s.run(&["catalog", "remove", "autosd-cs9-qemu"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(text(&out.stderr).contains("--force"), "{}", show(&out));
+    assert_eq!(s.refs(), refs_before);
+
+    let out = s
+        .run(&["catalog", "remove", "no-such-entry", "--force"])
+        .await;
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+
+    let out = s
+        .run(&["catalog", "remove", "autosd-cs9-qemu", "--force"])
+        .await;
+    assert!(out.status.success(), "{}", show(&out));
+    let branch = "caib/remove/dev/autosd-cs9-qemu";
+    let tip = s.remote.head(branch).unwrap();
+    let main = s.remote.head("main").unwrap();
+    assert_eq!(
+        s.remote
+            .git(&["diff", "--name-status", &main, &tip])
+            .unwrap(),
+        "D\tenvironments/dev/autosd-cs9-qemu.yaml"
+    );
+    assert_eq!(
+        commit_info(&s.remote, &tip, "%(trailers:only,unfold)"),
+        "Catalog-Action: remove\nCatalog-Entry: dev/autosd-cs9-qemu"
+    );
+    let creates = s.forge.requests_matching("POST", "/pulls");
+    assert_eq!(creates.len(), 1);
+    assert_eq!(creates[0].body.as_ref().unwrap()["head"], branch);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_without_an_author_or_with_an_invalid_entry() {
+    let s = Setup::new().await;
+    let refs_before = s.refs();
+    let out = s
+        .command(ADD)
+        .env_remove("GIT_AUTHOR_NAME")
+        .env_remove("GIT_AUTHOR_EMAIL")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(text(&out.stderr).contains("user.name"), "{}", show(&out));
+    assert_eq!(s.refs(), refs_before);
+    assert!(s.forge.requests().is_empty());
+
+    // Production requires digests: an unpinned entry is refused with the validator's words.
+    let mut args = ADD.to_vec();
+    args.extend(["--env", "production"]);
+    let out = s.run(&args).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("environments/production/reference-cs9.yaml"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(s.refs(), refs_before);
+
+    // Missing required flags: exit 2 naming them.
+    let out = s
+        .run(&["catalog", "add", "x", "quay.io/x/y:1", "--distro", "cs9"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("--architecture"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_checkout_with_uncommitted_changes_is_never_modified() {
+    let s = Setup::new().await;
+    let checkout = tempfile::tempdir().unwrap();
+    let dir = checkout.path().join("catalog");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .current_dir(&dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let clone = std::process::Command::new("git")
+        .args([
+            "clone",
+            "--quiet",
+            s.remote.path().to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(clone.status.success(), "{}", text(&clone.stderr));
+    let qemu = dir.join("environments/dev/autosd-cs9-qemu.yaml");
+    std::fs::write(&qemu, "# my unfinished edit\n").unwrap();
+    let head_before = git(&["rev-parse", "HEAD"]);
+
+    let run = |extra: &'static [&'static str]| {
+        let mut cmd = s.command_for(dir.to_str().unwrap(), ADD);
+        cmd.args(extra);
+        cmd
+    };
+    let out = run(&["--direct"]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("uncommitted changes"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(git(&["rev-parse", "HEAD"]), head_before);
+    assert_eq!(
+        std::fs::read_to_string(&qemu).unwrap(),
+        "# my unfinished edit\n"
+    );
+
+    // Without --direct a review branch is pushed into it; the checkout is left alone.
+    let out = run(&[]).output().await.unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(git(&["rev-parse", "HEAD"]), head_before);
+    assert_eq!(
+        std::fs::read_to_string(&qemu).unwrap(),
+        "# my unfinished edit\n"
+    );
+    assert!(git(&["branch", "--list", "caib/add/dev/reference-cs9"]).contains("caib/add"));
+}
