@@ -35,6 +35,9 @@ pub struct SourceState {
     overlay: HashMap<String, (Option<Arc<CatalogImage>>, u64)>,
     /// Last commit status sent: (revision, state, description).
     reported: Option<(String, CommitState, String)>,
+    /// Status we last wrote and the resourceVersion the server gave it: used as the
+    /// previous status while the watch cache still holds an older object.
+    written: Option<(CatalogSourceStatus, u64)>,
 }
 
 fn rv(object: &CatalogImage) -> u64 {
@@ -121,7 +124,19 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
     let started = Instant::now();
     let (ns, name) = (key.0.as_str(), key.1.as_str());
     let spec = &source.spec;
-    let previous = source.status.clone().unwrap_or_default();
+    let source_rv: u64 = source
+        .metadata
+        .resource_version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let previous = match state.written.take() {
+        Some((status, written_rv)) if written_rv > source_rv => {
+            state.written = Some((status.clone(), written_rv));
+            status
+        }
+        _ => source.status.clone().unwrap_or_default(),
+    };
     let mut status = previous.clone();
     let generation = source.metadata.generation;
     let target_ns = spec
@@ -143,7 +158,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
             generation,
         );
         shared.due.lock().unwrap().remove(key);
-        write_status(shared, &source, &previous, &status).await;
+        write_status(shared, &mut state.written, &source, &previous, &status).await;
         return;
     }
 
@@ -188,7 +203,9 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
                     .insert(key.clone(), Instant::now() + jitter(backoff, 0.2));
                 tracing::warn!(source = %format!("{ns}/{name}"), error = %message, "fetch failed");
                 let already = previous.conditions.iter().any(|c| {
-                    c.type_ == condition::READY && c.reason == "FetchFailed" && c.message == message
+                    c.type_ == condition::READY
+                        && c.reason == "FetchFailed"
+                        && c.message.starts_with(&message)
                 });
                 set_condition(
                     &mut status.conditions,
@@ -223,7 +240,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
                 );
                 // The attempt counter changes every time; only write when the reason is new.
                 if !already {
-                    write_status(shared, &source, &previous, &status).await;
+                    write_status(shared, &mut state.written, &source, &previous, &status).await;
                     event(shared, &source, EventType::Warning, "FetchFailed", &message).await;
                 }
                 return;
@@ -243,6 +260,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         Err(e) => {
             fail(
                 shared,
+                &mut state.written,
                 &source,
                 &previous,
                 status,
@@ -317,6 +335,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
                     .any(|c| c.type_ == condition::SOURCE_VERIFIED && c.message == message);
                 fail(
                     shared,
+                    &mut state.written,
                     &source,
                     &previous,
                     status,
@@ -351,6 +370,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         Err(e) => {
             fail(
                 shared,
+                &mut state.written,
                 &source,
                 &previous,
                 status,
@@ -596,7 +616,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
             source: name.into(),
         })
         .observe(elapsed.as_secs_f64());
-    write_status(shared, &source, &previous, &status).await;
+    write_status(shared, &mut state.written, &source, &previous, &status).await;
 
     if created + updated + pruned > 0 {
         event(
@@ -691,6 +711,7 @@ async fn fetch(
 #[allow(clippy::too_many_arguments)]
 async fn fail(
     shared: &Shared,
+    written: &mut Option<(CatalogSourceStatus, u64)>,
     source: &CatalogSource,
     previous: &CatalogSourceStatus,
     mut status: CatalogSourceStatus,
@@ -722,12 +743,13 @@ async fn fail(
         message,
         generation,
     );
-    write_status(shared, source, previous, &status).await;
+    write_status(shared, written, source, previous, &status).await;
 }
 
 /// Writes the status only when it changed: a no-op sync sends no write.
 async fn write_status(
     shared: &Shared,
+    written: &mut Option<(CatalogSourceStatus, u64)>,
     source: &CatalogSource,
     previous: &CatalogSourceStatus,
     status: &CatalogSourceStatus,
@@ -741,7 +763,7 @@ async fn write_status(
     );
     let name = source.metadata.name.as_deref().unwrap_or_default();
     shared.metrics.api_write("patch_status");
-    if let Err(e) = api
+    match api
         .patch_status(
             name,
             &PatchParams::default(),
@@ -749,7 +771,18 @@ async fn write_status(
         )
         .await
     {
-        tracing::warn!(source = name, error = %e, "cannot write the CatalogSource status");
+        Ok(object) => {
+            let rv = object
+                .metadata
+                .resource_version
+                .as_deref()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            *written = Some((status.clone(), rv));
+        }
+        Err(e) => {
+            tracing::warn!(source = name, error = %e, "cannot write the CatalogSource status")
+        }
     }
 }
 
