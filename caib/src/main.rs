@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 use cli::{CatalogCommand, Cli, Command};
-use error::{CaibError, Result};
+use error::Result;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -64,6 +64,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Catalog(CatalogCommand::Diff(args)) => commands::diff::run(&cli.global, args),
         Command::Catalog(CatalogCommand::Add(args)) => commands::add::run(args, &cli.global),
         Command::Catalog(CatalogCommand::Remove(args)) => commands::remove::run(args, &cli.global),
+        Command::Catalog(CatalogCommand::Publish(args)) => commands::publish::run(args, &cli.global),
+        Command::Catalog(CatalogCommand::Promote(args)) => commands::promote::run(args, &cli.global),
         Command::Images(cli::ImagesCommand::List(args)) => commands::images::run(&cli.global, args),
         Command::Completion { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "caib", &mut std::io::stdout());
@@ -76,8 +78,5 @@ fn run(cli: Cli) -> Result<()> {
                 .map_err(|e| anyhow::anyhow!("cannot write man pages to {}: {e}", dir.display()))?;
             Ok(())
         }
-        _ => Err(CaibError::Other(anyhow::anyhow!(
-            "this command is not implemented yet"
-        ))),
     }
 }

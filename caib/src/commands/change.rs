@@ -122,6 +122,17 @@ pub fn print_outcome(repo: &CatalogRepo, outcome: &Outcome) {
         return;
     };
     let short = &submitted.commit.to_string()[..12];
+    if submitted.attempts > 1 {
+        eprintln!(
+            "  (re-applied on the new tip of {} after {} rejected push{})",
+            submitted.branch,
+            submitted.attempts - 1,
+            if submitted.attempts == 2 { "" } else { "es" }
+        );
+    }
+    if !submitted.pushed {
+        eprintln!("  ({} already held this change)", submitted.branch);
+    }
     match pull_request {
         Some(pr) if *created => println!("Pull request:  {}", pr.url),
         Some(pr) => println!("Pull request:  {} (updated)", pr.url),

@@ -12,6 +12,8 @@ pub mod verify;
 pub mod add;
 pub mod change;
 pub mod entry;
+pub mod promote;
+pub mod publish;
 pub mod remove;
 pub mod resolve;
 #[cfg(test)]

@@ -141,11 +141,6 @@ impl CatalogRepo {
         })
     }
 
-    /// Commit the target branch is at.
-    pub fn base(&self) -> Oid {
-        self.base
-    }
-
     /// Content of `path` on the target branch.
     pub fn file(&self, path: &str) -> Option<Vec<u8>> {
         let tree = self.base_tree().ok()?;
