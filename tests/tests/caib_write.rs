@@ -2,101 +2,14 @@
 //! smart-HTTP git remote with basic auth (git http-backend) and the fake forge API, asserting
 //! the exact commit, branch and pull-request requests each command produces.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 
-use catalog_e2e::forge::{FakeForge, Provider};
-use catalog_e2e::git::{BareRepo, SmartHttp};
-use catalog_e2e::process::binary;
-use tempfile::TempDir;
+use catalog_e2e::forge::Provider;
+use catalog_e2e::git::BareRepo;
 
-const USER: &str = "alice";
-const TOKEN: &str = "s3cret-token";
-const FORGE_REPO: &str = "example-org/automotive-image-catalog";
-const AUTHOR: &str = "Test Author";
-const AUTHOR_EMAIL: &str = "author@example.com";
-
-/// A catalog remote seeded from the template, served over smart HTTP, a fake forge, and a
-/// private HOME/cache for caib.
-struct Setup {
-    home: TempDir,
-    remote: BareRepo,
-    http: SmartHttp,
-    forge: FakeForge,
-}
-
-impl Setup {
-    async fn new() -> Setup {
-        let remote = BareRepo::from_template("catalog").expect("seed the catalog remote");
-        let http = SmartHttp::start(remote.base_path(), USER, TOKEN)
-            .await
-            .expect("start smart HTTP");
-        let forge = FakeForge::start(TOKEN).await;
-        Setup {
-            home: tempfile::tempdir().unwrap(),
-            remote,
-            http,
-            forge,
-        }
-    }
-
-    /// `http://alice@127.0.0.1:PORT/catalog.git`: the password comes from CAIB_GIT_TOKEN.
-    fn url(&self) -> String {
-        self.http
-            .url(&self.remote)
-            .replacen("http://", &format!("http://{USER}@"), 1)
-    }
-
-    fn cache(&self) -> PathBuf {
-        self.home.path().join("cache")
-    }
-
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
-        self.command_for(&self.url(), args)
-    }
-
-    fn command_for(&self, repo: &str, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(binary("caib"));
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.home.path())
-            .env("XDG_CACHE_HOME", self.cache())
-            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", AUTHOR)
-            .env("GIT_AUTHOR_EMAIL", AUTHOR_EMAIL)
-            .env("CAIB_GIT_TOKEN", TOKEN)
-            .env("CAIB_FORGE_API_URL", self.forge.github_url())
-            .env("NO_COLOR", "1")
-            .arg("--catalog-repo")
-            .arg(repo)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true);
-        cmd
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().await.expect("run caib")
-    }
-
-    fn refs(&self) -> String {
-        self.remote.git(&["for-each-ref"]).unwrap()
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
+#[path = "support/write_setup.rs"]
+mod support;
+use support::*;
 
 const ADD: &[&str] = &[
     "catalog",
@@ -135,13 +48,6 @@ spec:
         verified: false
     bootcCapable: true
 ";
-
-/// `git log -1 --format=...` of a revision in the remote.
-fn commit_info(remote: &BareRepo, rev: &str, format: &str) -> String {
-    remote
-        .git(&["log", "-1", &format!("--format={format}"), rev])
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_opens_one_pull_request_and_a_rerun_updates_it() {

@@ -1,0 +1,112 @@
+//! Shared by the caib writing suites: a catalog remote seeded from the template and served
+//! over smart HTTP with basic auth, the fake forge, and a private HOME/cache for caib.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use catalog_e2e::forge::FakeForge;
+use catalog_e2e::git::{BareRepo, SmartHttp};
+use catalog_e2e::process::binary;
+use tempfile::TempDir;
+
+pub const USER: &str = "alice";
+pub const TOKEN: &str = "s3cret-token";
+pub const FORGE_REPO: &str = "example-org/automotive-image-catalog";
+pub const AUTHOR: &str = "Test Author";
+pub const AUTHOR_EMAIL: &str = "author@example.com";
+
+/// A catalog remote seeded from the template, served over smart HTTP, a fake forge, and a
+/// private HOME/cache for caib.
+pub struct Setup {
+    pub home: TempDir,
+    pub remote: BareRepo,
+    pub http: SmartHttp,
+    pub forge: FakeForge,
+    /// KUBECONFIG for caib, when a test runs a cluster.
+    pub kubeconfig: Option<std::path::PathBuf>,
+}
+
+impl Setup {
+    pub async fn new() -> Setup {
+        let remote = BareRepo::from_template("catalog").expect("seed the catalog remote");
+        let http = SmartHttp::start(remote.base_path(), USER, TOKEN)
+            .await
+            .expect("start smart HTTP");
+        let forge = FakeForge::start(TOKEN).await;
+        Setup {
+            home: tempfile::tempdir().unwrap(),
+            remote,
+            http,
+            forge,
+            kubeconfig: None,
+        }
+    }
+
+    /// `http://alice@127.0.0.1:PORT/catalog.git`: the password comes from CAIB_GIT_TOKEN.
+    pub fn url(&self) -> String {
+        self.http
+            .url(&self.remote)
+            .replacen("http://", &format!("http://{USER}@"), 1)
+    }
+
+    pub fn cache(&self) -> PathBuf {
+        self.home.path().join("cache")
+    }
+
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        self.command_for(&self.url(), args)
+    }
+
+    pub fn command_for(&self, repo: &str, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(binary("caib"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("XDG_CACHE_HOME", self.cache())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", AUTHOR)
+            .env("GIT_AUTHOR_EMAIL", AUTHOR_EMAIL)
+            .env("CAIB_GIT_TOKEN", TOKEN)
+            .env("CAIB_FORGE_API_URL", self.forge.github_url())
+            .env("NO_COLOR", "1")
+            .arg("--catalog-repo")
+            .arg(repo)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        if let Some(kubeconfig) = &self.kubeconfig {
+            cmd.env("KUBECONFIG", kubeconfig);
+        }
+        cmd
+    }
+
+    pub async fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().await.expect("run caib")
+    }
+
+    pub fn refs(&self) -> String {
+        self.remote.git(&["for-each-ref"]).unwrap()
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+/// `git log -1 --format=...` of a revision in the remote.
+pub fn commit_info(remote: &BareRepo, rev: &str, format: &str) -> String {
+    remote
+        .git(&["log", "-1", &format!("--format={format}"), rev])
+        .unwrap()
+}
