@@ -18,14 +18,25 @@ async fn unreachable_git_daemon_is_fetch_failed_with_nothing_lost_then_recovers(
     let mut daemon = GitDaemon::start_for(repo.base_path()).unwrap();
     let mut env = Env::start().await;
     env.spawn_reconciler(&[]);
-    env.create_source("dev", &daemon.url(&repo), json!({"interval": "1s"})).await;
+    env.create_source("dev", &daemon.url(&repo), json!({"interval": "1s"}))
+        .await;
     env.wait_applied("dev", &repo.head("main").unwrap()).await;
     daemon.stop();
-    let next = repo.write("main", "environments/dev/new-one.yaml", entry_yaml("new-one", "quay.io/acme/new:1")).unwrap();
+    let next = repo
+        .write(
+            "main",
+            "environments/dev/new-one.yaml",
+            entry_yaml("new-one", "quay.io/acme/new:1"),
+        )
+        .unwrap();
     let source = env.wait_ready_reason("dev", "FetchFailed").await;
     let message = ready(&source).unwrap().2;
     assert!(message.contains(&daemon.url(&repo)), "{message}");
-    assert_eq!(env.image_names().await, TEMPLATE_DEV, "nothing lost while the remote is away");
+    assert_eq!(
+        env.image_names().await,
+        TEMPLATE_DEV,
+        "nothing lost while the remote is away"
+    );
     daemon.start().unwrap();
     env.wait_applied("dev", &next).await;
     assert_eq!(ready(&env.source("dev").await).unwrap().1, "Synced");
@@ -35,11 +46,22 @@ async fn unreachable_git_daemon_is_fetch_failed_with_nothing_lost_then_recovers(
 #[tokio::test(flavor = "multi_thread")]
 async fn smart_http_with_wrong_credentials_names_the_url_without_the_password() {
     let repo = BareRepo::from_template("catalog").unwrap();
-    let http = SmartHttp::start(repo.base_path(), "alice", "right-password").await.unwrap();
+    let http = SmartHttp::start(repo.base_path(), "alice", "right-password")
+        .await
+        .unwrap();
     let mut env = Env::start().await;
-    env.create_secret("git-creds", &[("username", "alice"), ("password", "wrong-password")]).await;
+    env.create_secret(
+        "git-creds",
+        &[("username", "alice"), ("password", "wrong-password")],
+    )
+    .await;
     env.spawn_reconciler(&[]);
-    env.create_source("dev", &http.url(&repo), json!({"secretRef": {"name": "git-creds"}})).await;
+    env.create_source(
+        "dev",
+        &http.url(&repo),
+        json!({"secretRef": {"name": "git-creds"}}),
+    )
+    .await;
     let source = env.wait_ready_reason("dev", "FetchFailed").await;
     let message = ready(&source).unwrap().2;
     assert!(message.contains(&http.url(&repo)), "{message}");
@@ -48,20 +70,36 @@ async fn smart_http_with_wrong_credentials_names_the_url_without_the_password() 
     assert!(env.image_names().await.is_empty());
 
     // Credentials in the URL are redacted as well.
-    let url_with_password = http.url(&repo).replace("http://", "http://alice:pw-in-url@");
-    env.create_source("inline", &url_with_password, json!({"path": "environments/staging"})).await;
+    let url_with_password = http
+        .url(&repo)
+        .replace("http://", "http://alice:pw-in-url@");
+    env.create_source(
+        "inline",
+        &url_with_password,
+        json!({"path": "environments/staging"}),
+    )
+    .await;
     let source = env.wait_ready_reason("inline", "FetchFailed").await;
     let message = ready(&source).unwrap().2;
     assert!(message.contains("alice:***@127.0.0.1"), "{message}");
     assert!(!message.contains("pw-in-url"), "{message}");
 
     // Fixing the secret recovers.
-    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> = kube::Api::namespaced(env.client.clone(), NS);
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(env.client.clone(), NS);
     secrets
-        .patch("git-creds", &Default::default(), &kube::api::Patch::Merge(json!({"stringData": {"password": "right-password"}})))
+        .patch(
+            "git-creds",
+            &Default::default(),
+            &kube::api::Patch::Merge(json!({"stringData": {"password": "right-password"}})),
+        )
         .await
         .unwrap();
-    env.patch_source("dev", json!({"metadata": {"annotations": {REQUEST: "fixed"}}})).await;
+    env.patch_source(
+        "dev",
+        json!({"metadata": {"annotations": {REQUEST: "fixed"}}}),
+    )
+    .await;
     env.wait_applied("dev", &repo.head("main").unwrap()).await;
     assert_eq!(env.image_names().await, TEMPLATE_DEV);
 }
@@ -73,36 +111,78 @@ async fn only_commits_signed_by_a_trusted_key_are_applied() {
     let (trusted_key, trusted_pub) = generate_ssh_key(keys.path(), "trusted").unwrap();
     let (other_key, _) = generate_ssh_key(keys.path(), "other").unwrap();
     let mut env = Env::start().await;
-    env.create_secret("signers", &[("allowed_signers", &format!("release@example.com {trusted_pub}\n"))]).await;
+    env.create_secret(
+        "signers",
+        &[(
+            "allowed_signers",
+            &format!("release@example.com {trusted_pub}\n"),
+        )],
+    )
+    .await;
     env.spawn_reconciler(&[]);
-    env.create_source("dev", &repo.file_url(), json!({"verify": {"mode": "HEAD", "secretRef": {"name": "signers"}}})).await;
+    env.create_source(
+        "dev",
+        &repo.file_url(),
+        json!({"verify": {"mode": "HEAD", "secretRef": {"name": "signers"}}}),
+    )
+    .await;
 
     // The seed commit is unsigned: nothing applies.
     let unsigned = repo.head("main").unwrap();
     let source = env.wait_ready_reason("dev", "VerificationFailed").await;
     let verified = condition(&source, "SourceVerified").unwrap();
-    assert_eq!((verified.0.as_str(), verified.1.as_str()), ("False", "Unsigned"));
+    assert_eq!(
+        (verified.0.as_str(), verified.1.as_str()),
+        ("False", "Unsigned")
+    );
     assert!(verified.2.contains(&unsigned), "{verified:?}");
     assert!(env.image_names().await.is_empty());
 
     let signed = repo
-        .commit_signed("main", "signed", &[Change::write("environments/dev/new-one.yaml", entry_yaml("new-one", "quay.io/acme/new:1"))], &trusted_key)
+        .commit_signed(
+            "main",
+            "signed",
+            &[Change::write(
+                "environments/dev/new-one.yaml",
+                entry_yaml("new-one", "quay.io/acme/new:1"),
+            )],
+            &trusted_key,
+        )
         .unwrap();
-    env.patch_source("dev", json!({"metadata": {"annotations": {REQUEST: "signed"}}})).await;
+    env.patch_source(
+        "dev",
+        json!({"metadata": {"annotations": {REQUEST: "signed"}}}),
+    )
+    .await;
     let source = env.wait_applied("dev", &signed).await;
     assert_eq!(condition(&source, "SourceVerified").unwrap().0, "True");
     assert_eq!(env.image_names().await.len(), 4);
 
     let untrusted = repo
-        .commit_signed("main", "untrusted", &[Change::delete("environments/dev/new-one.yaml")], &other_key)
+        .commit_signed(
+            "main",
+            "untrusted",
+            &[Change::delete("environments/dev/new-one.yaml")],
+            &other_key,
+        )
         .unwrap();
-    env.patch_source("dev", json!({"metadata": {"annotations": {REQUEST: "untrusted"}}})).await;
+    env.patch_source(
+        "dev",
+        json!({"metadata": {"annotations": {REQUEST: "untrusted"}}}),
+    )
+    .await;
     let source = env.wait_ready_reason("dev", "VerificationFailed").await;
     let verified = condition(&source, "SourceVerified").unwrap();
     assert_eq!(verified.1, "UntrustedSigner");
     assert!(verified.2.contains(&untrusted));
-    assert!(env.image("new-one").await.is_some(), "an untrusted commit applies nothing");
-    assert_eq!(source.status.unwrap().last_applied_revision.as_deref(), Some(signed.as_str()));
+    assert!(
+        env.image("new-one").await.is_some(),
+        "an untrusted commit applies nothing"
+    );
+    assert_eq!(
+        source.status.unwrap().last_applied_revision.as_deref(),
+        Some(signed.as_str())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -113,7 +193,12 @@ async fn two_sources_claiming_one_name_are_both_in_conflict() {
     env.create_source("dev", &repo.file_url(), json!({})).await;
     env.wait_applied("dev", &repo.head("main").unwrap()).await;
     // staging also declares autosd-cs9-rpi4, in the same namespace.
-    env.create_source("staging", &repo.file_url(), json!({"path": "environments/staging"})).await;
+    env.create_source(
+        "staging",
+        &repo.file_url(),
+        json!({"path": "environments/staging"}),
+    )
+    .await;
     let staging = env.wait_ready_reason("staging", "Conflict").await;
     let dev = env.wait_ready_reason("dev", "Conflict").await;
     for source in [&staging, &dev] {
@@ -122,7 +207,11 @@ async fn two_sources_claiming_one_name_are_both_in_conflict() {
         assert_eq!(conflicts[0].name, "autosd-cs9-rpi4");
     }
     let image = env.image("autosd-cs9-rpi4").await.unwrap();
-    assert_eq!(source_label(&image), Some("dev"), "the first owner keeps it untouched");
+    assert_eq!(
+        source_label(&image),
+        Some("dev"),
+        "the first owner keeps it untouched"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -132,17 +221,25 @@ async fn a_reconciler_killed_mid_sync_converges_after_restart_without_duplicates
     std::fs::create_dir_all(&env_dir).unwrap();
     const N: usize = 400;
     for i in 0..N {
-        std::fs::write(env_dir.join(format!("e{i:04}.yaml")), entry_yaml(&format!("e{i:04}"), &format!("quay.io/acme/e{i}:1"))).unwrap();
+        std::fs::write(
+            env_dir.join(format!("e{i:04}.yaml")),
+            entry_yaml(&format!("e{i:04}"), &format!("quay.io/acme/e{i}:1")),
+        )
+        .unwrap();
     }
     let repo = BareRepo::seeded("catalog", dir.path()).unwrap();
     let head = repo.head("main").unwrap();
     let mut env = Env::start().await;
     env.spawn_reconciler(&[]);
     env.create_source("dev", &repo.file_url(), json!({})).await;
-    eventually(Duration::from_secs(20), "the first entries to be applied", || async {
-        let n = env.image_names().await.len();
-        (n > 0).then_some(n)
-    })
+    eventually(
+        Duration::from_secs(20),
+        "the first entries to be applied",
+        || async {
+            let n = env.image_names().await.len();
+            (n > 0).then_some(n)
+        },
+    )
     .await;
     env.kill_reconciler();
     let partial = env.image_names().await.len();
