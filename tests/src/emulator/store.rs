@@ -1,0 +1,296 @@
+//! The in-memory object store: objects by resource and key, a global monotonic
+//! resourceVersion (like etcd's revision), a bounded change history for watch replay and
+//! consistent paging, and a broadcast channel that feeds open watches.
+//!
+//! Every change is committed and broadcast under one lock, so watchers see changes in
+//! resourceVersion order and a watch started "after rv N" misses nothing.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use super::meta;
+use super::resources::{Flavor, ResourceDef, StorageKey, builtin_defs};
+
+/// `(namespace or "", name)`: objects sort like etcd keys.
+pub type ObjKey = (String, String);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// One committed change.
+#[derive(Debug)]
+pub struct Change {
+    pub rv: u64,
+    pub key: StorageKey,
+    pub kind: ChangeKind,
+    /// The object after the change (for deletions: the last state, with the deletion's rv).
+    pub object: Arc<Value>,
+    /// The object before the change; lets watches with selectors turn a change into
+    /// ADDED/DELETED when an object starts or stops matching, and lets lists rewind.
+    pub prev: Option<Arc<Value>>,
+}
+
+/// What open watches receive.
+#[derive(Clone, Debug)]
+pub enum Msg {
+    Change(Arc<Change>),
+    /// Periodic: every change up to this rv has been broadcast (source of BOOKMARKs).
+    Tick(u64),
+}
+
+type DefKey = (String, String, String);
+
+pub struct Store {
+    rv: u64,
+    defs: BTreeMap<DefKey, Arc<ResourceDef>>,
+    objects: HashMap<StorageKey, BTreeMap<ObjKey, Arc<Value>>>,
+    history: VecDeque<Arc<Change>>,
+    history_limit: usize,
+    /// Every change with rv <= this is gone from the history.
+    compacted_rv: u64,
+    tx: broadcast::Sender<Msg>,
+}
+
+/// Key of an object in the store.
+pub fn obj_key(namespace: Option<&str>, name: &str) -> ObjKey {
+    (namespace.unwrap_or_default().to_string(), name.to_string())
+}
+
+impl Store {
+    /// A store with the built-in resources and the namespaces every cluster has.
+    pub fn new(history_limit: usize) -> Self {
+        let (tx, _) = broadcast::channel(16384);
+        let mut store = Store {
+            rv: 1,
+            defs: BTreeMap::new(),
+            objects: HashMap::new(),
+            history: VecDeque::new(),
+            history_limit: history_limit.max(1),
+            compacted_rv: 0,
+            tx,
+        };
+        store.register(builtin_defs());
+        let ns_key: StorageKey = (String::new(), "namespaces".into());
+        for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            let obj = json!({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": name, "uid": meta::new_uid(), "creationTimestamp": meta::now(),
+                    "labels": {"kubernetes.io/metadata.name": name}},
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"}
+            });
+            store.put(&ns_key, obj_key(None, name), obj);
+        }
+        store
+    }
+
+    /// The current (latest committed) resourceVersion.
+    pub fn rv(&self) -> u64 {
+        self.rv
+    }
+
+    pub fn def(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceDef>> {
+        self.defs
+            .get(&(group.to_string(), version.to_string(), plural.to_string()))
+            .cloned()
+    }
+
+    /// Every served resource, ordered by group, version, plural.
+    pub fn defs(&self) -> Vec<Arc<ResourceDef>> {
+        self.defs.values().cloned().collect()
+    }
+
+    /// Serves the given resources (replacing same-named ones).
+    pub fn register(&mut self, defs: Vec<ResourceDef>) {
+        for d in defs {
+            let k = (d.group.clone(), d.version.clone(), d.plural.clone());
+            self.defs.insert(k, Arc::new(d));
+        }
+    }
+
+    /// Stops serving every version of a custom resource (objects are left to the caller).
+    pub fn unregister(&mut self, storage: &StorageKey) {
+        self.defs
+            .retain(|_, d| !(d.flavor == Flavor::Custom && &d.storage == storage));
+    }
+
+    pub fn get(&self, storage: &StorageKey, key: &ObjKey) -> Option<Arc<Value>> {
+        self.objects.get(storage)?.get(key).cloned()
+    }
+
+    /// All current objects of a resource, in key order.
+    pub fn objects(&self, storage: &StorageKey) -> BTreeMap<ObjKey, Arc<Value>> {
+        self.objects.get(storage).cloned().unwrap_or_default()
+    }
+
+    pub fn namespace_exists(&self, ns: &str) -> bool {
+        self.get(&(String::new(), "namespaces".into()), &obj_key(None, ns))
+            .is_some()
+    }
+
+    fn record(&mut self, change: Change) -> Arc<Value> {
+        let change = Arc::new(change);
+        let obj = change.object.clone();
+        self.history.push_back(change.clone());
+        while self.history.len() > self.history_limit {
+            if let Some(old) = self.history.pop_front() {
+                self.compacted_rv = old.rv;
+            }
+        }
+        let _ = self.tx.send(Msg::Change(change));
+        obj
+    }
+
+    fn stamp(&mut self, obj: &mut Value) -> u64 {
+        self.rv += 1;
+        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.insert("resourceVersion".into(), json!(self.rv.to_string()));
+        }
+        self.rv
+    }
+
+    /// Creates or replaces an object, assigning the next resourceVersion.
+    pub fn put(&mut self, storage: &StorageKey, key: ObjKey, mut obj: Value) -> Arc<Value> {
+        let rv = self.stamp(&mut obj);
+        let obj = Arc::new(obj);
+        let prev = self
+            .objects
+            .entry(storage.clone())
+            .or_default()
+            .insert(key, obj.clone());
+        let kind = if prev.is_some() {
+            ChangeKind::Modified
+        } else {
+            ChangeKind::Added
+        };
+        self.record(Change {
+            rv,
+            key: storage.clone(),
+            kind,
+            object: obj,
+            prev,
+        })
+    }
+
+    /// Removes an object; `last` is its final state (it gets the deletion's resourceVersion).
+    pub fn remove(&mut self, storage: &StorageKey, key: &ObjKey, mut last: Value) -> Arc<Value> {
+        let rv = self.stamp(&mut last);
+        let prev = self.objects.get_mut(storage).and_then(|m| m.remove(key));
+        self.record(Change {
+            rv,
+            key: storage.clone(),
+            kind: ChangeKind::Deleted,
+            object: Arc::new(last),
+            prev,
+        })
+    }
+
+    /// Removes every object of a resource (its CRD was deleted).
+    pub fn remove_all(&mut self, storage: &StorageKey) {
+        for (key, obj) in self.objects(storage) {
+            self.remove(storage, &key, (*obj).clone());
+        }
+        self.objects.remove(storage);
+    }
+
+    /// The objects of a resource as they were at `rv`, rewound through the history; `None`
+    /// when that rv has been compacted (callers answer 410 Expired).
+    pub fn snapshot(&self, storage: &StorageKey, rv: u64) -> Option<BTreeMap<ObjKey, Arc<Value>>> {
+        if rv >= self.rv {
+            return Some(self.objects(storage));
+        }
+        if rv < self.compacted_rv {
+            return None;
+        }
+        let mut objs = self.objects(storage);
+        for ch in self.history.iter().rev().take_while(|c| c.rv > rv) {
+            if &ch.key != storage {
+                continue;
+            }
+            let key = key_of(&ch.object);
+            match &ch.prev {
+                Some(p) => {
+                    objs.insert(key, p.clone());
+                }
+                None => {
+                    objs.remove(&key);
+                }
+            }
+        }
+        Some(objs)
+    }
+
+    /// Changes after `rv` (for a resumed watch), or `None` if some were compacted away.
+    pub fn changes_since(&self, rv: u64) -> Option<Vec<Arc<Change>>> {
+        if rv < self.compacted_rv {
+            return None;
+        }
+        let start = self.history.partition_point(|c| c.rv <= rv);
+        Some(self.history.iter().skip(start).cloned().collect())
+    }
+
+    /// A receiver of every change committed from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Msg> {
+        self.tx.subscribe()
+    }
+
+    /// Broadcasts a bookmark tick at the current rv.
+    pub fn tick(&self) {
+        let _ = self.tx.send(Msg::Tick(self.rv));
+    }
+
+    /// Forgets the whole change history and moves the rv past every version handed out, so
+    /// that any watch or continue token from before answers 410 Expired.
+    pub fn compact(&mut self) {
+        self.rv += 1;
+        self.compacted_rv = self.rv;
+        self.history.clear();
+    }
+
+    /// Sets how many changes are kept for watch replay.
+    pub fn set_history_limit(&mut self, limit: usize) {
+        self.history_limit = limit.max(1);
+    }
+}
+
+/// The store key of a stored object.
+pub fn key_of(obj: &Value) -> ObjKey {
+    let s = |p: &str| {
+        obj.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    (s("/metadata/namespace"), s("/metadata/name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_rewinds_and_compaction_expires() {
+        let mut st = Store::new(100);
+        let key: StorageKey = (String::new(), "configmaps".into());
+        let cm = |name: &str, v: &str| json!({"metadata": {"namespace": "default", "name": name}, "data": {"v": v}});
+        st.put(&key, obj_key(Some("default"), "a"), cm("a", "1"));
+        let rv1 = st.rv();
+        st.put(&key, obj_key(Some("default"), "a"), cm("a", "2"));
+        st.put(&key, obj_key(Some("default"), "b"), cm("b", "1"));
+        let snap = st.snapshot(&key, rv1).expect("in history");
+        assert_eq!(snap.len(), 1);
+        assert_eq!(snap.values().next().expect("a")["data"]["v"], "1");
+        assert_eq!(st.changes_since(rv1).expect("in history").len(), 2);
+        st.compact();
+        assert!(st.snapshot(&key, rv1).is_none());
+        assert!(st.changes_since(rv1).is_none());
+        assert_eq!(st.changes_since(st.rv()).expect("current").len(), 0);
+    }
+}
