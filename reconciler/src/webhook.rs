@@ -29,11 +29,14 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub const RATE: usize = 10;
 pub const WINDOW: Duration = Duration::from_secs(10);
 
+/// Recent delivery times per source, for the rate limit.
+type Recent = Arc<Mutex<HashMap<(String, String), Vec<Instant>>>>;
+
 #[derive(Clone)]
 pub struct WebhookState {
     client: kube::Client,
     handle: Handle,
-    recent: Arc<Mutex<HashMap<(String, String), Vec<Instant>>>>,
+    recent: Recent,
 }
 
 impl WebhookState {
@@ -49,6 +52,10 @@ impl WebhookState {
     fn allow(&self, key: (String, String)) -> bool {
         let now = Instant::now();
         let mut recent = self.recent.lock().unwrap();
+        if recent.len() > 1024 {
+            // Bounded memory whatever paths are posted to.
+            recent.retain(|_, hits| hits.iter().any(|t| now.duration_since(*t) < WINDOW));
+        }
         let hits = recent.entry(key).or_default();
         hits.retain(|t| now.duration_since(*t) < WINDOW);
         if hits.len() >= RATE {
@@ -129,7 +136,7 @@ async fn hook(
             );
         }
     };
-    let Some(token) = token.map(|t| trim_newline(t)).filter(|t| !t.is_empty()) else {
+    let Some(token) = token.map(trim_newline).filter(|t| !t.is_empty()) else {
         tracing::warn!(source = %format!("{namespace}/{name}"), "webhook secret has no `token` key");
         return reply(StatusCode::UNAUTHORIZED, "webhook secret is not configured");
     };
@@ -190,7 +197,7 @@ fn verify_hmac(token: &[u8], body: &[u8], hex: &str) -> Result<(), &'static str>
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len())

@@ -15,7 +15,7 @@ use notify::{RecursiveMode, Watcher};
 use catalog_api::CatalogImage;
 use catalog_api::labels::CATALOG_SOURCE;
 use catalog_api::repo::{RepoConfig, read_environment_files};
-use catalog_api::validate::{Rules, validate_environment};
+use catalog_api::validate::validate_environment;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::apply::{apply_all, prune_all};
@@ -73,12 +73,7 @@ pub async fn run(ctx: Arc<Context>, metrics: Metrics) -> anyhow::Result<()> {
             got = rx.recv() => {
                 if got.is_none() { return Ok(()); }
                 // Debounce: wait until the tree is quiet.
-                loop {
-                    match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
-                        Ok(Some(())) => continue,
-                        _ => break,
-                    }
-                }
+                while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
                 sync_once(&api, &root, &dir, &namespace, &metrics).await;
             }
         }
@@ -102,7 +97,7 @@ pub async fn sync_once(
                 .find(|e| e.path.trim_matches('/') == dir.trim_matches('/'))
                 .map(|e| e.rules())
         })
-        .unwrap_or_else(Rules::default);
+        .unwrap_or_default();
     rules.target_namespace = Some(namespace.to_string());
     let (files, read_errors) = read_environment_files(root, dir);
     let mut report = validate_environment(
