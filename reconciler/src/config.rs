@@ -61,6 +61,25 @@ pub struct Config {
     /// default: $XDG_CACHE_HOME/catalog-reconciler, else ~/.cache/catalog-reconciler).
     #[arg(long, value_name = "DIR", env = "CATALOG_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Verification: first retry delay after a transient registry failure (doubles per
+    /// consecutive failure, with jitter).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub verify_backoff_min: std::time::Duration,
+    /// Verification: longest retry delay after transient failures.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub verify_backoff_max: std::time::Duration,
+    /// Verification: floor applied to every `spec.verificationInterval`.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub min_verification_interval: std::time::Duration,
+    /// Verification: concurrent requests per registry host.
+    #[arg(long, default_value_t = 8)]
+    pub registry_concurrency: usize,
+    /// Verification: CatalogImages verified concurrently.
+    #[arg(long, default_value_t = 64)]
+    pub verify_workers: u16,
+    /// Leader election: how long a Lease stays valid without renewal.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: std::time::Duration,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "json", env = "CATALOG_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -86,4 +105,8 @@ impl Controllers {
 pub enum LogFormat {
     Json,
     Text,
+}
+
+fn parse_duration(input: &str) -> Result<std::time::Duration, String> {
+    catalog_api::duration::parse(input).map_err(|e| e.to_string())
 }

@@ -69,6 +69,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let mut registry = Registry::with_prefix("catalog");
     let sync_metrics = sync::Metrics::register(&mut registry);
+    let verify_metrics = verify::Metrics::register(&mut registry);
     let sync_controller = sync::Controller::new(
         sync_metrics.clone(),
         config.cache_dir.clone().unwrap_or_else(sync::default_cache_dir),
@@ -117,7 +118,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let verify = config
         .controllers
         .verify()
-        .then(|| tokio::spawn(verify::run(ctx.clone())));
+        .then(|| tokio::spawn(verify::run(ctx.clone(), verify_metrics)));
     for task in [sync, verify].into_iter().flatten() {
         task.await.context("controller task panicked")??;
     }

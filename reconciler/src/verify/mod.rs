@@ -1,11 +1,366 @@
-//! CatalogImage verification controller (filled in by the verification work).
+//! CatalogImage verification controller: checks every image in its registry and reports
+//! the result in its status (DESIGN §6 "Verification").
+//!
+//! Layout: [`plan`] decides when (pure), [`check`] talks to the registry, [`status`] computes
+//! the next status and events (pure), [`apply`] writes them; [`guard`] holds the per-host
+//! breaker and concurrency limit, [`metrics`] the Prometheus metrics.
+//!
+//! Triggers: a spec change (generation), the verify-requested-at annotation, a change of the
+//! referenced Secret, and the schedule (interval or backoff). Status writes change neither
+//! generation nor annotations, and the watch is filtered on exactly those, so the
+//! controller's own writes never start a verification.
 
-use std::sync::Arc;
+mod apply;
+mod check;
+mod guard;
+pub mod metrics;
+mod plan;
+mod status;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use catalog_api::image::Phase;
+use catalog_api::labels::VERIFY_REQUESTED_AT;
+use catalog_api::registry::{RegistryClient, RegistryOptions};
+use catalog_api::{CatalogImage, CatalogImageStatus};
+use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt as _;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt as _, watcher};
+
+pub use metrics::Metrics;
 
 use crate::Context;
+use check::SecretLookup;
+use plan::{Due, Observation, Timing, Trigger};
+
+/// What this process remembers about one image between reconciles (not in the status:
+/// precise timers and the Secret version last used).
+#[derive(Default)]
+struct Memory {
+    /// resourceVersion of the referenced Secret at the last attempt (`Some(None)`: absent).
+    secret_version: Option<Option<String>>,
+    /// When the next verification is planned.
+    scheduled: Option<Instant>,
+    /// Not before this instant: the registry's Retry-After or an open breaker.
+    registry_wait_until: Option<Instant>,
+}
+
+struct State {
+    client: kube::Client,
+    registry: RegistryClient,
+    guards: guard::Guards,
+    secrets: Store<Secret>,
+    timing: Timing,
+    metrics: Metrics,
+    recorder: Recorder,
+    memory: Mutex<HashMap<(String, String), Memory>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("writing the status of {namespace}/{name}: {source}")]
+struct WriteError {
+    namespace: String,
+    name: String,
+    source: kube::Error,
+}
 
 /// Runs until `ctx.shutdown` fires.
-pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
-    ctx.shutdown.cancelled().await;
+pub async fn run(ctx: Arc<Context>, metrics: Metrics) -> anyhow::Result<()> {
+    let config = &ctx.config;
+    let mut extra_ca_pem = Vec::new();
+    if let Some(path) = &config.registry_ca {
+        extra_ca_pem.push(
+            std::fs::read(path).with_context(|| {
+                format!("--registry-ca {}: cannot read the file", path.display())
+            })?,
+        );
+    }
+    let registry = RegistryClient::new(RegistryOptions {
+        insecure_registries: config.insecure_registries.clone(),
+        extra_ca_pem,
+        observer: Some(metrics.request_observer()),
+        ..Default::default()
+    })
+    .with_context(|| match &config.registry_ca {
+        Some(path) => format!("--registry-ca {}", path.display()),
+        None => "registry client".to_string(),
+    })?;
+    let timing = Timing {
+        backoff_min: config.verify_backoff_min,
+        backoff_max: config.verify_backoff_max.max(config.verify_backoff_min),
+        min_interval: config.min_verification_interval,
+    };
+    let (images, secrets): (Api<CatalogImage>, Api<Secret>) = match &config.namespace {
+        Some(ns) => (
+            Api::namespaced(ctx.client.clone(), ns),
+            Api::namespaced(ctx.client.clone(), ns),
+        ),
+        None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
+    };
+    let (image_reader, image_writer) = reflector::store();
+    let (secret_reader, secret_writer) = reflector::store();
+    metrics.observe_images(image_reader.clone());
+
+    // Secrets: a watch cache for reading credentials, and a trigger for the images that
+    // reference a changed Secret, so fixing a Secret heals its images at once.
+    let (trigger_tx, trigger_rx) = tokio::sync::mpsc::channel::<ObjectRef<CatalogImage>>(1024);
+    let images_for_secrets = image_reader.clone();
+    let secret_task = tokio::spawn(async move {
+        let stream = watcher(secrets, watcher::Config::default())
+            .default_backoff()
+            .modify(|s: &mut Secret| s.managed_fields_mut().clear())
+            .reflect(secret_writer)
+            .applied_objects();
+        futures::pin_mut!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(secret) => {
+                    for image in referencing(&images_for_secrets, &secret) {
+                        let _ = trigger_tx.send(image).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "watching Secrets"),
+            }
+        }
+    });
+    tokio::select! {
+        _ = secret_reader.wait_until_ready() => {}
+        _ = ctx.shutdown.cancelled() => { secret_task.abort(); return Ok(()); }
+    }
+
+    let identity = config.identity.clone();
+    let state = Arc::new(State {
+        client: ctx.client.clone(),
+        registry,
+        guards: guard::Guards::new(
+            config.registry_concurrency,
+            timing.backoff_min,
+            timing.backoff_max,
+            metrics.clone(),
+        ),
+        secrets: secret_reader,
+        timing,
+        metrics,
+        recorder: Recorder::new(
+            ctx.client.clone(),
+            Reporter {
+                controller: "catalog-reconciler".into(),
+                instance: identity,
+            },
+        ),
+        memory: Mutex::default(),
+    });
+    let image_stream = watcher(images, watcher::Config::default())
+        .default_backoff()
+        .reflect(image_writer)
+        .applied_objects()
+        .predicate_filter(trigger_hash, kube::runtime::PredicateConfig::default());
+    let secret_triggers = futures::stream::unfold(trigger_rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    tracing::info!("verification controller started");
+    Controller::for_stream(image_stream, image_reader)
+        .reconcile_on(secret_triggers)
+        .with_config(ControllerConfig::default().concurrency(config.verify_workers))
+        .graceful_shutdown_on(ctx.shutdown.clone().cancelled_owned())
+        .run(reconcile, error_policy, state)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "verification controller");
+            }
+        })
+        .await;
+    secret_task.abort();
+    tracing::info!("verification controller stopped");
     Ok(())
+}
+
+/// What may start a verification: generation (spec), the verify request annotation, and the
+/// object's identity. Status, labels and other annotations are deliberately not included.
+fn trigger_hash(image: &CatalogImage) -> Option<u64> {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    image.metadata.uid.hash(&mut hasher);
+    image.metadata.generation.hash(&mut hasher);
+    image
+        .annotations()
+        .get(VERIFY_REQUESTED_AT)
+        .hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// Images whose authSecretRef names this Secret.
+fn referencing(images: &Store<CatalogImage>, secret: &Secret) -> Vec<ObjectRef<CatalogImage>> {
+    let name = secret.name_any();
+    let namespace = secret.namespace().unwrap_or_default();
+    images
+        .state()
+        .iter()
+        .filter(|image| {
+            image.spec.auth_secret_ref.as_ref().is_some_and(|r| {
+                let image_ns = image.namespace().unwrap_or_default();
+                r.name == name && r.namespace.as_deref().unwrap_or(&image_ns) == namespace
+            })
+        })
+        .map(|image| ObjectRef::from_obj(image.as_ref()))
+        .collect()
+}
+
+fn lookup_secret(store: &Store<Secret>, image: &CatalogImage) -> SecretLookup {
+    let Some(reference) = &image.spec.auth_secret_ref else {
+        return SecretLookup::NotReferenced;
+    };
+    let namespace = reference
+        .namespace
+        .clone()
+        .or_else(|| image.namespace())
+        .unwrap_or_default();
+    let name = format!("{namespace}/{}", reference.name);
+    match store.get(&ObjectRef::new(&reference.name).within(&namespace)) {
+        Some(secret) => SecretLookup::Found(name, secret),
+        None => SecretLookup::Missing(name),
+    }
+}
+
+async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action, WriteError> {
+    if image.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let namespace = image.namespace().unwrap_or_default();
+    let name = image.name_any();
+    let key = (namespace.clone(), name.clone());
+    let seed = image.metadata.uid.clone().unwrap_or_else(|| name.clone());
+    let secret = lookup_secret(&state.secrets, &image);
+    let secret_version = match &secret {
+        SecretLookup::Found(_, s) => Some(s.resource_version().unwrap_or_default()),
+        _ => None,
+    };
+    let interval = plan::interval(&image.spec.verification_interval, &state.timing);
+    let verify_requested = image.annotations().get(VERIFY_REQUESTED_AT).cloned();
+    let now = Instant::now();
+    let (secret_changed, scheduled_in, registry_wait) = {
+        let memory = state.memory.lock().unwrap();
+        let m = memory.get(&key);
+        (
+            m.and_then(|m| m.secret_version.as_ref())
+                .is_some_and(|v| *v != secret_version),
+            m.and_then(|m| m.scheduled)
+                .map(|t| t.saturating_duration_since(now)),
+            m.and_then(|m| m.registry_wait_until)
+                .map(|t| t.saturating_duration_since(now)),
+        )
+    };
+    let observation = Observation {
+        generation: image.metadata.generation,
+        status: image.status.as_ref(),
+        verify_requested: verify_requested.as_deref(),
+        now_ms: jiff::Timestamp::now().as_millisecond(),
+        interval,
+        secret_changed,
+        registry_wait,
+        scheduled_in,
+        seed: &seed,
+    };
+    let trigger = match plan::due(&observation, &state.timing) {
+        Due::Later(wait) => return Ok(Action::requeue(wait)),
+        Due::Now(trigger) => trigger,
+    };
+    let started = Instant::now();
+    let mut current: Option<CatalogImageStatus> = image.status.clone();
+    let context = |now| status::Context {
+        generation: image.metadata.generation,
+        now,
+        verify_requested: verify_requested.as_deref(),
+        interval,
+        timing: &state.timing,
+        seed: &seed,
+    };
+    let phase = current.as_ref().and_then(|s| s.phase);
+    if matches!(trigger, Trigger::First | Trigger::SpecChanged) && phase != Some(Phase::Verifying) {
+        let verifying = status::verifying(current.as_ref(), &context(jiff::Timestamp::now()));
+        apply::write_status(&state.client, &image, current.as_ref(), &verifying).await?;
+        current = Some(verifying);
+    }
+    let previous = current.as_ref().and_then(|s| s.registry_metadata.as_ref());
+    let outcome = check::check(
+        &state.registry,
+        &state.guards,
+        &image.spec,
+        &secret,
+        previous,
+        trigger,
+    )
+    .await;
+    let transition =
+        status::transition(current.as_ref(), &outcome, &context(jiff::Timestamp::now()));
+    apply::write_status(&state.client, &image, current.as_ref(), &transition.status).await?;
+    apply::publish_events(&state.recorder, &image, &transition.events).await;
+
+    let elapsed = started.elapsed();
+    let new_phase = transition.status.phase.unwrap_or_default();
+    state.metrics.duration.observe(elapsed.as_secs_f64());
+    state
+        .metrics
+        .verifications
+        .get_or_create(&metrics::ResultLabels {
+            result: new_phase.as_str().to_ascii_lowercase(),
+        })
+        .inc();
+    let (reason, message) = match &outcome {
+        status::Outcome::Verified { .. } => ("Verified", String::new()),
+        status::Outcome::Mismatch {
+            reason, message, ..
+        } => (*reason, message.clone()),
+        status::Outcome::Failed(f) => (f.reason, f.message.clone()),
+    };
+    tracing::info!(
+        namespace = %namespace,
+        name = %name,
+        trigger = ?trigger,
+        phase = %new_phase,
+        reason,
+        message,
+        digest = transition.status.registry_metadata.as_ref().and_then(|m| m.resolved_digest.as_deref()).unwrap_or(""),
+        duration_ms = elapsed.as_millis() as u64,
+        next_in_s = transition.requeue.as_secs(),
+        "verified"
+    );
+    let registry_wait_until = match &outcome {
+        status::Outcome::Failed(f) if f.transient && new_phase == Phase::Unavailable => {
+            Some(Instant::now() + transition.requeue)
+        }
+        _ => None,
+    };
+    {
+        let mut memory = state.memory.lock().unwrap();
+        if memory.len() > 1024 && memory.len() > 2 * state.secrets.state().len().max(1) {
+            // Forget images that no longer exist (bounded memory without delete events).
+            memory.retain(|_, m| {
+                m.scheduled
+                    .is_some_and(|t| t + Duration::from_secs(86400) > now)
+            });
+        }
+        memory.insert(
+            key,
+            Memory {
+                secret_version: Some(secret_version),
+                scheduled: Some(Instant::now() + transition.requeue),
+                registry_wait_until,
+            },
+        );
+    }
+    Ok(Action::requeue(transition.requeue))
+}
+
+fn error_policy(_image: Arc<CatalogImage>, error: &WriteError, _state: Arc<State>) -> Action {
+    tracing::warn!(error = %error, "verification status not written; retrying in 5s");
+    Action::requeue(Duration::from_secs(5))
 }

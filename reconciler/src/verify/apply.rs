@@ -1,0 +1,76 @@
+//! The thin apply step: a merge patch on the status subresource (never labels, never the
+//! spec) and Events.
+
+use catalog_api::{CatalogImage, CatalogImageStatus};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Resource as _, ResourceExt as _};
+
+use super::WriteError;
+use super::status::{EventSpec, merge_patch};
+
+/// Writes `new` as the status, sending only what differs from `old`; nothing at all when
+/// they are equal. A deleted object is not an error.
+pub async fn write_status(
+    client: &kube::Client,
+    image: &CatalogImage,
+    old: Option<&CatalogImageStatus>,
+    new: &CatalogImageStatus,
+) -> Result<(), WriteError> {
+    let to_value = |s: Option<&CatalogImageStatus>| {
+        s.map(|s| serde_json::to_value(s).expect("status serializes"))
+            .unwrap_or_else(|| serde_json::json!({}))
+    };
+    let Some(diff) = merge_patch(&to_value(old), &to_value(Some(new))) else {
+        return Ok(());
+    };
+    let namespace = image.namespace().unwrap_or_default();
+    let name = image.name_any();
+    let api: Api<CatalogImage> = Api::namespaced(client.clone(), &namespace);
+    let patch = serde_json::json!({ "status": diff });
+    match api
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(source) => Err(WriteError {
+            namespace,
+            name,
+            source,
+        }),
+    }
+}
+
+/// Publishes the transition's events. Failing to record an event never fails the
+/// verification (events are best effort in Kubernetes too).
+pub async fn publish_events(recorder: &Recorder, image: &CatalogImage, events: &[EventSpec]) {
+    let reference = image.object_ref(&());
+    for spec in events {
+        let event = Event {
+            type_: if spec.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: spec.reason.to_string(),
+            note: Some(truncate(&spec.note, 1000)),
+            action: "Verify".into(),
+            secondary: None,
+        };
+        if let Err(e) = recorder.publish(&event, &reference).await {
+            tracing::warn!(error = %e, reason = spec.reason, name = %image.name_any(), "event not recorded");
+        }
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
