@@ -1,4 +1,5 @@
-//! `caib catalog publish` and `promote` end to end: ImageBuilds and CatalogImages held in the
+//! `caib catalog publish`, `promote`, `add --pin --wait` and the full add → sync → Available →
+//! list loop end to end:
 //! Kubernetes API emulator, images in Debian's docker-registry, commits pushed over smart HTTP
 //! and pull requests on the fake forge. Asserts the digests pinned are the right ones.
 
@@ -444,4 +445,120 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
         "{}",
         show(&out)
     );
+}
+
+/// The whole loop with the real reconciler: `caib catalog add --direct --wait` commits, the
+/// sync controller applies the entry, the verification controller finds the image in the
+/// registry, caib returns once it is Available, and `caib catalog list` shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_loop_add_sync_verify_list() {
+    use std::process::Stdio;
+    let mut s = Setup::new().await;
+    let registry = Registry::start(RegistryConfig::default()).await;
+    registry
+        .push_image("os/loop:v1", &ImageFixture::new("amd64"))
+        .await;
+    let url = format!("{}/os/loop:v1", registry.host());
+    let emu = cluster(&mut s).await;
+    let client = emu.kube_client();
+
+    // A CatalogSource for dev in `default`, reading the same remote (file://).
+    let sources: Api<catalog_api::CatalogSource> = Api::namespaced(client.clone(), "default");
+    let source = json!({
+        "apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1",
+        "kind": "CatalogSource",
+        "metadata": {"name": "dev", "namespace": "default"},
+        "spec": {"url": s.remote.file_url(), "path": "environments/dev", "interval": "1h",
+                 "ref": {"branch": "main"}},
+    });
+    sources
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(source).unwrap(),
+        )
+        .await
+        .unwrap();
+    let log = std::fs::File::create(s.home.path().join("reconciler.log")).unwrap();
+    let mut reconciler =
+        tokio::process::Command::new(catalog_e2e::process::binary("catalog-reconciler"))
+            .args([
+                "--log-format",
+                "text",
+                "--insecure-registry",
+                &registry.host(),
+            ])
+            .arg("--http-addr")
+            .arg(format!("127.0.0.1:{}", catalog_e2e::git::free_port()))
+            .arg("--cache-dir")
+            .arg(s.home.path().join("reconciler-cache"))
+            .env("KUBECONFIG", s.kubeconfig.as_ref().unwrap())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("catalog-reconciler starts (cargo build -p catalog-reconciler)");
+
+    let main_before = s.remote.head("main").unwrap();
+    let child = s
+        .command(&[
+            "catalog",
+            "add",
+            "loop-image",
+            &url,
+            "--architecture",
+            "amd64",
+            "--distro",
+            "cs9",
+            "--target",
+            "qemu",
+            "--direct",
+            "--wait",
+            "--timeout",
+            "60s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stand in for the push webhook: ask for a sync once the commit is on main.
+    let remote = &s.remote;
+    eventually(Duration::from_secs(30), "caib's commit on main", || async {
+        (remote.head("main").unwrap() != main_before).then_some(())
+    })
+    .await;
+    sources
+        .patch(
+            "dev",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                catalog_api::labels::RECONCILE_REQUESTED_AT: "after-caib-add"}}})),
+        )
+        .await
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
+        .await
+        .expect("caib --wait returns")
+        .unwrap();
+    let logs = std::fs::read_to_string(s.home.path().join("reconciler.log")).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "{}\nreconciler log:\n{logs}",
+        show(&out)
+    );
+    assert!(
+        text(&out.stdout).contains("Status:        Available"),
+        "{}",
+        show(&out)
+    );
+
+    let out = s.run(&["catalog", "list"]).await;
+    assert!(out.status.success(), "{}", show(&out));
+    let line = text(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with("loop-image"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("loop-image not listed\n{}", show(&out)));
+    assert!(line.contains(&url) && line.contains("Available"), "{line}");
+    let _ = reconciler.kill().await;
 }
