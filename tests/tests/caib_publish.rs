@@ -1,6 +1,7 @@
 //! `caib catalog publish`, `promote`, `add --pin --wait` and the full add → sync → Available →
-//! list loop end to end: ImageBuilds and CatalogImages held in the Kubernetes API emulator, images in Debian's docker-registry, commits pushed over smart HTTP
-//! and pull requests on the fake forge. Asserts the digests pinned are the right ones.
+//! list loop end to end: ImageBuilds and CatalogImages held in the Kubernetes API emulator,
+//! images in Debian's docker-registry, commits pushed over smart HTTP and pull requests on the
+//! fake forge. Asserts the digests pinned are the right ones.
 
 use std::time::Duration;
 
