@@ -58,6 +58,30 @@ async fn initial_sync_creates_every_entry_with_source_label_and_annotations() {
     assert_eq!(status.history.len(), 1);
     assert_eq!(status.history[0].created, 3);
     assert_eq!(ready(&env.source("dev").await).unwrap().0, "True");
+
+    // Events and metrics.
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(env.client.clone(), NS);
+    let events = events.list(&Default::default()).await.unwrap().items;
+    assert!(
+        events.iter().any(|e| e.reason.as_deref() == Some("Synced")
+            && e.note.as_deref().unwrap_or_default().contains("3 created")),
+        "{events:?}"
+    );
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", env.http_port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "catalog_sync_api_writes_total{verb=\"apply\"} 3",
+        "catalog_sync_entries_total{source=\"dev\",outcome=\"created\"} 3",
+        "catalog_sync_duration_seconds_count{source=\"dev\"}",
+        "catalog_sync_commit_to_applied_seconds_count 1",
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing from\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

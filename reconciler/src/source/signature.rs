@@ -124,4 +124,82 @@ mod tests {
             vec!["authorized_keys:2: no SSH public key found".to_string()]
         );
     }
+
+    fn run(dir: &std::path::Path, cmd: &str, args: &[&str]) -> String {
+        let out = std::process::Command::new(cmd)
+            .current_dir(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .output()
+            .expect("git and ssh-keygen (openssh-client) are needed");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    #[test]
+    fn verifies_ssh_signed_commits() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        for name in ["good", "bad"] {
+            run(
+                dir,
+                "ssh-keygen",
+                &["-q", "-t", "ed25519", "-N", "", "-f", name],
+            );
+        }
+        let good_pub = std::fs::read_to_string(dir.join("good.pub")).unwrap();
+        let (trusted, _) = parse_trusted_keys([("authorized_keys", good_pub.as_str())]);
+        run(dir, "git", &["init", "-q", "-b", "main", "repo"]);
+        let repo_dir = dir.join("repo");
+        let sign = |key: &str, message: &str| {
+            let key = dir.join(key);
+            let key_opt = format!("user.signingkey={}", key.display());
+            run(
+                &repo_dir,
+                "git",
+                &[
+                    "-c",
+                    "gpg.format=ssh",
+                    "-c",
+                    &key_opt,
+                    "commit",
+                    "-q",
+                    "--allow-empty",
+                    "-S",
+                    "-m",
+                    message,
+                ],
+            );
+            run(&repo_dir, "git", &["rev-parse", "HEAD"])
+        };
+        run(
+            &repo_dir,
+            "git",
+            &["commit", "-q", "--allow-empty", "-m", "unsigned"],
+        );
+        let unsigned = run(&repo_dir, "git", &["rev-parse", "HEAD"]);
+        let good = sign("good", "good");
+        let bad = sign("bad", "bad");
+        let repo = Repository::open(&repo_dir).unwrap();
+        assert!(
+            verify_commit(&repo, &good, &trusted)
+                .unwrap()
+                .starts_with("SHA256:")
+        );
+        assert_eq!(
+            verify_commit(&repo, &unsigned, &trusted),
+            Err(SignatureError::Unsigned(unsigned.clone()))
+        );
+        assert!(matches!(
+            verify_commit(&repo, &bad, &trusted),
+            Err(SignatureError::Untrusted { .. })
+        ));
+    }
 }

@@ -2,6 +2,7 @@
 //! the previous revision (a 10,000-entry environment with one changed file parses one file).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use catalog_api::Diagnostic;
 use catalog_api::validate::{Entry, Report, Rules, combine_files, validate_file};
@@ -18,6 +19,9 @@ type FileResult = (Vec<Entry>, Vec<Diagnostic>);
 pub struct EntryCache {
     files: HashMap<(String, Oid), FileResult>,
     rules_key: String,
+    /// The last report and the (commit, dir) it is for: a resync of the same revision
+    /// (drift, status events) reuses it without walking the tree.
+    last: Option<(String, Arc<Report>)>,
     /// Blobs parsed by the last [`EntryCache::read`] (what changed).
     pub parsed_last: usize,
 }
@@ -30,11 +34,19 @@ impl EntryCache {
         commit: &str,
         dir: &str,
         rules: &Rules,
-    ) -> Result<Report, SourceError> {
+    ) -> Result<Arc<Report>, SourceError> {
         let rules_key = format!("{rules:?}");
         if rules_key != self.rules_key {
             self.files.clear();
+            self.last = None;
             self.rules_key = rules_key;
+        }
+        let last_key = format!("{commit}\0{dir}");
+        if let Some((key, report)) = &self.last
+            && *key == last_key
+        {
+            self.parsed_last = 0;
+            return Ok(report.clone());
         }
         let (listing, listing_diagnostics) = list_files(repo, commit, dir)?;
         let mut next: HashMap<(String, Oid), FileResult> = HashMap::with_capacity(listing.len());
@@ -67,6 +79,80 @@ impl EntryCache {
         );
         report.diagnostics.extend(listing_diagnostics);
         report.diagnostics.sort();
+        let report = Arc::new(report);
+        self.last = Some((last_key, report.clone()));
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &std::path::Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn entry(name: &str, tag: &str) -> String {
+        format!(
+            "apiVersion: automotive.sdv.cloud.redhat.com/v1alpha1\nkind: CatalogImage\nmetadata:\n  name: {name}\nspec:\n  registryUrl: quay.io/a/{name}:{tag}\n"
+        )
+    }
+
+    #[test]
+    fn only_changed_blobs_are_parsed_and_results_match_the_validator() {
+        let tmp = tempfile::tempdir().unwrap();
+        let work = tmp.path();
+        git(work, &["init", "-q", "-b", "main"]);
+        let dir = work.join("env");
+        std::fs::create_dir(&dir).unwrap();
+        for i in 0..20 {
+            std::fs::write(dir.join(format!("e{i}.yaml")), entry(&format!("e{i}"), "1")).unwrap();
+        }
+        std::fs::write(dir.join(".hidden.yaml"), "not: parsed").unwrap();
+        std::fs::write(dir.join("README.md"), "ignored").unwrap();
+        git(work, &["add", "."]);
+        git(work, &["commit", "-qm", "one"]);
+        let first = git(work, &["rev-parse", "HEAD"]);
+        let repo = Repository::open(work).unwrap();
+        let rules = Rules::default();
+        let mut cache = EntryCache::default();
+        let report = cache.read(&repo, &first, "env", &rules).unwrap();
+        assert_eq!(cache.parsed_last, 20);
+        assert_eq!(report.entries.len(), 20);
+        let again = cache.read(&repo, &first, "./env/", &rules).unwrap();
+        assert_eq!(cache.parsed_last, 0);
+        assert_eq!(again.entries, report.entries);
+
+        std::fs::write(dir.join("e3.yaml"), entry("e3", "2")).unwrap();
+        std::fs::write(dir.join("e4.yaml"), "kind: [broken").unwrap();
+        std::fs::write(dir.join("dup.yaml"), entry("e5", "9")).unwrap();
+        git(work, &["add", "."]);
+        git(work, &["commit", "-qm", "two"]);
+        let second = git(work, &["rev-parse", "HEAD"]);
+        let report = cache.read(&repo, &second, "env", &rules).unwrap();
+        assert_eq!(
+            cache.parsed_last, 3,
+            "only the three changed blobs are parsed"
+        );
+        let expected = catalog_api::repo::validate_environment_dir(work, "env", &rules);
+        assert_eq!(report.entries, expected.entries);
+        assert_eq!(report.diagnostics, expected.diagnostics);
+        assert!(report.broken_paths().contains("env/e4.yaml"));
+        assert!(report.broken_paths().contains("env/dup.yaml"));
     }
 }
