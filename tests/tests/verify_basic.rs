@@ -1,0 +1,297 @@
+//! Verification end to end: the real reconciler against the emulator and real registries.
+//! Exact registry facts, the request budget of re-verification, verify requests, TLS.
+
+mod verify_common;
+
+use std::time::Duration;
+
+use catalog_api::image::{Phase, condition};
+use catalog_e2e::process::eventually;
+use catalog_e2e::registry::{CountingProxy, ImageFixture, Registry, RegistryConfig};
+use serde_json::json;
+use verify_common::*;
+
+#[tokio::test]
+async fn single_arch_image_reports_exact_facts() {
+    let registry = Registry::start(RegistryConfig::default()).await;
+    let pushed = registry
+        .push_image(
+            "os/autosd:v1",
+            &ImageFixture::new("arm64")
+                .variant("v8")
+                .layers(&[1500, 2600, 70])
+                .created("2026-01-04T13:00:00Z"),
+        )
+        .await;
+    let mut env = Env::start().await;
+    env.spawn_reconciler(&["--insecure-registry", &registry.host()]);
+    let url = format!("{}/os/autosd:v1", registry.host());
+    env.create_image(
+        "autosd",
+        &url,
+        json!({"metadata": {"architecture": "aarch64"}}),
+    )
+    .await;
+
+    let image = env.wait_phase("autosd", Phase::Available).await;
+    let status = image.status.as_ref().unwrap();
+    let meta = status.registry_metadata.as_ref().unwrap();
+    assert_eq!(
+        meta.resolved_digest.as_deref(),
+        Some(pushed.digest.as_str())
+    );
+    assert_eq!(meta.size_bytes, Some(pushed.config_size + 1500 + 2600 + 70));
+    assert_eq!(meta.layer_count, Some(3));
+    let platform = meta.platform.as_ref().unwrap();
+    assert_eq!(
+        (
+            platform.architecture.as_str(),
+            platform.os.as_str(),
+            platform.variant.as_deref()
+        ),
+        ("arm64", "linux", Some("v8"))
+    );
+    assert_eq!(
+        meta.created_at.as_ref().unwrap().0.to_string(),
+        "2026-01-04T13:00:00Z"
+    );
+    assert_eq!(meta.is_multi_arch, Some(false));
+    assert_eq!(status.observed_generation, image.metadata.generation);
+    assert_eq!(status.verification_failures, Some(0));
+    assert!(status.published_at.is_some() && status.last_verification_time.is_some());
+    for ty in [condition::AVAILABLE, condition::VERIFIED, condition::READY] {
+        assert_eq!(condition(&image, ty).unwrap().status, "True", "{ty}");
+    }
+    // Labels are never written by the verification controller.
+    assert!(image.metadata.labels.as_ref().is_none_or(|l| l.is_empty()));
+    let reasons = eventually(WAIT, "Verified event", || async {
+        let r = env.event_reasons("autosd").await;
+        r.contains(&"Verified".to_string()).then_some(r)
+    })
+    .await;
+    assert!(!reasons.contains(&"Failed".to_string()), "{reasons:?}");
+
+    let metrics = env.metrics(0).await;
+    assert_eq!(
+        metric_sum(
+            &metrics,
+            "catalog_verifications_total",
+            &[("result", "available")]
+        ),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric_sum(&metrics, "catalog_images", &[("phase", "Available")]),
+        1.0
+    );
+    assert_eq!(
+        metric_sum(
+            &metrics,
+            "catalog_registry_requests_total",
+            &[("method", "HEAD")]
+        ),
+        1.0
+    );
+    assert!(metrics.contains("catalog_verification_duration_seconds_bucket"));
+}
+
+#[tokio::test]
+async fn multi_arch_index_lists_every_platform_with_real_sizes() {
+    let registry = Registry::start(RegistryConfig::default()).await;
+    let index = registry
+        .push_index(
+            "os/multi:v1",
+            &[
+                ImageFixture::new("amd64").layers(&[1000, 2000, 3000]),
+                ImageFixture::new("arm64").variant("v8").layers(&[4000]),
+            ],
+            true,
+        )
+        .await;
+    let mut env = Env::start().await;
+    env.spawn_reconciler(&["--insecure-registry", &registry.host()]);
+    env.create_image(
+        "multi",
+        &format!("{}/os/multi:v1", registry.host()),
+        json!({}),
+    )
+    .await;
+    let image = env.wait_phase("multi", Phase::Available).await;
+    let meta = image.status.unwrap().registry_metadata.unwrap();
+    assert_eq!(meta.resolved_digest.as_deref(), Some(index.digest.as_str()));
+    assert_eq!(meta.is_multi_arch, Some(true));
+    assert_eq!(
+        meta.platform_variants.len(),
+        2,
+        "attestation skipped: {meta:?}"
+    );
+    let amd = &meta.platform_variants[0];
+    assert_eq!(
+        (amd.architecture.as_str(), amd.digest.as_str()),
+        ("amd64", index.platforms[0].digest.as_str())
+    );
+    assert_eq!(amd.size_bytes, Some(index.platforms[0].size_bytes));
+    assert_eq!(amd.layer_count, Some(3));
+    let arm = &meta.platform_variants[1];
+    assert_eq!(arm.variant.as_deref(), Some("v8"));
+    assert_eq!(arm.size_bytes, Some(index.platforms[1].size_bytes));
+    assert_eq!(arm.layer_count, Some(1));
+    // Top-level numbers are those of the declared architecture's image, never the count of
+    // platforms or 0.
+    assert_eq!(meta.layer_count, Some(3));
+    assert_eq!(meta.size_bytes, Some(index.platforms[0].size_bytes));
+    assert_eq!(meta.platform.unwrap().architecture, "amd64");
+}
+
+#[tokio::test]
+async fn unchanged_image_costs_one_head_per_interval_and_requests_are_echoed() {
+    let registry = Registry::start(RegistryConfig::default()).await;
+    registry
+        .push_image("os/steady:v1", &ImageFixture::new("amd64"))
+        .await;
+    let proxy = CountingProxy::start(&registry).await;
+    let mut env = Env::start().await;
+    env.spawn_reconciler(&["--insecure-registry", &proxy.host()]);
+    env.create_image(
+        "steady",
+        &format!("{}/os/steady:v1", proxy.host()),
+        json!({"verificationInterval": "2s"}),
+    )
+    .await;
+    env.wait_phase("steady", Phase::Available).await;
+    // First verification: HEAD + manifest + config.
+    assert_eq!(proxy.requests().len(), 3, "{:?}", proxy.requests());
+    proxy.clear();
+    env.emu.reset_requests();
+
+    let verified = |text: &str| metric_sum(text, "catalog_verifications_total", &[]);
+    let before = verified(&env.metrics(0).await);
+    let after = eventually(
+        Duration::from_secs(20),
+        "three periodic re-verifications",
+        || async {
+            let n = verified(&env.metrics(0).await);
+            (n >= before + 3.0).then_some(n)
+        },
+    )
+    .await;
+    let requests = proxy.requests();
+    let heads: Vec<_> = requests.iter().filter(|r| r.method == "HEAD").collect();
+    assert_eq!(
+        requests.len(),
+        heads.len(),
+        "only HEAD requests: {requests:?}"
+    );
+    let delta = (after - before) as usize;
+    assert!(
+        heads.len() == delta || heads.len() == delta + 1,
+        "{} HEADs for {delta} verifications",
+        heads.len()
+    );
+    for pair in heads.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(
+            gap >= Duration::from_millis(1700),
+            "re-verification every ~2s (jitter 90-100%), got {gap:?}"
+        );
+    }
+    // One status write per verification; our writes never retrigger a verification.
+    let patches = env.emu.request_count("patch catalogimages/status");
+    assert!(
+        patches as usize <= delta + 1,
+        "{patches} status patches for {delta} verifications"
+    );
+
+    // A verify request is served at once (manifests re-read) and echoed.
+    proxy.clear();
+    env.request_verify("steady", "2026-01-04T14:30:00Z").await;
+    eventually(
+        Duration::from_secs(10),
+        "lastHandledVerifyAt echo",
+        || async {
+            let image = env.image("steady").await;
+            (image.status?.last_handled_verify_at.as_deref() == Some("2026-01-04T14:30:00Z"))
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        proxy.count("GET", "/manifests/") >= 1,
+        "a requested verification re-reads the manifest"
+    );
+}
+
+#[tokio::test]
+async fn tls_registry_with_private_ca() {
+    let registry = Registry::start(RegistryConfig::with_tls()).await;
+    let pushed = registry
+        .push_image("secure/os:v1", &ImageFixture::new("amd64"))
+        .await;
+    let mut env = Env::start().await;
+    let ca = registry.ca_path().unwrap();
+    env.spawn_reconciler(&["--registry-ca", ca.to_str().unwrap()]);
+    env.create_image(
+        "secure",
+        &format!("{}/secure/os:v1", registry.host()),
+        json!({}),
+    )
+    .await;
+    let image = env.wait_phase("secure", Phase::Available).await;
+    let meta = image.status.unwrap().registry_metadata.unwrap();
+    assert_eq!(meta.resolved_digest, Some(pushed.digest));
+    assert_eq!(meta.size_bytes, Some(pushed.size_bytes));
+}
+
+#[tokio::test]
+async fn deleted_manifest_backs_off_then_fails_after_five() {
+    let registry = Registry::start(RegistryConfig::default()).await;
+    let pushed = registry
+        .push_image("os/gone:v1", &ImageFixture::new("amd64"))
+        .await;
+    let proxy = CountingProxy::start(&registry).await;
+    let mut env = Env::start().await;
+    env.spawn_reconciler(&["--insecure-registry", &proxy.host()]);
+    env.create_image("gone", &format!("{}/os/gone:v1", proxy.host()), json!({}))
+        .await;
+    let before = env.wait_phase("gone", Phase::Available).await;
+    let metadata = before.status.unwrap().registry_metadata;
+
+    registry.delete_manifest("os/gone", &pushed.digest).await;
+    proxy.clear();
+    env.request_verify("gone", "now").await;
+    let image = env.wait_phase("gone", Phase::Unavailable).await;
+    assert!(
+        available_message(&image).starts_with("ManifestNotFound"),
+        "{}",
+        available_message(&image)
+    );
+    // Facts of the last success are kept.
+    assert_eq!(image.status.as_ref().unwrap().registry_metadata, metadata);
+
+    let image = env.wait_phase("gone", Phase::Failed).await;
+    let status = image.status.as_ref().unwrap();
+    assert_eq!(status.verification_failures, Some(5));
+    assert!(
+        available_message(&image).contains("5 consecutive failures"),
+        "{}",
+        available_message(&image)
+    );
+    let heads: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "HEAD")
+        .collect();
+    assert_eq!(heads.len(), 5, "{heads:?}");
+    let gaps: Vec<Duration> = heads.windows(2).map(|p| p[1].at - p[0].at).collect();
+    // Backoff 1s, 2s, 4s, 8s with jitter x0.75..1.25: every gap longer than the previous.
+    for pair in gaps.windows(2) {
+        assert!(pair[1] > pair[0], "backoff grows: {gaps:?}");
+    }
+    assert!(gaps[0] >= Duration::from_millis(700), "{gaps:?}");
+    let reasons = env.event_reasons("gone").await;
+    assert!(
+        reasons.contains(&"Unavailable".to_string()) && reasons.contains(&"Failed".to_string()),
+        "{reasons:?}"
+    );
+}
