@@ -9,17 +9,19 @@
 pub mod auth;
 pub mod commit;
 pub mod location;
+mod push;
 pub mod tree;
 
 use std::path::Path;
 
 use catalog_api::repo::{CONFIG_FILE, Environment, RepoConfig};
 use catalog_api::validate::{Report, validate_environment};
-use git2::{AutotagOption, FetchOptions, FetchPrune, Oid, PushOptions, Repository};
+use git2::{AutotagOption, FetchOptions, FetchPrune, Oid, Repository};
 
 use crate::error::{CaibError, Result};
 pub use commit::{Action, Message, branch_name};
 pub use location::Location;
+use push::PushError;
 pub use tree::FileChange;
 
 /// How often `--direct` re-applies its change on a new tip before giving up.
@@ -57,6 +59,9 @@ pub struct CatalogRepo {
     pub branch: String,
     /// Tip of the target branch on the remote.
     base: Oid,
+    /// Held while this process uses the cache: two caib runs never fetch or push through the
+    /// same cached clone at once (released when the process exits, even on a crash).
+    _lock: std::fs::File,
 }
 
 impl CatalogRepo {
@@ -64,6 +69,7 @@ impl CatalogRepo {
     pub fn open(value: Option<&str>) -> Result<CatalogRepo> {
         let location = location::resolve(value)?;
         let dir = location::cache_dir(&location.url)?;
+        let lock = lock_cache(&dir)?;
         let repo = open_cache(&dir, &location.url)?;
         let default = fetch(&repo, &location)?;
         let default = default
@@ -117,6 +123,7 @@ impl CatalogRepo {
             config,
             branch,
             base,
+            _lock: lock,
         })
     }
 
@@ -253,125 +260,6 @@ impl CatalogRepo {
         )))
     }
 
-    fn push(&self, commit: Oid, branch: &str, force: bool) -> Result<(), PushError> {
-        self.repo
-            .reference(OUTGOING_REF, commit, true, "caib: outgoing")
-            .map_err(|e| PushError::Failed(git_err(e)))?;
-        let result = match &self.location.worktree {
-            Some(worktree) => self.push_into_worktree(worktree, commit, branch, force),
-            None => self.push_ref(branch, force),
-        };
-        if let Ok(mut reference) = self.repo.find_reference(OUTGOING_REF) {
-            let _ = reference.delete();
-        }
-        result?;
-        let _ = self.repo.reference(
-            &format!("refs/remotes/origin/{branch}"),
-            commit,
-            true,
-            "caib: pushed",
-        );
-        Ok(())
-    }
-
-    fn push_ref(&self, branch: &str, force: bool) -> Result<(), PushError> {
-        let state = auth::AuthState::default();
-        let rejected = std::cell::RefCell::new(None::<String>);
-        let mut callbacks = auth::callbacks(&state);
-        callbacks.push_update_reference(|_refname, status| {
-            if let Some(status) = status {
-                *rejected.borrow_mut() = Some(status.to_owned());
-            }
-            Ok(())
-        });
-        let mut options = PushOptions::new();
-        options.remote_callbacks(callbacks);
-        let mut remote = self
-            .repo
-            .find_remote("origin")
-            .map_err(|e| PushError::Failed(git_err(e)))?;
-        let refspec = format!(
-            "{}{OUTGOING_REF}:refs/heads/{branch}",
-            if force { "+" } else { "" }
-        );
-        let outcome = remote.push(&[refspec.as_str()], Some(&mut options));
-        drop(options);
-        match outcome {
-            Err(e) if e.code() == git2::ErrorCode::NotFastForward => {
-                Err(PushError::Rejected(e.message().to_owned()))
-            }
-            Err(e) => {
-                let message = e.message().to_ascii_lowercase();
-                if !auth::is_auth_error(&e, &state)
-                    && (message.contains("fast-forward") || message.contains("fetch first"))
-                {
-                    return Err(PushError::Rejected(e.message().to_owned()));
-                }
-                Err(PushError::Failed(auth::map_error(
-                    e,
-                    "push to",
-                    &self.location.display,
-                    &state,
-                )))
-            }
-            Ok(()) => match rejected.into_inner() {
-                Some(why) => Err(PushError::Rejected(why)),
-                None => Ok(()),
-            },
-        }
-    }
-
-    /// libgit2 cannot push into a non-bare repository, so for a local checkout the commit is
-    /// fetched from the cache into it and the branch is moved with a compare-and-swap: the
-    /// same outcome as a push, including the non-fast-forward rejection.
-    fn push_into_worktree(
-        &self,
-        worktree: &Path,
-        commit: Oid,
-        branch: &str,
-        force: bool,
-    ) -> Result<(), PushError> {
-        let failed = |e: git2::Error| {
-            PushError::Failed(CaibError::Other(anyhow::anyhow!(
-                "push to {}: {}",
-                worktree.display(),
-                e.message()
-            )))
-        };
-        let target = Repository::open(worktree).map_err(failed)?;
-        let cache = self.repo.path().display().to_string();
-        let mut remote = target.remote_anonymous(&cache).map_err(failed)?;
-        let incoming = "refs/caib/incoming";
-        remote
-            .fetch(
-                &[format!("+{OUTGOING_REF}:{incoming}").as_str()],
-                None,
-                None,
-            )
-            .map_err(failed)?;
-        if let Ok(mut r) = target.find_reference(incoming) {
-            let _ = r.delete();
-        }
-        let refname = format!("refs/heads/{branch}");
-        let current = target.refname_to_id(&refname).ok();
-        match current {
-            Some(old) if !force => {
-                if old != commit && !target.graph_descendant_of(commit, old).map_err(failed)? {
-                    return Err(PushError::Rejected("non-fast-forward".into()));
-                }
-                target
-                    .reference_matching(&refname, commit, true, old, "caib: push")
-                    .map_err(|_| PushError::Rejected("the branch moved".into()))?;
-            }
-            _ => {
-                target
-                    .reference(&refname, commit, true, "caib: push")
-                    .map_err(failed)?;
-            }
-        }
-        Ok(())
-    }
-
     /// `--direct` into a local checkout whose checked-out branch is the target: refuse while
     /// it has uncommitted changes (they are the user's work).
     fn check_worktree_clean(&self) -> Result<()> {
@@ -418,12 +306,6 @@ impl CatalogRepo {
     }
 }
 
-enum PushError {
-    /// The remote refused the update (non-fast-forward, hook).
-    Rejected(String),
-    Failed(CaibError),
-}
-
 fn git_err(e: git2::Error) -> CaibError {
     CaibError::Other(anyhow::anyhow!("git: {}", e.message()))
 }
@@ -431,6 +313,34 @@ fn git_err(e: git2::Error) -> CaibError {
 fn remote_tip(repo: &Repository, branch: &str) -> Option<Oid> {
     repo.refname_to_id(&format!("refs/remotes/origin/{branch}"))
         .ok()
+}
+
+/// Takes the cache's lock file (`<dir>.lock`), waiting while another caib run holds it.
+fn lock_cache(dir: &Path) -> Result<std::fs::File> {
+    let io = |e: std::io::Error| {
+        CaibError::Other(anyhow::anyhow!(
+            "cannot lock the cache {}: {e}",
+            dir.display()
+        ))
+    };
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.with_extension("lock"))
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            eprintln!("  waiting for another caib run using {}", dir.display());
+            file.lock().map_err(io)?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    Ok(file)
 }
 
 fn open_cache(dir: &Path, url: &str) -> Result<Repository> {
