@@ -73,9 +73,11 @@ async fn put_build(emu: &Emulator, name: &str, image: &str, phase: &str) {
     .unwrap();
 }
 
-async fn put_image(emu: &Emulator, name: &str, url: &str, status: serde_json::Value) {
+/// Creates a CatalogImage (as the sync would) with `spec` and then `status` (as the
+/// verification would).
+async fn put_image(emu: &Emulator, name: &str, spec: serde_json::Value, status: serde_json::Value) {
     let api: Api<CatalogImage> = Api::namespaced(emu.kube_client(), "default");
-    let spec: CatalogImageSpec = serde_json::from_value(json!({"registryUrl": url})).unwrap();
+    let spec: CatalogImageSpec = serde_json::from_value(spec).unwrap();
     api.create(&PostParams::default(), &CatalogImage::new(name, spec))
         .await
         .unwrap();
@@ -282,7 +284,7 @@ async fn promote_pins_the_digest_from_the_registry_or_the_live_status() {
     put_image(
         &emu,
         "cs9-rpi",
-        &url,
+        json!({"registryUrl": url}),
         json!({"phase": "Failed", "registryMetadata": {"resolvedDigest": live_digest}}),
     )
     .await;
@@ -428,7 +430,7 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
     put_image(
         &emu,
         "ref-image",
-        &url,
+        json!({"registryUrl": url, "digest": pushed.digest}),
         json!({"phase": "Available", "registryMetadata": {"resolvedDigest": pushed.digest}}),
     )
     .await;
@@ -560,5 +562,46 @@ async fn full_loop_add_sync_verify_list() {
         .map(str::to_owned)
         .unwrap_or_else(|| panic!("loop-image not listed\n{}", show(&out)));
     assert!(line.contains(&url) && line.contains("Available"), "{line}");
+
+    // And back out: remove --wait returns once the sync pruned it.
+    let before = s.remote.head("main").unwrap();
+    let child = s
+        .command(&[
+            "catalog",
+            "remove",
+            "loop-image",
+            "--force",
+            "--direct",
+            "--wait",
+            "--timeout",
+            "60s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually(Duration::from_secs(30), "the removal on main", || async {
+        (remote.head("main").unwrap() != before).then_some(())
+    })
+    .await;
+    sources
+        .patch(
+            "dev",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                catalog_api::labels::RECONCILE_REQUESTED_AT: "after-caib-remove"}}})),
+        )
+        .await
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
+        .await
+        .expect("caib remove --wait returns")
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("✓ Removed from the cluster"),
+        "{}",
+        show(&out)
+    );
     let _ = reconciler.kill().await;
 }

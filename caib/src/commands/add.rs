@@ -149,9 +149,16 @@ pub fn run(args: &AddArgs, global: &Global) -> Result<()> {
         return Ok(());
     }
     let status = if args.change.wait {
-        change::wait(&repo, &outcome, &env, &args.name, global)?
-            .as_str()
-            .to_owned()
+        change::wait(
+            &repo,
+            &outcome,
+            &env,
+            &args.name,
+            change::Goal::Available(&spec),
+            global,
+        )?
+        .as_str()
+        .to_owned()
     } else if verified {
         "Available".to_owned()
     } else {

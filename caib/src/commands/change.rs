@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use catalog_api::CatalogImage;
 use catalog_api::image::Phase;
 use catalog_api::repo::Environment;
+use catalog_api::{CatalogImage, CatalogImageSpec};
 use kube::Api;
 
 use crate::cli::{ChangeArgs, Global};
@@ -146,6 +146,31 @@ pub fn print_outcome(repo: &CatalogRepo, outcome: &Outcome) {
     }
 }
 
+/// What `--wait` waits for once the change is merged.
+#[derive(Clone, Copy)]
+pub enum Goal<'a> {
+    /// The CatalogImage carries this spec's image (registryUrl and digest) and is Available.
+    Available(&'a CatalogImageSpec),
+    /// The CatalogImage is gone (pruned by the sync).
+    Gone,
+}
+
+/// Whether the live object shows the change: same image reference and digest, and (when the
+/// controller reports it) a status describing the current generation.
+fn synced(image: &CatalogImage, expected: &CatalogImageSpec) -> bool {
+    image.spec.registry_url == expected.registry_url && image.spec.digest == expected.digest
+}
+
+fn current(image: &CatalogImage) -> bool {
+    match (
+        image.status.as_ref().and_then(|s| s.observed_generation),
+        image.metadata.generation,
+    ) {
+        (Some(observed), Some(generation)) => observed >= generation,
+        _ => true,
+    }
+}
+
 /// `--wait`: the pull request merged, the entry synced to the cluster, and Available.
 /// Exit 6 when `--timeout` (default 10m) passes first.
 pub fn wait(
@@ -153,6 +178,7 @@ pub fn wait(
     outcome: &Outcome,
     env: &Environment,
     name: &str,
+    goal: Goal<'_>,
     global: &Global,
 ) -> Result<Phase> {
     let Outcome::Submitted { pull_request, .. } = outcome else {
@@ -198,19 +224,23 @@ pub fn wait(
             "Waiting for catalog image \"{name}\" to sync and verify in namespace {}...",
             cluster.namespace
         );
-        let mut synced = false;
+        let mut seen = false;
         loop {
-            match api.get_opt(name).await {
-                Ok(Some(image)) => {
-                    if !synced {
+            match (api.get_opt(name).await, goal) {
+                (Ok(None), Goal::Gone) => {
+                    eprintln!("✓ Removed from the cluster");
+                    return Ok(Phase::Pending);
+                }
+                (Ok(Some(image)), Goal::Available(expected)) if synced(&image, expected) => {
+                    if !seen {
                         eprintln!("✓ Synced to the cluster");
-                        synced = true;
+                        seen = true;
                     }
                     let phase = image.status.as_ref().and_then(|s| s.phase);
-                    if phase == Some(Phase::Available) {
+                    if phase == Some(Phase::Available) && current(&image) {
                         return Ok(Phase::Available);
                     }
-                    if phase == Some(Phase::Failed) {
+                    if phase == Some(Phase::Failed) && current(&image) {
                         let why = image
                             .status
                             .as_ref()
@@ -222,16 +252,18 @@ pub fn wait(
                         )));
                     }
                 }
-                Ok(None) => {}
-                Err(e) => {
+                (Ok(_), _) => {}
+                (Err(e), _) => {
                     return Err(cluster.error(e, &crate::cluster::CATALOG_IMAGE, Some(name)));
                 }
             }
             if Instant::now() > deadline {
-                return Err(timed_out(&format!(
-                    "catalog image {name:?} to be {}",
-                    if synced { "Available" } else { "synced" }
-                )));
+                let state = match goal {
+                    Goal::Gone => "removed from the cluster",
+                    Goal::Available(_) if seen => "Available",
+                    Goal::Available(_) => "synced",
+                };
+                return Err(timed_out(&format!("catalog image {name:?} to be {state}")));
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }

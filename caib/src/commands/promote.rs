@@ -179,9 +179,16 @@ pub fn run(args: &PromoteArgs, global: &Global) -> Result<()> {
         return Ok(());
     }
     let status = if args.change.wait {
-        change::wait(&repo, &outcome, &to, &args.name, global)?
-            .as_str()
-            .to_owned()
+        change::wait(
+            &repo,
+            &outcome,
+            &to,
+            &args.name,
+            change::Goal::Available(&spec),
+            global,
+        )?
+        .as_str()
+        .to_owned()
     } else {
         "Pending".to_owned()
     };

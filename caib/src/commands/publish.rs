@@ -186,9 +186,16 @@ pub fn run(args: &PublishArgs, global: &Global) -> Result<()> {
         return Ok(());
     }
     let status = if args.change.wait {
-        change::wait(&repo, &outcome, &env, &name, global)?
-            .as_str()
-            .to_owned()
+        change::wait(
+            &repo,
+            &outcome,
+            &env,
+            &name,
+            change::Goal::Available(&spec),
+            global,
+        )?
+        .as_str()
+        .to_owned()
     } else {
         "Available".to_owned()
     };

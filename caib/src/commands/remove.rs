@@ -73,6 +73,16 @@ pub fn run(args: &RemoveArgs, global: &Global) -> Result<()> {
     if matches!(outcome, Outcome::DryRun) {
         return Ok(());
     }
+    if args.change.wait {
+        change::wait(
+            &repo,
+            &outcome,
+            &env,
+            &args.name,
+            change::Goal::Gone,
+            global,
+        )?;
+    }
     eprintln!("✓ Removed successfully");
     change::print_outcome(&repo, &outcome);
     Ok(())
