@@ -123,10 +123,9 @@ pub fn run(args: &AddArgs, global: &Global) -> Result<()> {
             )));
         }
     }
-    let updating = repo
-        .file(&entry::entry_path(&env.path, &args.name))
-        .is_some();
-    let path = entry::entry_path(&env.path, &args.name);
+    let updating = report.entries.iter().any(|e| e.name() == args.name);
+    let path =
+        entry::write_path(&report.entries, &env.path, &args.name).map_err(CaibError::Usage)?;
     let proposal = Proposal {
         action: Action::Add,
         env: env.clone(),

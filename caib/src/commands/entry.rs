@@ -14,6 +14,29 @@ pub fn entry_path(env_dir: &str, name: &str) -> String {
     format!("{}/{name}.yaml", env_dir.trim_end_matches('/'))
 }
 
+/// The file to write entry `name` to: the file that already defines it when it is the only
+/// entry there (an update must never leave two definitions of one name), else
+/// `<dir>/<name>.yaml`. A file shared with other entries is left to a human.
+pub fn write_path(entries: &[Entry], env_dir: &str, name: &str) -> Result<String, String> {
+    let Some(existing) = entries.iter().find(|e| e.name() == name) else {
+        return Ok(entry_path(env_dir, name));
+    };
+    let others: Vec<&str> = entries
+        .iter()
+        .filter(|o| o.path == existing.path && o.name() != name)
+        .map(Entry::name)
+        .collect();
+    if others.is_empty() {
+        Ok(existing.path.clone())
+    } else {
+        Err(format!(
+            "{} also defines {}: edit that file by hand to change only \"{name}\"",
+            existing.path,
+            others.join(", ")
+        ))
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct File<'a> {
@@ -197,6 +220,22 @@ mod tests {
         let (mut entries, d) = validate_file(&entry_path("env", name), &bytes, &Rules::default());
         assert!(d.is_empty());
         entries.remove(0)
+    }
+
+    #[test]
+    fn updates_go_to_the_file_that_defines_the_entry() {
+        let mut a = entry("a", spec("quay.io/x/a:1"));
+        a.path = "env/custom-name.yaml".into();
+        let entries = vec![a.clone()];
+        assert_eq!(
+            write_path(&entries, "env", "a").unwrap(),
+            "env/custom-name.yaml"
+        );
+        assert_eq!(write_path(&entries, "env/", "new").unwrap(), "env/new.yaml");
+        let mut b = entry("b", spec("quay.io/x/b:1"));
+        b.path = a.path.clone();
+        let err = write_path(&[a, b], "env", "a").unwrap_err();
+        assert!(err.contains("also defines b"), "{err}");
     }
 
     #[test]

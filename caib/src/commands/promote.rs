@@ -159,7 +159,8 @@ pub fn run(args: &PromoteArgs, global: &Global) -> Result<()> {
         env: to.clone(),
         name: args.name.clone(),
         change: FileChange::Write {
-            path: entry::entry_path(&to.path, &args.name),
+            path: entry::write_path(&target_report.entries, &to.path, &args.name)
+                .map_err(CaibError::Usage)?,
             content: entry::render(&args.name, &annotations, &spec),
         },
         subject: format!(

@@ -170,7 +170,7 @@ pub fn run(args: &PublishArgs, global: &Global) -> Result<()> {
         env: env.clone(),
         name: name.clone(),
         change: FileChange::Write {
-            path: entry::entry_path(&env.path, &name),
+            path: entry::write_path(&report.entries, &env.path, &name).map_err(CaibError::Usage)?,
             content: entry::render(&name, &annotations, &spec),
         },
         subject: format!("catalog: publish {name} to {}", env.name),
