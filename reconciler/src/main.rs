@@ -4,6 +4,7 @@
 mod config;
 mod forge;
 mod http;
+mod leader;
 mod source;
 mod sync;
 mod verify;
@@ -107,6 +108,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
         shutdown: shutdown.clone(),
     });
     ready.store(true, Ordering::Relaxed);
+    // With --leader-elect only the Lease holder runs controllers.
+    let leadership = match config.leader_elect {
+        true => leader::acquire(&ctx.client, &config, &shutdown).await?,
+        false => None,
+    };
+    if config.leader_elect && leadership.is_none() {
+        server.await.context("http server panicked")??;
+        return Ok(());
+    }
     let sync = if config.local_source.is_some() {
         Some(tokio::spawn(sync::local::run(ctx.clone(), sync_metrics)))
     } else {
@@ -121,6 +131,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .then(|| tokio::spawn(verify::run(ctx.clone(), verify_metrics)));
     for task in [sync, verify].into_iter().flatten() {
         task.await.context("controller task panicked")??;
+    }
+    if let Some(leadership) = leadership {
+        let lost = leadership.lost();
+        leadership.release().await;
+        anyhow::ensure!(!lost, "lost the leader Lease; exiting so a restart rejoins the election");
     }
     shutdown.cancel();
     server.await.context("http server panicked")??;
