@@ -792,3 +792,75 @@ fn config_file_gives_defaults_and_flags_win() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("config.yaml"), "{run:?}");
 }
+
+#[tokio::test]
+async fn verify_local_checks_the_registry_without_a_cluster() {
+    use catalog_e2e::registry::{ImageFixture, Registry, RegistryConfig};
+    let registry = Registry::start(RegistryConfig::default()).await;
+    let pushed = registry.push_image("os/autosd:v1", &ImageFixture::new("arm64")).await;
+    let host = registry.host();
+    let h = Harness::new();
+    let repo = h.dir.path().join("catalog");
+    write(&repo, "catalog.yaml", "environments:\n  - name: dev\n    path: environments/dev\n");
+    let entry = |name: &str, url: &str, arch: &str| {
+        format!(
+            "apiVersion: automotive.sdv.cloud.redhat.com/v1alpha1\nkind: CatalogImage\nmetadata:\n  name: {name}\nspec:\n  registryUrl: {url}\n  metadata:\n    architecture: {arch}\n"
+        )
+    };
+    write(&repo, "environments/dev/good.yaml", &entry("good", &format!("{host}/os/autosd:v1"), "aarch64"));
+    write(&repo, "environments/dev/wrong-arch.yaml", &entry("wrong-arch", &format!("{host}/os/autosd:v1"), "amd64"));
+    write(&repo, "environments/dev/missing.yaml", &entry("missing", &format!("{host}/os/autosd:v9"), "arm64"));
+    let local = |name: &str| -> Run {
+        let mut cmd = h.command();
+        // No cluster at all: a kubeconfig that does not exist.
+        cmd.env("KUBECONFIG", h.dir.path().join("no-such-kubeconfig"))
+            .current_dir(&repo)
+            .args(["catalog", "verify", name, "--local", "--env", "dev"]);
+        cmd.output().unwrap().into()
+    };
+
+    let run = local("good");
+    assert_eq!(run.code, 0, "{run:?}");
+    let size = format!("{:.1} kB", pushed.size_bytes as f64 / 1000.0);
+    let head = format!(
+        "Verifying catalog image \"good\"...
+✓ Registry accessibility: OK
+✓ Digest verification: OK
+✓ Metadata extraction: OK
+
+Registry URL:     {host}/os/autosd:v1
+Resolved Digest:  {}
+Size:            {size}
+Layers:          2
+Last Verified:   ",
+        pushed.digest
+    );
+    assert!(run.stdout.starts_with(&head), "{run:?}\nexpected start:\n{head}");
+    assert!(run.stdout.ends_with("Status:          Available\n"), "{run:?}");
+
+    let run = local("wrong-arch");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("✓ Registry accessibility: OK\n"), "{run:?}");
+    assert!(
+        run.stdout.contains("✗ Digest verification: declared architecture amd64 but the image provides arm64\n"),
+        "{run:?}"
+    );
+    assert!(run.stdout.ends_with("Status:          Failed\n"), "{run:?}");
+
+    let run = local("missing");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("✗ Registry accessibility: ") && run.stdout.contains("not found"), "{run:?}");
+
+    // An image reference instead of an entry name.
+    let mut cmd = h.command();
+    let run: Run = cmd
+        .current_dir(h.dir.path())
+        .args(["catalog", "verify", &format!("{host}/os/autosd:v1"), "--local"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = local("nope");
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(run.stderr.contains("catalog entry \"nope\" not found"), "{run:?}");
+}

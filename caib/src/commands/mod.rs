@@ -8,6 +8,7 @@ pub mod images;
 pub mod list;
 pub mod status;
 pub mod verify;
+pub mod verify_local;
 // Catalog-changing commands (through Git): add, publish, remove, promote.
 pub mod add;
 pub mod change;

@@ -28,9 +28,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub fn run(global: &Global, args: &VerifyArgs) -> Result<()> {
     if args.local {
-        return Err(CaibError::Other(anyhow::anyhow!(
-            "--local is not available in this build yet: verify through the cluster (drop --local)"
-        )));
+        return super::verify_local::run(global, args);
     }
     super::block_on(async {
         let cluster = Cluster::connect(global).await?;
