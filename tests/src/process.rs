@@ -61,3 +61,19 @@ pub fn require_tool(tool: &str, package: &str) -> PathBuf {
     }
     panic!("{tool} is required by this test: install it with `apt-get install -y {package}`");
 }
+
+/// Like [`binary`], for binaries (such as the sandbox) that run from `target/<profile>/`
+/// rather than from a test's `deps/` directory.
+pub fn binary_near(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().ok_or_else(|| anyhow::anyhow!("executable has no directory"))?;
+    for candidate in [dir.join(name), dir.join("..").join(name)] {
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    anyhow::bail!(
+        "{name} not found next to {}: run `cargo build --workspace --bins` first",
+        exe.display()
+    )
+}
