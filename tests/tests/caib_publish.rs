@@ -385,6 +385,23 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
     assert_eq!(out.status.code(), Some(4), "{}", show(&out));
     assert_eq!(s.refs(), refs);
 
+    // --digest alone: that manifest must exist in the repository.
+    let wrong = format!("sha256:{}", "d".repeat(64));
+    let mut args = base.to_vec();
+    args.extend(["--digest", &wrong, "--dry-run"]);
+    let out = s.run(&args).await;
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    let mut args = base.to_vec();
+    args.extend(["--digest", &pushed.digest, "--dry-run"]);
+    let out = s.run(&args).await;
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        text(&out.stdout).contains(&format!("+  digest: {}", pushed.digest)),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(s.refs(), refs);
+
     // --wait: the pull request merged, the entry synced, and Available. Here the test plays
     // reviewer and controllers; exit 6 when that does not happen in time.
     let emu = cluster(&mut s).await;

@@ -82,18 +82,28 @@ pub fn run(args: &AddArgs, global: &Global) -> Result<()> {
     let verified = if args.no_verify && !args.pin {
         false
     } else {
-        let digest = resolve::resolve_digest(&reference, global)?;
-        if let Some(pinned) = &spec.digest
-            && args.pin
-            && *pinned != digest
-        {
-            return Err(CaibError::Conflict(format!(
-                "--digest {pinned} does not match {} in the registry ({digest})",
-                args.url
-            )));
-        }
-        if args.pin {
-            spec.digest = Some(digest);
+        match spec.digest.clone() {
+            // `--digest` alone: that exact manifest must exist.
+            Some(pinned) if !args.pin => {
+                let exact = reference
+                    .with_digest(&pinned)
+                    .map_err(|e| CaibError::Usage(format!("--digest {pinned}: {e}")))?;
+                resolve::resolve_digest(&exact, global)?;
+            }
+            pinned => {
+                let digest = resolve::resolve_digest(&reference, global)?;
+                if let Some(pinned) = pinned
+                    && pinned != digest
+                {
+                    return Err(CaibError::Conflict(format!(
+                        "--digest {pinned} does not match {} in the registry ({digest})",
+                        args.url
+                    )));
+                }
+                if args.pin {
+                    spec.digest = Some(digest);
+                }
+            }
         }
         eprintln!("✓ Verifying registry accessibility...");
         true
