@@ -269,3 +269,52 @@ pub fn wait(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(
+        url: &str,
+        digest: Option<&str>,
+        generation: i64,
+        observed: Option<i64>,
+    ) -> CatalogImage {
+        let mut image = CatalogImage::new(
+            "x",
+            CatalogImageSpec {
+                registry_url: url.into(),
+                digest: digest.map(str::to_owned),
+                ..Default::default()
+            },
+        );
+        image.metadata.generation = Some(generation);
+        image.status = Some(catalog_api::CatalogImageStatus {
+            observed_generation: observed,
+            phase: Some(Phase::Available),
+            ..Default::default()
+        });
+        image
+    }
+
+    #[test]
+    fn waits_for_the_new_spec_and_a_current_status() {
+        let expected = CatalogImageSpec {
+            registry_url: "r/x:2".into(),
+            digest: Some("sha256:1".into()),
+            ..Default::default()
+        };
+        assert!(!synced(
+            &image("r/x:1", Some("sha256:1"), 1, None),
+            &expected
+        ));
+        assert!(!synced(&image("r/x:2", None, 1, None), &expected));
+        assert!(synced(
+            &image("r/x:2", Some("sha256:1"), 1, None),
+            &expected
+        ));
+        assert!(!current(&image("r/x:2", None, 3, Some(2))));
+        assert!(current(&image("r/x:2", None, 3, Some(3))));
+        assert!(current(&image("r/x:2", None, 3, None)));
+    }
+}

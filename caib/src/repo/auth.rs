@@ -121,3 +121,51 @@ pub fn map_error(err: git2::Error, what: &str, url: &str, state: &AuthState) -> 
         CaibError::Other(anyhow::anyhow!("{what} {url}: {}", err.message()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_credentials_are_auth_errors() {
+        let state = AuthState::default();
+        let e = git2::Error::new(
+            git2::ErrorCode::Auth,
+            git2::ErrorClass::Http,
+            "authentication required but no callback set",
+        );
+        assert!(matches!(
+            map_error(e, "fetch", "http://h/r.git", &state),
+            CaibError::Auth(_)
+        ));
+        let e = git2::Error::new(
+            git2::ErrorCode::GenericError,
+            git2::ErrorClass::Http,
+            "unexpected http status code: 403",
+        );
+        let mapped = map_error(e, "push to", "http://h/r.git", &state);
+        assert_eq!(mapped.exit_code(), crate::error::exit::AUTH);
+        assert!(mapped.to_string().contains("CAIB_GIT_TOKEN"), "{mapped}");
+        let e = git2::Error::new(
+            git2::ErrorCode::GenericError,
+            git2::ErrorClass::Net,
+            "failed to connect to h: Connection refused",
+        );
+        assert_eq!(
+            map_error(e, "fetch", "http://h/r.git", &state).exit_code(),
+            crate::error::exit::ERROR
+        );
+    }
+
+    #[test]
+    fn token_usernames_follow_the_forge() {
+        assert_eq!(
+            token_username("https://gitlab.example.com/g/r.git"),
+            "oauth2"
+        );
+        assert_eq!(
+            token_username("https://github.com/o/r.git"),
+            "x-access-token"
+        );
+    }
+}
