@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -148,9 +149,12 @@ impl Controller {
         });
         let handle = self.handle.clone();
         let sources_for_images = sources.clone();
+        // managedFields are dropped from the cache: never read, and most of each object's size.
         let image_events = reflector::reflector(
             images_writer,
-            watcher(images_api, watcher::Config::default()),
+            watcher(images_api, watcher::Config::default()).modify(|image: &mut CatalogImage| {
+                image.managed_fields_mut().clear();
+            }),
         )
         .default_backoff()
         .touched_objects();

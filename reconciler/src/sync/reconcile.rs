@@ -412,6 +412,14 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         &live,
     );
 
+    tracing::debug!(
+        source = %format!("{ns}/{name}"),
+        ms = started.elapsed().as_millis() as u64,
+        parsed = state.entries.parsed_last,
+        apply = plan.apply.len(),
+        prune = plan.prune.len(),
+        "planned"
+    );
     let changes = !plan.apply.is_empty() || !plan.prune.is_empty();
     if changes {
         report_commit(
@@ -466,6 +474,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
     metrics.entries(name, "conflict", plan.conflicts.len());
     metrics.entries(name, "kept", plan.kept_broken.len());
 
+    tracing::debug!(source = %format!("{ns}/{name}"), ms = started.elapsed().as_millis() as u64, "applied");
     // Status.
     let live = live_view(shared, &mut state, &target_ns);
     let managed: Vec<Arc<CatalogImage>> = live
