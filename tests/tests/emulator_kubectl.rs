@@ -723,3 +723,98 @@ fn invalid_objects_are_rejected_naming_the_field() {
         "pruned"
     );
 }
+
+#[test]
+fn create_replace_and_describe() {
+    let k = Kubectl::new();
+    k.apply_crds();
+    let f = write(
+        k.dir.path(),
+        "c.yaml",
+        &image("created", "quay.io/a/b:1", "arm64", ""),
+    );
+    assert!(k.ok(&["create", "-f", &f]).contains("created"));
+    assert!(
+        k.fails(&["create", "-f", &f], None)
+            .contains("AlreadyExists")
+    );
+    // replace: the fetched object carries its resourceVersion; a stale one is a conflict.
+    let fetched = k.ok(&["get", "cimg", "created", "-o", "yaml"]);
+    let edited = fetched.replace("quay.io/a/b:1", "quay.io/a/b:2");
+    let e = write(k.dir.path(), "edited.yaml", &edited);
+    assert!(k.ok(&["replace", "-f", &e]).contains("replaced"));
+    assert_eq!(
+        k.jsonpath(
+            &["cimg", "created"],
+            "{.spec.registryUrl} {.metadata.generation}"
+        ),
+        "quay.io/a/b:2 2"
+    );
+    let err = k.fails(&["replace", "-f", &e], None);
+    assert!(err.contains("the object has been modified"), "{err}");
+    // Without a resourceVersion in the file kubectl reads the current one first.
+    assert!(k.ok(&["replace", "-f", &f]).contains("replaced"));
+    assert_eq!(
+        k.jsonpath(
+            &["cimg", "created"],
+            "{.spec.registryUrl} {.metadata.generation}"
+        ),
+        "quay.io/a/b:1 3"
+    );
+    let described = k.ok(&["describe", "cimg", "created"]);
+    assert!(
+        described.contains("Registry URL:") && described.contains("quay.io/a/b:1"),
+        "{described}"
+    );
+    assert!(
+        described.contains("Events:"),
+        "describe also lists events: {described}"
+    );
+    assert!(k.ok(&["delete", "-f", &f]).contains("deleted"));
+}
+
+/// The `kube-emulator` binary: prints its address once the kubeconfig is written, serves
+/// kubectl, and exits cleanly on SIGTERM.
+#[test]
+fn binary_serves_and_stops_on_sigterm() {
+    kubectl_present();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kube-emulator"))
+        .args(["--addr", "127.0.0.1:0", "--crds", CRDS, "--kubeconfig-out"])
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kube-emulator starts");
+    let lines = lines_of(&mut child);
+    let line = lines.recv_timeout(DEADLINE).expect("listening line");
+    let url = line
+        .strip_prefix("listening on ")
+        .expect("listening on http://HOST:PORT");
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    assert!(
+        std::fs::read_to_string(&kubeconfig)
+            .expect("kubeconfig written")
+            .contains(url)
+    );
+    let out = Command::new("kubectl")
+        .args(["get", "crd", "-o", "name"])
+        .env("HOME", dir.path())
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .expect("kubectl");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("catalogimages.automotive.sdv.cloud.redhat.com")
+    );
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let status = wait_for("kube-emulator to exit", || {
+        child.try_wait().expect("status")
+    });
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+}
