@@ -33,7 +33,7 @@ fn rss_mib(pid: u32) -> f64 {
 }
 
 fn image(i: usize) -> serde_json::Value {
-    let arch = if i % 2 == 0 { "arm64" } else { "amd64" };
+    let arch = if i.is_multiple_of(2) { "arm64" } else { "amd64" };
     json!({
         "apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1",
         "kind": "CatalogImage",
