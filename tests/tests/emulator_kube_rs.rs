@@ -282,6 +282,16 @@ async fn crud_concurrency_and_status() {
         .await
         .expect("patch");
     assert_eq!(main.data["status"]["phase"], "Ready");
+    // Custom resources take no strategic merge patches (415), on a real server too.
+    let strategic = api
+        .patch(
+            "g1",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"size": 4}})),
+        )
+        .await
+        .expect_err("strategic merge on a custom resource");
+    assert_eq!(api_code(&strategic), 415);
 
     // Paging with limit/continue sees every object exactly once.
     for i in 0..5 {

@@ -2,8 +2,9 @@
 //! (RFC 6902) and strategic merge patch.
 //!
 //! Strategic merge patch is treated as a merge patch with its `$`-directives interpreted
-//! where cheap: the real server rejects it for custom resources, but kubectl sends it for the
-//! core kinds (Secrets, ConfigMaps, ...) whose lists we do not need to merge by key.
+//! where cheap: kubectl sends it for the core kinds (Secrets, ConfigMaps, ...) whose lists we
+//! do not need to merge by key. For custom resources it is refused with 415, as the real
+//! server does (a controller using it would fail on a cluster).
 
 use serde_json::{Map, Value};
 

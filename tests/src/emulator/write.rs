@@ -530,6 +530,14 @@ pub fn patch(
     if kind == PatchKind::Apply {
         return apply(st, def, ns, name, scope, body, opts);
     }
+    // As on a real server: custom resources have no patch strategies to merge by.
+    if kind == PatchKind::Strategic && def.flavor == Flavor::Custom {
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+        ));
+    }
     let patch_doc = patch::parse_body(body, false)?;
     let key = obj_key(ns.filter(|_| def.namespaced), name);
     let old = st
