@@ -457,6 +457,38 @@ fn server_side_apply_with_conflicts() {
     let d = write(dir, "d.yaml", &image("dry", "quay.io/a/b:3", "amd64", ""));
     k.ok(&["apply", "--server-side", "--dry-run=server", "-f", &d]);
     assert!(k.fails(&["get", "cimg", "dry"], None).contains("NotFound"));
+    // Client-side apply, then server-side: kubectl migrates the client-side manager after
+    // a forced apply, so later server-side applies no longer conflict.
+    let m1 = write(
+        dir,
+        "m1.yaml",
+        &image("migrated", "quay.io/m/n:1", "amd64", ""),
+    );
+    k.ok(&["apply", "-f", &m1]);
+    let m2 = write(
+        dir,
+        "m2.yaml",
+        &image("migrated", "quay.io/m/n:2", "amd64", ""),
+    );
+    assert!(
+        k.fails(&["apply", "--server-side", "-f", &m2], None)
+            .contains("kubectl-client-side-apply")
+    );
+    k.ok(&["apply", "--server-side", "--force-conflicts", "-f", &m2]);
+    let m3 = write(
+        dir,
+        "m3.yaml",
+        &image("migrated", "quay.io/m/n:3", "amd64", ""),
+    );
+    k.ok(&["apply", "--server-side", "-f", &m3]);
+    let managers = k.jsonpath(
+        &["cimg", "migrated"],
+        "{.metadata.managedFields[*].manager}",
+    );
+    assert!(
+        !managers.contains("kubectl-client-side-apply"),
+        "{managers}"
+    );
 }
 
 #[test]

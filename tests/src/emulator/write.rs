@@ -243,8 +243,14 @@ fn finish(
                 }
             }
         }
-        if incoming_mf == Some(json!([])) {
-            entries.clear();
+        // Clients may rewrite managedFields (kubectl's client-side-apply migration does):
+        // an empty list resets them, a different list replaces them, as on a real server.
+        match incoming_mf {
+            Some(Value::Array(list)) if list.is_empty() => entries.clear(),
+            Some(mf @ Value::Array(_)) if Some(&mf) != old.pointer("/metadata/managedFields") => {
+                entries = managed::read_entries(&json!({"metadata": {"managedFields": mf}}));
+            }
+            _ => {}
         }
     } else if def.status_subresource
         && def.flavor == Flavor::Custom
