@@ -818,3 +818,65 @@ async fn faults_latency_counters_and_auth() {
     }
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_references_are_garbage_collected() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let env = Env::new("gc").await;
+    let api = env.gadgets();
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &env.ns);
+    let owned_by = |g: &DynamicObject, name: &str| -> ConfigMap {
+        serde_json::from_value(json!({"metadata": {"name": name, "ownerReferences": [{
+            "apiVersion": "e2e.catalog.example.com/v1", "kind": "Gadget",
+            "name": g.name_any(), "uid": g.uid().expect("uid")}]}, "data": {"k": "v"}}))
+        .expect("configmap")
+    };
+    let pp = PostParams::default();
+    let g1 = api
+        .create(&pp, &gadget("owner1", json!({"size": 1}), json!({})))
+        .await
+        .expect("owner1");
+    let g2 = api
+        .create(&pp, &gadget("owner2", json!({"size": 1}), json!({})))
+        .await
+        .expect("owner2");
+    cms.create(&pp, &owned_by(&g1, "dependent"))
+        .await
+        .expect("dependent");
+    cms.create(&pp, &owned_by(&g2, "orphan"))
+        .await
+        .expect("orphan");
+    // Background propagation (the default): the dependent goes with its owner.
+    api.delete("owner1", &DeleteParams::default())
+        .await
+        .expect("delete owner1");
+    until("dependent collected", || {
+        let cms = cms.clone();
+        async move {
+            matches!(cms.get("dependent").await, Err(kube::Error::Api(ref s)) if s.code == 404)
+                .then_some(())
+        }
+    })
+    .await;
+    // Orphan propagation: the dependent stays, without the reference.
+    api.delete("owner2", &DeleteParams::orphan())
+        .await
+        .expect("delete owner2");
+    let orphan = until("orphan released", || {
+        let cms = cms.clone();
+        async move {
+            let cm = cms.get("orphan").await.ok()?;
+            cm.metadata
+                .owner_references
+                .as_ref()
+                .is_none_or(|r| r.is_empty())
+                .then_some(cm)
+        }
+    })
+    .await;
+    assert_eq!(
+        orphan.data.and_then(|d| d.get("k").cloned()).as_deref(),
+        Some("v")
+    );
+    env.cleanup().await;
+}

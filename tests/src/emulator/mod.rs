@@ -31,6 +31,7 @@
 mod discovery;
 mod error;
 mod events;
+mod gc;
 mod hooks;
 mod kinds;
 mod kubeconfig;

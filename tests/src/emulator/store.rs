@@ -130,6 +130,11 @@ impl Store {
         self.objects.get(storage).cloned().unwrap_or_default()
     }
 
+    /// Iterates the current objects of a resource without copying the map.
+    pub fn iter(&self, storage: &StorageKey) -> impl Iterator<Item = (&ObjKey, &Arc<Value>)> {
+        self.objects.get(storage).into_iter().flat_map(|m| m.iter())
+    }
+
     pub fn namespace_exists(&self, ns: &str) -> bool {
         self.get(&(String::new(), "namespaces".into()), &obj_key(None, ns))
             .is_some()

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult, Cause};
 use super::events;
+use super::gc;
 use super::kinds;
 use super::managed::{self, Scope, Tracking};
 use super::meta;
@@ -376,6 +377,9 @@ fn finish(
                 return ok(200, present(def, &new), warnings);
             }
             let last = st.remove(&def.storage, &key, new);
+            if let Some(uid) = meta_str(&last, "uid") {
+                gc::collect(st, uid, false);
+            }
             return ok(200, present(def, &last), warnings);
         }
     }
@@ -772,6 +776,13 @@ pub fn delete(
         }
         _ => {}
     }
+    let orphan = options.is_some_and(|o| {
+        o.get("propagationPolicy").and_then(Value::as_str) == Some("Orphan")
+            || o.get("orphanDependents") == Some(&json!(true))
+    });
     st.remove(&def.storage, &key, obj);
+    if let Some(uid) = meta_str(&old, "uid") {
+        gc::collect(st, uid, orphan);
+    }
     ok(200, status, Vec::new())
 }
