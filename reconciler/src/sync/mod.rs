@@ -9,6 +9,7 @@
 //! status, events, commit status.
 
 pub mod apply;
+mod effects;
 pub mod entries;
 pub mod local;
 pub mod metrics;

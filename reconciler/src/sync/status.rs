@@ -9,6 +9,8 @@ use catalog_api::source::{CatalogSourceStatus, InvalidEntry, SourceSummary, Sync
 use catalog_api::{CatalogImage, Diagnostic};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+use super::plan::{Plan, short};
+
 /// Most invalid entries listed in the status (the rest are counted in the summary).
 pub const MAX_INVALID_ENTRIES: usize = 50;
 /// Syncs kept in `status.history`.
@@ -92,6 +94,65 @@ pub fn summary(
         }
     }
     s
+}
+
+/// The Ready condition of a finished sync: (status, reason, message), worst problem first.
+pub fn ready_condition(
+    errors: &[String],
+    plan: &Plan,
+    diagnostics: &[Diagnostic],
+    revision: &str,
+) -> (bool, &'static str, String) {
+    if !errors.is_empty() {
+        let first: Vec<&str> = errors.iter().take(3).map(String::as_str).collect();
+        return (
+            false,
+            "ApplyFailed",
+            format!(
+                "{} of the writes failed: {}",
+                errors.len(),
+                first.join("; ")
+            ),
+        );
+    }
+    if let Some(blocked) = &plan.blocked {
+        return (false, blocked.reason, blocked.message.clone());
+    }
+    if !plan.conflicts.is_empty() {
+        let list: Vec<String> = plan
+            .conflicts
+            .iter()
+            .take(3)
+            .map(|c| format!("{} ({}): {}", c.name, c.path, c.message))
+            .collect();
+        let n = plan.conflicts.len();
+        return (
+            false,
+            "Conflict",
+            format!("{n} entries conflict: {}", list.join("; ")),
+        );
+    }
+    if !diagnostics.is_empty() {
+        let files: std::collections::BTreeSet<&str> =
+            diagnostics.iter().map(|d| d.path.as_str()).collect();
+        let list: Vec<String> = diagnostics.iter().take(3).map(|d| d.to_string()).collect();
+        return (
+            false,
+            "InvalidEntries",
+            format!(
+                "revision {} applied except {} invalid file(s), whose previous entries are kept: {}",
+                short(revision),
+                files.len(),
+                list.join("; ")
+            ),
+        );
+    }
+    let n = plan.inventory.len();
+    (
+        true,
+        "Synced",
+        format!("revision {} applied: {n} entries", short(revision)),
+    )
 }
 
 /// Merge patch body for the status subresource. Fields that became empty are sent as

@@ -1,0 +1,335 @@
+//! The effectful helpers of a sync: secrets, fetching, signature checks, the watch-cache
+//! view with our own recent writes, status writes, Events and commit statuses.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Resource;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType};
+
+use catalog_api::source::{CatalogSourceStatus, condition};
+use catalog_api::{CatalogImage, CatalogSource};
+
+use super::Shared;
+use super::reconcile::SourceState;
+use super::status::{merge_patch, set_condition};
+use crate::forge::{CommitState, StatusReport};
+use crate::source::{self, Credentials, FetchRequest, Fetched, RefSpec, SourceError};
+
+pub(super) fn rv(object: &CatalogImage) -> u64 {
+    object
+        .metadata
+        .resource_version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The watch cache of `namespace`, with our own recent writes laid over it.
+pub(super) fn live_view(
+    shared: &Shared,
+    state: &mut SourceState,
+    namespace: &str,
+) -> Vec<Arc<CatalogImage>> {
+    let mut live: BTreeMap<String, Arc<CatalogImage>> = shared
+        .images
+        .state()
+        .into_iter()
+        .filter(|o| o.metadata.namespace.as_deref() == Some(namespace))
+        .filter_map(|o| o.metadata.name.clone().map(|n| (n, o)))
+        .collect();
+    state.overlay.retain(|name, (written, written_rv)| {
+        let cached_rv = live.get(name).map(|o| rv(o));
+        match (written, cached_rv) {
+            // The cache already has this write (or something newer): forget the overlay.
+            (Some(_), Some(c)) if c >= *written_rv => false,
+            (None, None) => false,
+            (None, Some(c)) if c > *written_rv => false,
+            (Some(object), _) => {
+                live.insert(name.clone(), object.clone());
+                true
+            }
+            (None, Some(_)) => {
+                live.remove(name);
+                true
+            }
+        }
+    });
+    live.into_values().collect()
+}
+
+pub(super) fn jitter(base: Duration, fraction: f64) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let unit = f64::from(nanos % 1000) / 1000.0; // 0..1
+    base.mul_f64(1.0 + fraction * (unit * 2.0 - 1.0))
+}
+
+pub(super) async fn read_secret(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    match api.get(name).await {
+        Ok(secret) => {
+            let mut data: BTreeMap<String, Vec<u8>> = secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect();
+            for (k, v) in secret.string_data.unwrap_or_default() {
+                data.insert(k, v.into_bytes());
+            }
+            Ok(data)
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            Err(format!("secret {namespace}/{name} not found"))
+        }
+        Err(e) => Err(format!("cannot read secret {namespace}/{name}: {e}")),
+    }
+}
+
+pub(super) fn cache_path(shared: &Shared, ns: &str, name: &str) -> std::path::PathBuf {
+    shared.cache_dir.join(ns).join(format!("{name}.git"))
+}
+
+pub(super) async fn fetch(
+    shared: &Shared,
+    source: &CatalogSource,
+    ns: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<Fetched, String> {
+    let spec = &source.spec;
+    let credentials = match &spec.secret_ref {
+        Some(r) => Credentials::from_secret_data(
+            &read_secret(&shared.client, ns, &r.name)
+                .await
+                .map_err(|e| format!("git credentials: {e}"))?,
+        ),
+        None => Credentials::default(),
+    };
+    let request = FetchRequest {
+        url: spec.url.clone(),
+        reference: RefSpec::from_spec(spec.git_ref.as_ref()),
+        credentials,
+        timeout,
+        cache_path: cache_path(shared, ns, name),
+    };
+    let url = source::redact_url(&spec.url);
+    let work = tokio::task::spawn_blocking(move || source::fetch(&request));
+    match tokio::time::timeout(timeout + Duration::from_secs(1), work).await {
+        Ok(Ok(result)) => result.map_err(|e: SourceError| e.to_string()),
+        Ok(Err(e)) => Err(format!("fetching {url} crashed: {e}")),
+        Err(_) => Err(SourceError::Timeout {
+            url,
+            seconds: timeout.as_secs(),
+        }
+        .to_string()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn fail(
+    shared: &Shared,
+    written: &mut Option<(CatalogSourceStatus, u64)>,
+    source: &CatalogSource,
+    previous: &CatalogSourceStatus,
+    mut status: CatalogSourceStatus,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) {
+    set_condition(
+        &mut status.conditions,
+        condition::READY,
+        false,
+        reason,
+        message,
+        generation,
+    );
+    set_condition(
+        &mut status.conditions,
+        condition::RECONCILING,
+        false,
+        reason,
+        "waiting for a new revision or a spec change",
+        generation,
+    );
+    set_condition(
+        &mut status.conditions,
+        condition::STALLED,
+        true,
+        reason,
+        message,
+        generation,
+    );
+    write_status(shared, written, source, previous, &status).await;
+}
+
+/// Writes the status only when it changed: a no-op sync sends no write.
+pub(super) async fn write_status(
+    shared: &Shared,
+    written: &mut Option<(CatalogSourceStatus, u64)>,
+    source: &CatalogSource,
+    previous: &CatalogSourceStatus,
+    status: &CatalogSourceStatus,
+) {
+    if status == previous {
+        return;
+    }
+    let api: Api<CatalogSource> = Api::namespaced(
+        shared.client.clone(),
+        source.metadata.namespace.as_deref().unwrap_or_default(),
+    );
+    let name = source.metadata.name.as_deref().unwrap_or_default();
+    shared.metrics.api_write("patch_status");
+    match api
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(merge_patch(status)),
+        )
+        .await
+    {
+        Ok(object) => {
+            let rv = object
+                .metadata
+                .resource_version
+                .as_deref()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            *written = Some((status.clone(), rv));
+        }
+        Err(e) => {
+            tracing::warn!(source = name, error = %e, "cannot write the CatalogSource status")
+        }
+    }
+}
+
+pub(super) async fn event(
+    shared: &Shared,
+    source: &CatalogSource,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let reference = source.object_ref(&());
+    shared.metrics.api_write("event");
+    let ev = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Sync".into(),
+        secondary: None,
+    };
+    if let Err(e) = shared.recorder.publish(&ev, &reference).await {
+        tracing::debug!(error = %e, "cannot publish an event");
+    }
+}
+
+pub(super) async fn report_commit(
+    shared: &Shared,
+    source: &CatalogSource,
+    state: &mut SourceState,
+    revision: &str,
+    value: CommitState,
+    description: String,
+) {
+    let Some(spec) = &source.spec.commit_status else {
+        return;
+    };
+    let wanted = (revision.to_string(), value, description.clone());
+    if state.reported.as_ref() == Some(&wanted) {
+        return;
+    }
+    // A final state for this revision is never followed by "pending" again.
+    if value == CommitState::Pending && state.reported.as_ref().is_some_and(|r| r.0 == revision) {
+        return;
+    }
+    let ns = source.metadata.namespace.as_deref().unwrap_or_default();
+    let token = match read_secret(&shared.client, ns, &spec.secret_ref.name).await {
+        Ok(data) => data
+            .get("token")
+            .map(|t| String::from_utf8_lossy(t).trim().to_string()),
+        Err(e) => {
+            tracing::warn!(error = %e, "commit status not sent");
+            None
+        }
+    };
+    let Some(token) = token else { return };
+    let report = StatusReport {
+        provider: spec.provider,
+        api_url: spec.api_url.clone(),
+        repository: spec.repository.clone(),
+        repo_url: source.spec.url.clone(),
+        sha: revision.to_string(),
+        state: value,
+        description,
+        context: format!(
+            "catalog-reconciler/{}",
+            source.metadata.name.as_deref().unwrap_or_default()
+        ),
+    };
+    match shared.forge.send(&report, &token).await {
+        Ok(()) => state.reported = Some(wanted),
+        Err(e) => {
+            tracing::warn!(error = %e, "commit status not sent");
+            event(
+                shared,
+                source,
+                EventType::Warning,
+                "CommitStatusFailed",
+                &e.to_string(),
+            )
+            .await;
+        }
+    }
+}
+
+/// Checks the SSH signature of `revision` against the keys of `secret`: the signer's
+/// fingerprint, or (condition reason, message naming the commit).
+pub(super) async fn verify_revision(
+    shared: &Shared,
+    ns: &str,
+    secret: &str,
+    cache: &std::path::Path,
+    revision: &str,
+) -> Result<String, (&'static str, String)> {
+    let data = read_secret(&shared.client, ns, secret)
+        .await
+        .map_err(|e| ("TrustedKeysUnavailable", e))?;
+    let texts: Vec<(String, String)> = data
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+        .collect();
+    let (keys, _) =
+        source::signature::parse_trusted_keys(texts.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    if keys.is_empty() {
+        return Err((
+            "TrustedKeysUnavailable",
+            format!("secret {ns}/{secret} holds no SSH public key"),
+        ));
+    }
+    let repo = git2::Repository::open_bare(cache).map_err(|e| {
+        (
+            "InvalidSignature",
+            format!("cannot open the cache: {}", e.message()),
+        )
+    })?;
+    source::signature::verify_commit(&repo, revision, &keys).map_err(|e| {
+        let reason = match e {
+            source::signature::SignatureError::Unsigned(_) => "Unsigned",
+            source::signature::SignatureError::Untrusted { .. } => "UntrustedSigner",
+            _ => "InvalidSignature",
+        };
+        (reason, e.to_string())
+    })
+}
