@@ -19,19 +19,20 @@
 //! `git commit-tree -S` with `gpg.format=ssh` (needs `ssh-keygen`, package openssh-client);
 //! [`generate_ssh_key`] makes such a key.
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+mod daemon;
+mod http;
+
+use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use tempfile::TempDir;
+
+pub use daemon::GitDaemon;
+pub use http::SmartHttp;
 
 /// Name of the fixed author and committer of every harness commit.
 pub const AUTHOR_NAME: &str = "Catalog Test";
@@ -346,7 +347,7 @@ pub fn template_dir() -> PathBuf {
         .join("catalog-repo-template")
 }
 
-fn run_git(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<String> {
+pub(crate) fn run_git(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<String> {
     run_git_stdin(dir, args, envs, &[])
 }
 
@@ -394,7 +395,7 @@ pub fn free_port() -> u16 {
         .expect("bind 127.0.0.1:0")
 }
 
-fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
+pub(crate) fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -405,374 +406,6 @@ fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
     bail!("nothing accepted connections on 127.0.0.1:{port} within {timeout:?}")
 }
 
-/// `git-daemon` serving every repository under a base path over `git://`, killed on drop.
-pub struct GitDaemon {
-    base: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl GitDaemon {
-    /// Starts git-daemon on a free port, exporting every repository under `base_path`
-    /// (use [`BareRepo::base_path`]); returns once it accepts connections.
-    pub fn start_for(base_path: &Path) -> anyhow::Result<GitDaemon> {
-        let mut daemon = GitDaemon {
-            base: base_path.to_path_buf(),
-            port: free_port(),
-            child: None,
-        };
-        daemon.start()?;
-        Ok(daemon)
-    }
-
-    /// `git://127.0.0.1:PORT/<name>.git`.
-    pub fn url(&self, repo: &BareRepo) -> String {
-        format!("git://127.0.0.1:{}/{}.git", self.port, repo.name())
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Makes the remote unreachable (connection refused) by killing the daemon.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// (Re)starts the daemon on the same port; returns once it accepts connections.
-    pub fn start(&mut self) -> anyhow::Result<()> {
-        self.stop();
-        let daemon = exec_path().join("git-daemon");
-        if !daemon.is_file() {
-            bail!(
-                "{} not found: install git (`apt-get install -y git`)",
-                daemon.display()
-            );
-        }
-        let child = Command::new(daemon)
-            .arg("--reuseaddr")
-            .arg("--export-all")
-            .arg("--listen=127.0.0.1")
-            .arg(format!("--port={}", self.port))
-            .arg(format!("--base-path={}", self.base.display()))
-            .arg(&self.base)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start git-daemon")?;
-        self.child = Some(child);
-        wait_for_port(self.port, Duration::from_secs(10))
-    }
-}
-
-impl Drop for GitDaemon {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Smart HTTP git server with basic auth (`git http-backend` behind an axum handler),
-/// serving every repository under a base path. Stops when dropped.
-pub struct SmartHttp {
-    addr: SocketAddr,
-    state: Arc<HttpState>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-struct HttpState {
-    base: PathBuf,
-    username: String,
-    password: String,
-    reachable: AtomicBool,
-    requests: AtomicU64,
-}
-
-impl SmartHttp {
-    /// Serves `base_path` on a free port of 127.0.0.1 requiring `username`/`password`.
-    /// Must be called inside a tokio runtime.
-    pub async fn start(
-        base_path: &Path,
-        username: &str,
-        password: &str,
-    ) -> anyhow::Result<SmartHttp> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let state = Arc::new(HttpState {
-            base: base_path.to_path_buf(),
-            username: username.into(),
-            password: password.into(),
-            reachable: AtomicBool::new(true),
-            requests: AtomicU64::new(0),
-        });
-        let app = axum::Router::new()
-            .fallback(cgi_handler)
-            .with_state(state.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(SmartHttp { addr, state, task })
-    }
-
-    /// `http://127.0.0.1:PORT/<name>.git` (no credentials in the URL).
-    pub fn url(&self, repo: &BareRepo) -> String {
-        format!("http://{}/{}.git", self.addr, repo.name())
-    }
-
-    /// `http://user:pass@127.0.0.1:PORT/<name>.git`, for the git CLI.
-    pub fn url_with_credentials(&self, repo: &BareRepo) -> String {
-        format!(
-            "http://{}:{}@{}/{}.git",
-            self.state.username,
-            self.state.password,
-            self.addr,
-            repo.name()
-        )
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// While false every request is answered 503 Service Unavailable.
-    pub fn set_reachable(&self, reachable: bool) {
-        self.state.reachable.store(reachable, Ordering::SeqCst);
-    }
-
-    /// Requests served so far (authenticated or not).
-    pub fn requests(&self) -> u64 {
-        self.state.requests.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for SmartHttp {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn authorized(state: &HttpState, headers: &HeaderMap) -> bool {
-    use base64::Engine as _;
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(encoded) = value.strip_prefix("Basic ") else {
-        return false;
-    };
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
-        return false;
-    };
-    decoded == format!("{}:{}", state.username, state.password).as_bytes()
-}
-
-async fn cgi_handler(State(state): State<Arc<HttpState>>, request: Request) -> Response {
-    state.requests.fetch_add(1, Ordering::SeqCst);
-    if !state.reachable.load(Ordering::SeqCst) {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "remote made unreachable by the test\n",
-        )
-            .into_response();
-    }
-    if !authorized(&state, request.headers()) {
-        return Response::builder()
-            .status(StatusCode::UNAUTHORIZED)
-            .header(header::WWW_AUTHENTICATE, "Basic realm=\"git\"")
-            .body(Body::from("authentication required\n"))
-            .unwrap();
-    }
-    let (parts, body) = request.into_parts();
-    let body: Bytes = match axum::body::to_bytes(body, 512 * 1024 * 1024).await {
-        Ok(b) => b,
-        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-    };
-    let header_str = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let mut cmd = tokio::process::Command::new(git_binary());
-    cmd.arg("http-backend")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("GIT_PROJECT_ROOT", &state.base)
-        .env("GIT_HTTP_EXPORT_ALL", "1")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("PATH_INFO", parts.uri.path())
-        .env("QUERY_STRING", parts.uri.query().unwrap_or_default())
-        .env("REQUEST_METHOD", parts.method.as_str())
-        .env("CONTENT_TYPE", header_str("content-type"))
-        .env("CONTENT_LENGTH", body.len().to_string())
-        .env("REMOTE_USER", &state.username)
-        .env("REMOTE_ADDR", "127.0.0.1")
-        .env("GIT_PROTOCOL", header_str("git-protocol"))
-        .env("HTTP_CONTENT_ENCODING", header_str("content-encoding"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot run git http-backend: {e}"),
-            )
-                .into_response();
-        }
-    };
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = tokio::spawn(async move {
-        use tokio::io::AsyncWriteExt as _;
-        let _ = stdin.write_all(&body).await;
-    });
-    let output = match child.wait_with_output().await {
-        Ok(o) => o,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    };
-    let _ = writer.await;
-    parse_cgi(&output.stdout)
-}
-
-/// Turns CGI output (headers, blank line, body) into an HTTP response.
-fn parse_cgi(out: &[u8]) -> Response {
-    let (head, body) = match find_subslice(out, b"\r\n\r\n") {
-        Some(i) => (&out[..i], &out[i + 4..]),
-        None => match find_subslice(out, b"\n\n") {
-            Some(i) => (&out[..i], &out[i + 2..]),
-            None => (out, &[][..]),
-        },
-    };
-    let mut builder = Response::builder().status(StatusCode::OK);
-    for line in String::from_utf8_lossy(head).lines() {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("status") {
-            let code = value
-                .split_whitespace()
-                .next()
-                .and_then(|c| c.parse::<u16>().ok())
-                .and_then(|c| StatusCode::from_u16(c).ok())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            builder = builder.status(code);
-        } else if let Ok(v) = HeaderValue::from_str(value) {
-            builder = builder.header(name.trim(), v);
-        }
-    }
-    builder
-        .body(Body::from(body.to_vec()))
-        .unwrap_or_else(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
-}
-
-fn find_subslice(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn clone(url: &str, dest: &Path) -> anyhow::Result<String> {
-        run_git(
-            dest.parent().unwrap(),
-            &["clone", "--quiet", url, dest.to_str().unwrap()],
-            &[("GIT_TERMINAL_PROMPT", "0")],
-        )
-    }
-
-    #[test]
-    fn commits_are_reproducible_and_readable() {
-        let a = BareRepo::from_template("catalog").unwrap();
-        let b = BareRepo::from_template("catalog").unwrap();
-        assert_eq!(a.head("main"), b.head("main"));
-        let sha = a
-            .write("main", "environments/dev/x.yaml", "hello\n")
-            .unwrap();
-        assert_eq!(a.head("main").as_deref(), Some(sha.as_str()));
-        assert_eq!(
-            a.read("main", "environments/dev/x.yaml").unwrap(),
-            b"hello\n"
-        );
-        assert!(a.read("main", "catalog.yaml").is_some());
-        a.delete("main", "environments/dev/x.yaml").unwrap();
-        assert!(a.read("main", "environments/dev/x.yaml").is_none());
-        let branch = a.write("feature", "f.txt", "f").unwrap();
-        assert_eq!(a.head("feature").as_deref(), Some(branch.as_str()));
-        assert!(a.read("feature", "catalog.yaml").is_some());
-    }
-
-    #[test]
-    fn git_daemon_serves_and_stops() {
-        let repo = BareRepo::from_template("catalog").unwrap();
-        let mut daemon = GitDaemon::start_for(repo.base_path()).unwrap();
-        let tmp = TempDir::new().unwrap();
-        clone(&daemon.url(&repo), &tmp.path().join("one")).unwrap();
-        daemon.stop();
-        assert!(clone(&daemon.url(&repo), &tmp.path().join("two")).is_err());
-        daemon.start().unwrap();
-        clone(&daemon.url(&repo), &tmp.path().join("three")).unwrap();
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn smart_http_clone_push_and_auth() {
-        let repo = BareRepo::from_template("catalog").unwrap();
-        let http = SmartHttp::start(repo.base_path(), "alice", "s3cret")
-            .await
-            .unwrap();
-        let tmp = TempDir::new().unwrap();
-        let good = http.url_with_credentials(&repo);
-        let work = tmp.path().join("work");
-        let (g, w) = (good.clone(), work.clone());
-        tokio::task::spawn_blocking(move || clone(&g, &w))
-            .await
-            .unwrap()
-            .unwrap();
-        std::fs::write(work.join("pushed.txt"), "x").unwrap();
-        let w = work.clone();
-        tokio::task::spawn_blocking(move || {
-            let envs = [
-                ("GIT_AUTHOR_NAME", "a"),
-                ("GIT_AUTHOR_EMAIL", "a@b"),
-                ("GIT_COMMITTER_NAME", "a"),
-                ("GIT_COMMITTER_EMAIL", "a@b"),
-                ("GIT_TERMINAL_PROMPT", "0"),
-            ];
-            run_git(&w, &["add", "pushed.txt"], &envs)?;
-            run_git(&w, &["commit", "-q", "-m", "push"], &envs)?;
-            run_git(&w, &["push", "-q", "origin", "HEAD:main"], &envs)
-        })
-        .await
-        .unwrap()
-        .unwrap();
-        assert!(repo.read("main", "pushed.txt").is_some());
-        let bad = http.url(&repo).replace("http://", "http://alice:wrong@");
-        let dest = tmp.path().join("bad");
-        let err = tokio::task::spawn_blocking(move || clone(&bad, &dest))
-            .await
-            .unwrap()
-            .unwrap_err();
-        assert!(
-            format!("{err:#}").contains("Authentication failed")
-                || format!("{err:#}").contains("401"),
-            "{err:#}"
-        );
-        http.set_reachable(false);
-        let dest = tmp.path().join("down");
-        assert!(
-            tokio::task::spawn_blocking(move || clone(&good, &dest))
-                .await
-                .unwrap()
-                .is_err()
-        );
-    }
-}
+#[cfg(test)]
+mod tests;
