@@ -12,10 +12,12 @@ pub mod location;
 mod push;
 pub mod tree;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::Path;
 
 use catalog_api::repo::{CONFIG_FILE, Environment, RepoConfig};
-use catalog_api::validate::{Report, validate_environment};
+use catalog_api::validate::{Entry, Report, combine_files, validate_file};
 use git2::{AutotagOption, FetchOptions, FetchPrune, Oid, Repository};
 
 use crate::error::{CaibError, Result};
@@ -62,6 +64,7 @@ pub struct CatalogRepo {
     /// Held while this process uses the cache: two caib runs never fetch or push through the
     /// same cached clone at once (released when the process exits, even on a crash).
     _lock: std::fs::File,
+    validated: ValidationCache,
 }
 
 impl CatalogRepo {
@@ -124,6 +127,7 @@ impl CatalogRepo {
             branch,
             base,
             _lock: lock,
+            validated: ValidationCache::default(),
         })
     }
 
@@ -157,7 +161,7 @@ impl CatalogRepo {
     /// Validation report of `env` on the target branch.
     pub fn report(&self, env: &Environment) -> Result<Report> {
         let tree = self.base_tree()?;
-        Ok(report_of(&self.repo, &tree, env))
+        Ok(self.validated.report(&self.repo, &tree, env))
     }
 
     /// Unified diff of `change` against the target branch (for `--dry-run`).
@@ -201,7 +205,7 @@ impl CatalogRepo {
             let base_tree = base_commit.tree().map_err(git_err)?;
             let new_tree_id = tree::apply(&self.repo, &base_tree, change).map_err(git_err)?;
             let new_tree = self.repo.find_tree(new_tree_id).map_err(git_err)?;
-            check_environment(&self.repo, &base_tree, &new_tree, env)?;
+            check_environment(&self.repo, &self.validated, &base_tree, &new_tree, env)?;
             if let Target::Branch(name) = target
                 && let Some(existing) = remote_tip(&self.repo, name)
                 && let Ok(existing) = self.repo.find_commit(existing)
@@ -391,24 +395,48 @@ fn fetch(repo: &Repository, location: &Location) -> Result<Option<String>> {
     Ok(default.filter(|b| remote_tip(repo, b).is_some()))
 }
 
-fn report_of(repo: &Repository, tree: &git2::Tree<'_>, env: &Environment) -> Report {
-    let files = tree::read_dir_files(repo, tree, &env.path);
-    validate_environment(
-        files.iter().map(|(p, b)| (p.as_str(), b.as_slice())),
-        &env.rules(),
-    )
+/// Per-file validation results by (environment, path, blob id): a command validates the same
+/// environment several times (duplicates, before and after the change, after a rebase) and
+/// only the changed file needs parsing again.
+type FileResults = (Vec<Entry>, Vec<catalog_api::Diagnostic>);
+
+#[derive(Default)]
+struct ValidationCache(RefCell<HashMap<(String, String, Oid), FileResults>>);
+
+impl ValidationCache {
+    fn report(&self, repo: &Repository, tree: &git2::Tree<'_>, env: &Environment) -> Report {
+        let rules = env.rules();
+        let mut cache = self.0.borrow_mut();
+        let results: Vec<FileResults> = tree::dir_blobs(repo, tree, &env.path)
+            .into_iter()
+            .map(|(path, id)| {
+                cache
+                    .entry((env.name.clone(), path.clone(), id))
+                    .or_insert_with(|| {
+                        let bytes = repo
+                            .find_blob(id)
+                            .map(|b| b.content().to_vec())
+                            .unwrap_or_default();
+                        validate_file(&path, &bytes, &rules)
+                    })
+                    .clone()
+            })
+            .collect();
+        combine_files(results)
+    }
 }
 
 /// Refuses a change that introduces validation problems into its environment. Problems that
 /// were already there are not the change's fault: they are reported as warnings only.
 fn check_environment(
     repo: &Repository,
+    cache: &ValidationCache,
     before: &git2::Tree<'_>,
     after: &git2::Tree<'_>,
     env: &Environment,
 ) -> Result<()> {
-    let old = report_of(repo, before, env);
-    let new = report_of(repo, after, env);
+    let old = cache.report(repo, before, env);
+    let new = cache.report(repo, after, env);
     let (introduced, existing): (Vec<_>, Vec<_>) = new.diagnostics.iter().partition(|d| {
         !old.diagnostics
             .iter()

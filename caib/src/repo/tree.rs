@@ -30,9 +30,23 @@ pub fn read_file(repo: &Repository, tree: &Tree<'_>, path: &str) -> Option<Vec<u
 
 /// The `*.yaml`/`*.yml` files below `dir`, recursively, hidden names and symlinks skipped,
 /// sorted by path: the same selection as `catalog_api::repo::read_environment_files`.
+#[cfg(test)]
 pub fn read_dir_files(repo: &Repository, tree: &Tree<'_>, dir: &str) -> Vec<(String, Vec<u8>)> {
+    dir_blobs(repo, tree, dir)
+        .into_iter()
+        .filter_map(|(path, id)| {
+            let blob = repo.find_blob(id).ok()?;
+            Some((path, blob.content().to_vec()))
+        })
+        .collect()
+}
+
+/// Paths and blob ids of the files [`read_dir_files`] selects, without reading them: blob ids
+/// let unchanged files skip re-validation.
+pub fn dir_blobs(repo: &Repository, tree: &Tree<'_>, dir: &str) -> Vec<(String, Oid)> {
     let dir = dir.trim_matches('/');
-    let sub = if dir.is_empty() || dir == "." {
+    let whole = dir.is_empty() || dir == ".";
+    let sub = if whole {
         Some(tree.clone())
     } else {
         tree.get_path(Path::new(dir))
@@ -43,7 +57,7 @@ pub fn read_dir_files(repo: &Repository, tree: &Tree<'_>, dir: &str) -> Vec<(Str
     let Some(sub) = sub else {
         return Vec::new();
     };
-    let prefix = if dir.is_empty() || dir == "." {
+    let prefix = if whole {
         String::new()
     } else {
         format!("{dir}/")
@@ -57,9 +71,8 @@ pub fn read_dir_files(repo: &Repository, tree: &Tree<'_>, dir: &str) -> Vec<(Str
         if entry.kind() == Some(ObjectType::Blob)
             && entry.filemode() != i32::from(FileMode::Link)
             && (name.ends_with(".yaml") || name.ends_with(".yml"))
-            && let Ok(blob) = repo.find_blob(entry.id())
         {
-            files.push((format!("{prefix}{root}{name}"), blob.content().to_vec()));
+            files.push((format!("{prefix}{root}{name}"), entry.id()));
         }
         TreeWalkResult::Ok
     });
