@@ -155,6 +155,26 @@ async fn architecture_mismatch_fails() {
             .architecture,
         "arm64"
     );
+
+    // A spec change alone re-verifies (generation), and the facts are re-read for the new
+    // declaration.
+    env.images()
+        .patch(
+            "in-index",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"metadata": {"architecture": "s390x"}}})),
+        )
+        .await
+        .unwrap();
+    let changed = env.wait_phase("in-index", Phase::Failed).await;
+    assert_eq!(
+        changed.status.as_ref().unwrap().observed_generation,
+        changed.metadata.generation
+    );
+    assert_eq!(
+        condition(&changed, condition::VERIFIED).unwrap().reason,
+        "ArchitectureMismatch"
+    );
 }
 
 #[tokio::test]
