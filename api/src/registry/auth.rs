@@ -10,6 +10,14 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+
+use super::Credentials;
+use super::client::{ERROR_BODY_LIMIT, RegistryClient, Target};
+use super::error::{self, RegistryError};
+
 /// How a registry wants to be authenticated, from its `WWW-Authenticate` header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Challenge {
@@ -168,6 +176,117 @@ impl TokenResponse {
             .or(self.access_token.filter(|t| !t.is_empty()))
             .map(|t| (t, lifetime))
     }
+}
+
+/// The authorization flow: which header to send, and getting bearer tokens.
+impl RegistryClient {
+    /// The `Authorization` header for a request, from what the registry asked for before.
+    pub(super) async fn authorization(
+        &self,
+        target: &Target<'_>,
+    ) -> Result<Option<HeaderValue>, RegistryError> {
+        let header = |value: String| {
+            HeaderValue::from_str(&value).map(|mut v| {
+                v.set_sensitive(true);
+                v
+            })
+        };
+        let bad_header = |_| RegistryError::Config("credentials contain invalid characters".into());
+        match (
+            target.credentials,
+            self.inner.auth.challenge(target.registry),
+        ) {
+            (Credentials::Bearer(token), _) => header(format!("Bearer {token}"))
+                .map(Some)
+                .map_err(bad_header),
+            (_, None) => Ok(None),
+            (Credentials::Anonymous, Some(Challenge::Basic)) => Ok(None),
+            (Credentials::Basic { username, password }, Some(Challenge::Basic)) => {
+                header(basic(username, password))
+                    .map(Some)
+                    .map_err(bad_header)
+            }
+            (credentials, Some(Challenge::Bearer { realm, service })) => {
+                let key = token_key(target);
+                let token = match self.inner.auth.token(&key) {
+                    Some(token) => token,
+                    None => {
+                        let (token, lifetime) = self
+                            .fetch_token(target, credentials, &realm, service.as_deref())
+                            .await?;
+                        self.inner.auth.set_token(key, token.clone(), lifetime);
+                        token
+                    }
+                };
+                header(format!("Bearer {token}"))
+                    .map(Some)
+                    .map_err(bad_header)
+            }
+        }
+    }
+
+    async fn fetch_token(
+        &self,
+        target: &Target<'_>,
+        credentials: &Credentials,
+        realm: &str,
+        service: Option<&str>,
+    ) -> Result<(String, Duration), RegistryError> {
+        let what = format!("a pull token for {}/{}", target.registry, target.repository);
+        let scope = format!("repository:{}:pull", target.repository);
+        let mut query = vec![("scope", scope.as_str())];
+        if let Some(service) = service {
+            query.push(("service", service));
+        }
+        let url =
+            reqwest::Url::parse_with_params(realm, &query).map_err(|e| RegistryError::Invalid {
+                registry: target.registry.into(),
+                what: what.clone(),
+                detail: format!("the registry's token realm {realm:?} is not a URL: {e}"),
+            })?;
+        let mut request = self.inner.http.get(url);
+        if let Credentials::Basic { username, password } = credentials {
+            request = request.header(AUTHORIZATION, basic(username, password));
+        }
+        let response = self
+            .execute(target.registry, &Method::GET, request, &what)
+            .await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = self.read_limited(target.registry, &what, response).await?;
+        if !status.is_success() {
+            let body = &body[..body.len().min(ERROR_BODY_LIMIT)];
+            return Err(error::from_status(
+                target.registry,
+                &what,
+                status,
+                &headers,
+                body,
+            ));
+        }
+        serde_json::from_slice::<TokenResponse>(&body)
+            .ok()
+            .and_then(TokenResponse::into_token)
+            .ok_or_else(|| RegistryError::Invalid {
+                registry: target.registry.into(),
+                what,
+                detail: "the token endpoint answered without a token".into(),
+            })
+    }
+}
+
+pub(super) fn token_key(target: &Target<'_>) -> TokenKey {
+    TokenKey {
+        registry: target.registry.to_string(),
+        repository: target.repository.to_string(),
+        fingerprint: target.credentials.fingerprint(),
+    }
+}
+
+fn basic(username: &str, password: &str) -> String {
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    format!("Basic {encoded}")
 }
 
 #[cfg(test)]

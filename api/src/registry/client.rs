@@ -4,12 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
-use super::auth::{AuthState, Challenge, TokenKey, TokenResponse, parse_challenge};
+use super::auth::{AuthState, parse_challenge, token_key};
 use super::error::{self, RegistryError};
 use super::manifest::{
     ImageFacts, MANIFEST_ACCEPT, Parsed, PlatformFacts, parse_config, parse_manifest,
@@ -21,26 +20,26 @@ use crate::reference::{ImageReference, is_valid_digest};
 /// Docker Hub's API endpoint; `docker.io` itself only redirects.
 const DOCKER_HUB_ENDPOINT: &str = "registry-1.docker.io";
 /// Error bodies are read up to this size for their error code, never more.
-const ERROR_BODY_LIMIT: usize = 16 * 1024;
+pub(super) const ERROR_BODY_LIMIT: usize = 16 * 1024;
 
 /// A client for OCI distribution registries. Cheap to clone; clones share connections,
 /// learned authentication schemes and cached tokens.
 #[derive(Clone)]
 pub struct RegistryClient {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    http: reqwest::Client,
-    options: RegistryOptions,
-    auth: AuthState,
+pub(super) struct Inner {
+    pub(super) http: reqwest::Client,
+    pub(super) options: RegistryOptions,
+    pub(super) auth: AuthState,
 }
 
 /// Which repository a request is for, and with which credentials.
-struct Target<'a> {
-    registry: &'a str,
-    repository: &'a str,
-    credentials: &'a Credentials,
+pub(super) struct Target<'a> {
+    pub(super) registry: &'a str,
+    pub(super) repository: &'a str,
+    pub(super) credentials: &'a Credentials,
 }
 
 impl RegistryClient {
@@ -314,7 +313,7 @@ impl RegistryClient {
 
     /// Reads a body up to the configured limit: a hostile or broken registry cannot make the
     /// controller allocate without bound.
-    async fn read_limited(
+    pub(super) async fn read_limited(
         &self,
         registry: &str,
         what: &str,
@@ -405,7 +404,7 @@ impl RegistryClient {
     }
 
     /// Sends one request, timing it and reporting it to the observer.
-    async fn execute(
+    pub(super) async fn execute(
         &self,
         registry: &str,
         method: &Method,
@@ -436,114 +435,6 @@ impl RegistryClient {
         }
         result.map_err(|e| error::from_transport(registry, what, &e))
     }
-
-    /// The `Authorization` header for a request, from what the registry asked for before.
-    async fn authorization(
-        &self,
-        target: &Target<'_>,
-    ) -> Result<Option<HeaderValue>, RegistryError> {
-        let header = |value: String| {
-            HeaderValue::from_str(&value).map(|mut v| {
-                v.set_sensitive(true);
-                v
-            })
-        };
-        let bad_header = |_| RegistryError::Config("credentials contain invalid characters".into());
-        match (
-            target.credentials,
-            self.inner.auth.challenge(target.registry),
-        ) {
-            (Credentials::Bearer(token), _) => header(format!("Bearer {token}"))
-                .map(Some)
-                .map_err(bad_header),
-            (_, None) => Ok(None),
-            (Credentials::Anonymous, Some(Challenge::Basic)) => Ok(None),
-            (Credentials::Basic { username, password }, Some(Challenge::Basic)) => {
-                header(basic(username, password))
-                    .map(Some)
-                    .map_err(bad_header)
-            }
-            (credentials, Some(Challenge::Bearer { realm, service })) => {
-                let key = token_key(target);
-                let token = match self.inner.auth.token(&key) {
-                    Some(token) => token,
-                    None => {
-                        let (token, lifetime) = self
-                            .fetch_token(target, credentials, &realm, service.as_deref())
-                            .await?;
-                        self.inner.auth.set_token(key, token.clone(), lifetime);
-                        token
-                    }
-                };
-                header(format!("Bearer {token}"))
-                    .map(Some)
-                    .map_err(bad_header)
-            }
-        }
-    }
-
-    async fn fetch_token(
-        &self,
-        target: &Target<'_>,
-        credentials: &Credentials,
-        realm: &str,
-        service: Option<&str>,
-    ) -> Result<(String, Duration), RegistryError> {
-        let what = format!("a pull token for {}/{}", target.registry, target.repository);
-        let scope = format!("repository:{}:pull", target.repository);
-        let mut query = vec![("scope", scope.as_str())];
-        if let Some(service) = service {
-            query.push(("service", service));
-        }
-        let url =
-            reqwest::Url::parse_with_params(realm, &query).map_err(|e| RegistryError::Invalid {
-                registry: target.registry.into(),
-                what: what.clone(),
-                detail: format!("the registry's token realm {realm:?} is not a URL: {e}"),
-            })?;
-        let mut request = self.inner.http.get(url);
-        if let Credentials::Basic { username, password } = credentials {
-            request = request.header(AUTHORIZATION, basic(username, password));
-        }
-        let response = self
-            .execute(target.registry, &Method::GET, request, &what)
-            .await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = self.read_limited(target.registry, &what, response).await?;
-        if !status.is_success() {
-            let body = &body[..body.len().min(ERROR_BODY_LIMIT)];
-            return Err(error::from_status(
-                target.registry,
-                &what,
-                status,
-                &headers,
-                body,
-            ));
-        }
-        serde_json::from_slice::<TokenResponse>(&body)
-            .ok()
-            .and_then(TokenResponse::into_token)
-            .ok_or_else(|| RegistryError::Invalid {
-                registry: target.registry.into(),
-                what,
-                detail: "the token endpoint answered without a token".into(),
-            })
-    }
-}
-
-fn token_key(target: &Target<'_>) -> TokenKey {
-    TokenKey {
-        registry: target.registry.to_string(),
-        repository: target.repository.to_string(),
-        fingerprint: target.credentials.fingerprint(),
-    }
-}
-
-fn basic(username: &str, password: &str) -> String {
-    let encoded =
-        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
-    format!("Basic {encoded}")
 }
 
 /// The manifest a reference names: its digest, else its tag, else `latest`.

@@ -341,11 +341,12 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
     };
     {
         let mut memory = state.memory.lock().unwrap();
-        if memory.len() > 1024 && memory.len() > 2 * state.secrets.state().len().max(1) {
-            // Forget images that no longer exist (bounded memory without delete events).
+        if memory.len() > 1024 {
+            // Deleted images leave entries whose plan lies in the past; dropping a live
+            // image's entry only loses its precise timer (the status still schedules it).
             memory.retain(|_, m| {
                 m.scheduled
-                    .is_some_and(|t| t + Duration::from_secs(86400) > now)
+                    .is_some_and(|t| t + Duration::from_secs(3600) > now)
             });
         }
         memory.insert(
