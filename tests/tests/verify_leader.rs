@@ -27,7 +27,7 @@ fn registry_requests(metrics: &str) -> f64 {
     metric_sum(metrics, "catalog_registry_requests_total", &[])
 }
 
-async fn start_pair(env: &mut Env, host: &str) {
+async fn start_pair(env: &mut Env, host: &str, lease_duration: &str) {
     for identity in ["replica-a", "replica-b"] {
         env.spawn_reconciler(&[
             "--insecure-registry",
@@ -38,7 +38,7 @@ async fn start_pair(env: &mut Env, host: &str) {
             "--identity",
             identity,
             "--lease-duration",
-            "3s",
+            lease_duration,
         ]);
     }
 }
@@ -51,7 +51,8 @@ async fn only_the_leader_verifies_and_sigterm_hands_over_at_once() {
         .await;
     let proxy = CountingProxy::start(&registry).await;
     let mut env = Env::start().await;
-    start_pair(&mut env, &proxy.host()).await;
+    // A long Lease: taking over by expiry would need 15 s; a released one is taken at once.
+    start_pair(&mut env, &proxy.host(), "15s").await;
     let url = format!("{}/os/app:v1", proxy.host());
     env.create_image("first", &url, json!({})).await;
     env.wait_phase("first", Phase::Available).await;
@@ -89,8 +90,8 @@ async fn only_the_leader_verifies_and_sigterm_hands_over_at_once() {
     .await;
     let handover = stopped.elapsed();
     assert!(
-        handover < Duration::from_secs(3),
-        "released Lease is taken without waiting for expiry: {handover:?}"
+        handover < Duration::from_secs(10),
+        "released Lease is taken without waiting for its 15 s expiry: {handover:?}"
     );
 
     env.create_image("second", &url, json!({})).await;
@@ -110,7 +111,7 @@ async fn a_killed_leader_is_replaced_after_the_lease_expires() {
         .push_image("os/app:v1", &ImageFixture::new("amd64"))
         .await;
     let mut env = Env::start().await;
-    start_pair(&mut env, &registry.host()).await;
+    start_pair(&mut env, &registry.host(), "3s").await;
     let url = format!("{}/os/app:v1", registry.host());
     let leader = eventually(WAIT, "a Lease holder", || holder(&env)).await;
     let (leader_index, follower_index) = if leader == "replica-a" {
