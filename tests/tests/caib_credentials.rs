@@ -46,6 +46,32 @@ async fn credential_helper_and_git_config_author() {
         "Config Person <config@example.com>"
     );
     assert!(s.remote.read("main", "environments/dev/ref.yaml").is_some());
+
+    // Git works through the helper, but there is no token for the forge: refused (exit 3)
+    // before anything is pushed, so no branch is left without its pull request.
+    let refs = s.refs();
+    let out = s
+        .command(&[
+            "catalog",
+            "add",
+            "other",
+            "quay.io/org/other:v1",
+            "--architecture",
+            "amd64",
+            "--distro",
+            "cs9",
+            "--no-verify",
+        ])
+        .env_remove("CAIB_GIT_TOKEN")
+        .env_remove("GIT_AUTHOR_NAME")
+        .env_remove("GIT_AUTHOR_EMAIL")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(text(&out.stderr).contains("GITHUB_TOKEN"), "{}", show(&out));
+    assert_eq!(s.refs(), refs);
+    assert!(s.forge.requests().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
