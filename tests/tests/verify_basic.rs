@@ -349,3 +349,20 @@ async fn namespace_flag_limits_the_watch() {
         other.status
     );
 }
+
+#[tokio::test]
+async fn unreadable_registry_ca_stops_the_process_naming_the_flag() {
+    let mut env = Env::start().await;
+    let index = env.spawn_reconciler(&["--registry-ca", "/nonexistent/ca.pem"]);
+    let status = eventually(WAIT, "the reconciler to exit", || {
+        let status = env.reconciler(index).child.try_wait().unwrap();
+        async move { status }
+    })
+    .await;
+    assert!(!status.success());
+    let logs = env.logs(index);
+    assert!(
+        logs.contains("--registry-ca /nonexistent/ca.pem: cannot read the file"),
+        "{logs}"
+    );
+}

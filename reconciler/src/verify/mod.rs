@@ -75,7 +75,24 @@ struct WriteError {
 
 /// Runs until `ctx.shutdown` fires.
 pub async fn run(ctx: Arc<Context>, metrics: Metrics) -> anyhow::Result<()> {
-    let config = &ctx.config;
+    let registry = match registry_client(&ctx.config, &metrics) {
+        Ok(client) => client,
+        Err(e) => {
+            // A configuration error stops the whole process at once, not at the next
+            // shutdown: nothing would ever be verified.
+            tracing::error!(
+                error = format!("{e:#}"),
+                "verification controller cannot start"
+            );
+            ctx.shutdown.cancel();
+            return Err(e);
+        }
+    };
+    watch_and_verify(ctx, metrics, registry).await
+}
+
+/// The registry client from `--insecure-registry` and `--registry-ca`.
+fn registry_client(config: &crate::Config, metrics: &Metrics) -> anyhow::Result<RegistryClient> {
     let mut extra_ca_pem = Vec::new();
     if let Some(path) = &config.registry_ca {
         extra_ca_pem.push(
@@ -84,7 +101,7 @@ pub async fn run(ctx: Arc<Context>, metrics: Metrics) -> anyhow::Result<()> {
             })?,
         );
     }
-    let registry = RegistryClient::new(RegistryOptions {
+    RegistryClient::new(RegistryOptions {
         insecure_registries: config.insecure_registries.clone(),
         extra_ca_pem,
         observer: Some(metrics.request_observer()),
@@ -93,7 +110,15 @@ pub async fn run(ctx: Arc<Context>, metrics: Metrics) -> anyhow::Result<()> {
     .with_context(|| match &config.registry_ca {
         Some(path) => format!("--registry-ca {}", path.display()),
         None => "registry client".to_string(),
-    })?;
+    })
+}
+
+async fn watch_and_verify(
+    ctx: Arc<Context>,
+    metrics: Metrics,
+    registry: RegistryClient,
+) -> anyhow::Result<()> {
+    let config = &ctx.config;
     let timing = Timing {
         backoff_min: config.verify_backoff_min,
         backoff_max: config.verify_backoff_max.max(config.verify_backoff_min),
