@@ -339,7 +339,7 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
             result: new_phase.as_str().to_ascii_lowercase(),
         })
         .inc();
-    let (reason, message) = match &outcome {
+    let (reason, detail) = match &outcome {
         status::Outcome::Verified { .. } => ("Verified", String::new()),
         status::Outcome::Mismatch {
             reason, message, ..
@@ -352,11 +352,11 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
         trigger = ?trigger,
         phase = %new_phase,
         reason,
-        message,
+        detail,
         digest = transition.status.registry_metadata.as_ref().and_then(|m| m.resolved_digest.as_deref()).unwrap_or(""),
         duration_ms = elapsed.as_millis() as u64,
         next_in_s = transition.requeue.as_secs(),
-        "verified"
+        "verification done"
     );
     let registry_wait_until = match &outcome {
         status::Outcome::Failed(f) if f.transient && new_phase == Phase::Unavailable => {
