@@ -123,6 +123,24 @@ impl Cluster {
     }
 }
 
+/// Runs a whole command under `--timeout` (when given): exit 6 instead of hanging on a slow
+/// or stuck API server.
+pub async fn within<T>(
+    timeout: Option<Duration>,
+    what: &str,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match timeout {
+        None => work.await,
+        Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+            Err(CaibError::Timeout(format!(
+                "{what} did not finish within --timeout {}",
+                catalog_api::duration::format(limit)
+            )))
+        }),
+    }
+}
+
 /// Reads the kubeconfig the way kubectl does: `--kubeconfig`/`KUBECONFIG` (several files
 /// merged), else `~/.kube/config`, else the in-cluster service account.
 async fn load_config(global: &Global) -> Result<Config> {

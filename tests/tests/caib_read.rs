@@ -41,7 +41,11 @@ impl From<Output> for Run {
 
 impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -57,7 +61,11 @@ impl Harness {
         let kubeconfig = dir.path().join("kubeconfig");
         emu.write_kubeconfig(&kubeconfig).unwrap();
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
-        Harness { emu, dir, kubeconfig }
+        Harness {
+            emu,
+            dir,
+            kubeconfig,
+        }
     }
 
     fn client(&self) -> kube::Client {
@@ -79,7 +87,11 @@ impl Harness {
     }
 
     fn caib(&self, args: &[&str]) -> Run {
-        self.command().args(args).output().expect("caib runs").into()
+        self.command()
+            .args(args)
+            .output()
+            .expect("caib runs")
+            .into()
     }
 }
 
@@ -115,9 +127,13 @@ async fn put(
     image.metadata.annotations = serde_json::from_value(annotations).unwrap();
     api.create(&PostParams::default(), &image).await.unwrap();
     if let Some(status) = status {
-        api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
-            .await
-            .unwrap();
+        api.patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await
+        .unwrap();
     }
 }
 
@@ -223,18 +239,46 @@ async fn list_shows_every_column_filter_and_format() {
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(
         cells(lines[0]),
-        ["NAME", "REGISTRY", "ARCHITECTURE", "DISTRO", "TARGET", "PHASE", "AGE"],
+        [
+            "NAME",
+            "REGISTRY",
+            "ARCHITECTURE",
+            "DISTRO",
+            "TARGET",
+            "PHASE",
+            "AGE"
+        ],
         "{run:?}"
     );
     // Newest first; same second ordered by name.
-    assert_eq!(names(&run.stdout), ["legacy", "my-catalog-image", "autosd-cs9-qemu", "autosd-cs9-rpi4"], "{run:?}");
+    assert_eq!(
+        names(&run.stdout),
+        [
+            "legacy",
+            "my-catalog-image",
+            "autosd-cs9-qemu",
+            "autosd-cs9-rpi4"
+        ],
+        "{run:?}"
+    );
     let rpi = cells(lines[4]);
     assert_eq!(
         &rpi[..6],
-        ["autosd-cs9-rpi4", "quay.io/centos-automotive/autosd:cs9-rpi4", "arm64", "cs9", "raspberry-pi", "Available"]
+        [
+            "autosd-cs9-rpi4",
+            "quay.io/centos-automotive/autosd:cs9-rpi4",
+            "arm64",
+            "cs9",
+            "raspberry-pi",
+            "Available"
+        ]
     );
     assert!(rpi[6].ends_with('s'), "AGE like kubectl: {}", rpi[6]);
-    assert_eq!(&cells(lines[2])[2..6], ["arm64", "cs9", "raspberry-pi", "Pending"], "no status yet");
+    assert_eq!(
+        &cells(lines[2])[2..6],
+        ["arm64", "cs9", "raspberry-pi", "Pending"],
+        "no status yet"
+    );
     // Columns are aligned: every row's REGISTRY starts where the header's does.
     let col = lines[0].find("REGISTRY").unwrap();
     for line in &lines[1..] {
@@ -249,25 +293,54 @@ async fn list_shows_every_column_filter_and_format() {
         assert_eq!(run.code, 0, "{args:?}: {run:?}");
         names(&run.stdout)
     };
-    assert_eq!(filter(&["--architecture", "x86_64"]), ["legacy", "autosd-cs9-qemu"]);
-    assert_eq!(filter(&["--architecture", "amd64"]), ["legacy", "autosd-cs9-qemu"]);
-    assert_eq!(filter(&["--architecture", "arm64"]), ["my-catalog-image", "autosd-cs9-rpi4"]);
-    assert_eq!(filter(&["--target", "raspberry-pi"]), ["legacy", "my-catalog-image", "autosd-cs9-rpi4"]);
-    assert_eq!(filter(&["--target", "raspberry-pi", "--architecture", "arm64"]), ["my-catalog-image", "autosd-cs9-rpi4"]);
+    assert_eq!(
+        filter(&["--architecture", "x86_64"]),
+        ["legacy", "autosd-cs9-qemu"]
+    );
+    assert_eq!(
+        filter(&["--architecture", "amd64"]),
+        ["legacy", "autosd-cs9-qemu"]
+    );
+    assert_eq!(
+        filter(&["--architecture", "arm64"]),
+        ["my-catalog-image", "autosd-cs9-rpi4"]
+    );
+    assert_eq!(
+        filter(&["--target", "raspberry-pi"]),
+        ["legacy", "my-catalog-image", "autosd-cs9-rpi4"]
+    );
+    assert_eq!(
+        filter(&["--target", "raspberry-pi", "--architecture", "arm64"]),
+        ["my-catalog-image", "autosd-cs9-rpi4"]
+    );
     assert_eq!(filter(&["--distro", "autosd10"]), ["legacy"]);
-    assert_eq!(filter(&["--distro", "cs9", "--phase", "Available"]), ["autosd-cs9-rpi4"]);
+    assert_eq!(
+        filter(&["--distro", "cs9", "--phase", "Available"]),
+        ["autosd-cs9-rpi4"]
+    );
     assert_eq!(filter(&["--phase", "failed"]), ["legacy"]);
-    assert_eq!(filter(&["--tags", "production,automotive"]), ["my-catalog-image", "autosd-cs9-rpi4"]);
+    assert_eq!(
+        filter(&["--tags", "production,automotive"]),
+        ["my-catalog-image", "autosd-cs9-rpi4"]
+    );
     assert_eq!(filter(&["--limit", "2"]), ["legacy", "my-catalog-image"]);
     assert_eq!(filter(&["-n", "team-b"]), ["other-ns"]);
 
     let run = h.caib(&["catalog", "list", "--tags", "production,missing"]);
-    assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (0, "", "No catalog images found\n"));
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (0, "", "No catalog images found\n")
+    );
 
     let run = h.caib(&["catalog", "list", "-A"]);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(cells(lines[0])[..2], ["NAMESPACE", "NAME"], "{run:?}");
-    assert!(lines.iter().any(|l| cells(l)[..2] == ["team-b", "other-ns"]), "{run:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| cells(l)[..2] == ["team-b", "other-ns"]),
+        "{run:?}"
+    );
     assert_eq!(lines.len(), 6, "{run:?}");
 
     let run = h.caib(&["catalog", "list", "-o", "wide"]);
@@ -278,12 +351,21 @@ async fn list_shows_every_column_filter_and_format() {
 
     let run = h.caib(&["catalog", "list", "--architecture", "arm64", "-o", "json"]);
     let list: Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!((list["apiVersion"].as_str(), list["kind"].as_str()), (Some("v1"), Some("List")));
+    assert_eq!(
+        (list["apiVersion"].as_str(), list["kind"].as_str()),
+        (Some("v1"), Some("List"))
+    );
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert_eq!(items[1]["kind"], "CatalogImage");
-    assert_eq!(items[1]["apiVersion"], "automotive.sdv.cloud.redhat.com/v1alpha1");
-    assert_eq!(items[1]["spec"]["tags"], json!(["production", "automotive"]));
+    assert_eq!(
+        items[1]["apiVersion"],
+        "automotive.sdv.cloud.redhat.com/v1alpha1"
+    );
+    assert_eq!(
+        items[1]["spec"]["tags"],
+        json!(["production", "automotive"])
+    );
     assert_eq!(items[1]["status"]["registryMetadata"]["layerCount"], 12);
     assert!(items[1]["metadata"]["uid"].is_string(), "full objects");
 
@@ -312,7 +394,11 @@ async fn the_quickstart_deployment_pipeline_runs_verbatim() {
     require_tool("jq", "jq");
     let h = Harness::new();
     let bin_dir = binary("caib").parent().unwrap().to_path_buf();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let script = r#"IMAGE=$(caib catalog list --target raspberry-pi --phase Available --output json | \
     jq -r '.items | sort_by(.metadata.creationTimestamp) | reverse | .[0].spec.registryUrl')
 echo "$IMAGE""#;
@@ -326,18 +412,48 @@ echo "$IMAGE""#;
         bash.output().unwrap().into()
     };
     let run = pipeline();
-    assert_eq!((run.code, run.stdout.as_str()), (0, "null\n"), "empty catalog: {run:?}");
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "null\n"),
+        "empty catalog: {run:?}"
+    );
 
     let client = h.client();
-    let rpi = |tag: &str| json!({"registryUrl": format!("quay.io/centos-automotive/autosd:{tag}"),
-        "metadata": {"architecture": "arm64", "targets": [{"name": "raspberry-pi"}]}});
-    put(&client, "default", "rpi-old", rpi("v1"), Some(Value::Null), json!({}), Some(json!({"phase": "Available"})))
-        .await;
+    let rpi = |tag: &str| {
+        json!({"registryUrl": format!("quay.io/centos-automotive/autosd:{tag}"),
+        "metadata": {"architecture": "arm64", "targets": [{"name": "raspberry-pi"}]}})
+    };
+    put(
+        &client,
+        "default",
+        "rpi-old",
+        rpi("v1"),
+        Some(Value::Null),
+        json!({}),
+        Some(json!({"phase": "Available"})),
+    )
+    .await;
     next_second().await;
-    put(&client, "default", "rpi-new", rpi("v2"), Some(Value::Null), json!({}), Some(json!({"phase": "Available"})))
-        .await;
-    put(&client, "default", "rpi-broken", rpi("v3"), Some(Value::Null), json!({}), Some(json!({"phase": "Failed"})))
-        .await;
+    put(
+        &client,
+        "default",
+        "rpi-new",
+        rpi("v2"),
+        Some(Value::Null),
+        json!({}),
+        Some(json!({"phase": "Available"})),
+    )
+    .await;
+    put(
+        &client,
+        "default",
+        "rpi-broken",
+        rpi("v3"),
+        Some(Value::Null),
+        json!({}),
+        Some(json!({"phase": "Failed"})),
+    )
+    .await;
     let run = pipeline();
     assert_eq!(
         (run.code, run.stdout.as_str()),
@@ -376,12 +492,19 @@ spec:
 "#
     );
     let run = h.caib(&["catalog", "get", "autosd-cs9-rpi4"]);
-    assert!(run.stdout.contains("status:\n  phase: Available\n  registryMetadata:\n"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("status:\n  phase: Available\n  registryMetadata:\n"),
+        "{run:?}"
+    );
 
     let run = h.caib(&["catalog", "get", "autosd-cs9-rpi4", "--output", "json"]);
     let obj: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(obj["kind"], "CatalogImage");
-    assert_eq!(obj["metadata"]["labels"]["automotive.sdv.cloud.redhat.com/architecture"], "arm64");
+    assert_eq!(
+        obj["metadata"]["labels"]["automotive.sdv.cloud.redhat.com/architecture"],
+        "arm64"
+    );
     assert!(obj["metadata"].get("managedFields").is_none());
     let run = h.caib(&["catalog", "get", "autosd-cs9-rpi4", "-o", "yaml"]);
     let obj: Value = serde_saphyr::from_str(&run.stdout).unwrap();
@@ -389,7 +512,10 @@ spec:
 
     let run = h.caib(&["catalog", "get", "nope"]);
     assert_eq!(run.code, 4, "{run:?}");
-    assert_eq!(run.stderr, "Error: catalog image \"nope\" not found in namespace \"default\"\n");
+    assert_eq!(
+        run.stderr,
+        "Error: catalog image \"nope\" not found in namespace \"default\"\n"
+    );
     let run = h.caib(&["catalog", "get", "autosd-cs9-rpi4", "-n", "team-b"]);
     assert_eq!(run.code, 4, "{run:?}");
     assert!(run.stderr.contains("in namespace \"team-b\""), "{run:?}");
@@ -401,13 +527,26 @@ async fn cluster_errors_have_hints_and_exit_codes() {
 
     // No kubeconfig anywhere.
     let mut cmd = h.command();
-    let run: Run = cmd.env_remove("KUBECONFIG").args(["catalog", "list"]).output().unwrap().into();
+    let run: Run = cmd
+        .env_remove("KUBECONFIG")
+        .args(["catalog", "list"])
+        .output()
+        .unwrap()
+        .into();
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("no kubeconfig found") && run.stderr.contains("KUBECONFIG"), "{run:?}");
+    assert!(
+        run.stderr.contains("no kubeconfig found") && run.stderr.contains("KUBECONFIG"),
+        "{run:?}"
+    );
 
     // A kubeconfig file that does not exist.
     let mut cmd = h.command();
-    let run: Run = cmd.env("KUBECONFIG", h.dir.path().join("missing")).args(["catalog", "list"]).output().unwrap().into();
+    let run: Run = cmd
+        .env("KUBECONFIG", h.dir.path().join("missing"))
+        .args(["catalog", "list"])
+        .output()
+        .unwrap()
+        .into();
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("does not exist"), "{run:?}");
 
@@ -417,12 +556,30 @@ async fn cluster_errors_have_hints_and_exit_codes() {
     assert!(run.stderr.contains("--context prod"), "{run:?}");
 
     // Unreachable API server: a port nobody listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let unreachable = h.dir.path().join("unreachable");
-    std::fs::write(&unreachable, h.emu.kubeconfig().replace(&h.emu.url(), &format!("http://{closed}"))).unwrap();
-    let run = h.caib(&["catalog", "list", "--kubeconfig", unreachable.to_str().unwrap()]);
+    std::fs::write(
+        &unreachable,
+        h.emu
+            .kubeconfig()
+            .replace(&h.emu.url(), &format!("http://{closed}")),
+    )
+    .unwrap();
+    let run = h.caib(&[
+        "catalog",
+        "list",
+        "--kubeconfig",
+        unreachable.to_str().unwrap(),
+    ]);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("cannot reach the Kubernetes API server"), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("cannot reach the Kubernetes API server"),
+        "{run:?}"
+    );
 
     // CRDs not installed.
     let bare = Harness::with(EmulatorOptions::default());
@@ -440,8 +597,15 @@ async fn cluster_errors_have_hints_and_exit_codes() {
         forbidden_token: Some("forbidden".into()),
         ..EmulatorOptions::with_crds(CRDS)
     });
-    for (token, what) in [(None, "401"), (Some("wrong"), "401"), (Some("forbidden"), "forbidden")] {
-        let file = secured.dir.path().join(format!("kc-{what}-{}", token.unwrap_or("none")));
+    for (token, what) in [
+        (None, "401"),
+        (Some("wrong"), "401"),
+        (Some("forbidden"), "forbidden"),
+    ] {
+        let file = secured
+            .dir
+            .path()
+            .join(format!("kc-{what}-{}", token.unwrap_or("none")));
         std::fs::write(&file, secured.emu.kubeconfig_with_token(token)).unwrap();
         let run = secured.caib(&["catalog", "list", "--kubeconfig", file.to_str().unwrap()]);
         assert_eq!(run.code, 3, "{token:?}: {run:?}");
@@ -449,24 +613,42 @@ async fn cluster_errors_have_hints_and_exit_codes() {
     }
     let run = secured.caib(&["catalog", "list"]);
     assert_eq!(run.code, 0, "{run:?}");
+
+    // A stuck API server: --timeout gives exit 6.
+    h.emu.set_latency(Duration::from_secs(5));
+    let run = h.caib(&["catalog", "list", "--timeout", "1s"]);
+    assert_eq!(run.code, 6, "{run:?}");
+    assert!(run.stderr.contains("--timeout 1s"), "{run:?}");
 }
 
 /// Plays the verification controller for one request: waits for the annotation, then writes
 /// the status (with `lastHandledVerifyAt` echoing it).
 async fn serve_verify(client: kube::Client, name: &'static str, mut status: Value) -> String {
     let api: Api<CatalogImage> = Api::namespaced(client, "default");
-    let requested = eventually(Duration::from_secs(20), "the verify request annotation", || {
-        let api = api.clone();
-        async move {
-            let image = api.get(name).await.ok()?;
-            image.metadata.annotations?.get(catalog_api::labels::VERIFY_REQUESTED_AT).cloned()
-        }
-    })
+    let requested = eventually(
+        Duration::from_secs(20),
+        "the verify request annotation",
+        || {
+            let api = api.clone();
+            async move {
+                let image = api.get(name).await.ok()?;
+                image
+                    .metadata
+                    .annotations?
+                    .get(catalog_api::labels::VERIFY_REQUESTED_AT)
+                    .cloned()
+            }
+        },
+    )
     .await;
     status["lastHandledVerifyAt"] = json!(requested);
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
-        .await
-        .unwrap();
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await
+    .unwrap();
     requested
 }
 
@@ -515,7 +697,10 @@ Status:          Available
 "
         )
     );
-    assert!(requested.parse::<jiff::Timestamp>().is_ok(), "RFC 3339: {requested}");
+    assert!(
+        requested.parse::<jiff::Timestamp>().is_ok(),
+        "RFC 3339: {requested}"
+    );
     // Written under caib's own field manager.
     let raw: Api<kube::api::DynamicObject> = Api::namespaced_with(
         client.clone(),
@@ -548,8 +733,15 @@ Status:          Available
         .into();
     controller.await.unwrap();
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stdout.contains("✗ Registry accessibility: registry unreachable: connection refused\n"), "{run:?}");
-    assert!(run.stdout.ends_with("Status:          Unavailable\n"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("✗ Registry accessibility: registry unreachable: connection refused\n"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.ends_with("Status:          Unavailable\n"),
+        "{run:?}"
+    );
 
     // --wait=false: the request only.
     let run = h.caib(&["catalog", "verify", "legacy", "--wait=false"]);
@@ -557,7 +749,13 @@ Status:          Available
     assert!(run.stdout.contains("requested"), "{run:?}");
     let api: Api<CatalogImage> = Api::namespaced(client.clone(), "default");
     let legacy = api.get("legacy").await.unwrap();
-    assert!(legacy.metadata.annotations.unwrap().contains_key(catalog_api::labels::VERIFY_REQUESTED_AT));
+    assert!(
+        legacy
+            .metadata
+            .annotations
+            .unwrap()
+            .contains_key(catalog_api::labels::VERIFY_REQUESTED_AT)
+    );
 
     // Nobody answers: --timeout gives exit 6.
     let run = h.caib(&["catalog", "verify", "legacy", "--timeout", "1s"]);
@@ -573,7 +771,11 @@ async fn status_lists_sources_and_details_one() {
     let h = Harness::new();
     let client = h.client();
     let run = h.caib(&["catalog", "status"]);
-    assert_eq!((run.code, run.stderr.as_str()), (0, "No catalog sources found\n"), "{run:?}");
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (0, "No catalog sources found\n"),
+        "{run:?}"
+    );
 
     let api: Api<CatalogSource> = Api::namespaced(client.clone(), "default");
     let source: CatalogSource = serde_json::from_value(json!({
@@ -598,22 +800,52 @@ async fn status_lists_sources_and_details_one() {
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(
         cells(lines[0]),
-        ["NAME", "URL", "REVISION", "READY", "ENTRIES", "AVAILABLE", "UNAVAILABLE", "INVALID", "AGE"]
+        [
+            "NAME",
+            "URL",
+            "REVISION",
+            "READY",
+            "ENTRIES",
+            "AVAILABLE",
+            "UNAVAILABLE",
+            "INVALID",
+            "AGE"
+        ]
     );
     assert_eq!(
         cells(lines[1])[..8],
-        ["dev", "https://git.example.com/platform/catalog.git", "4f2a9c0d1e2b", "False", "12", "9", "2", "1"]
+        [
+            "dev",
+            "https://git.example.com/platform/catalog.git",
+            "4f2a9c0d1e2b",
+            "False",
+            "12",
+            "9",
+            "2",
+            "1"
+        ]
     );
 
     let run = h.caib(&["catalog", "status", "dev"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("  environments/dev/broken.yaml:7:5: spec.registryUrl: invalid reference\n"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("  environments/dev/broken.yaml:7:5: spec.registryUrl: invalid reference\n"),
+        "{run:?}"
+    );
     assert!(run.stdout.contains("History:\n"), "{run:?}");
-    assert!(run.stdout.contains(&format!("Applied Revision:  {REVISION}")), "{run:?}");
+    assert!(
+        run.stdout
+            .contains(&format!("Applied Revision:  {REVISION}")),
+        "{run:?}"
+    );
 
     let run = h.caib(&["catalog", "status", "prod"]);
     assert_eq!(run.code, 4, "{run:?}");
-    assert!(run.stderr.contains("catalog source \"prod\" not found"), "{run:?}");
+    assert!(
+        run.stderr.contains("catalog source \"prod\" not found"),
+        "{run:?}"
+    );
     let run = h.caib(&["catalog", "status", "-o", "json"]);
     let list: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(list["items"][0]["status"]["summary"]["entries"], 12);
@@ -642,48 +874,170 @@ async fn diff_compares_the_repository_with_the_cluster() {
         )
     };
     write(&repo, "environments/dev/same.yaml", &entry("same", "v1"));
-    write(&repo, "environments/dev/changed.yaml", &entry("changed", "v2"));
+    write(
+        &repo,
+        "environments/dev/changed.yaml",
+        &entry("changed", "v2"),
+    );
     write(&repo, "environments/dev/added.yaml", &entry("added", "v1"));
     let live = |tag: &str| json!({"registryUrl": format!("quay.io/org/x:{tag}"), "metadata": {"architecture": "arm64", "distro": "cs9"}});
     let mut same = live("v1");
     same["registryUrl"] = json!("quay.io/org/same:v1");
-    put(&client, "default", "same", same, Some(Value::Null),
-        json!({"automotive.sdv.cloud.redhat.com/source-revision": REVISION}), Some(json!({"phase": "Available"}))).await;
+    put(
+        &client,
+        "default",
+        "same",
+        same,
+        Some(Value::Null),
+        json!({"automotive.sdv.cloud.redhat.com/source-revision": REVISION}),
+        Some(json!({"phase": "Available"})),
+    )
+    .await;
     let mut changed = live("v1");
     changed["registryUrl"] = json!("quay.io/org/changed:v1");
-    put(&client, "default", "changed", changed, Some(Value::Null), json!({}), None).await;
-    put(&client, "default", "removed", live("v1"), Some(Value::Null), json!({}), None).await;
+    put(
+        &client,
+        "default",
+        "changed",
+        changed,
+        Some(Value::Null),
+        json!({}),
+        None,
+    )
+    .await;
+    put(
+        &client,
+        "default",
+        "removed",
+        live("v1"),
+        Some(Value::Null),
+        json!({}),
+        None,
+    )
+    .await;
 
     let repo_arg = repo.to_str().unwrap();
-    let run = h.caib(&["catalog", "diff", "--catalog-repo", repo_arg, "--env", "dev"]);
+    let run = h.caib(&[
+        "catalog",
+        "diff",
+        "--catalog-repo",
+        repo_arg,
+        "--env",
+        "dev",
+    ]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
-        run.stdout.contains("--- cluster/default/changed\n+++ environments/dev/changed.yaml\n"),
+        run.stdout
+            .contains("--- cluster/default/changed\n+++ environments/dev/changed.yaml\n"),
         "{run:?}"
     );
-    assert!(run.stdout.contains("-  registryUrl: quay.io/org/changed:v1\n+  registryUrl: quay.io/org/changed:v2\n"), "{run:?}");
-    assert!(run.stdout.contains("--- /dev/null\n+++ environments/dev/added.yaml\n"), "{run:?}");
-    assert!(run.stdout.contains("--- cluster/default/removed\n+++ /dev/null\n"), "{run:?}");
-    assert!(!run.stdout.contains("same"), "an equal entry is not shown: {run:?}");
-    assert!(run.stderr.contains("1 to add, 1 to change, 1 to remove"), "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "-  registryUrl: quay.io/org/changed:v1\n+  registryUrl: quay.io/org/changed:v2\n"
+        ),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("--- /dev/null\n+++ environments/dev/added.yaml\n"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("--- cluster/default/removed\n+++ /dev/null\n"),
+        "{run:?}"
+    );
+    assert!(
+        !run.stdout.contains("same"),
+        "an equal entry is not shown: {run:?}"
+    );
+    assert!(
+        run.stderr.contains("1 to add, 1 to change, 1 to remove"),
+        "{run:?}"
+    );
 
     // From inside the checkout, without --catalog-repo.
     let mut cmd = h.command();
-    let run: Run = cmd.current_dir(&repo).args(["catalog", "diff", "--env", "dev"]).output().unwrap().into();
+    let run: Run = cmd
+        .current_dir(&repo)
+        .args(["catalog", "diff", "--env", "dev"])
+        .output()
+        .unwrap()
+        .into();
     assert_eq!(run.code, 1, "{run:?}");
 
     // Make them equal: exit 0.
     std::fs::remove_file(repo.join("environments/dev/added.yaml")).unwrap();
-    write(&repo, "environments/dev/changed.yaml", &entry("changed", "v1"));
-    write(&repo, "environments/dev/removed.yaml", &entry("removed", "v1").replace("quay.io/org/removed:v1", "quay.io/org/x:v1"));
-    let run = h.caib(&["catalog", "diff", "--catalog-repo", repo_arg, "--env", "dev"]);
+    write(
+        &repo,
+        "environments/dev/changed.yaml",
+        &entry("changed", "v1"),
+    );
+    write(
+        &repo,
+        "environments/dev/removed.yaml",
+        &entry("removed", "v1").replace("quay.io/org/removed:v1", "quay.io/org/x:v1"),
+    );
+    let run = h.caib(&[
+        "catalog",
+        "diff",
+        "--catalog-repo",
+        repo_arg,
+        "--env",
+        "dev",
+    ]);
     assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{run:?}");
     assert!(run.stderr.contains("No differences"), "{run:?}");
+
+    // A remote URL: read through caib's cached clone of the repository.
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .current_dir(&repo)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "commit",
+        "-qm",
+        "catalog",
+    ]);
+    let url = format!("file://{}", repo.display());
+    let run = h.caib(&["catalog", "diff", "--catalog-repo", &url, "--env", "dev"]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{run:?}");
+    std::fs::remove_file(repo.join("environments/dev/removed.yaml")).unwrap();
+    git(&["add", "-A"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "commit",
+        "-qm",
+        "remove",
+    ]);
+    let run = h.caib(&["catalog", "diff", "--catalog-repo", &url, "--env", "dev"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("--- cluster/default/removed\n+++ /dev/null\n"),
+        "{run:?}"
+    );
 
     // Bad flag values.
     let run = h.caib(&["catalog", "diff", "--catalog-repo", repo_arg]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("--env is required") && run.stderr.contains("dev, production"), "{run:?}");
+    assert!(
+        run.stderr.contains("--env is required") && run.stderr.contains("dev, production"),
+        "{run:?}"
+    );
     let run = h.caib(&["catalog", "diff", "--catalog-repo", repo_arg, "--env", "qa"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("--env qa"), "{run:?}");
@@ -708,19 +1062,32 @@ async fn images_list_shows_imagebuilds() {
         kind: "ImageBuild".into(),
         plural: "imagebuilds".into(),
     };
-    let builds: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), "default", &resource);
-    let run = eventually(Duration::from_secs(10), "the ImageBuild CRD to be served", || async {
-        let run = h.caib(&["images", "list"]);
-        (run.code == 0).then_some(run)
-    })
+    let builds: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &resource);
+    let run = eventually(
+        Duration::from_secs(10),
+        "the ImageBuild CRD to be served",
+        || async {
+            let run = h.caib(&["images", "list"]);
+            (run.code == 0).then_some(run)
+        },
+    )
     .await;
     assert_eq!(run.stderr, "No ImageBuilds found\n", "{run:?}");
 
     for (name, spec, phase) in [
-        ("my-custom-build", json!({"architecture": "arm64", "aib": {"distro": "cs9", "target": "raspberry-pi"},
-                                    "export": {"container": "quay.io/my-org/custom-build:v1.0.0"}}), "Completed"),
-        ("disk-build", json!({"architecture": "amd64", "aib": {"distro": "autosd10", "target": "qemu"},
-                               "export": {"format": "qcow2", "disk": {"oci": "quay.io/my-org/disk:v2"}}}), "Building"),
+        (
+            "my-custom-build",
+            json!({"architecture": "arm64", "aib": {"distro": "cs9", "target": "raspberry-pi"},
+                                    "export": {"container": "quay.io/my-org/custom-build:v1.0.0"}}),
+            "Completed",
+        ),
+        (
+            "disk-build",
+            json!({"architecture": "amd64", "aib": {"distro": "autosd10", "target": "qemu"},
+                               "export": {"format": "qcow2", "disk": {"oci": "quay.io/my-org/disk:v2"}}}),
+            "Building",
+        ),
     ] {
         let obj: kube::api::DynamicObject = serde_json::from_value(json!({
             "apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1", "kind": "ImageBuild",
@@ -729,21 +1096,50 @@ async fn images_list_shows_imagebuilds() {
         .unwrap();
         builds.create(&PostParams::default(), &obj).await.unwrap();
         builds
-            .patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": phase}})))
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"phase": phase}})),
+            )
             .await
             .unwrap();
     }
     let run = h.caib(&["images", "list"]);
     assert_eq!(run.code, 0, "{run:?}");
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(cells(lines[0]), ["NAME", "PHASE", "ARCHITECTURE", "DISTRO", "TARGET", "IMAGE", "AGE"]);
+    assert_eq!(
+        cells(lines[0]),
+        [
+            "NAME",
+            "PHASE",
+            "ARCHITECTURE",
+            "DISTRO",
+            "TARGET",
+            "IMAGE",
+            "AGE"
+        ]
+    );
     let mut rows: Vec<Vec<&str>> = lines[1..].iter().map(|l| cells(l)[..6].to_vec()).collect();
     rows.sort();
     assert_eq!(
         rows,
         [
-            vec!["disk-build", "Building", "amd64", "autosd10", "qemu", "quay.io/my-org/disk:v2"],
-            vec!["my-custom-build", "Completed", "arm64", "cs9", "raspberry-pi", "quay.io/my-org/custom-build:v1.0.0"],
+            vec![
+                "disk-build",
+                "Building",
+                "amd64",
+                "autosd10",
+                "qemu",
+                "quay.io/my-org/disk:v2"
+            ],
+            vec![
+                "my-custom-build",
+                "Completed",
+                "arm64",
+                "cs9",
+                "raspberry-pi",
+                "quay.io/my-org/custom-build:v1.0.0"
+            ],
         ]
     );
     let run = h.caib(&["images", "list", "-o", "json"]);
@@ -757,7 +1153,10 @@ fn completion_and_man_pages() {
     for shell in ["bash", "zsh", "fish"] {
         let run = h.caib(&["completion", shell]);
         assert_eq!(run.code, 0, "{shell}: {run:?}");
-        assert!(run.stdout.contains("caib") && run.stdout.contains("catalog"), "{shell}: {run:?}");
+        assert!(
+            run.stdout.contains("caib") && run.stdout.contains("catalog"),
+            "{shell}: {run:?}"
+        );
     }
     let run = h.caib(&["completion", "tcsh"]);
     assert_eq!(run.code, 2, "{run:?}");
@@ -775,18 +1174,42 @@ fn config_file_gives_defaults_and_flags_win() {
     rt.block_on(async {
         let client = h.client();
         ensure_namespace(&client, "team-b").await;
-        put(&client, "team-b", "b-image", json!({"registryUrl": "quay.io/b:1"}), Some(Value::Null), json!({}), None).await;
-        put(&client, "default", "d-image", json!({"registryUrl": "quay.io/d:1"}), Some(Value::Null), json!({}), None).await;
+        put(
+            &client,
+            "team-b",
+            "b-image",
+            json!({"registryUrl": "quay.io/b:1"}),
+            Some(Value::Null),
+            json!({}),
+            None,
+        )
+        .await;
+        put(
+            &client,
+            "default",
+            "d-image",
+            json!({"registryUrl": "quay.io/d:1"}),
+            Some(Value::Null),
+            json!({}),
+            None,
+        )
+        .await;
     });
     let config = h.dir.path().join("home/.config/caib/config.yaml");
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(&config, "namespace: team-b\noutput: wide\n").unwrap();
     let run = h.caib(&["catalog", "list"]);
     assert_eq!(names(&run.stdout), ["b-image"], "{run:?}");
-    assert!(run.stdout.lines().next().unwrap().ends_with("REVISION"), "{run:?}");
+    assert!(
+        run.stdout.lines().next().unwrap().ends_with("REVISION"),
+        "{run:?}"
+    );
     let run = h.caib(&["catalog", "list", "-n", "default", "-o", "table"]);
     assert_eq!(names(&run.stdout), ["d-image"], "{run:?}");
-    assert!(run.stdout.lines().next().unwrap().ends_with("AGE"), "{run:?}");
+    assert!(
+        run.stdout.lines().next().unwrap().ends_with("AGE"),
+        "{run:?}"
+    );
     std::fs::write(&config, "namespce: team-b\n").unwrap();
     let run = h.caib(&["catalog", "list"]);
     assert_eq!(run.code, 2, "{run:?}");
@@ -797,19 +1220,37 @@ fn config_file_gives_defaults_and_flags_win() {
 async fn verify_local_checks_the_registry_without_a_cluster() {
     use catalog_e2e::registry::{ImageFixture, Registry, RegistryConfig};
     let registry = Registry::start(RegistryConfig::default()).await;
-    let pushed = registry.push_image("os/autosd:v1", &ImageFixture::new("arm64")).await;
+    let pushed = registry
+        .push_image("os/autosd:v1", &ImageFixture::new("arm64"))
+        .await;
     let host = registry.host();
     let h = Harness::new();
     let repo = h.dir.path().join("catalog");
-    write(&repo, "catalog.yaml", "environments:\n  - name: dev\n    path: environments/dev\n");
+    write(
+        &repo,
+        "catalog.yaml",
+        "environments:\n  - name: dev\n    path: environments/dev\n",
+    );
     let entry = |name: &str, url: &str, arch: &str| {
         format!(
             "apiVersion: automotive.sdv.cloud.redhat.com/v1alpha1\nkind: CatalogImage\nmetadata:\n  name: {name}\nspec:\n  registryUrl: {url}\n  metadata:\n    architecture: {arch}\n"
         )
     };
-    write(&repo, "environments/dev/good.yaml", &entry("good", &format!("{host}/os/autosd:v1"), "aarch64"));
-    write(&repo, "environments/dev/wrong-arch.yaml", &entry("wrong-arch", &format!("{host}/os/autosd:v1"), "amd64"));
-    write(&repo, "environments/dev/missing.yaml", &entry("missing", &format!("{host}/os/autosd:v9"), "arm64"));
+    write(
+        &repo,
+        "environments/dev/good.yaml",
+        &entry("good", &format!("{host}/os/autosd:v1"), "aarch64"),
+    );
+    write(
+        &repo,
+        "environments/dev/wrong-arch.yaml",
+        &entry("wrong-arch", &format!("{host}/os/autosd:v1"), "amd64"),
+    );
+    write(
+        &repo,
+        "environments/dev/missing.yaml",
+        &entry("missing", &format!("{host}/os/autosd:v9"), "arm64"),
+    );
     let local = |name: &str| -> Run {
         let mut cmd = h.command();
         // No cluster at all: a kubeconfig that does not exist.
@@ -835,32 +1276,54 @@ Layers:          2
 Last Verified:   ",
         pushed.digest
     );
-    assert!(run.stdout.starts_with(&head), "{run:?}\nexpected start:\n{head}");
-    assert!(run.stdout.ends_with("Status:          Available\n"), "{run:?}");
+    assert!(
+        run.stdout.starts_with(&head),
+        "{run:?}\nexpected start:\n{head}"
+    );
+    assert!(
+        run.stdout.ends_with("Status:          Available\n"),
+        "{run:?}"
+    );
 
     let run = local("wrong-arch");
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stdout.contains("✓ Registry accessibility: OK\n"), "{run:?}");
     assert!(
-        run.stdout.contains("✗ Digest verification: declared architecture amd64 but the image provides arm64\n"),
+        run.stdout.contains("✓ Registry accessibility: OK\n"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains(
+            "✗ Digest verification: declared architecture amd64 but the image provides arm64\n"
+        ),
         "{run:?}"
     );
     assert!(run.stdout.ends_with("Status:          Failed\n"), "{run:?}");
 
     let run = local("missing");
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stdout.contains("✗ Registry accessibility: ") && run.stdout.contains("not found"), "{run:?}");
+    assert!(
+        run.stdout.contains("✗ Registry accessibility: ") && run.stdout.contains("not found"),
+        "{run:?}"
+    );
 
     // An image reference instead of an entry name.
     let mut cmd = h.command();
     let run: Run = cmd
         .current_dir(h.dir.path())
-        .args(["catalog", "verify", &format!("{host}/os/autosd:v1"), "--local"])
+        .args([
+            "catalog",
+            "verify",
+            &format!("{host}/os/autosd:v1"),
+            "--local",
+        ])
         .output()
         .unwrap()
         .into();
     assert_eq!(run.code, 0, "{run:?}");
     let run = local("nope");
     assert_eq!(run.code, 4, "{run:?}");
-    assert!(run.stderr.contains("catalog entry \"nope\" not found"), "{run:?}");
+    assert!(
+        run.stderr.contains("catalog entry \"nope\" not found"),
+        "{run:?}"
+    );
 }

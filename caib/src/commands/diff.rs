@@ -25,9 +25,29 @@ use crate::error::{CaibError, Result, exit};
 const TOOL_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration"];
 
 pub fn run(global: &Global, _args: &DiffArgs) -> Result<()> {
-    let root = repo_root(global.catalog_repo.as_deref())?;
-    let (env_name, env_dir, mut rules, env_namespace) =
-        environment(&root, global.environment.as_deref())?;
+    // A remote URL: the cached clone the Git commands use, read at the tip of its branch.
+    let remote = match global.catalog_repo.as_deref() {
+        Some(value) if crate::repo::location::is_url(value) => {
+            Some(crate::repo::CatalogRepo::open(Some(value))?)
+        }
+        _ => None,
+    };
+    let root = match &remote {
+        Some(_) => PathBuf::new(),
+        None => repo_root(global.catalog_repo.as_deref())?,
+    };
+    let (env_name, env_dir, mut rules, env_namespace) = match &remote {
+        Some(repo) => {
+            let env = select(&repo.config, global.environment.as_deref())?;
+            (
+                env.name.clone(),
+                env.path.clone(),
+                env.rules(),
+                env.namespace.clone(),
+            )
+        }
+        None => environment(&root, global.environment.as_deref())?,
+    };
     super::block_on(async {
         let mut global = global.clone();
         if global.namespace.is_none() {
@@ -35,7 +55,13 @@ pub fn run(global: &Global, _args: &DiffArgs) -> Result<()> {
         }
         let cluster = Cluster::connect(&global).await?;
         rules.target_namespace = Some(cluster.namespace.clone());
-        let report = repo::validate_environment_dir(&root, &env_dir, &rules);
+        let report = match &remote {
+            Some(repo) => {
+                let env = select(&repo.config, Some(&env_name))?;
+                repo.report(&env)?
+            }
+            None => repo::validate_environment_dir(&root, &env_dir, &rules),
+        };
         for d in &report.diagnostics {
             eprintln!("warning: {d} (left out of the comparison; the cluster keeps what it has)");
         }
@@ -66,17 +92,11 @@ pub fn run(global: &Global, _args: &DiffArgs) -> Result<()> {
 }
 
 /// The checkout to read: `--catalog-repo PATH` (or the config file's), else the current
-/// directory. Remote URLs need a clone, which `caib` keeps for the commands that change the
-/// catalog; `diff` reads a local checkout.
+/// directory (remote URLs are handled by the caller).
 fn repo_root(flag: Option<&str>) -> Result<PathBuf> {
     let Some(value) = flag else {
         return Ok(PathBuf::from("."));
     };
-    if value.contains("://") || (value.contains('@') && value.contains(':')) {
-        return Err(CaibError::Usage(format!(
-            "--catalog-repo {value}: catalog diff reads a local checkout; clone it first (git clone {value}) and pass its path"
-        )));
-    }
     let path = PathBuf::from(value);
     if !path.is_dir() {
         return Err(CaibError::Usage(format!(
@@ -108,6 +128,17 @@ fn environment(root: &Path, name: Option<&str>) -> Result<(String, String, Rules
             lines.join("\n")
         ))
     })?;
+    let env = select(&config, name)?;
+    Ok((
+        env.name.clone(),
+        env.path.clone(),
+        env.rules(),
+        env.namespace.clone(),
+    ))
+}
+
+/// `--env NAME`, else the only environment of `catalog.yaml`.
+fn select(config: &RepoConfig, name: Option<&str>) -> Result<repo::Environment> {
     let names = || {
         config
             .environments
@@ -116,29 +147,21 @@ fn environment(root: &Path, name: Option<&str>) -> Result<(String, String, Rules
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let env = match name {
-        Some(name) => config.environment(name).ok_or_else(|| {
+    match name {
+        Some(name) => config.environment(name).cloned().ok_or_else(|| {
             CaibError::Usage(format!(
                 "--env {name}: no such environment in {} (environments: {})",
                 repo::CONFIG_FILE,
                 names()
             ))
-        })?,
-        None if config.environments.len() == 1 => &config.environments[0],
-        None => {
-            return Err(CaibError::Usage(format!(
-                "--env is required: {} defines several environments ({})",
-                repo::CONFIG_FILE,
-                names()
-            )));
-        }
-    };
-    Ok((
-        env.name.clone(),
-        env.path.clone(),
-        env.rules(),
-        env.namespace.clone(),
-    ))
+        }),
+        None if config.environments.len() == 1 => Ok(config.environments[0].clone()),
+        None => Err(CaibError::Usage(format!(
+            "--env is required: {} defines several environments ({})",
+            repo::CONFIG_FILE,
+            names()
+        ))),
+    }
 }
 
 /// What the repository controls of an entry, in a stable order for diffing.

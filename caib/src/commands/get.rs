@@ -12,12 +12,16 @@ use crate::error::Result;
 use crate::output;
 
 pub fn run(global: &Global, args: &GetArgs) -> Result<()> {
-    super::block_on(async {
-        let cluster = Cluster::connect(global).await?;
-        let image = fetch(&cluster, &args.name).await?;
-        print!("{}", render(&image, global.output)?);
-        Ok(())
-    })
+    super::block_on(crate::cluster::within(
+        global.timeout,
+        "reading the catalog image",
+        async {
+            let cluster = Cluster::connect(global).await?;
+            let image = fetch(&cluster, &args.name).await?;
+            print!("{}", render(&image, global.output)?);
+            Ok(())
+        },
+    ))
 }
 
 /// Reads one image; a missing one is `catalog image "NAME" not found in namespace "NS"`

@@ -12,32 +12,36 @@ use crate::error::Result;
 use crate::output::{self, NONE, Table};
 
 pub fn run(global: &Global, args: &ImagesListArgs) -> Result<()> {
-    super::block_on(async {
-        let cluster = Cluster::connect(global).await?;
-        let resource = cluster::imagebuild_resource();
-        let api = cluster.dynamic_api(&resource, args.all_namespaces);
-        let mut builds = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| cluster.error(e, &IMAGE_BUILD, None))?
-            .items;
-        builds.sort_by(|a, b| {
-            let ta = a.metadata.creation_timestamp.as_ref().map(|t| t.0);
-            let tb = b.metadata.creation_timestamp.as_ref().map(|t| t.0);
-            tb.cmp(&ta)
-                .then_with(|| a.metadata.name.cmp(&b.metadata.name))
-        });
-        let format = global.output.unwrap_or(OutputFormat::Table);
-        if builds.is_empty() && matches!(format, OutputFormat::Table | OutputFormat::Wide) {
-            eprintln!("No ImageBuilds found");
-            return Ok(());
-        }
-        print!(
-            "{}",
-            render(&builds, format, args.all_namespaces, Timestamp::now())?
-        );
-        Ok(())
-    })
+    super::block_on(crate::cluster::within(
+        global.timeout,
+        "listing ImageBuilds",
+        async {
+            let cluster = Cluster::connect(global).await?;
+            let resource = cluster::imagebuild_resource();
+            let api = cluster.dynamic_api(&resource, args.all_namespaces);
+            let mut builds = api
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| cluster.error(e, &IMAGE_BUILD, None))?
+                .items;
+            builds.sort_by(|a, b| {
+                let ta = a.metadata.creation_timestamp.as_ref().map(|t| t.0);
+                let tb = b.metadata.creation_timestamp.as_ref().map(|t| t.0);
+                tb.cmp(&ta)
+                    .then_with(|| a.metadata.name.cmp(&b.metadata.name))
+            });
+            let format = global.output.unwrap_or(OutputFormat::Table);
+            if builds.is_empty() && matches!(format, OutputFormat::Table | OutputFormat::Wide) {
+                eprintln!("No ImageBuilds found");
+                return Ok(());
+            }
+            print!(
+                "{}",
+                render(&builds, format, args.all_namespaces, Timestamp::now())?
+            );
+            Ok(())
+        },
+    ))
 }
 
 fn field<'a>(data: &'a Value, path: &[&str]) -> Option<&'a str> {

@@ -25,37 +25,41 @@ const PAGE_SIZE: u32 = 500;
 
 pub fn run(global: &Global, args: &ListArgs) -> Result<()> {
     let filter = Filter::from_args(args)?;
-    super::block_on(async {
-        let cluster = Cluster::connect(global).await?;
-        let api: Api<CatalogImage> = cluster.api(args.all_namespaces);
-        let mut items = Vec::new();
-        let mut seen = BTreeSet::new();
-        for selector in filter.selectors() {
-            for image in fetch(&cluster, &api, selector.as_deref()).await? {
-                let key = (
-                    image.metadata.namespace.clone(),
-                    image.metadata.name.clone(),
-                );
-                if filter.matches(&image) && seen.insert(key) {
-                    items.push(image);
+    super::block_on(crate::cluster::within(
+        global.timeout,
+        "listing catalog images",
+        async {
+            let cluster = Cluster::connect(global).await?;
+            let api: Api<CatalogImage> = cluster.api(args.all_namespaces);
+            let mut items = Vec::new();
+            let mut seen = BTreeSet::new();
+            for selector in filter.selectors() {
+                for image in fetch(&cluster, &api, selector.as_deref()).await? {
+                    let key = (
+                        image.metadata.namespace.clone(),
+                        image.metadata.name.clone(),
+                    );
+                    if filter.matches(&image) && seen.insert(key) {
+                        items.push(image);
+                    }
                 }
             }
-        }
-        sort_newest_first(&mut items);
-        if let Some(limit) = args.limit {
-            items.truncate(limit as usize);
-        }
-        let format = global.output.unwrap_or(OutputFormat::Table);
-        if items.is_empty() && matches!(format, OutputFormat::Table | OutputFormat::Wide) {
-            eprintln!("No catalog images found");
-            return Ok(());
-        }
-        print!(
-            "{}",
-            render(&items, format, args.all_namespaces, Timestamp::now())?
-        );
-        Ok(())
-    })
+            sort_newest_first(&mut items);
+            if let Some(limit) = args.limit {
+                items.truncate(limit as usize);
+            }
+            let format = global.output.unwrap_or(OutputFormat::Table);
+            if items.is_empty() && matches!(format, OutputFormat::Table | OutputFormat::Wide) {
+                eprintln!("No catalog images found");
+                return Ok(());
+            }
+            print!(
+                "{}",
+                render(&items, format, args.all_namespaces, Timestamp::now())?
+            );
+            Ok(())
+        },
+    ))
 }
 
 /// Every page of one list request.

@@ -15,43 +15,47 @@ use crate::error::Result;
 use crate::output::{self, NONE, Table};
 
 pub fn run(global: &Global, args: &StatusArgs) -> Result<()> {
-    super::block_on(async {
-        let cluster = Cluster::connect(global).await?;
-        let format = global.output.unwrap_or(OutputFormat::Table);
-        let now = Timestamp::now();
-        if let Some(name) = &args.name {
-            let api: Api<CatalogSource> = cluster.api(false);
-            let source = api
-                .get(name)
+    super::block_on(crate::cluster::within(
+        global.timeout,
+        "reading catalog sources",
+        async {
+            let cluster = Cluster::connect(global).await?;
+            let format = global.output.unwrap_or(OutputFormat::Table);
+            let now = Timestamp::now();
+            if let Some(name) = &args.name {
+                let api: Api<CatalogSource> = cluster.api(false);
+                let source = api
+                    .get(name)
+                    .await
+                    .map_err(|e| cluster.error(e, &CATALOG_SOURCE, Some(name)))?;
+                let text = match format {
+                    OutputFormat::Json | OutputFormat::Yaml => output::document(
+                        &output::object_value(&source, catalog_api::API_VERSION, "CatalogSource")?,
+                        format,
+                    )?,
+                    _ => detail(&source, now),
+                };
+                print!("{text}");
+                return Ok(());
+            }
+            let api: Api<CatalogSource> = cluster.api(args.all_namespaces);
+            let mut sources = api
+                .list(&ListParams::default())
                 .await
-                .map_err(|e| cluster.error(e, &CATALOG_SOURCE, Some(name)))?;
-            let text = match format {
-                OutputFormat::Json | OutputFormat::Yaml => output::document(
-                    &output::object_value(&source, catalog_api::API_VERSION, "CatalogSource")?,
-                    format,
-                )?,
-                _ => detail(&source, now),
-            };
-            print!("{text}");
-            return Ok(());
-        }
-        let api: Api<CatalogSource> = cluster.api(args.all_namespaces);
-        let mut sources = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| cluster.error(e, &CATALOG_SOURCE, None))?
-            .items;
-        sources.sort_by(|a, b| {
-            (&a.metadata.namespace, &a.metadata.name)
-                .cmp(&(&b.metadata.namespace, &b.metadata.name))
-        });
-        if sources.is_empty() && matches!(format, OutputFormat::Table | OutputFormat::Wide) {
-            eprintln!("No catalog sources found");
-            return Ok(());
-        }
-        print!("{}", render(&sources, format, args.all_namespaces, now)?);
-        Ok(())
-    })
+                .map_err(|e| cluster.error(e, &CATALOG_SOURCE, None))?
+                .items;
+            sources.sort_by(|a, b| {
+                (&a.metadata.namespace, &a.metadata.name)
+                    .cmp(&(&b.metadata.namespace, &b.metadata.name))
+            });
+            if sources.is_empty() && matches!(format, OutputFormat::Table | OutputFormat::Wide) {
+                eprintln!("No catalog sources found");
+                return Ok(());
+            }
+            print!("{}", render(&sources, format, args.all_namespaces, now)?);
+            Ok(())
+        },
+    ))
 }
 
 /// Shortened commit, as `git log --oneline` shows it.

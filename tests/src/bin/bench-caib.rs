@@ -38,14 +38,41 @@ fn main() -> anyhow::Result<()> {
         entries as f64 / started.elapsed().as_secs_f64()
     );
 
+    // The API server's share: the same paged list, raw JSON bodies, no caib.
+    for page in [500u32, 2000] {
+        let started = Instant::now();
+        let bytes = rt.block_on(raw_list(&emu, page))?;
+        println!(
+            "raw paged list (limit={page}): {:.1?} for {bytes} bytes",
+            started.elapsed()
+        );
+    }
+
     let caib = catalog_e2e::process::binary("caib");
-    let profile = if caib.to_string_lossy().contains("/release/") { "release" } else { "debug" };
+    let profile = if caib.to_string_lossy().contains("/release/") {
+        "release"
+    } else {
+        "debug"
+    };
     println!("caib: {} ({profile} build)", caib.display());
     for (label, args) in [
         ("table", vec!["catalog", "list"]),
         ("json", vec!["catalog", "list", "-o", "json"]),
-        ("table --architecture x86_64", vec!["catalog", "list", "--architecture", "x86_64"]),
-        ("table --target raspberry-pi --phase Available", vec!["catalog", "list", "--target", "raspberry-pi", "--phase", "Available"]),
+        (
+            "table --architecture x86_64",
+            vec!["catalog", "list", "--architecture", "x86_64"],
+        ),
+        (
+            "table --target raspberry-pi --phase Available",
+            vec![
+                "catalog",
+                "list",
+                "--target",
+                "raspberry-pi",
+                "--phase",
+                "Available",
+            ],
+        ),
     ] {
         let mut times = Vec::new();
         let mut bytes = 0;
@@ -71,6 +98,35 @@ fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Lists every CatalogImage page by page as caib does, returning the bytes received.
+async fn raw_list(emu: &Emulator, page: u32) -> anyhow::Result<usize> {
+    let client = reqwest::Client::new();
+    let mut bytes = 0;
+    let mut token = String::new();
+    loop {
+        let mut uri = format!(
+            "{}/apis/automotive.sdv.cloud.redhat.com/v1alpha1/namespaces/default/catalogimages?limit={page}",
+            emu.url()
+        );
+        if !token.is_empty() {
+            uri.push_str(&format!("&continue={token}"));
+        }
+        let text = client
+            .get(uri)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        bytes += text.len();
+        let list: serde_json::Value = serde_json::from_str(&text)?;
+        match list["metadata"]["continue"].as_str() {
+            Some(next) if !next.is_empty() => token = next.to_string(),
+            _ => return Ok(bytes),
+        }
+    }
 }
 
 /// Creates `n` entries as the sync would (labels from the spec, status written separately):
