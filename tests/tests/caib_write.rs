@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use catalog_e2e::forge::Provider;
-use catalog_e2e::git::BareRepo;
 
 #[path = "support/write_setup.rs"]
 mod support;
@@ -197,43 +196,11 @@ async fn direct_add_commits_to_main_and_then_reports_already_in_catalog() {
     );
 }
 
-/// Installs a pre-receive hook that, on the first push only, moves `main` on the remote
-/// (as a colleague's push landing at the same moment would), so that caib's push loses the
-/// race with a real non-fast-forward rejection.
-fn install_concurrent_push_hook(remote: &BareRepo) {
-    let hook = remote.path().join("hooks/pre-receive");
-    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
-    std::fs::write(
-        &hook,
-        r#"#!/bin/sh
-cat >/dev/null
-[ -f "$GIT_DIR/concurrent-done" ] && exit 0
-touch "$GIT_DIR/concurrent-done"
-unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
-export GIT_INDEX_FILE="$GIT_DIR/concurrent.index"
-old=$(git rev-parse refs/heads/main)
-git read-tree "$old"
-blob=$(echo "concurrent change" | git hash-object -w --stdin)
-git update-index --add --cacheinfo "100644,$blob,CONCURRENT.md"
-tree=$(git write-tree)
-new=$(GIT_AUTHOR_NAME=Colleague GIT_AUTHOR_EMAIL=c@example.com GIT_COMMITTER_NAME=Colleague GIT_COMMITTER_EMAIL=c@example.com git commit-tree "$tree" -p "$old" -m "concurrent change")
-git update-ref refs/heads/main "$new" "$old"
-exit 0
-"#,
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_push_that_loses_a_race_rebases_and_succeeds() {
     let s = Setup::new().await;
     let main_before = s.remote.head("main").unwrap();
-    install_concurrent_push_hook(&s.remote);
+    install_concurrent_push_hook(&s.remote, "CONCURRENT.md");
     let mut args = ADD.to_vec();
     args.push("--direct");
     let out = s.run(&args).await;
@@ -256,6 +223,29 @@ async fn direct_push_that_loses_a_race_rebases_and_succeeds() {
         text(&out.stderr).contains("moved on the remote"),
         "{}",
         show(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_push_never_overwrites_a_concurrent_change_to_the_same_file() {
+    let s = Setup::new().await;
+    install_concurrent_push_hook(&s.remote, "environments/dev/reference-cs9.yaml");
+    let mut args = ADD.to_vec();
+    args.push("--direct");
+    let out = s.run(&args).await;
+    assert_eq!(out.status.code(), Some(5), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("changed on main by someone else"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        text(
+            &s.remote
+                .read("main", "environments/dev/reference-cs9.yaml")
+                .unwrap()
+        ),
+        "concurrent change\n"
     );
 }
 

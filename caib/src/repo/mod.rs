@@ -176,6 +176,11 @@ impl CatalogRepo {
             .map_err(git_err)
     }
 
+    fn blob_at(&self, commit: Oid, path: &str) -> Option<Oid> {
+        let tree = self.repo.find_commit(commit).ok()?.tree().ok()?;
+        tree.get_path(Path::new(path)).ok().map(|e| e.id())
+    }
+
     /// The commit author (see [`commit::author`]); commands ask before doing anything else.
     pub fn author(&self) -> Result<git2::Signature<'static>> {
         commit::author(&self.repo)
@@ -200,7 +205,17 @@ impl CatalogRepo {
         if *target == Target::Direct {
             self.check_worktree_clean()?;
         }
+        // The file as the command saw it: if a concurrent push changed it, re-applying our
+        // version on the new tip would silently overwrite someone else's change.
+        let seen = self.blob_at(self.base, change.path());
         for attempt in 1..=MAX_DIRECT_ATTEMPTS {
+            if self.blob_at(self.base, change.path()) != seen {
+                return Err(CaibError::Conflict(format!(
+                    "{} was changed on {branch} by someone else while this command ran; nothing \
+                     was pushed. Run the command again to start from the new version",
+                    change.path()
+                )));
+            }
             let base_commit = self.repo.find_commit(self.base).map_err(git_err)?;
             let base_tree = base_commit.tree().map_err(git_err)?;
             let new_tree_id = tree::apply(&self.repo, &base_tree, change).map_err(git_err)?;

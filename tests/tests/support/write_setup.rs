@@ -110,3 +110,32 @@ pub fn commit_info(remote: &BareRepo, rev: &str, format: &str) -> String {
         .git(&["log", "-1", &format!("--format={format}"), rev])
         .unwrap()
 }
+
+/// Installs a pre-receive hook that, on the first push only, moves `main` on the remote
+/// (as a colleague's push landing at the same moment would), so that caib's push loses the
+/// race with a real non-fast-forward rejection. The colleague's commit writes `path`.
+pub fn install_concurrent_push_hook(remote: &BareRepo, path: &str) {
+    let hook = remote.path().join("hooks/pre-receive");
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    let script = r#"#!/bin/sh
+cat >/dev/null
+[ -f "$GIT_DIR/concurrent-done" ] && exit 0
+touch "$GIT_DIR/concurrent-done"
+unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+export GIT_INDEX_FILE="$GIT_DIR/concurrent.index"
+old=$(git rev-parse refs/heads/main)
+git read-tree "$old"
+blob=$(echo "concurrent change" | git hash-object -w --stdin)
+git update-index --add --cacheinfo "100644,$blob,@FILE@"
+tree=$(git write-tree)
+new=$(GIT_AUTHOR_NAME=Colleague GIT_AUTHOR_EMAIL=c@example.com GIT_COMMITTER_NAME=Colleague GIT_COMMITTER_EMAIL=c@example.com git commit-tree "$tree" -p "$old" -m "concurrent change")
+git update-ref refs/heads/main "$new" "$old"
+exit 0
+"#;
+    std::fs::write(&hook, script.replace("@FILE@", path)).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
