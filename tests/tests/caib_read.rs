@@ -1327,3 +1327,45 @@ Last Verified:   ",
         "{run:?}"
     );
 }
+
+#[tokio::test]
+async fn list_pages_through_large_catalogs() {
+    use futures::StreamExt;
+    let h = Harness::new();
+    let client = h.client();
+    let api: Api<CatalogImage> = Api::namespaced(client.clone(), "default");
+    let created: Vec<()> = futures::stream::iter(0..1001)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                let spec: CatalogImageSpec = serde_json::from_value(
+                    json!({"registryUrl": format!("quay.io/org/image:{i}")}),
+                )
+                .unwrap();
+                api.create(
+                    &PostParams::default(),
+                    &CatalogImage::new(&format!("image-{i:04}"), spec),
+                )
+                .await
+                .unwrap();
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    assert_eq!(created.len(), 1001);
+    h.emu.reset_requests();
+    let run = h.caib(&["catalog", "list", "--limit", "3"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout.lines().count(), 4, "header and 3 rows: {run:?}");
+    // 1001 objects in pages of 500: three list requests, never one unbounded response.
+    assert_eq!(
+        h.emu.request_count("list catalogimages"),
+        3,
+        "{:?}",
+        h.emu.requests()
+    );
+    let run = h.caib(&["catalog", "list", "-o", "json"]);
+    let list: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1001);
+}
