@@ -3,6 +3,7 @@
 mod verify_common;
 
 use catalog_api::image::{Phase, condition};
+use catalog_e2e::process::eventually;
 use catalog_e2e::registry::{ImageFixture, Registry, RegistryConfig};
 use serde_json::json;
 use verify_common::*;
@@ -111,11 +112,12 @@ async fn missing_secret_fails_until_created_and_plain_keys_work() {
     )
     .await;
     env.wait_phase("later", Phase::Available).await;
-    let reasons = env.event_reasons("later").await;
-    assert!(
-        reasons.contains(&"Failed".to_string()) && reasons.contains(&"Verified".to_string()),
-        "{reasons:?}"
-    );
+    eventually(WAIT, "Failed and Verified events", || async {
+        let reasons = env.event_reasons("later").await;
+        (reasons.contains(&"Failed".to_string()) && reasons.contains(&"Verified".to_string()))
+            .then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -71,20 +71,18 @@ async fn single_arch_image_reports_exact_facts() {
     .await;
     assert!(!reasons.contains(&"Failed".to_string()), "{reasons:?}");
 
-    let metrics = env.metrics(0).await;
-    assert_eq!(
-        metric_sum(
+    // Counted right after the status write; the phase gauge follows the watch.
+    let metrics = eventually(WAIT, "verification metrics", || async {
+        let metrics = env.metrics(0).await;
+        let verified = metric_sum(
             &metrics,
             "catalog_verifications_total",
-            &[("result", "available")]
-        ),
-        1.0,
-        "{metrics}"
-    );
-    assert_eq!(
-        metric_sum(&metrics, "catalog_images", &[("phase", "Available")]),
-        1.0
-    );
+            &[("result", "available")],
+        );
+        let gauge = metric_sum(&metrics, "catalog_images", &[("phase", "Available")]);
+        (verified == 1.0 && gauge == 1.0).then_some(metrics)
+    })
+    .await;
     assert_eq!(
         metric_sum(
             &metrics,
@@ -293,11 +291,13 @@ async fn deleted_manifest_backs_off_then_fails_after_five() {
         assert!(pair[1] > pair[0], "backoff grows: {gaps:?}");
     }
     assert!(gaps[0] >= Duration::from_millis(700), "{gaps:?}");
-    let reasons = env.event_reasons("gone").await;
-    assert!(
-        reasons.contains(&"Unavailable".to_string()) && reasons.contains(&"Failed".to_string()),
-        "{reasons:?}"
-    );
+    // Events are published right after the status write.
+    eventually(WAIT, "Unavailable and Failed events", || async {
+        let reasons = env.event_reasons("gone").await;
+        (reasons.contains(&"Unavailable".to_string()) && reasons.contains(&"Failed".to_string()))
+            .then_some(())
+    })
+    .await;
 
     // A Failed image is retried at its interval, so the catalog heals once the image is back.
     registry
