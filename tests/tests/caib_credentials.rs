@@ -1,5 +1,6 @@
 //! Where caib gets its Git credentials and commit author when no variable is set: git's own
-//! configuration (a credential helper, `user.name`/`user.email`), as a developer's machine has.
+//! configuration (a credential helper, `user.name`/`user.email`), as a developer's machine has;
+//! and the catalog repository from caib's own config file.
 
 #[path = "support/write_setup.rs"]
 mod support;
@@ -107,4 +108,38 @@ async fn concurrent_runs_share_the_cache_safely() {
             "{name} missing"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_repo_from_the_config_file() {
+    let s = Setup::new().await;
+    let config = s.home.path().join("config/caib");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.yaml"),
+        format!("catalogRepo: {}\nenv: staging\n", s.url()),
+    )
+    .unwrap();
+    let out = s
+        .command_without_repo(&[
+            "catalog",
+            "add",
+            "ref",
+            "quay.io/org/ref:v1",
+            "--architecture",
+            "amd64",
+            "--distro",
+            "cs9",
+            "--no-verify",
+            "--direct",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        s.remote
+            .read("main", "environments/staging/ref.yaml")
+            .is_some()
+    );
 }

@@ -59,6 +59,13 @@ impl Setup {
     }
 
     pub fn command_for(&self, repo: &str, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = self.command_without_repo(&[]);
+        cmd.arg("--catalog-repo").arg(repo).args(args);
+        cmd
+    }
+
+    /// caib with this setup's environment but no `--catalog-repo` (config file tests).
+    pub fn command_without_repo(&self, args: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(binary("caib"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -71,8 +78,6 @@ impl Setup {
             .env("CAIB_GIT_TOKEN", TOKEN)
             .env("CAIB_FORGE_API_URL", self.forge.github_url())
             .env("NO_COLOR", "1")
-            .arg("--catalog-repo")
-            .arg(repo)
             .args(args)
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
