@@ -10,5 +10,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+echo "== cargo build (the end-to-end suites spawn the real binaries)"
+cargo build --workspace --bins --all-features
 echo "== cargo test"
-cargo test --workspace --all-features
+cargo test --workspace --all-features --no-fail-fast
