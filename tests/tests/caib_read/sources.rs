@@ -1,0 +1,378 @@
+//! `caib catalog status`, `caib catalog diff` and `caib images list`.
+
+use super::*;
+
+#[tokio::test]
+async fn status_lists_sources_and_details_one() {
+    let h = Harness::new();
+    let client = h.client();
+    let run = h.caib(&["catalog", "status"]);
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (0, "No catalog sources found\n"),
+        "{run:?}"
+    );
+
+    let api: Api<CatalogSource> = Api::namespaced(client.clone(), "default");
+    let source: CatalogSource = serde_json::from_value(json!({
+        "apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1", "kind": "CatalogSource",
+        "metadata": {"name": "dev"},
+        "spec": {"url": "https://git.example.com/platform/catalog.git", "ref": {"branch": "main"}, "path": "environments/dev"}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &source).await.unwrap();
+    api.patch_status("dev", &PatchParams::default(), &Patch::Merge(json!({"status": {
+        "lastAppliedRevision": REVISION,
+        "conditions": [condition("Ready", "False", "1 invalid entry")],
+        "summary": {"entries": 12, "applied": 11, "invalid": 1, "available": 9, "unavailable": 1, "failed": 1, "pending": 0},
+        "invalidEntries": [{"path": "environments/dev/broken.yaml", "line": 7, "column": 5, "message": "spec.registryUrl: invalid reference"}],
+        "history": [{"revision": REVISION, "time": "2026-01-04T14:00:00Z", "created": 2, "updated": 1, "pruned": 0, "durationMs": 84}]
+    }})))
+    .await
+    .unwrap();
+
+    let run = h.caib(&["catalog", "status"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        cells(lines[0]),
+        [
+            "NAME",
+            "URL",
+            "REVISION",
+            "READY",
+            "ENTRIES",
+            "AVAILABLE",
+            "UNAVAILABLE",
+            "INVALID",
+            "AGE"
+        ]
+    );
+    assert_eq!(
+        cells(lines[1])[..8],
+        [
+            "dev",
+            "https://git.example.com/platform/catalog.git",
+            "4f2a9c0d1e2b",
+            "False",
+            "12",
+            "9",
+            "2",
+            "1"
+        ]
+    );
+
+    let run = h.caib(&["catalog", "status", "dev"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("  environments/dev/broken.yaml:7:5: spec.registryUrl: invalid reference\n"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("History:\n"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains(&format!("Applied Revision:  {REVISION}")),
+        "{run:?}"
+    );
+
+    let run = h.caib(&["catalog", "status", "prod"]);
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(
+        run.stderr.contains("catalog source \"prod\" not found"),
+        "{run:?}"
+    );
+    let run = h.caib(&["catalog", "status", "-o", "json"]);
+    let list: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(list["items"][0]["status"]["summary"]["entries"], 12);
+}
+
+#[tokio::test]
+async fn diff_compares_the_repository_with_the_cluster() {
+    let h = Harness::new();
+    let client = h.client();
+    let repo = h.dir.path().join("catalog");
+    write(
+        &repo,
+        "catalog.yaml",
+        "environments:\n  - name: dev\n    path: environments/dev\n  - name: production\n    path: environments/production\n    requireDigest: true\n",
+    );
+    write(&repo, "environments/production/.keep", "");
+    let entry = |name: &str, tag: &str| {
+        format!(
+            "apiVersion: automotive.sdv.cloud.redhat.com/v1alpha1\nkind: CatalogImage\nmetadata:\n  name: {name}\nspec:\n  registryUrl: quay.io/org/{name}:{tag}\n  metadata:\n    architecture: arm64\n    distro: cs9\n"
+        )
+    };
+    write(&repo, "environments/dev/same.yaml", &entry("same", "v1"));
+    write(
+        &repo,
+        "environments/dev/changed.yaml",
+        &entry("changed", "v2"),
+    );
+    write(&repo, "environments/dev/added.yaml", &entry("added", "v1"));
+    let live = |tag: &str| json!({"registryUrl": format!("quay.io/org/x:{tag}"), "metadata": {"architecture": "arm64", "distro": "cs9"}});
+    let mut same = live("v1");
+    same["registryUrl"] = json!("quay.io/org/same:v1");
+    put(
+        &client,
+        "default",
+        "same",
+        same,
+        Some(Value::Null),
+        json!({"automotive.sdv.cloud.redhat.com/source-revision": REVISION}),
+        Some(json!({"phase": "Available"})),
+    )
+    .await;
+    let mut changed = live("v1");
+    changed["registryUrl"] = json!("quay.io/org/changed:v1");
+    put(
+        &client,
+        "default",
+        "changed",
+        changed,
+        Some(Value::Null),
+        json!({}),
+        None,
+    )
+    .await;
+    put(
+        &client,
+        "default",
+        "removed",
+        live("v1"),
+        Some(Value::Null),
+        json!({}),
+        None,
+    )
+    .await;
+
+    let repo_arg = repo.to_str().unwrap();
+    let run = h.caib(&[
+        "catalog",
+        "diff",
+        "--catalog-repo",
+        repo_arg,
+        "--env",
+        "dev",
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("--- cluster/default/changed\n+++ environments/dev/changed.yaml\n"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains(
+            "-  registryUrl: quay.io/org/changed:v1\n+  registryUrl: quay.io/org/changed:v2\n"
+        ),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("--- /dev/null\n+++ environments/dev/added.yaml\n"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("--- cluster/default/removed\n+++ /dev/null\n"),
+        "{run:?}"
+    );
+    assert!(
+        !run.stdout.contains("same"),
+        "an equal entry is not shown: {run:?}"
+    );
+    assert!(
+        run.stderr.contains("1 to add, 1 to change, 1 to remove"),
+        "{run:?}"
+    );
+
+    // From inside the checkout, without --catalog-repo.
+    let mut cmd = h.command();
+    let run: Run = cmd
+        .current_dir(&repo)
+        .args(["catalog", "diff", "--env", "dev"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 1, "{run:?}");
+
+    // Make them equal: exit 0.
+    std::fs::remove_file(repo.join("environments/dev/added.yaml")).unwrap();
+    write(
+        &repo,
+        "environments/dev/changed.yaml",
+        &entry("changed", "v1"),
+    );
+    write(
+        &repo,
+        "environments/dev/removed.yaml",
+        &entry("removed", "v1").replace("quay.io/org/removed:v1", "quay.io/org/x:v1"),
+    );
+    let run = h.caib(&[
+        "catalog",
+        "diff",
+        "--catalog-repo",
+        repo_arg,
+        "--env",
+        "dev",
+    ]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{run:?}");
+    assert!(run.stderr.contains("No differences"), "{run:?}");
+
+    // A remote URL: read through caib's cached clone of the repository.
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .current_dir(&repo)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "commit",
+        "-qm",
+        "catalog",
+    ]);
+    let url = format!("file://{}", repo.display());
+    let run = h.caib(&["catalog", "diff", "--catalog-repo", &url, "--env", "dev"]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{run:?}");
+    std::fs::remove_file(repo.join("environments/dev/removed.yaml")).unwrap();
+    git(&["add", "-A"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "commit",
+        "-qm",
+        "remove",
+    ]);
+    let run = h.caib(&["catalog", "diff", "--catalog-repo", &url, "--env", "dev"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("--- cluster/default/removed\n+++ /dev/null\n"),
+        "{run:?}"
+    );
+
+    // Bad flag values.
+    let run = h.caib(&["catalog", "diff", "--catalog-repo", repo_arg]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("--env is required") && run.stderr.contains("dev, production"),
+        "{run:?}"
+    );
+    let run = h.caib(&["catalog", "diff", "--catalog-repo", repo_arg, "--env", "qa"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--env qa"), "{run:?}");
+}
+
+#[tokio::test]
+async fn images_list_shows_imagebuilds() {
+    let h = Harness::new();
+    let client = h.client();
+    let run = h.caib(&["images", "list"]);
+    assert_eq!(run.code, 1, "no ImageBuild CRD yet: {run:?}");
+
+    // The operator's CRD, applied at runtime.
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    let crd = serde_saphyr::from_str(&std::fs::read_to_string(IMAGEBUILD_CRD).unwrap()).unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let resource = kube::api::ApiResource {
+        group: "automotive.sdv.cloud.redhat.com".into(),
+        version: "v1alpha1".into(),
+        api_version: "automotive.sdv.cloud.redhat.com/v1alpha1".into(),
+        kind: "ImageBuild".into(),
+        plural: "imagebuilds".into(),
+    };
+    let builds: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &resource);
+    let run = eventually(
+        Duration::from_secs(10),
+        "the ImageBuild CRD to be served",
+        || async {
+            let run = h.caib(&["images", "list"]);
+            (run.code == 0).then_some(run)
+        },
+    )
+    .await;
+    assert_eq!(run.stderr, "No ImageBuilds found\n", "{run:?}");
+
+    for (name, spec, phase) in [
+        (
+            "my-custom-build",
+            json!({"architecture": "arm64", "aib": {"distro": "cs9", "target": "raspberry-pi"},
+                                    "export": {"container": "quay.io/my-org/custom-build:v1.0.0"}}),
+            "Completed",
+        ),
+        (
+            "disk-build",
+            json!({"architecture": "amd64", "aib": {"distro": "autosd10", "target": "qemu"},
+                               "export": {"format": "qcow2", "disk": {"oci": "quay.io/my-org/disk:v2"}}}),
+            "Building",
+        ),
+    ] {
+        let obj: kube::api::DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1", "kind": "ImageBuild",
+            "metadata": {"name": name}, "spec": spec
+        }))
+        .unwrap();
+        builds.create(&PostParams::default(), &obj).await.unwrap();
+        builds
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"phase": phase}})),
+            )
+            .await
+            .unwrap();
+    }
+    let run = h.caib(&["images", "list"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        cells(lines[0]),
+        [
+            "NAME",
+            "PHASE",
+            "ARCHITECTURE",
+            "DISTRO",
+            "TARGET",
+            "IMAGE",
+            "AGE"
+        ]
+    );
+    let mut rows: Vec<Vec<&str>> = lines[1..].iter().map(|l| cells(l)[..6].to_vec()).collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            vec![
+                "disk-build",
+                "Building",
+                "amd64",
+                "autosd10",
+                "qemu",
+                "quay.io/my-org/disk:v2"
+            ],
+            vec![
+                "my-custom-build",
+                "Completed",
+                "arm64",
+                "cs9",
+                "raspberry-pi",
+                "quay.io/my-org/custom-build:v1.0.0"
+            ],
+        ]
+    );
+    let run = h.caib(&["images", "list", "-o", "json"]);
+    let list: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+}
