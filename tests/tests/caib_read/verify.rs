@@ -244,6 +244,40 @@ Last Verified:   ",
         .unwrap()
         .into();
     assert_eq!(run.code, 0, "{run:?}");
+    // A pinned digest the tag moved away from: still Available (the pin is what deploys),
+    // the move is reported.
+    write(
+        &repo,
+        "environments/dev/pinned.yaml",
+        &format!(
+            "{}  digest: {}\n",
+            entry("pinned", &format!("{host}/os/autosd:v1"), "arm64"),
+            pushed.digest
+        ),
+    );
+    let moved = registry
+        .push_image("os/autosd:v1", &ImageFixture::new("arm64").seed(7))
+        .await;
+    assert_ne!(moved.digest, pushed.digest);
+    let run = local("pinned");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains(&format!(
+            "✗ Digest verification: {host}/os/autosd:v1 now resolves to {}, not the pinned {}\n",
+            moved.digest, pushed.digest
+        )),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("Resolved Digest:  {}\n", pushed.digest)),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.ends_with("Status:          Available\n"),
+        "{run:?}"
+    );
+
     let run = local("nope");
     assert_eq!(run.code, 4, "{run:?}");
     assert!(
