@@ -28,15 +28,21 @@
 //! [`Fault`]), `DELETE /emulator/faults`, `POST /emulator/drop-watches`, `POST
 //! /emulator/compact`, `PUT /emulator/latency` (`{"millis": N}`).
 
+mod apply;
+mod builtin;
+mod delete;
 mod discovery;
 mod error;
 mod events;
+mod fieldset;
 mod gc;
+mod hook_routes;
 mod hooks;
 mod kinds;
 mod kubeconfig;
 mod managed;
 mod meta;
+mod objects;
 mod openapi;
 mod patch;
 mod proto;

@@ -6,19 +6,20 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde_json::{Value, json};
 
+use super::delete;
 use super::discovery;
 use super::error::{ApiError, ApiResult};
-use super::hooks::{Fault, Hooks};
+use super::hook_routes;
+use super::hooks::Hooks;
 use super::managed::Scope;
 use super::openapi;
 use super::patch::{self, PatchKind};
@@ -65,7 +66,7 @@ impl Shared {
     }
 }
 
-type S = State<Arc<Shared>>;
+pub(super) type S = State<Arc<Shared>>;
 
 /// The router: test hooks under `/emulator/`, everything else is the Kubernetes API.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -77,17 +78,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/version",
             get(|| async { json_response(200, &discovery::version(), &[]) }),
         )
-        .route("/emulator/requests", get(requests).delete(reset_requests))
-        .route("/emulator/requests/reset", post(reset_requests))
-        .route("/emulator/faults", post(add_fault).delete(clear_faults))
-        .route("/emulator/drop-watches", post(drop_watches))
-        .route("/emulator/compact", post(compact))
-        .route("/emulator/latency", post(set_latency).put(set_latency))
+        .merge(hook_routes::routes())
         .fallback(api)
         .with_state(shared)
 }
 
-fn json_response(code: u16, body: &Value, warnings: &[String]) -> Response {
+pub(super) fn json_response(code: u16, body: &Value, warnings: &[String]) -> Response {
     bytes_response(code, body.to_string().into_bytes(), warnings)
 }
 
@@ -104,57 +100,6 @@ fn bytes_response(code: u16, body: Vec<u8>, warnings: &[String]) -> Response {
         }
     }
     resp
-}
-
-async fn requests(State(s): S) -> Response {
-    json_response(200, &json!(s.hooks.counts()), &[])
-}
-
-async fn reset_requests(State(s): S) -> Response {
-    s.hooks.reset_counts();
-    json_response(200, &json!({}), &[])
-}
-
-async fn add_fault(State(s): S, body: Bytes) -> Response {
-    match serde_json::from_slice::<Fault>(&body) {
-        Ok(f) => {
-            s.hooks.add_fault(f);
-            json_response(200, &json!({}), &[])
-        }
-        Err(e) => ApiError::bad_request(format!("invalid fault: {e}")).into_response(),
-    }
-}
-
-async fn clear_faults(State(s): S) -> Response {
-    s.hooks.clear_faults();
-    json_response(200, &json!({}), &[])
-}
-
-async fn drop_watches(State(s): S) -> Response {
-    s.hooks.drop_watches();
-    json_response(200, &json!({}), &[])
-}
-
-async fn compact(State(s): S) -> Response {
-    {
-        let mut st = s.lock_store();
-        st.compact();
-        s.hooks.drop_watches();
-    }
-    json_response(200, &json!({}), &[])
-}
-
-async fn set_latency(State(s): S, body: Bytes) -> Response {
-    match serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v["millis"].as_u64())
-    {
-        Some(ms) => {
-            s.hooks.set_latency(Duration::from_millis(ms));
-            json_response(200, &json!({"millis": ms}), &[])
-        }
-        None => ApiError::bad_request("expected {\"millis\": N}").into_response(),
-    }
 }
 
 /// A parsed resource URL.
@@ -438,7 +383,7 @@ fn dispatch(
         "delete" => {
             let options = delete_options(body)?;
             let dry_run = q.get("dryRun").is_some_and(|d| d == "All");
-            Ok(written(write::delete(
+            Ok(written(delete::delete(
                 &mut s.lock_store(),
                 def,
                 ns,
@@ -460,7 +405,7 @@ fn dispatch(
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 let ons = o.pointer("/metadata/namespace").and_then(Value::as_str);
-                let w = write::delete(&mut st, def, ons, n, options.as_ref(), dry_run)?;
+                let w = delete::delete(&mut st, def, ons, n, options.as_ref(), dry_run)?;
                 items.push(if w.body["kind"] == "Status" {
                     write::present(def, o)
                 } else {

@@ -11,11 +11,14 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult, Cause};
-use super::events;
 use super::gc;
 use super::kinds;
 use super::managed::{self, Scope, Tracking};
 use super::meta;
+pub(super) use super::objects::{
+    check_identity, check_rv, comparable, meta_mut, meta_str, spec_changed, strings,
+};
+pub use super::objects::{present, to_storage};
 use super::patch::{self, PatchKind};
 use super::resources::{Flavor, ResourceDef};
 use super::schema;
@@ -47,7 +50,7 @@ pub struct Written {
     pub warnings: Vec<String>,
 }
 
-fn ok(code: u16, body: Value, warnings: Vec<String>) -> ApiResult<Written> {
+pub(super) fn ok(code: u16, body: Value, warnings: Vec<String>) -> ApiResult<Written> {
     Ok(Written {
         code,
         body,
@@ -55,141 +58,9 @@ fn ok(code: u16, body: Value, warnings: Vec<String>) -> ApiResult<Written> {
     })
 }
 
-/// Converts an object of the request's version to the stored form.
-pub fn to_storage(def: &ResourceDef, mut obj: Value) -> Value {
-    if def.flavor == Flavor::EventV1 {
-        events::to_core(&mut obj);
-    } else if let Some(m) = obj.as_object_mut() {
-        m.insert("apiVersion".into(), json!(def.storage_api_version));
-        m.insert("kind".into(), json!(def.kind));
-    }
-    obj
-}
-
-/// Converts a stored object to the request's version.
-pub fn present(def: &ResourceDef, stored: &Value) -> Value {
-    let mut obj = stored.clone();
-    if def.flavor == Flavor::EventV1 {
-        events::to_v1(&mut obj);
-    } else if let Some(m) = obj.as_object_mut() {
-        m.insert("apiVersion".into(), json!(def.api_version()));
-        m.insert("kind".into(), json!(def.kind));
-    }
-    obj
-}
-
-fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
-    obj.get("metadata")?
-        .get(field)?
-        .as_str()
-        .filter(|s| !s.is_empty())
-}
-
-fn meta_mut(obj: &mut Value) -> ApiResult<&mut serde_json::Map<String, Value>> {
-    let m = obj
-        .as_object_mut()
-        .ok_or_else(|| ApiError::bad_request("the request body must be a JSON object"))?;
-    m.entry("metadata")
-        .or_insert_with(|| json!({}))
-        .as_object_mut()
-        .ok_or_else(|| ApiError::bad_request("metadata must be an object"))
-}
-
-/// Checks apiVersion/kind of a body against the endpoint, and name/namespace against the URL.
-fn check_identity(
-    def: &ResourceDef,
-    obj: &mut Value,
-    ns: Option<&str>,
-    name: Option<&str>,
-) -> ApiResult<()> {
-    if let Some(av) = obj.get("apiVersion").and_then(Value::as_str)
-        && av != def.api_version()
-    {
-        return Err(ApiError::bad_request(format!(
-            "the API version in the data ({av}) does not match the expected API version ({})",
-            def.api_version()
-        )));
-    }
-    if let Some(k) = obj.get("kind").and_then(Value::as_str)
-        && k != def.kind
-    {
-        return Err(ApiError::bad_request(format!(
-            "the kind in the data ({k}) does not match the expected kind ({})",
-            def.kind
-        )));
-    }
-    if let Some(want) = name
-        && let Some(got) = meta_str(obj, "name")
-        && got != want
-    {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({got}) does not match the name on the URL ({want})"
-        )));
-    }
-    if def.namespaced {
-        let ns = ns.ok_or_else(ApiError::method_not_allowed)?;
-        if let Some(got) = meta_str(obj, "namespace")
-            && got != ns
-        {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
-        meta_mut(obj)?.insert("namespace".into(), json!(ns));
-    } else {
-        meta_mut(obj)?.remove("namespace");
-    }
-    if let Some(n) = name {
-        meta_mut(obj)?.insert("name".into(), json!(n));
-    }
-    Ok(())
-}
-
-/// Whether anything besides metadata (and status, when it is a subresource) differs.
-fn spec_changed(old: &Value, new: &Value, status_sub: bool) -> bool {
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(m) = v.as_object_mut() {
-            m.remove("metadata");
-            if status_sub {
-                m.remove("status");
-            }
-        }
-        v
-    };
-    strip(old) != strip(new)
-}
-
-/// The object without the fields a no-op write would change anyway.
-fn comparable(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-        if let Some(Value::Array(mf)) = m.get_mut("managedFields") {
-            for e in mf {
-                if let Some(e) = e.as_object_mut() {
-                    e.remove("time");
-                }
-            }
-        }
-    }
-    v
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The common tail of every write. `new` is the full intended object in the request's version.
 #[allow(clippy::too_many_arguments)]
-fn finish(
+pub(super) fn finish(
     st: &mut Store,
     def: &ResourceDef,
     scope: Scope,
@@ -474,32 +345,6 @@ pub fn create(
     finish(st, def, Scope::Main, opts, None, obj, None, Vec::new())
 }
 
-fn check_rv(
-    def: &ResourceDef,
-    name: &str,
-    old: &Value,
-    new: &Value,
-    required: bool,
-) -> ApiResult<()> {
-    match meta_str(new, "resourceVersion") {
-        None if required => Err(ApiError::invalid(
-            &def.kind,
-            &def.group,
-            name,
-            vec![Cause::new(
-                "FieldValueInvalid",
-                "metadata.resourceVersion",
-                "Invalid value: 0x0: must be specified for an update",
-            )],
-        )),
-        None => Ok(()),
-        Some(rv) if Some(rv) != meta_str(old, "resourceVersion") => {
-            Err(ApiError::stale(&def.plural, &def.group, name))
-        }
-        Some(_) => Ok(()),
-    }
-}
-
 /// PUT: replaces an object (or its status).
 pub fn update(
     st: &mut Store,
@@ -538,7 +383,7 @@ pub fn patch(
     opts: &WriteOpts,
 ) -> ApiResult<Written> {
     if kind == PatchKind::Apply {
-        return apply(st, def, ns, name, scope, body, opts);
+        return super::apply::apply(st, def, ns, name, scope, body, opts);
     }
     // As on a real server: custom resources have no patch strategies to merge by.
     if kind == PatchKind::Strategic && def.flavor == Flavor::Custom {
@@ -558,231 +403,4 @@ pub fn patch(
     check_identity(def, &mut cur, ns, Some(name))?;
     check_rv(def, name, &old, &cur, false)?;
     finish(st, def, scope, opts, Some(old), cur, None, Vec::new())
-}
-
-fn apply(
-    st: &mut Store,
-    def: &ResourceDef,
-    ns: Option<&str>,
-    name: &str,
-    scope: Scope,
-    body: &[u8],
-    opts: &WriteOpts,
-) -> ApiResult<Written> {
-    if !opts.manager_given {
-        return Err(ApiError::invalid(
-            "PatchOptions",
-            "meta.k8s.io",
-            "",
-            vec![Cause::new(
-                "FieldValueRequired",
-                "fieldManager",
-                "Required value: is required for apply patch",
-            )],
-        ));
-    }
-    let mut applied = patch::parse_body(body, true)?;
-    if !applied.is_object() {
-        return Err(ApiError::bad_request("an apply patch must be an object"));
-    }
-    for field in ["apiVersion", "kind"] {
-        if applied
-            .get(field)
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
-            return Err(ApiError::bad_request(format!(
-                "{field} must be set in an apply patch"
-            )));
-        }
-    }
-    check_identity(def, &mut applied, ns, Some(name))?;
-    let key = obj_key(ns.filter(|_| def.namespaced), name);
-    let t = Tracking {
-        schema: def.schema.as_ref(),
-        status_sub: def.status_subresource,
-        scope,
-    };
-    let now = meta::now();
-    let conflict = |c: Vec<managed::Conflict>| {
-        let causes: Vec<Value> = c
-            .iter()
-            .map(|c| {
-                let p = managed::path_string(&c.path);
-                json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{}\": {p}", c.manager), "field": p})
-            })
-            .collect();
-        ApiError::new(409, "Conflict", managed::conflict_message(&c)).with_details(
-            json!({"name": name, "group": def.group, "kind": def.plural, "causes": causes}),
-        )
-    };
-    match st.get(&def.storage, &key) {
-        None => {
-            if scope == Scope::Status {
-                return Err(ApiError::not_found(&def.plural, &def.group, name));
-            }
-            let mut base = json!({"apiVersion": def.api_version(), "kind": def.kind, "metadata": {"name": name}});
-            if let Some(ns) = ns.filter(|_| def.namespaced) {
-                base["metadata"]["namespace"] = json!(ns);
-            }
-            let mut entries = Vec::new();
-            let merged = managed::apply(
-                &base,
-                &applied,
-                &mut entries,
-                &opts.manager,
-                &def.api_version(),
-                opts.force,
-                &t,
-                &now,
-            )
-            .map_err(conflict)?;
-            let mut obj = merged;
-            let m = meta_mut(&mut obj)?;
-            m.insert("uid".into(), json!(meta::new_uid()));
-            m.insert("creationTimestamp".into(), json!(meta::now()));
-            if let Some(ns) = ns.filter(|_| def.namespaced)
-                && !st.namespace_exists(ns)
-            {
-                return Err(ApiError::not_found("namespaces", "", ns));
-            }
-            finish(
-                st,
-                def,
-                Scope::Main,
-                opts,
-                None,
-                obj,
-                Some(entries),
-                Vec::new(),
-            )
-        }
-        Some(old) => {
-            check_rv(def, name, &old, &applied, false)?;
-            let live = present(def, &old);
-            let mut entries = managed::read_entries(&old);
-            let merged = managed::apply(
-                &live,
-                &applied,
-                &mut entries,
-                &opts.manager,
-                &def.api_version(),
-                opts.force,
-                &t,
-                &now,
-            )
-            .map_err(conflict)?;
-            finish(
-                st,
-                def,
-                scope,
-                opts,
-                Some(old),
-                merged,
-                Some(entries),
-                Vec::new(),
-            )
-        }
-    }
-}
-
-/// DELETE of one object: marks it for deletion while finalizers remain, removes it otherwise.
-pub fn delete(
-    st: &mut Store,
-    def: &ResourceDef,
-    ns: Option<&str>,
-    name: &str,
-    options: Option<&Value>,
-    dry_run: bool,
-) -> ApiResult<Written> {
-    let key = obj_key(ns.filter(|_| def.namespaced), name);
-    let old = st
-        .get(&def.storage, &key)
-        .ok_or_else(|| ApiError::not_found(&def.plural, &def.group, name))?;
-    if let Some(pre) = options.and_then(|o| o.get("preconditions")) {
-        for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
-            if let Some(want) = pre.get(field).and_then(Value::as_str)
-                && Some(want) != meta_str(&old, field)
-            {
-                return Err(ApiError::conflict(
-                    &def.plural,
-                    &def.group,
-                    name,
-                    &format!(
-                        "Precondition failed: {label} in precondition: {want}, {label} in object meta: {}",
-                        meta_str(&old, field).unwrap_or_default()
-                    ),
-                ));
-            }
-        }
-    }
-    if def.flavor == Flavor::Namespace && ["default", "kube-system", "kube-public"].contains(&name)
-    {
-        return Err(ApiError::new(
-            403,
-            "Forbidden",
-            format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
-        ));
-    }
-    let mut obj = (*old).clone();
-    let finalizers = strings(old.pointer("/metadata/finalizers"));
-    if !finalizers.is_empty() && def.flavor != Flavor::Namespace {
-        if old.pointer("/metadata/deletionTimestamp").is_some() || dry_run {
-            return ok(200, present(def, &old), Vec::new());
-        }
-        let m = meta_mut(&mut obj)?;
-        m.insert("deletionTimestamp".into(), json!(meta::now()));
-        m.insert("deletionGracePeriodSeconds".into(), json!(0));
-        if def.has_generation() {
-            let g = m.get("generation").and_then(Value::as_i64).unwrap_or(1);
-            m.insert("generation".into(), json!(g + 1));
-        }
-        let stored = st.put(&def.storage, key, obj);
-        return ok(200, present(def, &stored), Vec::new());
-    }
-    let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-        "details": {"name": name, "group": def.group, "kind": def.plural, "uid": meta_str(&old, "uid")}});
-    if dry_run {
-        return ok(200, status, Vec::new());
-    }
-    match def.flavor {
-        Flavor::Namespace => {
-            let storages: Vec<_> = st
-                .defs()
-                .into_iter()
-                .filter(|d| d.namespaced)
-                .map(|d| d.storage.clone())
-                .collect();
-            for storage in storages {
-                for (k, o) in st.objects(&storage) {
-                    if k.0 == name {
-                        st.remove(&storage, &k, (*o).clone());
-                    }
-                }
-            }
-        }
-        Flavor::Crd => {
-            let group = old
-                .pointer("/spec/group")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let plural = old
-                .pointer("/spec/names/plural")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let storage = (group.to_string(), plural.to_string());
-            st.unregister(&storage);
-            st.remove_all(&storage);
-        }
-        _ => {}
-    }
-    let orphan = options.is_some_and(|o| {
-        o.get("propagationPolicy").and_then(Value::as_str) == Some("Orphan")
-            || o.get("orphanDependents") == Some(&json!(true))
-    });
-    st.remove(&def.storage, &key, obj);
-    if let Some(uid) = meta_str(&old, "uid") {
-        gc::collect(st, uid, orphan);
-    }
-    ok(200, status, Vec::new())
 }

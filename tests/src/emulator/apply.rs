@@ -1,0 +1,139 @@
+//! Server-side apply (`application/apply-patch+yaml`): creates when missing, merges the
+//! manager's intent into the live object, and answers 409 with the conflicting fields and
+//! managers unless `force=true`.
+
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ApiResult, Cause};
+use super::managed::{self, Scope, Tracking};
+use super::meta;
+use super::patch;
+use super::resources::ResourceDef;
+use super::store::{Store, obj_key};
+use super::write::{WriteOpts, Written, check_identity, check_rv, finish, meta_mut, present};
+
+pub(super) fn apply(
+    st: &mut Store,
+    def: &ResourceDef,
+    ns: Option<&str>,
+    name: &str,
+    scope: Scope,
+    body: &[u8],
+    opts: &WriteOpts,
+) -> ApiResult<Written> {
+    if !opts.manager_given {
+        return Err(ApiError::invalid(
+            "PatchOptions",
+            "meta.k8s.io",
+            "",
+            vec![Cause::new(
+                "FieldValueRequired",
+                "fieldManager",
+                "Required value: is required for apply patch",
+            )],
+        ));
+    }
+    let mut applied = patch::parse_body(body, true)?;
+    if !applied.is_object() {
+        return Err(ApiError::bad_request("an apply patch must be an object"));
+    }
+    for field in ["apiVersion", "kind"] {
+        if applied
+            .get(field)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(ApiError::bad_request(format!(
+                "{field} must be set in an apply patch"
+            )));
+        }
+    }
+    check_identity(def, &mut applied, ns, Some(name))?;
+    let key = obj_key(ns.filter(|_| def.namespaced), name);
+    let t = Tracking {
+        schema: def.schema.as_ref(),
+        status_sub: def.status_subresource,
+        scope,
+    };
+    let now = meta::now();
+    let conflict = |c: Vec<managed::Conflict>| {
+        let causes: Vec<Value> = c
+            .iter()
+            .map(|c| {
+                let p = managed::path_string(&c.path);
+                json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{}\": {p}", c.manager), "field": p})
+            })
+            .collect();
+        ApiError::new(409, "Conflict", managed::conflict_message(&c)).with_details(
+            json!({"name": name, "group": def.group, "kind": def.plural, "causes": causes}),
+        )
+    };
+    match st.get(&def.storage, &key) {
+        None => {
+            if scope == Scope::Status {
+                return Err(ApiError::not_found(&def.plural, &def.group, name));
+            }
+            let mut base = json!({"apiVersion": def.api_version(), "kind": def.kind, "metadata": {"name": name}});
+            if let Some(ns) = ns.filter(|_| def.namespaced) {
+                base["metadata"]["namespace"] = json!(ns);
+            }
+            let mut entries = Vec::new();
+            let merged = managed::apply(
+                &base,
+                &applied,
+                &mut entries,
+                &opts.manager,
+                &def.api_version(),
+                opts.force,
+                &t,
+                &now,
+            )
+            .map_err(conflict)?;
+            let mut obj = merged;
+            let m = meta_mut(&mut obj)?;
+            m.insert("uid".into(), json!(meta::new_uid()));
+            m.insert("creationTimestamp".into(), json!(meta::now()));
+            if let Some(ns) = ns.filter(|_| def.namespaced)
+                && !st.namespace_exists(ns)
+            {
+                return Err(ApiError::not_found("namespaces", "", ns));
+            }
+            finish(
+                st,
+                def,
+                Scope::Main,
+                opts,
+                None,
+                obj,
+                Some(entries),
+                Vec::new(),
+            )
+        }
+        Some(old) => {
+            check_rv(def, name, &old, &applied, false)?;
+            let live = present(def, &old);
+            let mut entries = managed::read_entries(&old);
+            let merged = managed::apply(
+                &live,
+                &applied,
+                &mut entries,
+                &opts.manager,
+                &def.api_version(),
+                opts.force,
+                &t,
+                &now,
+            )
+            .map_err(conflict)?;
+            finish(
+                st,
+                def,
+                scope,
+                opts,
+                Some(old),
+                merged,
+                Some(entries),
+                Vec::new(),
+            )
+        }
+    }
+}
