@@ -7,6 +7,7 @@ mod config;
 mod error;
 mod forge;
 mod output;
+mod registry_access;
 mod repo;
 
 use std::process::ExitCode;
@@ -64,8 +65,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Catalog(CatalogCommand::Diff(args)) => commands::diff::run(&cli.global, args),
         Command::Catalog(CatalogCommand::Add(args)) => commands::add::run(args, &cli.global),
         Command::Catalog(CatalogCommand::Remove(args)) => commands::remove::run(args, &cli.global),
-        Command::Catalog(CatalogCommand::Publish(args)) => commands::publish::run(args, &cli.global),
-        Command::Catalog(CatalogCommand::Promote(args)) => commands::promote::run(args, &cli.global),
+        Command::Catalog(CatalogCommand::Publish(args)) => {
+            commands::publish::run(args, &cli.global)
+        }
+        Command::Catalog(CatalogCommand::Promote(args)) => {
+            commands::promote::run(args, &cli.global)
+        }
         Command::Images(cli::ImagesCommand::List(args)) => commands::images::run(&cli.global, args),
         Command::Completion { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "caib", &mut std::io::stdout());

@@ -5,13 +5,11 @@
 //! NAME is an entry of the catalog repository (`--catalog-repo PATH` or the current
 //! directory; `--env` to pick one environment) or an image reference.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use catalog_api::image::{Phase, condition};
 use catalog_api::registry::{
-    Credentials, DOCKER_CONFIG_JSON_TYPE, ImageFacts, RegistryClient, RegistryError,
-    RegistryOptions,
+    Credentials, ImageFacts, RegistryClient, RegistryError, RegistryOptions,
 };
 use catalog_api::repo::{self, RepoConfig};
 use catalog_api::validate::Rules;
@@ -20,6 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::cli::{Global, VerifyArgs};
 use crate::error::{CaibError, Result, exit};
+use crate::registry_access::{credentials, insecure_registries};
 
 pub fn run(global: &Global, args: &VerifyArgs) -> Result<()> {
     let image = find(global, &args.name)?;
@@ -154,6 +153,12 @@ async fn verify(
         ];
         status
     };
+    // A digest that does not parse: nothing more to ask the registry.
+    let invalid_digest = |mut status: CatalogImageStatus, message: String| {
+        status.phase = Some(Phase::Failed);
+        status.conditions = vec![cond(condition::VERIFIED, false, "InvalidDigest", message)];
+        status
+    };
     let resolved = match client.resolve(reference, credentials).await {
         Ok(digest) => digest,
         Err(e) => return fail(status, &e, false),
@@ -163,16 +168,7 @@ async fn verify(
         Some(pinned) if pinned != resolved => {
             let pinned_ref = match reference.with_digest(pinned) {
                 Ok(r) => r,
-                Err(e) => {
-                    status.phase = Some(Phase::Failed);
-                    status.conditions = vec![cond(
-                        condition::VERIFIED,
-                        false,
-                        "InvalidDigest",
-                        e.to_string(),
-                    )];
-                    return status;
-                }
+                Err(e) => return invalid_digest(status, e.to_string()),
             };
             if let Err(e) = client.resolve(&pinned_ref, credentials).await {
                 return fail(status, &e, true);
@@ -193,16 +189,7 @@ async fn verify(
             Ok(facts) => facts,
             Err(e) => return fail(status, &e, true),
         },
-        Err(e) => {
-            status.phase = Some(Phase::Failed);
-            status.conditions = vec![cond(
-                condition::VERIFIED,
-                false,
-                "InvalidDigest",
-                e.to_string(),
-            )];
-            return status;
-        }
+        Err(e) => return invalid_digest(status, e.to_string()),
     };
     status.registry_metadata = Some(facts.metadata());
     let mut conditions = vec![cond(condition::AVAILABLE, true, "Resolved", String::new())];
@@ -229,54 +216,4 @@ async fn verify(
     }
     status.conditions = conditions;
     status
-}
-
-/// Registries reached over plain HTTP: loopback ones (as docker does) and those listed in
-/// `CAIB_INSECURE_REGISTRIES` (comma-separated `host:port`). Everything else is HTTPS.
-fn insecure_registries(reference: &ImageReference) -> Vec<String> {
-    let mut list: Vec<String> = std::env::var("CAIB_INSECURE_REGISTRIES")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let host = reference.registry();
-    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    if matches!(name, "localhost" | "127.0.0.1" | "[::1]") {
-        list.push(host.to_owned());
-    }
-    list
-}
-
-/// Credentials from the first docker/podman auth file with an entry for the image's registry
-/// (`REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`, `$DOCKER_CONFIG`,
-/// `~/.docker/config.json`), else anonymous.
-fn credentials(reference: &ImageReference) -> Credentials {
-    let mut files = Vec::new();
-    if let Some(f) = std::env::var_os("REGISTRY_AUTH_FILE") {
-        files.push(PathBuf::from(f));
-    }
-    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
-        files.push(PathBuf::from(dir).join("containers/auth.json"));
-    }
-    if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
-        files.push(PathBuf::from(dir).join("config.json"));
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        files.push(PathBuf::from(home).join(".docker/config.json"));
-    }
-    for file in files {
-        let Ok(bytes) = std::fs::read(&file) else {
-            continue;
-        };
-        let data = BTreeMap::from([(".dockerconfigjson".to_owned(), bytes)]);
-        if let Ok(creds) =
-            Credentials::from_secret_data(Some(DOCKER_CONFIG_JSON_TYPE), &data, reference)
-            && creds != Credentials::Anonymous
-        {
-            return creds;
-        }
-    }
-    Credentials::Anonymous
 }
