@@ -6,6 +6,7 @@
 //! snapshot-tested without a cluster.
 
 use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -131,14 +132,50 @@ fn human_duration(seconds: i64) -> String {
 }
 
 /// AGE of an object's creation timestamp; `<unknown>` when the server did not set one.
-pub fn age_of(
-    created: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
-    now: Timestamp,
-) -> String {
+pub fn age_of(created: Option<&Time>, now: Timestamp) -> String {
     match created {
         Some(t) => age(t.0, now),
         None => "<unknown>".into(),
     }
+}
+
+/// `-o json|yaml`: `items` as one Kubernetes `List` of `kind` objects (apiVersion defaulting to
+/// the catalog's group); `None` for the table formats, which each command renders itself.
+pub fn list_document<T: Serialize>(
+    items: &[T],
+    kind: &str,
+    format: OutputFormat,
+) -> Result<Option<String>> {
+    if !matches!(format, OutputFormat::Json | OutputFormat::Yaml) {
+        return Ok(None);
+    }
+    let values = items
+        .iter()
+        .map(|item| object_value(item, catalog_api::API_VERSION, kind))
+        .collect::<Result<Vec<_>>>()?;
+    document(&list_value(values), format).map(Some)
+}
+
+/// A `kubectl get` table of objects: NAMESPACE first when listing every namespace (`-A`), then
+/// NAME, then the kind's own `columns`.
+pub fn object_table(all_namespaces: bool, columns: &[&'static str]) -> Table {
+    let mut headers = Vec::new();
+    if all_namespaces {
+        headers.push("NAMESPACE");
+    }
+    headers.push("NAME");
+    headers.extend_from_slice(columns);
+    Table::new(headers)
+}
+
+/// The cells an [`object_table`] row starts with: the namespace (with `-A`) and the name.
+pub fn object_cells(meta: &ObjectMeta, all_namespaces: bool) -> Vec<String> {
+    let mut row = Vec::new();
+    if all_namespaces {
+        row.push(meta.namespace.clone().unwrap_or_default());
+    }
+    row.push(meta.name.clone().unwrap_or_default());
+    row
 }
 
 /// Size in decimal units with one decimal, as registries and `podman images` show them

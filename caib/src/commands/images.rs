@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::cli::{Global, ImagesListArgs, OutputFormat};
 use crate::cluster::{self, Cluster, IMAGE_BUILD};
 use crate::error::Result;
-use crate::output::{self, NONE, Table};
+use crate::output::{self, NONE};
 
 pub fn run(global: &Global, args: &ImagesListArgs) -> Result<()> {
     super::block_on(crate::cluster::within(
@@ -64,35 +64,17 @@ pub fn render(
     all_namespaces: bool,
     now: Timestamp,
 ) -> Result<String> {
-    if matches!(format, OutputFormat::Json | OutputFormat::Yaml) {
-        let values = builds
-            .iter()
-            .map(|b| output::object_value(b, catalog_api::API_VERSION, "ImageBuild"))
-            .collect::<Result<Vec<_>>>()?;
-        return output::document(&output::list_value(values), format);
+    if let Some(document) = output::list_document(builds, "ImageBuild", format)? {
+        return Ok(document);
     }
-    let mut headers = Vec::new();
-    if all_namespaces {
-        headers.push("NAMESPACE");
-    }
-    headers.extend([
-        "NAME",
-        "PHASE",
-        "ARCHITECTURE",
-        "DISTRO",
-        "TARGET",
-        "IMAGE",
-        "AGE",
-    ]);
-    let mut table = Table::new(headers);
+    let mut table = output::object_table(
+        all_namespaces,
+        &["PHASE", "ARCHITECTURE", "DISTRO", "TARGET", "IMAGE", "AGE"],
+    );
     for build in builds {
         let d = &build.data;
         let cell = |v: Option<&str>| v.unwrap_or(NONE).to_string();
-        let mut row = Vec::new();
-        if all_namespaces {
-            row.push(build.metadata.namespace.clone().unwrap_or_default());
-        }
-        row.push(build.metadata.name.clone().unwrap_or_default());
+        let mut row = output::object_cells(&build.metadata, all_namespaces);
         row.push(cell(field(d, &["status", "phase"])));
         row.push(cell(field(d, &["spec", "architecture"])));
         row.push(cell(field(d, &["spec", "aib", "distro"])));

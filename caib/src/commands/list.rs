@@ -18,7 +18,7 @@ use kube::api::{Api, ListParams};
 use crate::cli::{Global, ListArgs, OutputFormat};
 use crate::cluster::{CATALOG_IMAGE, Cluster};
 use crate::error::{CaibError, Result};
-use crate::output::{self, NONE, Table};
+use crate::output::{self, NONE};
 
 /// Objects per list request: bounded responses however large the catalog.
 const PAGE_SIZE: u32 = 500;
@@ -216,37 +216,28 @@ pub fn render(
     all_namespaces: bool,
     now: Timestamp,
 ) -> Result<String> {
-    match format {
-        OutputFormat::Table => Ok(table(items, false, all_namespaces, now)),
-        OutputFormat::Wide => Ok(table(items, true, all_namespaces, now)),
-        OutputFormat::Json | OutputFormat::Yaml => {
-            let values = items
-                .iter()
-                .map(|i| output::object_value(i, catalog_api::API_VERSION, "CatalogImage"))
-                .collect::<Result<Vec<_>>>()?;
-            output::document(&output::list_value(values), format)
-        }
+    if let Some(document) = output::list_document(items, "CatalogImage", format)? {
+        return Ok(document);
     }
+    let wide = matches!(format, OutputFormat::Wide);
+    Ok(table(items, wide, all_namespaces, now))
 }
 
 fn table(items: &[CatalogImage], wide: bool, all_namespaces: bool, now: Timestamp) -> String {
-    let mut headers = Vec::new();
-    if all_namespaces {
-        headers.push("NAMESPACE");
-    }
-    headers.extend([
-        "NAME",
-        "REGISTRY",
-        "ARCHITECTURE",
-        "DISTRO",
-        "TARGET",
-        "PHASE",
-        "AGE",
-    ]);
+    let mut table = output::object_table(
+        all_namespaces,
+        &[
+            "REGISTRY",
+            "ARCHITECTURE",
+            "DISTRO",
+            "TARGET",
+            "PHASE",
+            "AGE",
+        ],
+    );
     if wide {
-        headers.extend(["DIGEST", "REVISION"]);
+        table.headers.extend(["DIGEST", "REVISION"]);
     }
-    let mut table = Table::new(headers);
     let or_none = |v: Option<&String>| v.cloned().unwrap_or_else(|| NONE.to_string());
     for image in items {
         let meta = &image.spec.metadata;

@@ -79,37 +79,26 @@ pub fn render(
     all_namespaces: bool,
     now: Timestamp,
 ) -> Result<String> {
-    if matches!(format, OutputFormat::Json | OutputFormat::Yaml) {
-        let values = sources
-            .iter()
-            .map(|s| output::object_value(s, catalog_api::API_VERSION, "CatalogSource"))
-            .collect::<Result<Vec<_>>>()?;
-        return output::document(&output::list_value(values), format);
+    if let Some(document) = output::list_document(sources, "CatalogSource", format)? {
+        return Ok(document);
     }
-    let mut headers = Vec::new();
-    if all_namespaces {
-        headers.push("NAMESPACE");
-    }
-    headers.extend([
-        "NAME",
-        "URL",
-        "REVISION",
-        "READY",
-        "ENTRIES",
-        "AVAILABLE",
-        "UNAVAILABLE",
-        "INVALID",
-        "AGE",
-    ]);
-    let mut table = Table::new(headers);
+    let mut table = output::object_table(
+        all_namespaces,
+        &[
+            "URL",
+            "REVISION",
+            "READY",
+            "ENTRIES",
+            "AVAILABLE",
+            "UNAVAILABLE",
+            "INVALID",
+            "AGE",
+        ],
+    );
     for source in sources {
         let status = source.status.clone().unwrap_or_default();
         let summary = status.summary.clone().unwrap_or_default();
-        let mut row = Vec::new();
-        if all_namespaces {
-            row.push(source.metadata.namespace.clone().unwrap_or_default());
-        }
-        row.push(source.metadata.name.clone().unwrap_or_default());
+        let mut row = output::object_cells(&source.metadata, all_namespaces);
         row.push(source.spec.url.clone());
         row.push(
             status
