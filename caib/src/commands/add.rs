@@ -12,7 +12,7 @@ use crate::cli::{AddArgs, Global};
 use crate::error::{CaibError, Result};
 use crate::repo::{Action, CatalogRepo, FileChange};
 
-use super::change::{self, Outcome, Proposal};
+use super::change::{self, Proposal};
 use super::entry::{self, Duplicate};
 use super::resolve;
 
@@ -153,55 +153,6 @@ pub fn run(args: &AddArgs, global: &Global) -> Result<()> {
         body: format!("Registry URL: {}", spec.registry_url),
         source_imagebuild: None,
     };
-    let outcome = change::submit(&mut repo, &proposal, &args.change, global)?;
-    if matches!(outcome, Outcome::DryRun) {
-        return Ok(());
-    }
-    let status = if args.change.wait {
-        change::wait(
-            &repo,
-            &outcome,
-            &env,
-            &args.name,
-            change::Goal::Available(&spec),
-            global,
-        )?
-        .as_str()
-        .to_owned()
-    } else if verified {
-        "Available".to_owned()
-    } else {
-        "Unverified".to_owned()
-    };
-    eprintln!("✓ Added successfully");
-    println!();
-    print_summary(&args.name, &spec, &status);
-    change::print_outcome(&repo, &outcome);
-    Ok(())
-}
-
-/// The quickstart's summary block.
-pub fn print_summary(name: &str, spec: &CatalogImageSpec, status: &str) {
-    println!("Catalog Image: {name}");
-    println!("Registry URL:   {}", spec.registry_url);
-    if let Some(digest) = &spec.digest {
-        println!("Digest:        {digest}");
-    }
-    println!(
-        "Architecture:   {}",
-        spec.metadata.architecture.as_deref().unwrap_or("-")
-    );
-    println!(
-        "Distro:        {}",
-        spec.metadata.distro.as_deref().unwrap_or("-")
-    );
-    println!(
-        "Target:        {}",
-        spec.metadata
-            .targets
-            .first()
-            .map(|t| t.name.as_str())
-            .unwrap_or("-")
-    );
-    println!("Status:        {status}");
+    let follow = change::Follow::entry(&spec, if verified { "Available" } else { "Unverified" });
+    change::submit_and_report(&mut repo, &proposal, &args.change, global, follow)
 }

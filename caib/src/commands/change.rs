@@ -111,6 +111,101 @@ pub fn submit(
     })
 }
 
+/// What a command's change leaves in the catalog, for `--wait` and the final report.
+pub enum Follow<'a> {
+    /// An entry with `spec`: `--wait` waits for it to be Available, and the report shows the
+    /// quickstart's summary block with the phase reached, else `status`.
+    Entry {
+        spec: &'a CatalogImageSpec,
+        status: &'a str,
+    },
+    /// The entry is removed: `--wait` waits for the CatalogImage to be pruned.
+    Gone,
+}
+
+impl<'a> Follow<'a> {
+    /// An entry with `spec`, shown with `status` when `--wait` is not given.
+    pub fn entry(spec: &'a CatalogImageSpec, status: &'a str) -> Self {
+        Follow::Entry { spec, status }
+    }
+}
+
+/// The line that tells the user the command did its part.
+fn done(action: Action) -> &'static str {
+    match action {
+        Action::Add => "Added successfully",
+        Action::Publish => "Published successfully",
+        Action::Remove => "Removed successfully",
+        Action::Promote => "Promoted successfully",
+    }
+}
+
+/// Submits `proposal`, follows it with `--wait`, then reports: `✓ Added successfully` (or
+/// the action's own word), the summary block (for an entry) and where the change went.
+/// `--dry-run` stops after the preview. The tail every catalog-changing command shares, so
+/// they all report alike.
+pub fn submit_and_report(
+    repo: &mut CatalogRepo,
+    proposal: &Proposal,
+    args: &ChangeArgs,
+    global: &Global,
+    follow: Follow<'_>,
+) -> Result<()> {
+    let outcome = submit(repo, proposal, args, global)?;
+    if matches!(outcome, Outcome::DryRun) {
+        return Ok(());
+    }
+    let goal = match follow {
+        Follow::Entry { spec, .. } => Goal::Available(spec),
+        Follow::Gone => Goal::Gone,
+    };
+    let reached = if args.wait {
+        Some(wait(
+            repo,
+            &outcome,
+            &proposal.env,
+            &proposal.name,
+            goal,
+            global,
+        )?)
+    } else {
+        None
+    };
+    eprintln!("✓ {}", done(proposal.action));
+    if let Follow::Entry { spec, status } = follow {
+        println!();
+        print_summary(&proposal.name, spec, reached.map_or(status, |p| p.as_str()));
+    }
+    print_outcome(repo, &outcome);
+    Ok(())
+}
+
+/// The quickstart's summary block.
+pub fn print_summary(name: &str, spec: &CatalogImageSpec, status: &str) {
+    println!("Catalog Image: {name}");
+    println!("Registry URL:   {}", spec.registry_url);
+    if let Some(digest) = &spec.digest {
+        println!("Digest:        {digest}");
+    }
+    println!(
+        "Architecture:   {}",
+        spec.metadata.architecture.as_deref().unwrap_or("-")
+    );
+    println!(
+        "Distro:        {}",
+        spec.metadata.distro.as_deref().unwrap_or("-")
+    );
+    println!(
+        "Target:        {}",
+        spec.metadata
+            .targets
+            .first()
+            .map(|t| t.name.as_str())
+            .unwrap_or("-")
+    );
+    println!("Status:        {status}");
+}
+
 /// Prints where the change went (after the command's own summary).
 pub fn print_outcome(repo: &CatalogRepo, outcome: &Outcome) {
     let Outcome::Submitted {

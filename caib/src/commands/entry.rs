@@ -5,9 +5,27 @@
 use std::collections::BTreeMap;
 
 use catalog_api::image::{ImageMetadata, SecretRef};
+use catalog_api::repo::Environment;
 use catalog_api::validate::Entry;
 use catalog_api::{CatalogImageSpec, ImageReference};
 use serde::Serialize;
+
+use crate::error::CaibError;
+
+/// The valid entry `name` of environment `env`; not found (exit 4) names the environment and
+/// its directory, so the user sees where caib looked.
+pub fn find<'a>(
+    entries: &'a [Entry],
+    name: &str,
+    env: &Environment,
+) -> Result<&'a Entry, CaibError> {
+    entries.iter().find(|e| e.name() == name).ok_or_else(|| {
+        CaibError::NotFound(format!(
+            "no entry \"{name}\" in environment {} ({})",
+            env.name, env.path
+        ))
+    })
+}
 
 /// File path of entry `name` in an environment directory: `<dir>/<name>.yaml`.
 pub fn entry_path(env_dir: &str, name: &str) -> String {

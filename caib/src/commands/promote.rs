@@ -14,7 +14,7 @@ use crate::cluster::Cluster;
 use crate::error::{CaibError, Result};
 use crate::repo::{Action, CatalogRepo, FileChange};
 
-use super::change::{self, Outcome, Proposal};
+use super::change::{self, Proposal};
 use super::entry::{self, Duplicate};
 use super::{block_on, resolve};
 
@@ -86,16 +86,7 @@ pub fn run(args: &PromoteArgs, global: &Global) -> Result<()> {
         args.name, from.name, to.name
     );
     let source_report = repo.report(&from)?;
-    let source = source_report
-        .entries
-        .iter()
-        .find(|e| e.name() == args.name)
-        .ok_or_else(|| {
-            CaibError::NotFound(format!(
-                "no entry \"{}\" in environment {} ({})",
-                args.name, from.name, from.path
-            ))
-        })?;
+    let source = entry::find(&source_report.entries, &args.name, &from)?;
     let mut spec = source.image.spec.clone();
     let annotations = source
         .image
@@ -175,27 +166,6 @@ pub fn run(args: &PromoteArgs, global: &Global) -> Result<()> {
         ),
         source_imagebuild: None,
     };
-    let outcome = change::submit(&mut repo, &proposal, &args.change, global)?;
-    if matches!(outcome, Outcome::DryRun) {
-        return Ok(());
-    }
-    let status = if args.change.wait {
-        change::wait(
-            &repo,
-            &outcome,
-            &to,
-            &args.name,
-            change::Goal::Available(&spec),
-            global,
-        )?
-        .as_str()
-        .to_owned()
-    } else {
-        "Pending".to_owned()
-    };
-    eprintln!("✓ Promoted successfully");
-    println!();
-    super::add::print_summary(&args.name, &spec, &status);
-    change::print_outcome(&repo, &outcome);
-    Ok(())
+    let follow = change::Follow::entry(&spec, "Pending");
+    change::submit_and_report(&mut repo, &proposal, &args.change, global, follow)
 }

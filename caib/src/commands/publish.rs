@@ -14,7 +14,7 @@ use crate::cluster::{self, Cluster};
 use crate::error::{CaibError, Result};
 use crate::repo::{Action, CatalogRepo, FileChange};
 
-use super::change::{self, Outcome, Proposal};
+use super::change::{self, Proposal};
 use super::entry::{self, Duplicate};
 use super::{block_on, resolve};
 
@@ -181,29 +181,8 @@ pub fn run(args: &PublishArgs, global: &Global) -> Result<()> {
         ),
         source_imagebuild: Some(source),
     };
-    let outcome = change::submit(&mut repo, &proposal, &args.change, global)?;
-    if matches!(outcome, Outcome::DryRun) {
-        return Ok(());
-    }
-    let status = if args.change.wait {
-        change::wait(
-            &repo,
-            &outcome,
-            &env,
-            &name,
-            change::Goal::Available(&spec),
-            global,
-        )?
-        .as_str()
-        .to_owned()
-    } else {
-        "Available".to_owned()
-    };
-    eprintln!("✓ Published successfully");
-    println!();
-    super::add::print_summary(&name, &spec, &status);
-    change::print_outcome(&repo, &outcome);
-    Ok(())
+    let follow = change::Follow::entry(&spec, "Available");
+    change::submit_and_report(&mut repo, &proposal, &args.change, global, follow)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::cli::{Global, RemoveArgs};
 use crate::error::{CaibError, Result};
 use crate::repo::{Action, CatalogRepo, FileChange};
 
-use super::change::{self, Outcome, Proposal};
+use super::change::{self, Proposal};
 
 pub fn run(args: &RemoveArgs, global: &Global) -> Result<()> {
     let interactive = std::io::stdin().is_terminal();
@@ -21,16 +21,7 @@ pub fn run(args: &RemoveArgs, global: &Global) -> Result<()> {
     let mut repo = CatalogRepo::open(global.catalog_repo.as_deref())?;
     let env = repo.environment(global.environment.as_deref())?;
     let report = repo.report(&env)?;
-    let entry = report
-        .entries
-        .iter()
-        .find(|e| e.name() == args.name)
-        .ok_or_else(|| {
-            CaibError::NotFound(format!(
-                "no entry \"{}\" in environment {} ({})",
-                args.name, env.name, env.path
-            ))
-        })?;
+    let entry = super::entry::find(&report.entries, &args.name, &env)?;
     let path = entry.path.clone();
     let url = entry.image.spec.registry_url.clone();
     let other_in_file = report
@@ -69,21 +60,6 @@ pub fn run(args: &RemoveArgs, global: &Global) -> Result<()> {
         body: format!("Registry URL: {url}"),
         source_imagebuild: None,
     };
-    let outcome = change::submit(&mut repo, &proposal, &args.change, global)?;
-    if matches!(outcome, Outcome::DryRun) {
-        return Ok(());
-    }
-    if args.change.wait {
-        change::wait(
-            &repo,
-            &outcome,
-            &env,
-            &args.name,
-            change::Goal::Gone,
-            global,
-        )?;
-    }
-    eprintln!("✓ Removed successfully");
-    change::print_outcome(&repo, &outcome);
-    Ok(())
+    let follow = change::Follow::Gone;
+    change::submit_and_report(&mut repo, &proposal, &args.change, global, follow)
 }
