@@ -1,12 +1,12 @@
 //! One module per command. Cluster-reading commands use `cluster`; catalog-changing commands
 //! go through `repo` and `forge` and never write to the cluster.
 
-pub mod validate;
 pub mod diff;
 pub mod get;
 pub mod images;
 pub mod list;
 pub mod status;
+pub mod validate;
 pub mod verify;
 pub mod verify_local;
 // Catalog-changing commands (through Git): add, publish, remove, promote.
