@@ -80,6 +80,23 @@ impl Plan {
     }
 }
 
+/// Labels and annotations the sync wants on an entry's object (the file's own, the
+/// spec-derived labels, the source label and the traceability annotations).
+fn desired_meta(
+    entry: &Entry,
+    source: &str,
+    revision: &str,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let meta = &entry.image.metadata;
+    let mut labels_map = meta.labels.clone().unwrap_or_default();
+    labels_map.extend(labels::spec_labels(&entry.image.spec));
+    labels_map.insert(CATALOG_SOURCE.into(), source.into());
+    let mut annotations = meta.annotations.clone().unwrap_or_default();
+    annotations.insert(SOURCE_REVISION.into(), revision.into());
+    annotations.insert(SOURCE_PATH.into(), entry.path.clone());
+    (labels_map, annotations)
+}
+
 /// The object the sync wants live for an entry: the file's manifest in the target namespace,
 /// with the spec-derived labels, the source label and the traceability annotations.
 pub fn desired_object(
@@ -88,18 +105,12 @@ pub fn desired_object(
     namespace: &str,
     revision: &str,
 ) -> CatalogImage {
+    let (labels_map, annotations) = desired_meta(entry, source, revision);
     let mut object = entry.image.clone();
     object.status = None;
-    let meta = &mut object.metadata;
-    meta.namespace = Some(namespace.to_string());
-    let mut labels_map = meta.labels.take().unwrap_or_default();
-    labels_map.extend(labels::spec_labels(&entry.image.spec));
-    labels_map.insert(CATALOG_SOURCE.into(), source.into());
-    meta.labels = Some(labels_map);
-    let mut annotations = meta.annotations.take().unwrap_or_default();
-    annotations.insert(SOURCE_REVISION.into(), revision.into());
-    annotations.insert(SOURCE_PATH.into(), entry.path.clone());
-    meta.annotations = Some(annotations);
+    object.metadata.namespace = Some(namespace.to_string());
+    object.metadata.labels = Some(labels_map);
+    object.metadata.annotations = Some(annotations);
     object
 }
 
@@ -109,27 +120,32 @@ fn is_managed_label(key: &str) -> bool {
 
 /// Whether the live object differs from the desired one in anything the sync owns. The
 /// revision annotation is ignored: an entry untouched by a commit is not rewritten just to
-/// carry the new SHA (a one-file commit is one write).
-pub fn differs(desired: &CatalogImage, live: &CatalogImage) -> bool {
-    if desired.spec != live.spec {
+/// carry the new SHA (a one-file commit is one write). Compared on the parts, so unchanged
+/// entries (nearly all of them on a resync) never cost a whole object.
+fn differs_parts(
+    spec: &catalog_api::CatalogImageSpec,
+    want_labels: &BTreeMap<String, String>,
+    want_annotations: &BTreeMap<String, String>,
+    live: &CatalogImage,
+) -> bool {
+    if *spec != live.spec {
         return true;
     }
     let empty = BTreeMap::new();
-    let want = desired.metadata.labels.as_ref().unwrap_or(&empty);
     let have = live.metadata.labels.as_ref().unwrap_or(&empty);
-    if want.iter().any(|(k, v)| have.get(k) != Some(v)) {
+    if want_labels.iter().any(|(k, v)| have.get(k) != Some(v)) {
         return true;
     }
     // Our label keys must not linger (a removed target must lose its label).
     if have
         .keys()
-        .any(|k| is_managed_label(k) && !want.contains_key(k))
+        .any(|k| is_managed_label(k) && !want_labels.contains_key(k))
     {
         return true;
     }
-    let want = desired.metadata.annotations.as_ref().unwrap_or(&empty);
     let have = live.metadata.annotations.as_ref().unwrap_or(&empty);
-    want.iter()
+    want_annotations
+        .iter()
         .any(|(k, v)| k != SOURCE_REVISION && have.get(k) != Some(v))
 }
 
@@ -228,16 +244,19 @@ pub fn plan(input: &PlanInput<'_>, live: &[Arc<CatalogImage>]) -> Plan {
             None => {}
         }
         inventory.insert(name.into(), entry.path.clone());
-        let desired = desired_object(entry, input.source, input.namespace, input.revision);
-        match existing {
-            Some(live) if !differs(&desired, live) => plan.unchanged.push(name.into()),
-            _ => plan.apply.push(ApplyOp {
-                name: name.into(),
-                path: entry.path.clone(),
-                create: existing.is_none(),
-                object: desired,
-            }),
+        if let Some(live) = existing {
+            let (want_labels, want_annotations) = desired_meta(entry, input.source, input.revision);
+            if !differs_parts(&entry.image.spec, &want_labels, &want_annotations, live) {
+                plan.unchanged.push(name.into());
+                continue;
+            }
         }
+        plan.apply.push(ApplyOp {
+            name: name.into(),
+            path: entry.path.clone(),
+            create: existing.is_none(),
+            object: desired_object(entry, input.source, input.namespace, input.revision),
+        });
     }
 
     let mut deletions = Vec::new();

@@ -105,6 +105,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
     if need_fetch {
         match fetch(shared, &source, ns, name, timeout).await {
             Ok(fetched) => {
+                tracing::debug!(source = %format!("{ns}/{name}"), ms = started.elapsed().as_millis() as u64, commit = %fetched.commit, "fetched");
                 state.fetched = Some(fetched);
                 state.last_fetch = Some(Instant::now());
                 state.failures = 0;
@@ -341,7 +342,8 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
     let (mut created, mut updated, mut pruned) = (0usize, 0usize, 0usize);
     for written in apply::apply_all(&api, plan.apply.clone(), &shared.metrics).await {
         match written.result {
-            Ok(object) => {
+            Ok(mut object) => {
+                object.metadata.managed_fields = None;
                 if written.create {
                     created += 1
                 } else {
