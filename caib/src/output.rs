@@ -156,6 +156,23 @@ pub fn list_document<T: Serialize>(
     document(&list_value(values), format).map(Some)
 }
 
+/// Prints a list command's output. An empty table is `none_found` on stderr instead, as
+/// kubectl says "No resources found", so scripts reading stdout see nothing; an empty JSON or
+/// YAML list is still printed, for `jq`/`yq`.
+pub fn print_list(
+    empty: bool,
+    format: OutputFormat,
+    none_found: &str,
+    render: impl FnOnce() -> Result<String>,
+) -> Result<()> {
+    if empty && matches!(format, OutputFormat::Table | OutputFormat::Wide) {
+        eprintln!("{none_found}");
+        return Ok(());
+    }
+    print!("{}", render()?);
+    Ok(())
+}
+
 /// A `kubectl get` table of objects: NAMESPACE first when listing every namespace (`-A`), then
 /// NAME, then the kind's own `columns`.
 pub fn object_table(all_namespaces: bool, columns: &[&'static str]) -> Table {

@@ -31,15 +31,9 @@ pub fn run(global: &Global, args: &ImagesListArgs) -> Result<()> {
                     .then_with(|| a.metadata.name.cmp(&b.metadata.name))
             });
             let format = global.output.unwrap_or(OutputFormat::Table);
-            if builds.is_empty() && matches!(format, OutputFormat::Table | OutputFormat::Wide) {
-                eprintln!("No ImageBuilds found");
-                return Ok(());
-            }
-            print!(
-                "{}",
-                render(&builds, format, args.all_namespaces, Timestamp::now())?
-            );
-            Ok(())
+            output::print_list(builds.is_empty(), format, "No ImageBuilds found", || {
+                render(&builds, format, args.all_namespaces, Timestamp::now())
+            })
         },
     ))
 }

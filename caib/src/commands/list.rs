@@ -49,15 +49,9 @@ pub fn run(global: &Global, args: &ListArgs) -> Result<()> {
                 items.truncate(limit as usize);
             }
             let format = global.output.unwrap_or(OutputFormat::Table);
-            if items.is_empty() && matches!(format, OutputFormat::Table | OutputFormat::Wide) {
-                eprintln!("No catalog images found");
-                return Ok(());
-            }
-            print!(
-                "{}",
-                render(&items, format, args.all_namespaces, Timestamp::now())?
-            );
-            Ok(())
+            output::print_list(items.is_empty(), format, "No catalog images found", || {
+                render(&items, format, args.all_namespaces, Timestamp::now())
+            })
         },
     ))
 }

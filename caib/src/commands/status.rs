@@ -48,12 +48,12 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<()> {
                 (&a.metadata.namespace, &a.metadata.name)
                     .cmp(&(&b.metadata.namespace, &b.metadata.name))
             });
-            if sources.is_empty() && matches!(format, OutputFormat::Table | OutputFormat::Wide) {
-                eprintln!("No catalog sources found");
-                return Ok(());
-            }
-            print!("{}", render(&sources, format, args.all_namespaces, now)?);
-            Ok(())
+            output::print_list(
+                sources.is_empty(),
+                format,
+                "No catalog sources found",
+                || render(&sources, format, args.all_namespaces, now),
+            )
         },
     ))
 }
