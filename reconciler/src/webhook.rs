@@ -25,9 +25,10 @@ use crate::sync::Handle;
 
 /// Largest accepted payload (GitHub caps deliveries at 25 MiB; pushes are far smaller).
 pub const MAX_BODY: usize = 1024 * 1024;
-/// Requests allowed per source per [`WINDOW`].
-pub const RATE: usize = 10;
-pub const WINDOW: Duration = Duration::from_secs(10);
+/// Deliveries accepted per source per [`WINDOW`] (a push a second, sustained; floods beyond
+/// that get 429 and the source still syncs, since syncs coalesce).
+pub const RATE: usize = 60;
+pub const WINDOW: Duration = Duration::from_secs(60);
 
 /// Recent delivery times per source, for the rate limit.
 type Recent = Arc<Mutex<HashMap<(String, String), Vec<Instant>>>>;
@@ -92,11 +93,11 @@ async fn hook(
     if !state.allow((namespace.clone(), name.clone())) {
         let mut response = reply(
             StatusCode::TOO_MANY_REQUESTS,
-            "too many webhook deliveries for this source; retry later",
+            "too many webhook deliveries for this source (60 per minute); retry later",
         );
         response
             .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("10"));
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
         return response;
     }
     let sources: Api<CatalogSource> = Api::namespaced(state.client.clone(), &namespace);
