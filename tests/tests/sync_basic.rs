@@ -62,12 +62,18 @@ async fn initial_sync_creates_every_entry_with_source_label_and_annotations() {
     // Events and metrics.
     let events: kube::Api<k8s_openapi::api::events::v1::Event> =
         kube::Api::namespaced(env.client.clone(), NS);
-    let events = events.list(&Default::default()).await.unwrap().items;
-    assert!(
-        events.iter().any(|e| e.reason.as_deref() == Some("Synced")
-            && e.note.as_deref().unwrap_or_default().contains("3 created")),
-        "{events:?}"
-    );
+    // The Event is published right after the status write: poll for it.
+    eventually(Duration::from_secs(5), "a Synced event", || async {
+        let items = events.list(&Default::default()).await.unwrap().items;
+        items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("Synced")
+                    && e.note.as_deref().unwrap_or_default().contains("3 created")
+            })
+            .then_some(())
+    })
+    .await;
     let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", env.http_port))
         .await
         .unwrap()
