@@ -1,5 +1,6 @@
 //! The built-in resources and their table columns: Namespaces, Secrets, ConfigMaps, Events
-//! (core/v1, and events.k8s.io/v1 stored as core/v1), Leases, CustomResourceDefinitions.
+//! (core/v1, and events.k8s.io/v1 stored as core/v1), Leases, CustomResourceDefinitions; and,
+//! so `deploy/` applies, ServiceAccounts, Services, Deployments and RBAC, stored as written.
 
 use serde_json::{Value, json};
 
@@ -96,7 +97,44 @@ fn builtin(
     }
 }
 
-/// The built-in resources: Namespaces, Secrets, ConfigMaps, Events (both APIs), Leases, CRDs.
+const RBAC: &str = "rbac.authorization.k8s.io";
+
+/// The kinds `deploy/` installs, stored as written: (group, plural, kind, namespaced, status
+/// subresource, short names), as a real server's discovery lists them.
+type PlainKind = (
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    bool,
+    &'static [&'static str],
+);
+const PLAIN: [PlainKind; 7] = [
+    (
+        "",
+        "serviceaccounts",
+        "ServiceAccount",
+        true,
+        false,
+        &["sa"],
+    ),
+    ("", "services", "Service", true, true, &["svc"]),
+    ("apps", "deployments", "Deployment", true, true, &["deploy"]),
+    (RBAC, "clusterroles", "ClusterRole", false, false, &[]),
+    (
+        RBAC,
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        false,
+        false,
+        &[],
+    ),
+    (RBAC, "roles", "Role", true, false, &[]),
+    (RBAC, "rolebindings", "RoleBinding", true, false, &[]),
+];
+
+/// The built-in resources: Namespaces, Secrets, ConfigMaps, Events (both APIs), Leases, CRDs,
+/// and the plain kinds of `deploy/` (ServiceAccounts, Services, Deployments, RBAC).
 pub fn builtin_defs() -> Vec<ResourceDef> {
     use ColumnSource::{Computed, JsonPath};
     let event_cols = || {
@@ -142,7 +180,7 @@ pub fn builtin_defs() -> Vec<ResourceDef> {
         "reportingController",
         "type",
     ];
-    vec![
+    let mut defs = vec![
         builtin(
             "",
             "namespaces",
@@ -234,5 +272,24 @@ pub fn builtin_defs() -> Vec<ResourceDef> {
             )],
             &[],
         ),
-    ]
+    ];
+    defs.extend(
+        PLAIN
+            .iter()
+            .map(|&(group, plural, kind, namespaced, status, short)| {
+                let cols = vec![age_col()];
+                builtin(
+                    group,
+                    plural,
+                    kind,
+                    namespaced,
+                    status,
+                    short,
+                    Flavor::Plain,
+                    cols,
+                    &[],
+                )
+            }),
+    );
+    defs
 }

@@ -143,8 +143,10 @@ mod tests {
             names,
             [
                 "apiextensions.k8s.io",
+                "apps",
                 "coordination.k8s.io",
-                "events.k8s.io"
+                "events.k8s.io",
+                "rbac.authorization.k8s.io"
             ]
         );
         let core = resource_list(&defs, "", "v1").expect("core");

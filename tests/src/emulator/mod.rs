@@ -3,7 +3,9 @@
 //! No kube-apiserver can run on these machines (DESIGN §8), so the end-to-end suites run on
 //! this: a real HTTP server on loopback serving the CRDs of a directory plus the core kinds
 //! our components use (Namespaces, Secrets, ConfigMaps, Events in both APIs, Leases,
-//! CustomResourceDefinitions), with the API server semantics kubectl and kube-rs rely on.
+//! CustomResourceDefinitions) and those `deploy/` installs (ServiceAccounts, Services,
+//! Deployments, RBAC; stored as written), with the API server semantics kubectl and kube-rs
+//! rely on.
 //! `tests/tests/emulator_kubectl.rs` proves it with the real kubectl,
 //! `tests/tests/emulator_kube_rs.rs` with kube-rs.
 //!

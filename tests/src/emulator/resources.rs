@@ -21,6 +21,9 @@ pub enum Flavor {
     EventV1,
     Lease,
     Crd,
+    /// A built-in kind stored as written, without kind-specific behaviour or schema (so unknown
+    /// fields are kept): ServiceAccounts, Services, Deployments and RBAC, which `deploy/` applies.
+    Plain,
 }
 
 /// Where a table cell comes from.
