@@ -1,0 +1,166 @@
+//! Harness of the deploy suite: the real kubectl with a fresh HOME per run, `deploy/` and
+//! `deploy/samples/` rendered once, and accessors of the rendered objects.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use catalog_e2e::emulator::Emulator;
+use catalog_e2e::process::require_tool;
+use serde_json::Value;
+
+pub const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+/// Runs the real kubectl with a fresh HOME each time, against `kubeconfig` when given.
+pub struct Kubectl {
+    dir: tempfile::TempDir,
+    runs: AtomicUsize,
+    kubeconfig: PathBuf,
+}
+
+impl Kubectl {
+    pub fn new(emulator: Option<&Emulator>) -> Self {
+        require_tool("kubectl", "kubectl");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        if let Some(emu) = emulator {
+            emu.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+        }
+        Kubectl {
+            dir,
+            runs: AtomicUsize::new(0),
+            kubeconfig,
+        }
+    }
+
+    /// Runs kubectl in the workspace root, asserts success, returns stdout.
+    pub fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let home = self.dir.path().join(format!(
+            "home-{}",
+            self.runs.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&home).expect("home");
+        let mut child = Command::new("kubectl")
+            .args(args)
+            .current_dir(ROOT)
+            .env("HOME", &home)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        let writer = stdin.map(|text| {
+            let mut pipe = child.stdin.take().expect("stdin");
+            let text = text.to_string();
+            std::thread::spawn(move || pipe.write_all(text.as_bytes()))
+        });
+        let out = child.wait_with_output().expect("kubectl finishes");
+        if let Some(w) = writer {
+            w.join().expect("writer").expect("write stdin");
+        }
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed:\nstdout: {stdout}\nstderr: {stderr}"
+        );
+        stdout.into_owned()
+    }
+}
+
+/// One rendered kustomization: its YAML stream and its objects.
+pub struct Rendered {
+    pub yaml: String,
+    pub objects: Vec<Value>,
+}
+
+fn render(dir: &str) -> Rendered {
+    let yaml = Kubectl::new(None).ok(&["kustomize", dir], None);
+    let objects: Vec<Value> = serde_saphyr::from_multiple(&yaml)
+        .unwrap_or_else(|e| panic!("`kubectl kustomize {dir}` printed invalid YAML: {e}"));
+    let objects: Vec<Value> = objects.into_iter().filter(|o| !o.is_null()).collect();
+    for o in &objects {
+        assert!(
+            !kind(o).is_empty() && !name(o).is_empty() && o["apiVersion"].is_string(),
+            "{dir}: object without apiVersion/kind/metadata.name: {o}"
+        );
+    }
+    Rendered { yaml, objects }
+}
+
+/// `deploy/` and `deploy/samples/`, rendered once for all tests.
+pub fn rendered() -> &'static (Rendered, Rendered) {
+    static R: OnceLock<(Rendered, Rendered)> = OnceLock::new();
+    R.get_or_init(|| (render("deploy/"), render("deploy/samples/")))
+}
+
+pub fn kind(o: &Value) -> &str {
+    o["kind"].as_str().unwrap_or_default()
+}
+
+pub fn name(o: &Value) -> &str {
+    o["metadata"]["name"].as_str().unwrap_or_default()
+}
+
+pub fn namespace(o: &Value) -> &str {
+    o["metadata"]["namespace"].as_str().unwrap_or_default()
+}
+
+pub fn all<'a>(objects: &'a [Value], k: &str) -> Vec<&'a Value> {
+    objects.iter().filter(|o| kind(o) == k).collect()
+}
+
+pub fn only<'a>(objects: &'a [Value], k: &str) -> &'a Value {
+    match all(objects, k).as_slice() {
+        [one] => one,
+        many => panic!("expected exactly one {k}, found {}", many.len()),
+    }
+}
+
+pub fn strs(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// The single Namespace of `deploy/`, where the reconciler runs.
+pub fn system_namespace() -> &'static str {
+    name(only(&rendered().0.objects, "Namespace"))
+}
+
+pub fn container(deployment: &Value) -> &Value {
+    let containers = &deployment["spec"]["template"]["spec"]["containers"];
+    assert_eq!(
+        containers.as_array().map(Vec::len),
+        Some(1),
+        "one container"
+    );
+    &containers[0]
+}
+
+/// `kind.group/name`, as kubectl names objects in its output.
+pub fn kubectl_name(o: &Value) -> String {
+    let api = o["apiVersion"].as_str().unwrap_or_default();
+    let k = kind(o).to_lowercase();
+    match api.rsplit_once('/') {
+        Some((group, _)) => format!("{k}.{group}/{}", name(o)),
+        None => format!("{k}/{}", name(o)),
+    }
+}
+
+pub fn assert_each(out: &str, objects: &[Value], verb: &str) {
+    for o in objects {
+        let line = format!("{} {verb}", kubectl_name(o));
+        assert!(out.lines().any(|l| l == line), "no `{line}` in:\n{out}");
+    }
+    assert_eq!(out.lines().count(), objects.len(), "{out}");
+}
