@@ -296,7 +296,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         .map(str::to_string)
         .collect();
     let live = live_view(shared, &mut state, &target_ns);
-    let plan = plan(
+    let mut plan = plan(
         &PlanInput {
             source: name,
             namespace: &target_ns,
@@ -340,7 +340,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         .collect();
     let mut errors = Vec::new();
     let (mut created, mut updated, mut pruned) = (0usize, 0usize, 0usize);
-    for written in apply::apply_all(&api, plan.apply.clone(), &shared.metrics).await {
+    for written in apply::apply_all(&api, std::mem::take(&mut plan.apply), &shared.metrics).await {
         match written.result {
             Ok(mut object) => {
                 object.metadata.managed_fields = None;
