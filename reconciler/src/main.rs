@@ -73,7 +73,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let verify_metrics = verify::Metrics::register(&mut registry);
     let sync_controller = sync::Controller::new(
         sync_metrics.clone(),
-        config.cache_dir.clone().unwrap_or_else(sync::default_cache_dir),
+        config
+            .cache_dir
+            .clone()
+            .unwrap_or_else(sync::default_cache_dir),
     );
     let ready = Arc::new(AtomicBool::new(false));
     let health = http::Health {
@@ -135,7 +138,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(leadership) = leadership {
         let lost = leadership.lost();
         leadership.release().await;
-        anyhow::ensure!(!lost, "lost the leader Lease; exiting so a restart rejoins the election");
+        anyhow::ensure!(
+            !lost,
+            "lost the leader Lease; exiting so a restart rejoins the election"
+        );
     }
     shutdown.cancel();
     server.await.context("http server panicked")??;

@@ -53,7 +53,12 @@ pub fn require_tool(tool: &str, package: &str) -> PathBuf {
             return candidate;
         }
     }
-    for dir in ["/usr/sbin", "/usr/bin", "/usr/lib/git-core", "/usr/local/libexec/git-core"] {
+    for dir in [
+        "/usr/sbin",
+        "/usr/bin",
+        "/usr/lib/git-core",
+        "/usr/local/libexec/git-core",
+    ] {
         let candidate = PathBuf::from(dir).join(tool);
         if candidate.is_file() {
             return candidate;
@@ -66,7 +71,9 @@ pub fn require_tool(tool: &str, package: &str) -> PathBuf {
 /// rather than from a test's `deps/` directory.
 pub fn binary_near(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let dir = exe.parent().ok_or_else(|| anyhow::anyhow!("executable has no directory"))?;
+    let dir = exe
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("executable has no directory"))?;
     for candidate in [dir.join(name), dir.join("..").join(name)] {
         if candidate.is_file() {
             return Ok(candidate);
