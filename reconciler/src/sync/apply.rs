@@ -18,7 +18,7 @@ pub const CONCURRENCY: usize = 16;
 pub struct Written {
     pub name: String,
     pub create: bool,
-    /// The object as the server returned it, or the error.
+    /// The object as the server returned it (slimmed, see [`super::slim`]), or the error.
     pub result: Result<CatalogImage, String>,
 }
 
@@ -36,6 +36,12 @@ pub async fn apply_all(
                 let result = api
                     .patch(&op.name, &params, &Patch::Apply(&op.object))
                     .await
+                    .map(|mut object| {
+                        // Slimmed at once: 10,000 responses with managedFields would be
+                        // held until the last write returns.
+                        super::slim(&mut object);
+                        object
+                    })
                     .map_err(|e| format!("server-side apply of {} failed: {e}", op.name));
                 metrics.api_write("apply");
                 Written {

@@ -14,13 +14,16 @@ use crate::source::tree::{list_files, read_blob};
 type FileResult = (Vec<Entry>, Vec<Diagnostic>);
 
 /// Per-file validation results keyed by (path, blob id): a file whose blob did not change
-/// is not read or parsed again.
+/// is not read or parsed again. The entries themselves are kept once, in the last report
+/// (a 10,000-entry environment would otherwise be held twice); per file only the number of
+/// entries it defined and its own diagnostics are remembered.
 #[derive(Default)]
 pub struct EntryCache {
-    files: HashMap<(String, Oid), FileResult>,
+    files: HashMap<(String, Oid), (usize, Vec<Diagnostic>)>,
     rules_key: String,
     /// The last report and the (commit, dir) it is for: a resync of the same revision
-    /// (drift, status events) reuses it without walking the tree.
+    /// (drift, status events) reuses it without walking the tree. The next revision takes
+    /// the unchanged files' entries out of it.
     last: Option<(String, Arc<Report>)>,
     /// Blobs parsed by the last [`EntryCache::read`] (what changed).
     pub parsed_last: usize,
@@ -49,11 +52,32 @@ impl EntryCache {
             return Ok(report.clone());
         }
         let (listing, listing_diagnostics) = list_files(repo, commit, dir)?;
-        let mut next: HashMap<(String, Oid), FileResult> = HashMap::with_capacity(listing.len());
+        // The previous revision's entries, by file. Nobody else holds the report between
+        // syncs, so they are moved, not copied.
+        let mut previous: HashMap<String, Vec<Entry>> = HashMap::new();
+        if let Some((_, report)) = self.last.take() {
+            let entries = Arc::try_unwrap(report)
+                .map(|r| r.entries)
+                .unwrap_or_else(|shared| shared.entries.clone());
+            for entry in entries {
+                previous.entry(entry.path.clone()).or_default().push(entry);
+            }
+        }
+        let mut files = HashMap::with_capacity(listing.len());
+        let mut results: Vec<FileResult> = Vec::with_capacity(listing.len());
         self.parsed_last = 0;
         for file in &listing {
             let key = (file.path.clone(), file.blob);
-            let result = match self.files.remove(&key) {
+            let cached = self.files.remove(&key).and_then(|(count, diagnostics)| {
+                let mut entries = previous.remove(&file.path).unwrap_or_default();
+                // Fewer entries than the file defined: some were dropped as duplicates of
+                // another file's, so the file is parsed again.
+                (entries.len() == count).then(|| {
+                    entries.sort_by_key(|e| e.line);
+                    (entries, diagnostics)
+                })
+            });
+            let result = match cached {
                 Some(cached) => cached,
                 None => {
                     self.parsed_last += 1;
@@ -69,14 +93,12 @@ impl EntryCache {
                     }
                 }
             };
-            next.insert(key, result);
+            files.insert(key, (result.0.len(), result.1.clone()));
+            results.push(result);
         }
-        self.files = next;
-        let mut report = combine_files(
-            listing
-                .iter()
-                .map(|f| self.files[&(f.path.clone(), f.blob)].clone()),
-        );
+        drop(previous);
+        self.files = files;
+        let mut report = combine_files(results);
         report.diagnostics.extend(listing_diagnostics);
         report.diagnostics.sort();
         let report = Arc::new(report);
@@ -154,5 +176,19 @@ mod tests {
         assert_eq!(report.diagnostics, expected.diagnostics);
         assert!(report.broken_paths().contains("env/e4.yaml"));
         assert!(report.broken_paths().contains("env/dup.yaml"));
+        drop((report, again));
+
+        // The duplicate goes away: the unchanged e5.yaml, whose entry the last report dropped,
+        // is parsed again and its entry is back; the other unchanged files come from the cache.
+        std::fs::remove_file(dir.join("dup.yaml")).unwrap();
+        git(work, &["add", "-A"]);
+        git(work, &["commit", "-qm", "three"]);
+        let third = git(work, &["rev-parse", "HEAD"]);
+        let report = cache.read(&repo, &third, "env", &rules).unwrap();
+        assert_eq!(cache.parsed_last, 1, "only e5.yaml is parsed again");
+        let expected = catalog_api::repo::validate_environment_dir(work, "env", &rules);
+        assert_eq!(report.entries, expected.entries);
+        assert_eq!(report.diagnostics, expected.diagnostics);
+        assert!(report.entries.iter().any(|e| e.name() == "e5"));
     }
 }

@@ -12,6 +12,7 @@ pub mod apply;
 mod effects;
 pub mod entries;
 pub mod local;
+mod memory;
 pub mod metrics;
 pub mod plan;
 mod reconcile;
@@ -23,7 +24,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -78,6 +78,7 @@ pub struct Controller {
 
 impl Controller {
     pub fn new(metrics: Metrics, cache_dir: PathBuf) -> Controller {
+        memory::limit_arenas();
         let (tx, rx) = mpsc::unbounded_channel();
         Controller {
             metrics,
@@ -150,12 +151,9 @@ impl Controller {
         });
         let handle = self.handle.clone();
         let sources_for_images = sources.clone();
-        // managedFields are dropped from the cache: never read, and most of each object's size.
         let image_events = reflector::reflector(
             images_writer,
-            watcher(images_api, watcher::Config::default()).modify(|image: &mut CatalogImage| {
-                image.managed_fields_mut().clear();
-            }),
+            watcher(images_api, watcher::Config::default()).modify(slim),
         )
         .default_backoff()
         .touched_objects();
@@ -187,6 +185,32 @@ impl Controller {
         result
     }
 }
+
+/// Strips a CatalogImage down to what the planner and the status summary read (name,
+/// namespace, labels, annotations, resourceVersion, spec, status.phase): the watch cache and
+/// our recent writes hold one of these per entry, so everything else (managedFields above all,
+/// the verifier's status details, the last-applied annotation) would be memory for nothing.
+pub(crate) fn slim(image: &mut CatalogImage) {
+    let meta = &mut image.metadata;
+    meta.managed_fields = None;
+    meta.uid = None;
+    meta.creation_timestamp = None;
+    meta.generation = None;
+    meta.owner_references = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+    image.status = image
+        .status
+        .take()
+        .map(|s| catalog_api::CatalogImageStatus {
+            phase: s.phase,
+            ..Default::default()
+        });
+}
+
+/// kubectl's client-side apply copy of the whole object: never compared by the sync.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Sources whose label names this CatalogImage (same name, target namespace = its namespace).
 fn owners_of(sources: &Store<CatalogSource>, image: &CatalogImage) -> Vec<Key> {
@@ -266,6 +290,7 @@ async fn schedule(
             let shared = shared.clone();
             tasks.spawn(async move {
                 reconcile::sync_source(&shared, &key, fetch).await;
+                memory::release_free_pages();
                 key
             });
         }

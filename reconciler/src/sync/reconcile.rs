@@ -342,8 +342,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
     let (mut created, mut updated, mut pruned) = (0usize, 0usize, 0usize);
     for written in apply::apply_all(&api, std::mem::take(&mut plan.apply), &shared.metrics).await {
         match written.result {
-            Ok(mut object) => {
-                object.metadata.managed_fields = None;
+            Ok(object) => {
                 if written.create {
                     created += 1
                 } else {
