@@ -7,6 +7,8 @@ mod http;
 mod leader;
 mod source;
 mod sync;
+#[cfg(test)]
+mod test_support;
 mod verify;
 mod webhook;
 

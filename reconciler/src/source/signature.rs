@@ -125,23 +125,7 @@ mod tests {
         );
     }
 
-    fn run(dir: &std::path::Path, cmd: &str, args: &[&str]) -> String {
-        let out = std::process::Command::new(cmd)
-            .current_dir(dir)
-            .args(args)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@t")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@t")
-            .output()
-            .expect("git and ssh-keygen (openssh-client) are needed");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
+    use crate::test_support::run;
 
     #[test]
     fn verifies_ssh_signed_commits() {
