@@ -9,7 +9,7 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use catalog_api::{CatalogImage, FIELD_MANAGER};
 
 use super::metrics::Metrics;
-use super::plan::ApplyOp;
+use super::plan::{ApplyOp, PlanInput};
 
 /// Concurrent API writes of one sync.
 pub const CONCURRENCY: usize = 16;
@@ -22,10 +22,12 @@ pub struct Written {
     pub result: Result<CatalogImage, String>,
 }
 
-/// Applies every op; never stops at the first error (per-entry isolation).
+/// Applies every op; never stops at the first error (per-entry isolation). Each object is
+/// built from `input` just before it is sent, so at most [`CONCURRENCY`] exist at once.
 pub async fn apply_all(
     api: &Api<CatalogImage>,
     ops: Vec<ApplyOp>,
+    input: &PlanInput<'_>,
     metrics: &Metrics,
 ) -> Vec<Written> {
     let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -33,8 +35,9 @@ pub async fn apply_all(
         .map(|op| {
             let params = params.clone();
             async move {
+                let object = op.object(input);
                 let result = api
-                    .patch(&op.name, &params, &Patch::Apply(&op.object))
+                    .patch(&op.name, &params, &Patch::Apply(&object))
                     .await
                     .map(|mut object| {
                         // Slimmed at once: 10,000 responses with managedFields would be
@@ -43,6 +46,7 @@ pub async fn apply_all(
                         object
                     })
                     .map_err(|e| format!("server-side apply of {} failed: {e}", op.name));
+                drop(object);
                 metrics.api_write("apply");
                 Written {
                     name: op.name,

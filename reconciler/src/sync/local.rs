@@ -120,22 +120,22 @@ pub async fn sync_once(
         .into_iter()
         .map(str::to_string)
         .collect();
-    let plan = plan(
-        &PlanInput {
-            source: SOURCE,
-            namespace,
-            revision: REVISION,
-            desired: &report.entries,
-            broken_paths: &broken,
-            contested: &BTreeSet::new(),
-            prune: true,
-            max_deletions: &IntOrString::String("100%".into()),
-            allow_empty: false,
-            approved_revision: None,
-            previous_inventory: &[],
-        },
-        &live,
-    );
+    let contested = BTreeSet::new();
+    let max_deletions = IntOrString::String("100%".into());
+    let input = PlanInput {
+        source: SOURCE,
+        namespace,
+        revision: REVISION,
+        desired: &report.entries,
+        broken_paths: &broken,
+        contested: &contested,
+        prune: true,
+        max_deletions: &max_deletions,
+        allow_empty: false,
+        approved_revision: None,
+        previous_inventory: &[],
+    };
+    let plan = plan(&input, &live);
     for c in &plan.conflicts {
         tracing::warn!(name = %c.name, path = %c.path, "{}", c.message);
     }
@@ -144,7 +144,7 @@ pub async fn sync_once(
     }
     let mut failed = 0;
     let (mut created, mut updated, mut pruned) = (0, 0, 0);
-    for w in apply_all(api, plan.apply.clone(), metrics).await {
+    for w in apply_all(api, plan.apply.clone(), &input, metrics).await {
         match w.result {
             Ok(_) if w.create => created += 1,
             Ok(_) => updated += 1,

@@ -36,13 +36,28 @@ pub struct PlanInput<'a> {
     pub previous_inventory: &'a [InventoryEntry],
 }
 
-/// One object to server-side apply.
+/// One object to server-side apply. The object itself is built by [`ApplyOp::object`] only
+/// when it is sent: an initial sync of 10,000 entries would otherwise hold 10,000 full copies
+/// of the manifests at once.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ApplyOp {
     pub name: String,
     pub path: String,
     pub create: bool,
-    pub object: CatalogImage,
+    /// Index of the entry in [`PlanInput::desired`].
+    pub entry: usize,
+}
+
+impl ApplyOp {
+    /// The object to apply (see [`desired_object`]), from the same inputs the plan was made of.
+    pub fn object(&self, input: &PlanInput<'_>) -> CatalogImage {
+        desired_object(
+            &input.desired[self.entry],
+            input.source,
+            input.namespace,
+            input.revision,
+        )
+    }
 }
 
 /// Why deletions were held back.
@@ -207,7 +222,7 @@ pub fn plan(input: &PlanInput<'_>, live: &[Arc<CatalogImage>]) -> Plan {
     let mut wanted: BTreeSet<&str> = BTreeSet::new();
     let mut inventory: BTreeMap<String, String> = BTreeMap::new();
 
-    for entry in input.desired {
+    for (index, entry) in input.desired.iter().enumerate() {
         let name = entry.name();
         wanted.insert(name);
         let existing = live_by_name.get(name);
@@ -255,7 +270,7 @@ pub fn plan(input: &PlanInput<'_>, live: &[Arc<CatalogImage>]) -> Plan {
             name: name.into(),
             path: entry.path.clone(),
             create: existing.is_none(),
-            object: desired_object(entry, input.source, input.namespace, input.revision),
+            entry: index,
         });
     }
 

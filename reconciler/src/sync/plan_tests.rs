@@ -76,7 +76,7 @@ fn initial_sync_creates_everything_with_labels_and_annotations() {
     ]);
     let plan = f.plan(&[]);
     assert_eq!(plan.creates(), 2);
-    let object = &plan.apply[0].object;
+    let object = &desired_object(&f.desired[plan.apply[0].entry], "dev", "ns", REV);
     let labels = object.metadata.labels.as_ref().unwrap();
     assert_eq!(labels[CATALOG_SOURCE], "dev");
     assert_eq!(labels[labels::ARCHITECTURE], "arm64");

@@ -296,22 +296,20 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         .map(str::to_string)
         .collect();
     let live = live_view(shared, &mut state, &target_ns);
-    let mut plan = plan(
-        &PlanInput {
-            source: name,
-            namespace: &target_ns,
-            revision: &revision,
-            desired: &report.entries,
-            broken_paths: &broken,
-            contested: &contested,
-            prune: spec.prune,
-            max_deletions: &spec.max_deletions,
-            allow_empty: spec.allow_empty,
-            approved_revision: annotations.get(APPROVE_DELETIONS).map(String::as_str),
-            previous_inventory: &previous.inventory,
-        },
-        &live,
-    );
+    let input = PlanInput {
+        source: name,
+        namespace: &target_ns,
+        revision: &revision,
+        desired: &report.entries,
+        broken_paths: &broken,
+        contested: &contested,
+        prune: spec.prune,
+        max_deletions: &spec.max_deletions,
+        allow_empty: spec.allow_empty,
+        approved_revision: annotations.get(APPROVE_DELETIONS).map(String::as_str),
+        previous_inventory: &previous.inventory,
+    };
+    let mut plan = plan(&input, &live);
 
     tracing::debug!(
         source = %format!("{ns}/{name}"),
@@ -340,7 +338,14 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         .collect();
     let mut errors = Vec::new();
     let (mut created, mut updated, mut pruned) = (0usize, 0usize, 0usize);
-    for written in apply::apply_all(&api, std::mem::take(&mut plan.apply), &shared.metrics).await {
+    for written in apply::apply_all(
+        &api,
+        std::mem::take(&mut plan.apply),
+        &input,
+        &shared.metrics,
+    )
+    .await
+    {
         match written.result {
             Ok(object) => {
                 if written.create {
