@@ -31,6 +31,8 @@ pub struct Context {
 }
 
 fn main() -> std::process::ExitCode {
+    // Before any worker thread exists, so none of them gets an arena of its own.
+    sync::memory::limit_arenas();
     let config = Config::parse();
     init_logging(config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -29,7 +29,8 @@ mod glibc {
     }
 }
 
-/// Caps the number of malloc arenas (called once, early).
+/// Caps the number of malloc arenas (called first thing in `main`, before the Tokio
+/// runtime starts its worker threads; calling it again is harmless).
 pub(crate) fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     glibc::limit_arenas(2);

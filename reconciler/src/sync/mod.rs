@@ -12,7 +12,7 @@ pub mod apply;
 mod effects;
 pub mod entries;
 pub mod local;
-mod memory;
+pub(crate) mod memory;
 pub mod metrics;
 pub mod plan;
 mod reconcile;
