@@ -79,32 +79,36 @@ pub fn validate_environment<'a>(
 /// exactly what [`validate_environment`] would report.
 pub fn combine_files(files: impl IntoIterator<Item = (Vec<Entry>, Vec<Diagnostic>)>) -> Report {
     let mut report = Report::default();
-    let mut candidates: Vec<Entry> = Vec::new();
+    // Options so that each unique entry is moved into the report, not copied (a large
+    // environment would otherwise be held twice); duplicates are only read.
+    let mut candidates: Vec<Option<Entry>> = Vec::new();
     for (entries, diagnostics) in files {
-        candidates.extend(entries);
+        candidates.extend(entries.into_iter().map(Some));
         report.diagnostics.extend(diagnostics);
     }
     let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (index, entry) in candidates.iter().enumerate() {
+    for (index, entry) in candidates.iter().flatten().enumerate() {
         by_name
             .entry(entry.name().to_string())
             .or_default()
             .push(index);
     }
+    let entry = |i: usize| candidates[i].as_ref().expect("duplicates are never moved");
+    let mut unique = Vec::new();
     for (name, indexes) in by_name {
         if indexes.len() == 1 {
-            report.entries.push(candidates[indexes[0]].clone());
+            unique.push(indexes[0]);
             continue;
         }
         for &i in &indexes {
             let others: Vec<String> = indexes
                 .iter()
                 .filter(|&&j| j != i)
-                .map(|&j| format!("{}:{}", candidates[j].path, candidates[j].line))
+                .map(|&j| format!("{}:{}", entry(j).path, entry(j).line))
                 .collect();
             report.diagnostics.push(Diagnostic::new(
-                &candidates[i].path,
-                candidates[i].line,
+                &entry(i).path,
+                entry(i).line,
                 1,
                 format!(
                     "duplicate entry name {name:?}: also defined at {}",
@@ -113,6 +117,10 @@ pub fn combine_files(files: impl IntoIterator<Item = (Vec<Entry>, Vec<Diagnostic
             ));
         }
     }
+    report.entries = unique
+        .into_iter()
+        .filter_map(|i| candidates[i].take())
+        .collect();
     report.diagnostics.sort();
     report
 }
