@@ -78,6 +78,65 @@ pub fn format(d: Duration) -> String {
     out
 }
 
+/// kubectl's AGE (`duration.HumanDuration` from k8s.io/apimachinery): `45s`, `2m30s`, `5h10m`,
+/// `2d5h`, `3y`. One implementation for caib's tables and the emulator's server-side tables, so
+/// both read exactly like kubectl.
+pub fn human(secs: i64) -> String {
+    if secs < -1 {
+        return "<invalid>".into();
+    }
+    if secs < 0 {
+        return "0s".into();
+    }
+    if secs < 120 {
+        return format!("{secs}s");
+    }
+    let minutes = secs / 60;
+    if minutes < 10 {
+        let s = secs % 60;
+        return if s == 0 {
+            format!("{minutes}m")
+        } else {
+            format!("{minutes}m{s}s")
+        };
+    }
+    if minutes < 180 {
+        return format!("{minutes}m");
+    }
+    let hours = secs / 3600;
+    if hours < 8 {
+        let m = minutes % 60;
+        return if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        };
+    }
+    if hours < 48 {
+        return format!("{hours}h");
+    }
+    if hours < 24 * 8 {
+        let h = hours % 24;
+        return if h == 0 {
+            format!("{}d", hours / 24)
+        } else {
+            format!("{}d{h}h", hours / 24)
+        };
+    }
+    if hours < 24 * 365 * 2 {
+        return format!("{}d", hours / 24);
+    }
+    if hours < 24 * 365 * 8 {
+        let dy = (hours / 24) % 365;
+        return if dy == 0 {
+            format!("{}y", hours / 24 / 365)
+        } else {
+            format!("{}y{dy}d", hours / 24 / 365)
+        };
+    }
+    format!("{}y", hours / 24 / 365)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +159,19 @@ mod tests {
             parse("10q").unwrap_err().to_string(),
             "invalid duration \"10q\": unknown unit (expected e.g. 90s, 5m, 1h30m)"
         );
+    }
+
+    #[test]
+    fn human_reads_like_kubectl() {
+        assert_eq!(human(-5), "<invalid>");
+        assert_eq!(human(-1), "0s");
+        assert_eq!(human(45), "45s");
+        assert_eq!(human(150), "2m30s");
+        assert_eq!(human(3 * 3600 + 60), "3h1m");
+        assert_eq!(human(30 * 3600), "30h");
+        assert_eq!(human(2 * 86400 + 5 * 3600), "2d5h");
+        assert_eq!(human(400 * 86400), "400d");
+        assert_eq!(human(3 * 365 * 86400 + 86400), "3y1d");
     }
 
     #[test]

@@ -72,63 +72,13 @@ impl Table {
 
 /// kubectl's AGE: `45s`, `5m`, `5h`, `2d`, `3y`, with the extra precision kubectl shows for
 /// young objects (`2m30s` under 10 minutes, `5h10m` under 8 hours, `2d5h` under 8 days, ...).
-/// Mirrors `duration.HumanDuration` from k8s.io/apimachinery.
+/// Mirrors `duration.HumanDuration` from k8s.io/apimachinery ([`catalog_api::duration::human`]).
 pub fn age(created: Timestamp, now: Timestamp) -> String {
     let secs = now.as_second() - created.as_second();
     if secs < -1 {
         return "<invalid>".into();
     }
-    human_duration(secs.max(0))
-}
-
-fn human_duration(seconds: i64) -> String {
-    let minutes = seconds / 60;
-    let hours = seconds / 3600;
-    if seconds < 60 * 2 {
-        return format!("{seconds}s");
-    }
-    if minutes < 10 {
-        let s = seconds % 60;
-        return if s == 0 {
-            format!("{minutes}m")
-        } else {
-            format!("{minutes}m{s}s")
-        };
-    }
-    if minutes < 60 * 3 {
-        return format!("{minutes}m");
-    }
-    if hours < 8 {
-        let m = minutes % 60;
-        return if m == 0 {
-            format!("{hours}h")
-        } else {
-            format!("{hours}h{m}m")
-        };
-    }
-    if hours < 48 {
-        return format!("{hours}h");
-    }
-    if hours < 24 * 8 {
-        let h = hours % 24;
-        return if h == 0 {
-            format!("{}d", hours / 24)
-        } else {
-            format!("{}d{h}h", hours / 24)
-        };
-    }
-    if hours < 24 * 365 * 2 {
-        return format!("{}d", hours / 24);
-    }
-    if hours < 24 * 365 * 8 {
-        let d = (hours / 24) % 365;
-        return if d == 0 {
-            format!("{}y", hours / 24 / 365)
-        } else {
-            format!("{}y{d}d", hours / 24 / 365)
-        };
-    }
-    format!("{}y", hours / 24 / 365)
+    catalog_api::duration::human(secs.max(0))
 }
 
 /// AGE of an object's creation timestamp; `<unknown>` when the server did not set one.

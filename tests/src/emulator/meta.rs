@@ -184,69 +184,12 @@ pub fn validate_meta(meta: &Map<String, Value>, causes: &mut Vec<Cause>) {
     }
 }
 
-/// Kubernetes' `duration.HumanDuration`, used for AGE-style table cells.
-pub fn human_duration(secs: i64) -> String {
-    if secs < -1 {
-        return "<invalid>".into();
-    }
-    if secs < 0 {
-        return "0s".into();
-    }
-    if secs < 120 {
-        return format!("{secs}s");
-    }
-    let minutes = secs / 60;
-    if minutes < 10 {
-        let s = secs % 60;
-        return if s == 0 {
-            format!("{minutes}m")
-        } else {
-            format!("{minutes}m{s}s")
-        };
-    }
-    if minutes < 180 {
-        return format!("{minutes}m");
-    }
-    let hours = secs / 3600;
-    if hours < 8 {
-        let m = minutes % 60;
-        return if m == 0 {
-            format!("{hours}h")
-        } else {
-            format!("{hours}h{m}m")
-        };
-    }
-    if hours < 48 {
-        return format!("{hours}h");
-    }
-    if hours < 24 * 8 {
-        let h = hours % 24;
-        return if h == 0 {
-            format!("{}d", hours / 24)
-        } else {
-            format!("{}d{h}h", hours / 24)
-        };
-    }
-    if hours < 24 * 365 * 2 {
-        return format!("{}d", hours / 24);
-    }
-    if hours < 24 * 365 * 8 {
-        let dy = (hours / 24) % 365;
-        return if dy == 0 {
-            format!("{}y", hours / 24 / 365)
-        } else {
-            format!("{}y{dy}d", hours / 24 / 365)
-        };
-    }
-    format!("{}y", hours / 24 / 365)
-}
-
 /// Age of a timestamp string in human form, or `<unknown>`.
 pub fn age(ts: Option<&str>) -> String {
     match ts.and_then(parse_time) {
         Some(t) => {
             let secs = jiff::Timestamp::now().as_second() - t.as_second();
-            human_duration(secs)
+            catalog_api::duration::human(secs)
         }
         None => "<unknown>".into(),
     }
@@ -278,9 +221,9 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(human_duration(5), "5s");
-        assert_eq!(human_duration(150), "2m30s");
-        assert_eq!(human_duration(3 * 3600 + 60), "3h1m");
-        assert_eq!(human_duration(2 * 86400), "2d");
+        assert_eq!(catalog_api::duration::human(5), "5s");
+        assert_eq!(catalog_api::duration::human(150), "2m30s");
+        assert_eq!(catalog_api::duration::human(3 * 3600 + 60), "3h1m");
+        assert_eq!(catalog_api::duration::human(2 * 86400), "2d");
     }
 }
