@@ -1,4 +1,5 @@
-//! Git credentials from the CatalogSource's `secretRef` Secret.
+//! Git credentials from the CatalogSource's `secretRef` Secret, and the `known_hosts` check of
+//! SSH host keys.
 
 use std::collections::BTreeMap;
 
@@ -48,46 +49,124 @@ impl Credentials {
     }
 }
 
-/// Whether `known_hosts` (OpenSSH format) lists `key` (base64 of the wire encoding) for
-/// `host` (`host` on port 22, `[host]:port` otherwise). Hashed entries (`|1|...`) are not
-/// supported: list hosts in clear.
-pub fn known_host_matches(
+/// What `known_hosts` says about one host key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostKeyVerdict {
+    /// A plain line lists the key for the host.
+    Trusted,
+    /// A `@revoked` line lists the key (for the host or `*`): rejected even when another line
+    /// trusts it, as OpenSSH does.
+    Revoked,
+    /// No line lists the key for the host.
+    Unknown,
+}
+
+/// Looks `key` (base64 of the wire encoding) up for `host` in `known_hosts` (OpenSSH format).
+/// The host is written `host` on port 22 and `[host]:port` otherwise; host fields may list
+/// several comma-separated names, `*`, or be hashed (`|1|salt|hmac`, what `ssh-keygen -H`
+/// and `HashKnownHosts yes` write), so a known_hosts file copied from a workstation works
+/// as is. `@revoked` lines reject the key; `@cert-authority` lines are ignored (host
+/// certificates are not supported), as are negated (`!host`) and other wildcard patterns.
+pub fn check_host_key(
     known_hosts: &str,
     host: &str,
     port: Option<u16>,
     key_base64: &str,
-) -> bool {
+) -> HostKeyVerdict {
     let wanted = match port {
         Some(p) if p != 22 => format!("[{host}]:{p}"),
         _ => host.to_string(),
     };
-    known_hosts.lines().any(|line| {
+    let mut verdict = HostKeyVerdict::Unknown;
+    for line in known_hosts.lines() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
-            return false;
+            continue;
         }
         let mut fields = line.split_whitespace();
-        let Some(mut hosts) = fields.next() else {
-            return false;
+        let Some(mut first) = fields.next() else {
+            continue;
         };
-        if hosts.starts_with('@') {
-            // @cert-authority / @revoked markers: not supported, never a match.
-            return false;
+        let revoked = match first {
+            "@revoked" => true,
+            marker if marker.starts_with('@') => continue,
+            _ => false,
+        };
+        if revoked {
+            let Some(hosts) = fields.next() else {
+                continue;
+            };
+            first = hosts;
         }
-        if hosts == "*" {
-            hosts = &wanted;
-        }
-        let host_ok = hosts
-            .split(',')
-            .any(|h| h == wanted || (port.is_none() && h == host));
         let _key_type = fields.next();
-        host_ok && fields.next() == Some(key_base64)
-    })
+        if fields.next() != Some(key_base64) {
+            continue;
+        }
+        let host_ok = first.split(',').any(|pattern| {
+            pattern == "*"
+                || pattern == wanted
+                || (port.is_none() && pattern == host)
+                || hashed_host_matches(pattern, &wanted)
+        });
+        if !host_ok {
+            continue;
+        }
+        if revoked {
+            return HostKeyVerdict::Revoked;
+        }
+        verdict = HostKeyVerdict::Trusted;
+    }
+    verdict
+}
+
+/// Whether a hashed host field `|1|base64(salt)|base64(HMAC-SHA1(salt, host))` is `host`.
+fn hashed_host_matches(pattern: &str, host: &str) -> bool {
+    let Some(rest) = pattern.strip_prefix("|1|") else {
+        return false;
+    };
+    let Some((salt, mac)) = rest.split_once('|') else {
+        return false;
+    };
+    let (Some(salt), Some(mac)) = (base64_decode(salt), base64_decode(mac)) else {
+        return false;
+    };
+    // SHA-1 is what the format specifies; ring keeps it for exactly this kind of legacy use.
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &salt);
+    ring::hmac::verify(&key, host.as_bytes(), &mac).is_ok()
+}
+
+/// Standard base64 (with or without padding); `None` on any other character.
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn known_host_matches(known_hosts: &str, host: &str, port: Option<u16>, key: &str) -> bool {
+        check_host_key(known_hosts, host, port, key) == HostKeyVerdict::Trusted
+    }
 
     #[test]
     fn known_hosts_lookup() {
@@ -102,6 +181,84 @@ mod tests {
         ));
         assert!(known_host_matches(kh, "localhost", Some(2222), "AAAAother"));
         assert!(!known_host_matches(kh, "localhost", None, "AAAAother"));
+    }
+
+    const KEY: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIIUlL3OoEQTmNF0uD1LsHAGsj9HNVjQiQOoaoEdu9DHW";
+
+    /// Written by `ssh-keygen -H` (OpenSSH 9.2) from `git.example.com ...` and
+    /// `[127.0.0.1]:2222 ...` lines with the key [`KEY`].
+    const HASHED: &str = "\
+|1|Rcbl+wXJioc8pIOfF29wXiYl25E=|Dp1OrGLV7cqcqGLr+rU8zC/oIHE= ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIUlL3OoEQTmNF0uD1LsHAGsj9HNVjQiQOoaoEdu9DHW
+|1|+O4FaNhMAHw7G3W6h9eDkrZv0RQ=|VtRP8EXFjstiSH5tsDsINQX2Ftk= ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIUlL3OoEQTmNF0uD1LsHAGsj9HNVjQiQOoaoEdu9DHW
+";
+
+    #[test]
+    fn hashed_hosts_written_by_ssh_keygen_match() {
+        assert!(known_host_matches(HASHED, "git.example.com", None, KEY));
+        assert!(known_host_matches(HASHED, "git.example.com", Some(22), KEY));
+        assert!(known_host_matches(HASHED, "127.0.0.1", Some(2222), KEY));
+        assert!(!known_host_matches(HASHED, "127.0.0.1", None, KEY));
+        assert!(!known_host_matches(HASHED, "127.0.0.1", Some(2223), KEY));
+        assert!(!known_host_matches(HASHED, "git.example.org", None, KEY));
+        assert!(!known_host_matches(
+            HASHED,
+            "git.example.com",
+            None,
+            "AAAAother"
+        ));
+    }
+
+    #[test]
+    fn hashed_hosts_from_the_installed_ssh_keygen_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("known_hosts");
+        std::fs::write(
+            &file,
+            format!("[localhost]:4022,10.1.2.3 ssh-ed25519 {KEY}\n"),
+        )
+        .unwrap();
+        let status = std::process::Command::new("ssh-keygen")
+            .arg("-H")
+            .arg("-f")
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("ssh-keygen is required by this test: apt-get install -y openssh-client");
+        assert!(status.success());
+        let hashed = std::fs::read_to_string(&file).unwrap();
+        assert!(hashed.starts_with("|1|"), "{hashed}");
+        assert!(!hashed.contains("localhost"), "{hashed}");
+        assert!(known_host_matches(&hashed, "localhost", Some(4022), KEY));
+        assert!(known_host_matches(&hashed, "10.1.2.3", None, KEY));
+        assert!(!known_host_matches(&hashed, "localhost", None, KEY));
+    }
+
+    #[test]
+    fn revoked_keys_are_rejected_even_when_trusted_elsewhere() {
+        let kh = format!("git.example.com ssh-ed25519 {KEY}\n@revoked * ssh-ed25519 {KEY}\n");
+        assert_eq!(
+            check_host_key(&kh, "git.example.com", None, KEY),
+            HostKeyVerdict::Revoked
+        );
+        let other_host = format!("@revoked other.example.com ssh-ed25519 {KEY}\n{HASHED}");
+        assert_eq!(
+            check_host_key(&other_host, "git.example.com", None, KEY),
+            HostKeyVerdict::Trusted
+        );
+        let cert_authority = format!("@cert-authority * ssh-ed25519 {KEY}\n");
+        assert_eq!(
+            check_host_key(&cert_authority, "git.example.com", None, KEY),
+            HostKeyVerdict::Unknown
+        );
+    }
+
+    #[test]
+    fn base64_round_trips() {
+        assert_eq!(base64_decode("Zm9vYmFy").unwrap(), b"foobar");
+        assert_eq!(base64_decode("Zg==").unwrap(), b"f");
+        assert_eq!(base64_decode("Zm8=").unwrap(), b"fo");
+        assert!(base64_decode("Zm9v!").is_none());
     }
 
     #[test]

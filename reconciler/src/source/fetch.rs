@@ -5,13 +5,14 @@
 
 use std::cell::Cell;
 use std::path::PathBuf;
+use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use git2::{
     CertificateCheckStatus, Cred, CredentialType, FetchOptions, Oid, RemoteCallbacks, Repository,
 };
 
-use super::auth::{Credentials, known_host_matches};
+use super::auth::{Credentials, HostKeyVerdict, check_host_key};
 use super::{SourceError, redact_url};
 
 /// Which commit of the remote to sync.
@@ -61,8 +62,41 @@ pub struct Fetched {
     pub commit_time: i64,
 }
 
+/// How long libgit2 waits for a TCP connection, and for any byte on an established one,
+/// before giving up with a timeout error.
+///
+/// A fetch's own `timeout` is enforced by the progress callbacks below and by the caller
+/// (which stops waiting for the blocking task); these bound how long a remote that accepts
+/// a connection and then never answers can keep that blocking thread busy afterwards.
+/// libgit2 only has process-wide settings for them, so they are one value for every source
+/// rather than each source's `timeout`. Git servers send keep-alives while they compute a
+/// pack (`uploadpack.keepAlive`, 5 s by default), so a healthy remote is never this quiet.
+pub const NETWORK_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Applies [`NETWORK_IDLE_TIMEOUT`] to libgit2 once, before the first connection of the
+/// process: libgit2 reads these globals when it opens a socket, and every socket is opened
+/// inside [`fetch`], after this `Once` has completed.
+fn set_network_timeouts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let millis = NETWORK_IDLE_TIMEOUT.as_millis() as i32;
+        // SAFETY: the writes happen inside `call_once`, which every fetch goes through before
+        // it opens a connection, so no libgit2 thread reads the globals while they change.
+        unsafe {
+            let _ = git2::opts::set_server_connect_timeout_in_milliseconds(millis);
+            let _ = git2::opts::set_server_timeout_in_milliseconds(millis);
+        }
+    });
+}
+
 /// Fetches `request.reference` into the cache and resolves it to a commit. Blocking.
+///
+/// Credentials (from the source's Secret): an SSH `identity` for ssh URLs, with the server's
+/// host key checked against `known_hosts`; `username`/`password` as HTTP basic auth;
+/// `bearerToken` (without username/password) as an `Authorization: Bearer` header on every
+/// HTTP request, as Flux does.
 pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
+    set_network_timeouts();
     let url = redact_url(&request.url);
     let repo = open_cache(&request.cache_path)?;
     if let RefSpec::Commit(sha) = &request.reference
@@ -81,18 +115,21 @@ pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
         ],
     };
     let deadline = Instant::now() + request.timeout;
-    let auth_attempts = Cell::new(0u32);
     let auth_problem: Cell<Option<String>> = Cell::new(None);
     let host_problem: Cell<Option<String>> = Cell::new(None);
+    // The secret credential last handed to libgit2 (described, never its value): being asked
+    // again means the remote refused it.
+    let handed_out: Cell<Option<String>> = Cell::new(None);
     let creds = &request.credentials;
+    let basic_auth = creds.username.is_some() && creds.password.is_some();
+    let bearer = creds.bearer_token.as_ref().filter(|_| !basic_auth);
     let mut callbacks = RemoteCallbacks::new();
     callbacks.transfer_progress(|_| Instant::now() < deadline);
     callbacks.sideband_progress(|_| Instant::now() < deadline);
     callbacks.credentials(|_url, username_from_url, allowed| {
-        auth_attempts.set(auth_attempts.get() + 1);
-        if auth_attempts.get() > 1 {
+        if let Some(refused) = handed_out.take() {
             // libgit2 asks again after a rejection; asking forever never ends.
-            auth_problem.set(Some(": the remote rejected the credentials".into()));
+            auth_problem.set(Some(format!(": the remote rejected {refused}")));
             return Err(git2::Error::from_str("credentials rejected"));
         }
         if allowed.contains(CredentialType::SSH_KEY)
@@ -102,18 +139,30 @@ pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
                 .map(str::to_string)
                 .or_else(|| creds.username.clone())
                 .unwrap_or_else(|| "git".into());
-            return Cred::ssh_key_from_memory(&user, None, identity, None);
+            handed_out.set(Some(format!(
+                "the SSH identity of the secret for user {user:?}"
+            )));
+            return Cred::ssh_key_from_memory(&user, None, identity, None).map_err(|e| {
+                auth_problem.set(Some(format!(
+                    ": the secret's `identity` is not a usable SSH private key ({})",
+                    scrub(e.message(), creds)
+                )));
+                e
+            });
         }
         if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
             if let (Some(user), Some(password)) = (&creds.username, &creds.password) {
+                handed_out.set(Some(format!("the username/password of user {user:?}")));
                 return Cred::userpass_plaintext(user, password);
             }
-            if let Some(token) = &creds.bearer_token {
-                // Forges accept a token as the password of any user over basic auth.
-                return Cred::userpass_plaintext(creds.username.as_deref().unwrap_or("git"), token);
+            if bearer.is_some() {
+                // The token went as a header on this request and the server answered 401.
+                auth_problem.set(Some(": the remote rejected the bearer token".into()));
+                return Err(git2::Error::from_str("bearer token rejected"));
             }
         }
         if allowed.contains(CredentialType::USERNAME) {
+            // Only the user name (ssh asks for it before the key when the URL has none).
             return Cred::username(creds.username.as_deref().or(username_from_url).unwrap_or("git"));
         }
         auth_problem.set(Some(
@@ -128,30 +177,41 @@ pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
         let Some(raw) = hostkey.hostkey() else {
             return Ok(CertificateCheckStatus::CertificatePassthrough);
         };
+        let port = ssh_port(&request.url);
+        let server = format!("{host}:{}", port.unwrap_or(22));
+        let key_type = hostkey.hostkey_type().map_or("unknown", |t| t.name());
+        let described = format!("{key_type} {}", fingerprint(raw));
         let Some(known_hosts) = &creds.known_hosts else {
             host_problem.set(Some(format!(
-                "the SSH host key of {host} cannot be checked: add `known_hosts` to the CatalogSource's secret"
+                "the SSH host key of {server} ({described}) cannot be checked: add `known_hosts` to the CatalogSource's secret"
             )));
             return Err(git2::Error::from_str("no known_hosts"));
         };
-        let encoded = base64_encode(raw);
-        let port = ssh_port(&request.url);
-        if known_host_matches(known_hosts, host, port, &encoded) {
-            Ok(CertificateCheckStatus::CertificateOk)
-        } else {
-            host_problem.set(Some(format!(
-                "the SSH host key of {host} is not in the secret's known_hosts"
-            )));
-            Err(git2::Error::from_str("host key mismatch"))
+        match check_host_key(known_hosts, host, port, &base64_encode(raw)) {
+            HostKeyVerdict::Trusted => Ok(CertificateCheckStatus::CertificateOk),
+            HostKeyVerdict::Revoked => {
+                host_problem.set(Some(format!(
+                    "the SSH host key of {server} ({described}) is marked @revoked in the secret's known_hosts"
+                )));
+                Err(git2::Error::from_str("host key revoked"))
+            }
+            HostKeyVerdict::Unknown => {
+                let entry = match port {
+                    Some(p) if p != 22 => format!("[{host}]:{p}"),
+                    _ => host.to_string(),
+                };
+                host_problem.set(Some(format!(
+                    "the SSH host key of {server} ({described}) is unknown: it is not trusted by any `{entry}` entry of the secret's known_hosts"
+                )));
+                Err(git2::Error::from_str("host key unknown"))
+            }
         }
     });
     let mut options = FetchOptions::new();
     options.remote_callbacks(callbacks);
     options.download_tags(git2::AutotagOption::None);
-    let bearer_header = request
-        .credentials
-        .bearer_token
-        .as_ref()
+    // Never logged: FetchOptions is not printed and libgit2 does not echo request headers.
+    let bearer_header = bearer
         .filter(|_| request.url.starts_with("http"))
         .map(|t| format!("Authorization: Bearer {t}"));
     if let Some(header) = &bearer_header {
@@ -182,6 +242,15 @@ pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
             });
         }
         let message = scrub(e.message(), creds);
+        if e.code() == git2::ErrorCode::Timeout {
+            return Err(SourceError::Fetch {
+                url,
+                message: format!(
+                    "the remote did not answer within {}s ({message})",
+                    NETWORK_IDLE_TIMEOUT.as_secs()
+                ),
+            });
+        }
         if e.code() == git2::ErrorCode::Auth || message.contains("401") {
             return Err(SourceError::Auth {
                 url,
@@ -244,6 +313,14 @@ fn ssh_port(url: &str) -> Option<u16> {
     let authority = rest.split('/').next()?;
     let host_port = authority.rsplit('@').next()?;
     host_port.rsplit_once(':')?.1.parse().ok()
+}
+
+/// OpenSSH's fingerprint of a host key (`SHA256:` and unpadded base64), as `ssh-keygen -lf`
+/// prints it, so a message can be compared with what the server's admin publishes.
+fn fingerprint(key: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(key);
+    format!("SHA256:{}", base64_encode(&digest).trim_end_matches('='))
 }
 
 fn base64_encode(bytes: &[u8]) -> String {
