@@ -1,4 +1,5 @@
-//! Smart HTTP remotes: basic auth in front of `git http-backend` run as a CGI.
+//! Smart HTTP remotes: basic auth (or a bearer token) in front of `git http-backend` run as
+//! a CGI.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,8 +14,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::{BareRepo, git_binary};
 
-/// Smart HTTP git server with basic auth (`git http-backend` behind an axum handler),
-/// serving every repository under a base path. Stops when dropped.
+/// Smart HTTP git server with basic auth, or with a bearer token
+/// ([`SmartHttp::start_with_bearer_token`]), in front of `git http-backend` (an axum
+/// handler), serving every repository under a base path. Stops when dropped.
 pub struct SmartHttp {
     addr: SocketAddr,
     state: Arc<HttpState>,
@@ -25,6 +27,9 @@ struct HttpState {
     base: PathBuf,
     username: String,
     password: String,
+    /// When set, only `Authorization: Bearer <token>` is accepted (no basic auth), the way
+    /// forges accept tokens from Flux's `bearerToken`.
+    bearer_token: Option<String>,
     reachable: AtomicBool,
     requests: AtomicU64,
 }
@@ -37,12 +42,32 @@ impl SmartHttp {
         username: &str,
         password: &str,
     ) -> anyhow::Result<SmartHttp> {
+        Self::serve(base_path, username, password, None).await
+    }
+
+    /// Serves `base_path` on a free port of 127.0.0.1 requiring the header
+    /// `Authorization: Bearer <token>`; basic auth is refused (401 with a `Bearer`
+    /// challenge). Must be called inside a tokio runtime.
+    pub async fn start_with_bearer_token(
+        base_path: &Path,
+        token: &str,
+    ) -> anyhow::Result<SmartHttp> {
+        Self::serve(base_path, "", "", Some(token.to_string())).await
+    }
+
+    async fn serve(
+        base_path: &Path,
+        username: &str,
+        password: &str,
+        bearer_token: Option<String>,
+    ) -> anyhow::Result<SmartHttp> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(HttpState {
             base: base_path.to_path_buf(),
             username: username.into(),
             password: password.into(),
+            bearer_token,
             reachable: AtomicBool::new(true),
             requests: AtomicU64::new(0),
         });
@@ -100,6 +125,9 @@ fn authorized(state: &HttpState, headers: &HeaderMap) -> bool {
     else {
         return false;
     };
+    if let Some(token) = &state.bearer_token {
+        return value.strip_prefix("Bearer ") == Some(token.as_str());
+    }
     let Some(encoded) = value.strip_prefix("Basic ") else {
         return false;
     };
@@ -121,7 +149,14 @@ async fn cgi_handler(State(state): State<Arc<HttpState>>, request: Request) -> R
     if !authorized(&state, request.headers()) {
         return Response::builder()
             .status(StatusCode::UNAUTHORIZED)
-            .header(header::WWW_AUTHENTICATE, "Basic realm=\"git\"")
+            .header(
+                header::WWW_AUTHENTICATE,
+                if state.bearer_token.is_some() {
+                    "Bearer realm=\"git\""
+                } else {
+                    "Basic realm=\"git\""
+                },
+            )
             .body(Body::from("authentication required\n"))
             .unwrap();
     }
@@ -150,7 +185,15 @@ async fn cgi_handler(State(state): State<Arc<HttpState>>, request: Request) -> R
         .env("REQUEST_METHOD", parts.method.as_str())
         .env("CONTENT_TYPE", header_str("content-type"))
         .env("CONTENT_LENGTH", body.len().to_string())
-        .env("REMOTE_USER", &state.username)
+        .env(
+            "REMOTE_USER",
+            // http-backend refuses pushes without a user; a token has none.
+            if state.username.is_empty() {
+                "bearer"
+            } else {
+                &state.username
+            },
+        )
         .env("REMOTE_ADDR", "127.0.0.1")
         .env("GIT_PROTOCOL", header_str("git-protocol"))
         .env("HTTP_CONTENT_ENCODING", header_str("content-encoding"))

@@ -13,7 +13,11 @@
 //! - [`SmartHttp`]: smart HTTP served by the harness: an axum handler checks basic auth and runs
 //!   `git http-backend` as a CGI, so clone, fetch and push (receive-pack) all work over
 //!   `http://user:pass@127.0.0.1:PORT/<repo>`. [`SmartHttp::set_reachable`] makes every
-//!   request fail with 503 (or come back).
+//!   request fail with 503 (or come back). [`SmartHttp::start_with_bearer_token`] wants
+//!   `Authorization: Bearer <token>` instead.
+//! - [`SshServer`]: a real `sshd` (openssh-server) on a free port with its own host key and
+//!   one accepted client key, serving `ssh://USER@127.0.0.1:PORT/<path of the repo>`.
+//! - [`SilentRemote`]: accepts connections and never answers (fetch timeouts).
 //!
 //! Signed commits: [`BareRepo::commit_signed`] signs with an SSH key through
 //! `git commit-tree -S` with `gpg.format=ssh` (needs `ssh-keygen`, package openssh-client);
@@ -21,6 +25,8 @@
 
 mod daemon;
 mod http;
+mod silent;
+mod ssh;
 
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
@@ -33,6 +39,8 @@ use tempfile::TempDir;
 
 pub use daemon::GitDaemon;
 pub use http::SmartHttp;
+pub use silent::SilentRemote;
+pub use ssh::SshServer;
 
 /// Name of the fixed author and committer of every harness commit.
 pub const AUTHOR_NAME: &str = "Catalog Test";
