@@ -252,10 +252,13 @@ pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
             });
         }
         if e.code() == git2::ErrorCode::Auth || message.contains("401") {
-            return Err(SourceError::Auth {
-                url,
-                detail: format!(": {message}"),
-            });
+            // With a bearer token the 401 usually carries a `Bearer` challenge, which libgit2
+            // reports as an authentication it does not support: say what actually happened.
+            let detail = match bearer_header {
+                Some(_) => format!(": the remote rejected the bearer token ({message})"),
+                None => format!(": {message}"),
+            };
+            return Err(SourceError::Auth { url, detail });
         }
         return Err(SourceError::Fetch { url, message });
     }
