@@ -157,5 +157,30 @@ async fn a_refused_identity_is_fetch_failed_naming_the_url_without_key_material(
         assert!(!message.contains(line), "key material in: {message}");
     }
     assert!(!env.logs().contains(wrong_identity.lines().nth(1).unwrap()));
+
+    // Something that is not a private key at all fails the same way, saying so.
+    env.create_secret(
+        "garbage",
+        &[
+            ("identity", "not-a-private-key-s3cret"),
+            ("known_hosts", &sshd.known_hosts()),
+        ],
+    )
+    .await;
+    env.create_source(
+        "garbage",
+        &url,
+        json!({"path": "environments/staging", "secretRef": {"name": "garbage"}}),
+    )
+    .await;
+    let source = env.wait_ready_reason("garbage", "FetchFailed").await;
+    let message = ready(&source).unwrap().2;
+    eprintln!("Ready message: {message}");
+    assert!(message.contains(&url), "{message}");
+    assert!(
+        message.contains("`identity` is not a usable SSH private key"),
+        "{message}"
+    );
+    assert!(!message.contains("s3cret"), "{message}");
     assert!(env.image_names().await.is_empty(), "nothing applied");
 }

@@ -142,12 +142,11 @@ pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
             handed_out.set(Some(format!(
                 "the SSH identity of the secret for user {user:?}"
             )));
-            return Cred::ssh_key_from_memory(&user, None, identity, None).map_err(|e| {
+            return Cred::ssh_key_from_memory(&user, None, identity, None).inspect_err(|e| {
                 auth_problem.set(Some(format!(
                     ": the secret's `identity` is not a usable SSH private key ({})",
                     scrub(e.message(), creds)
                 )));
-                e
             });
         }
         if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
@@ -242,6 +241,18 @@ pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
             });
         }
         let message = scrub(e.message(), creds);
+        if e.class() == git2::ErrorClass::Ssh
+            && creds.identity.is_some()
+            && message.contains("private key")
+        {
+            // libssh2 could not use the identity (not a key, encrypted, unknown format).
+            return Err(SourceError::Auth {
+                url,
+                detail: format!(
+                    ": the secret's `identity` is not a usable SSH private key ({message}); it must be an unencrypted private key in OpenSSH or PEM format"
+                ),
+            });
+        }
         if e.code() == git2::ErrorCode::Timeout {
             return Err(SourceError::Fetch {
                 url,
