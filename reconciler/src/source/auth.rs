@@ -63,10 +63,10 @@ pub enum HostKeyVerdict {
 
 /// Looks `key` (base64 of the wire encoding) up for `host` in `known_hosts` (OpenSSH format).
 /// The host is written `host` on port 22 and `[host]:port` otherwise; host fields may list
-/// several comma-separated names, `*`, or be hashed (`|1|salt|hmac`, what `ssh-keygen -H`
-/// and `HashKnownHosts yes` write), so a known_hosts file copied from a workstation works
-/// as is. `@revoked` lines reject the key; `@cert-authority` lines are ignored (host
-/// certificates are not supported), as are negated (`!host`) and other wildcard patterns.
+/// several comma-separated patterns (`*` and `?` wildcards, `!` negation, case-insensitive)
+/// or be hashed (`|1|salt|hmac`, what `ssh-keygen -H` and `HashKnownHosts yes` write), so a
+/// known_hosts file copied from a workstation works as is. `@revoked` lines reject the key;
+/// `@cert-authority` lines are ignored (host certificates are not supported).
 pub fn check_host_key(
     known_hosts: &str,
     host: &str,
@@ -102,13 +102,7 @@ pub fn check_host_key(
         if fields.next() != Some(key_base64) {
             continue;
         }
-        let host_ok = first.split(',').any(|pattern| {
-            pattern == "*"
-                || pattern == wanted
-                || (port.is_none() && pattern == host)
-                || hashed_host_matches(pattern, &wanted)
-        });
-        if !host_ok {
+        if !host_field_matches(first, &wanted) {
             continue;
         }
         if revoked {
@@ -117,6 +111,34 @@ pub fn check_host_key(
         verdict = HostKeyVerdict::Trusted;
     }
     verdict
+}
+
+/// OpenSSH's rule for a host field: some pattern matches `host` and no negated one does.
+fn host_field_matches(field: &str, host: &str) -> bool {
+    let mut matched = false;
+    for pattern in field.split(',') {
+        if let Some(negated) = pattern.strip_prefix('!') {
+            if glob_matches(negated.as_bytes(), host.as_bytes()) {
+                return false;
+            }
+        } else if hashed_host_matches(pattern, host)
+            || glob_matches(pattern.as_bytes(), host.as_bytes())
+        {
+            matched = true;
+        }
+    }
+    matched
+}
+
+/// `*` (any run) and `?` (one character) wildcards, ASCII case-insensitive.
+fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|skip| glob_matches(rest, &text[skip..])),
+        Some((&p, rest)) => text.split_first().is_some_and(|(&t, text_rest)| {
+            (p == b'?' || p.eq_ignore_ascii_case(&t)) && glob_matches(rest, text_rest)
+        }),
+    }
 }
 
 /// Whether a hashed host field `|1|base64(salt)|base64(HMAC-SHA1(salt, host))` is `host`.
@@ -251,6 +273,20 @@ mod tests {
             check_host_key(&cert_authority, "git.example.com", None, KEY),
             HostKeyVerdict::Unknown
         );
+    }
+
+    #[test]
+    fn wildcards_and_negations_follow_openssh() {
+        let kh = format!(
+            "*.example.com,!bad.example.com ssh-ed25519 {KEY}\n[10.0.0.?]:2222 ssh-ed25519 {KEY}\n"
+        );
+        assert!(known_host_matches(&kh, "git.example.com", None, KEY));
+        assert!(known_host_matches(&kh, "GIT.Example.COM", None, KEY));
+        assert!(!known_host_matches(&kh, "bad.example.com", None, KEY));
+        assert!(!known_host_matches(&kh, "example.com", None, KEY));
+        assert!(!known_host_matches(&kh, "git.example.com", Some(2222), KEY));
+        assert!(known_host_matches(&kh, "10.0.0.7", Some(2222), KEY));
+        assert!(!known_host_matches(&kh, "10.0.0.17", Some(2222), KEY));
     }
 
     #[test]
