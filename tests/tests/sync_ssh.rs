@@ -68,21 +68,29 @@ async fn ssh_with_identity_and_known_hosts_applies_every_entry_and_later_commits
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn hashed_known_hosts_from_ssh_keygen_is_trusted() {
+async fn hashed_known_hosts_and_the_user_from_the_secret_are_used() {
     let repo = BareRepo::from_template("catalog").unwrap();
     let sshd = start_sshd();
     let hashed = sshd.hashed_known_hosts().unwrap();
     assert!(hashed.starts_with("|1|"), "{hashed}");
     assert!(!hashed.contains("127.0.0.1"), "{hashed}");
     let mut env = Env::start().await;
-    ssh_secret(&env, "ssh-creds", &sshd.identity(), &hashed).await;
-    env.spawn_reconciler(&[]);
-    env.create_source(
-        "dev",
-        &sshd.url(&repo),
-        json!({"secretRef": {"name": "ssh-creds"}}),
+    // No user in the URL: libgit2 first asks for a user name (the secret's `username`),
+    // then for the key.
+    env.create_secret(
+        "ssh-creds",
+        &[
+            ("identity", &sshd.identity()),
+            ("known_hosts", &hashed),
+            ("username", sshd.user()),
+        ],
     )
     .await;
+    env.spawn_reconciler(&[]);
+    let url = sshd.url(&repo).replace(&format!("{}@", sshd.user()), "");
+    assert!(url.starts_with("ssh://127.0.0.1:"), "{url}");
+    env.create_source("dev", &url, json!({"secretRef": {"name": "ssh-creds"}}))
+        .await;
     env.wait_applied("dev", &repo.head("main").unwrap()).await;
     assert_eq!(env.image_names().await, TEMPLATE_DEV);
 }
