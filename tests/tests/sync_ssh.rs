@@ -1,5 +1,5 @@
 //! Sync over `ssh://` from a real sshd (openssh-server): an identity with known_hosts in
-//! clear or hashed, an unknown host key, and a refused identity.
+//! clear or hashed, an unknown or @revoked host key, and a refused or unusable identity.
 
 mod sync_common;
 
@@ -133,6 +133,21 @@ async fn a_host_key_missing_from_known_hosts_is_fetch_failed_naming_host_and_por
         message.contains(&fingerprint),
         "the fingerprint to compare ({fingerprint}): {message}"
     );
+
+    // A key listed as trusted but also marked @revoked is refused, as OpenSSH does.
+    let revoked = format!("{}@revoked * {}\n", sshd.known_hosts(), real_key.join(" "));
+    ssh_secret(&env, "revoked", &sshd.identity(), &revoked).await;
+    env.create_source(
+        "revoked",
+        &url,
+        json!({"path": "environments/staging", "secretRef": {"name": "revoked"}}),
+    )
+    .await;
+    let source = env.wait_ready_reason("revoked", "FetchFailed").await;
+    let message = ready(&source).unwrap().2;
+    assert!(message.contains(&url), "{message}");
+    assert!(message.contains("@revoked"), "{message}");
+
     assert!(env.image_names().await.is_empty(), "nothing applied");
     assert!(
         !sshd.log().contains("Accepted publickey"),

@@ -199,8 +199,14 @@ pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
                     Some(p) if p != 22 => format!("[{host}]:{p}"),
                     _ => host.to_string(),
                 };
+                // The server offers one key of each type it has and libssh2 picks ed25519
+                // first: a known_hosts holding only another type is a common cause.
+                let keyscan = match port {
+                    Some(p) if p != 22 => format!("ssh-keyscan -p {p} {host}"),
+                    _ => format!("ssh-keyscan {host}"),
+                };
                 host_problem.set(Some(format!(
-                    "the SSH host key of {server} ({described}) is unknown: it is not trusted by any `{entry}` entry of the secret's known_hosts"
+                    "the SSH host key of {server} ({described}) is unknown: it is not trusted by any `{entry}` entry of the secret's known_hosts (`{keyscan}` lists the keys the server offers; check them against a trusted source)"
                 )));
                 Err(git2::Error::from_str("host key unknown"))
             }
