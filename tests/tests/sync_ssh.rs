@@ -148,6 +148,19 @@ async fn a_host_key_missing_from_known_hosts_is_fetch_failed_naming_host_and_por
     assert!(message.contains(&url), "{message}");
     assert!(message.contains("@revoked"), "{message}");
 
+    // No known_hosts at all: nothing to check the server against, so no connection either.
+    env.create_secret("no-known-hosts", &[("identity", &sshd.identity())])
+        .await;
+    env.create_source(
+        "unchecked",
+        &url,
+        json!({"path": "environments/staging", "secretRef": {"name": "no-known-hosts"}}),
+    )
+    .await;
+    let source = env.wait_ready_reason("unchecked", "FetchFailed").await;
+    let message = ready(&source).unwrap().2;
+    assert!(message.contains("add `known_hosts`"), "{message}");
+
     assert!(env.image_names().await.is_empty(), "nothing applied");
     assert!(
         !sshd.log().contains("Accepted publickey"),
