@@ -258,3 +258,43 @@ fn parse_cgi(out: &[u8]) -> Response {
 fn find_subslice(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::run_git;
+
+    /// Bearer mode: the git CLI gets in with `http.extraHeader`, and not with a wrong token
+    /// or with basic auth.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn bearer_token_mode_wants_the_header() {
+        let repo = BareRepo::from_template("catalog").unwrap();
+        let http = SmartHttp::start_with_bearer_token(repo.base_path(), "t0k")
+            .await
+            .unwrap();
+        let url = http.url(&repo);
+        let basic = url.replace("http://", "http://user:t0k@");
+        let path = repo.path().to_path_buf();
+        let head = repo.head("main").unwrap();
+        tokio::task::spawn_blocking(move || {
+            let ls_remote = |header: &str, url: &str| {
+                run_git(
+                    &path,
+                    &[
+                        "-c",
+                        &format!("http.extraHeader={header}"),
+                        "ls-remote",
+                        url,
+                    ],
+                    &[("GIT_TERMINAL_PROMPT", "0")],
+                )
+            };
+            let refs = ls_remote("Authorization: Bearer t0k", &url).unwrap();
+            assert!(refs.contains(&head), "{refs}");
+            assert!(ls_remote("Authorization: Bearer wrong", &url).is_err());
+            assert!(ls_remote("X-Nothing: 1", &basic).is_err());
+        })
+        .await
+        .unwrap();
+    }
+}

@@ -252,3 +252,46 @@ fn is_root() -> bool {
         .output()
         .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::run_git;
+
+    /// The harness on its own: the git CLI (OpenSSH client) lists the refs with the server's
+    /// identity and known_hosts, and is refused with another key.
+    #[test]
+    fn git_over_ssh_with_the_identity_and_strict_host_checking() {
+        let ssh = crate::process::require_tool("ssh", "openssh-client");
+        let repo = BareRepo::from_template("catalog").unwrap();
+        let sshd = SshServer::start().unwrap();
+        let known_hosts = sshd.dir.path().join("known_hosts");
+        std::fs::write(&known_hosts, sshd.known_hosts()).unwrap();
+        let ssh_command = |key: &Path| {
+            format!(
+                "{} -i {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile={}",
+                ssh.display(),
+                key.display(),
+                known_hosts.display()
+            )
+        };
+        let good = ssh_command(sshd.identity_path());
+        let refs = run_git(
+            repo.path(),
+            &["ls-remote", &sshd.url(&repo), "refs/heads/main"],
+            &[("GIT_SSH_COMMAND", good.as_str())],
+        )
+        .unwrap();
+        assert!(refs.starts_with(&repo.head("main").unwrap()), "{refs}");
+
+        let (other, _) = generate_ssh_key(sshd.dir.path(), "other").unwrap();
+        let bad = ssh_command(&other);
+        let err = run_git(
+            repo.path(),
+            &["ls-remote", &sshd.url(&repo)],
+            &[("GIT_SSH_COMMAND", bad.as_str())],
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("Permission denied"), "{err:#}");
+    }
+}
