@@ -2,8 +2,6 @@
 //! reconciler's sync and the tests all call [`validate_environment`], so what passes review in
 //! CI is exactly what the reconciler applies.
 
-use std::collections::BTreeMap;
-
 use kube::CustomResourceExt;
 
 use crate::diagnostic::Diagnostic;
@@ -25,7 +23,7 @@ pub struct Rules {
 }
 
 /// A valid entry and where it came from.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Entry {
     /// File path relative to the repository root.
     pub path: String,
@@ -78,49 +76,55 @@ pub fn validate_environment<'a>(
 /// checks: unique names). Lets the reconciler cache per-file results by blob id and still get
 /// exactly what [`validate_environment`] would report.
 pub fn combine_files(files: impl IntoIterator<Item = (Vec<Entry>, Vec<Diagnostic>)>) -> Report {
+    let files = files.into_iter();
     let mut report = Report::default();
-    // Options so that each unique entry is moved into the report, not copied (a large
-    // environment would otherwise be held twice); duplicates are only read.
-    let mut candidates: Vec<Option<Entry>> = Vec::new();
-    for (entries, diagnostics) in files {
-        candidates.extend(entries.into_iter().map(Some));
+    // Everything is moved and sorted in place: a large environment is held once.
+    let mut entries: Vec<Entry> = Vec::with_capacity(files.size_hint().0);
+    for (file_entries, diagnostics) in files {
+        if entries.is_empty() && file_entries.capacity() >= entries.capacity() {
+            entries = file_entries;
+        } else {
+            entries.extend(file_entries);
+        }
         report.diagnostics.extend(diagnostics);
     }
-    let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (index, entry) in candidates.iter().flatten().enumerate() {
-        by_name
-            .entry(entry.name().to_string())
-            .or_default()
-            .push(index);
-    }
-    let entry = |i: usize| candidates[i].as_ref().expect("duplicates are never moved");
-    let mut unique = Vec::new();
-    for (name, indexes) in by_name {
-        if indexes.len() == 1 {
-            unique.push(indexes[0]);
-            continue;
-        }
-        for &i in &indexes {
-            let others: Vec<String> = indexes
+    // (name, path, line) is a total order, so the result never depends on input order.
+    entries.sort_unstable_by(|a, b| (a.name(), &a.path, a.line).cmp(&(b.name(), &b.path, b.line)));
+    let mut duplicate = vec![false; entries.len()];
+    let mut start = 0;
+    while start < entries.len() {
+        let name = entries[start].name();
+        let end = start
+            + entries[start..]
                 .iter()
-                .filter(|&&j| j != i)
-                .map(|&j| format!("{}:{}", entry(j).path, entry(j).line))
-                .collect();
-            report.diagnostics.push(Diagnostic::new(
-                &entry(i).path,
-                entry(i).line,
-                1,
-                format!(
-                    "duplicate entry name {name:?}: also defined at {}",
-                    others.join(", ")
-                ),
-            ));
+                .take_while(|e| e.name() == name)
+                .count();
+        if end - start > 1 {
+            for i in start..end {
+                duplicate[i] = true;
+                let others: Vec<String> = (start..end)
+                    .filter(|&j| j != i)
+                    .map(|j| format!("{}:{}", entries[j].path, entries[j].line))
+                    .collect();
+                report.diagnostics.push(Diagnostic::new(
+                    &entries[i].path,
+                    entries[i].line,
+                    1,
+                    format!(
+                        "duplicate entry name {name:?}: also defined at {}",
+                        others.join(", ")
+                    ),
+                ));
+            }
         }
+        start = end;
     }
-    report.entries = unique
-        .into_iter()
-        .filter_map(|i| candidates[i].take())
-        .collect();
+    let mut index = 0;
+    entries.retain(|_| {
+        index += 1;
+        !duplicate[index - 1]
+    });
+    report.entries = entries;
     report.diagnostics.sort();
     report
 }
