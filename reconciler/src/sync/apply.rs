@@ -2,7 +2,7 @@
 //! manager `catalog-reconciler`, forced so a human's edit of a managed field is reverted) and
 //! deletion of pruned ones, with bounded concurrency.
 
-use futures::{StreamExt, stream};
+use futures::{Stream, StreamExt, stream};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
 
@@ -18,32 +18,36 @@ pub const CONCURRENCY: usize = 16;
 pub struct Written {
     pub name: String,
     pub create: bool,
-    /// The object as the server returned it (slimmed, see [`super::slim`]), or the error.
-    pub result: Result<CatalogImage, String>,
+    /// The resourceVersion the server gave the object, or the error. The object itself is
+    /// dropped at once: 10,000 responses would otherwise be held until the last write.
+    pub result: Result<u64, String>,
 }
 
-/// Applies every op; never stops at the first error (per-entry isolation). Each object is
-/// built from `input` just before it is sent, so at most [`CONCURRENCY`] exist at once.
-pub async fn apply_all(
-    api: &Api<CatalogImage>,
+/// Applies every op, yielding each result as it arrives; never stops at the first error
+/// (per-entry isolation). Each object is built from `input` just before it is sent, so at
+/// most [`CONCURRENCY`] exist at once.
+pub fn apply_all<'a>(
+    api: &'a Api<CatalogImage>,
     ops: Vec<ApplyOp>,
-    input: &PlanInput<'_>,
-    metrics: &Metrics,
-) -> Vec<Written> {
+    input: &'a PlanInput<'a>,
+    metrics: &'a Metrics,
+) -> impl Stream<Item = Written> + 'a {
     let params = PatchParams::apply(FIELD_MANAGER).force();
     stream::iter(ops)
-        .map(|op| {
+        .map(move |op| {
             let params = params.clone();
             async move {
                 let object = op.object(input);
                 let result = api
                     .patch(&op.name, &params, &Patch::Apply(&object))
                     .await
-                    .map(|mut object| {
-                        // Slimmed at once: 10,000 responses with managedFields would be
-                        // held until the last write returns.
-                        super::slim(&mut object);
-                        object
+                    .map(|applied| {
+                        applied
+                            .metadata
+                            .resource_version
+                            .as_deref()
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0)
                     })
                     .map_err(|e| format!("server-side apply of {} failed: {e}", op.name));
                 drop(object);
@@ -56,8 +60,6 @@ pub async fn apply_all(
             }
         })
         .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await
 }
 
 /// Deletes every pruned object (already-gone objects count as deleted).

@@ -1,8 +1,7 @@
-//! The effectful helpers of a sync: secrets, fetching, signature checks, the watch-cache
-//! view with our own recent writes, status writes, Events and commit statuses.
+//! The effectful helpers of a sync: secrets, fetching, signature checks, status writes,
+//! Events and commit statuses.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -10,56 +9,14 @@ use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 
+use catalog_api::CatalogSource;
 use catalog_api::source::{CatalogSourceStatus, condition};
-use catalog_api::{CatalogImage, CatalogSource};
 
 use super::Shared;
 use super::reconcile::SourceState;
 use super::status::{merge_patch, set_condition};
 use crate::forge::{CommitState, StatusReport};
 use crate::source::{self, Credentials, FetchRequest, Fetched, RefSpec, SourceError};
-
-pub(super) fn rv(object: &CatalogImage) -> u64 {
-    object
-        .metadata
-        .resource_version
-        .as_deref()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// The watch cache of `namespace`, with our own recent writes laid over it.
-pub(super) fn live_view(
-    shared: &Shared,
-    state: &mut SourceState,
-    namespace: &str,
-) -> Vec<Arc<CatalogImage>> {
-    let mut live: BTreeMap<String, Arc<CatalogImage>> = shared
-        .images
-        .state()
-        .into_iter()
-        .filter(|o| o.metadata.namespace.as_deref() == Some(namespace))
-        .filter_map(|o| o.metadata.name.clone().map(|n| (n, o)))
-        .collect();
-    state.overlay.retain(|name, (written, written_rv)| {
-        let cached_rv = live.get(name).map(|o| rv(o));
-        match (written, cached_rv) {
-            // The cache already has this write (or something newer): forget the overlay.
-            (Some(_), Some(c)) if c >= *written_rv => false,
-            (None, None) => false,
-            (None, Some(c)) if c > *written_rv => false,
-            (Some(object), _) => {
-                live.insert(name.clone(), object.clone());
-                true
-            }
-            (None, Some(_)) => {
-                live.remove(name);
-                true
-            }
-        }
-    });
-    live.into_values().collect()
-}
 
 pub(super) fn jitter(base: Duration, fraction: f64) -> Duration {
     let nanos = std::time::SystemTime::now()

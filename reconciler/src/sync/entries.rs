@@ -11,8 +11,6 @@ use git2::{Oid, Repository};
 use crate::source::SourceError;
 use crate::source::tree::{list_files, read_blob};
 
-type FileResult = (Vec<Entry>, Vec<Diagnostic>);
-
 /// Per-file validation results keyed by (path, blob id): a file whose blob did not change
 /// is not read or parsed again. The entries themselves are kept once, in the last report
 /// (a 10,000-entry environment would otherwise be held twice); per file only the number of
@@ -52,36 +50,49 @@ impl EntryCache {
             return Ok(report.clone());
         }
         let (listing, listing_diagnostics) = list_files(repo, commit, dir)?;
-        // The previous revision's entries, by file. Nobody else holds the report between
-        // syncs, so they are moved, not copied.
-        let mut previous: HashMap<String, Vec<Entry>> = HashMap::new();
-        if let Some((_, report)) = self.last.take() {
-            let entries = Arc::try_unwrap(report)
+        // The previous revision's entries, moved (nobody else holds the report between
+        // syncs) and found by path through a sorted index, so they are never regrouped into
+        // per-file vectors: a 10,000-entry environment exists twice at most, briefly.
+        let mut previous: Vec<Entry> = match self.last.take() {
+            Some((_, report)) => Arc::try_unwrap(report)
                 .map(|r| r.entries)
-                .unwrap_or_else(|shared| shared.entries.clone());
-            for entry in entries {
-                previous.entry(entry.path.clone()).or_default().push(entry);
-            }
-        }
-        let mut files = HashMap::with_capacity(listing.len());
-        let mut results: Vec<FileResult> = Vec::with_capacity(listing.len());
-        self.parsed_last = 0;
-        for file in &listing {
-            let key = (file.path.clone(), file.blob);
-            let cached = self.files.remove(&key).and_then(|(count, diagnostics)| {
-                let mut entries = previous.remove(&file.path).unwrap_or_default();
+                .unwrap_or_else(|shared| shared.entries.clone()),
+            None => Vec::new(),
+        };
+        let mut by_path: Vec<usize> = (0..previous.len()).collect();
+        by_path.sort_unstable_by(|&a, &b| {
+            (&previous[a].path, previous[a].line).cmp(&(&previous[b].path, previous[b].line))
+        });
+        let reusable: Vec<Option<std::ops::Range<usize>>> = listing
+            .iter()
+            .map(|file| {
+                let count = self.files.get(&(file.path.clone(), file.blob))?.0;
+                let start = by_path.partition_point(|&i| previous[i].path < file.path);
+                let end = by_path.partition_point(|&i| previous[i].path <= file.path);
                 // Fewer entries than the file defined: some were dropped as duplicates of
                 // another file's, so the file is parsed again.
-                (entries.len() == count).then(|| {
-                    entries.sort_by_key(|e| e.line);
-                    (entries, diagnostics)
-                })
-            });
-            let result = match cached {
-                Some(cached) => cached,
+                (end - start == count).then_some(start..end)
+            })
+            .collect();
+        let mut files = HashMap::with_capacity(listing.len());
+        let mut entries: Vec<Entry> = Vec::with_capacity(previous.len().max(listing.len()));
+        let mut diagnostics = listing_diagnostics;
+        self.parsed_last = 0;
+        for (file, reuse) in listing.iter().zip(reusable) {
+            let key = (file.path.clone(), file.blob);
+            let (count, file_diagnostics) = match reuse {
+                Some(range) => {
+                    let (count, file_diagnostics) = self.files.remove(&key).expect("checked above");
+                    entries.extend(
+                        by_path[range]
+                            .iter()
+                            .map(|&i| std::mem::take(&mut previous[i])),
+                    );
+                    (count, file_diagnostics)
+                }
                 None => {
                     self.parsed_last += 1;
-                    match read_blob(repo, file.blob) {
+                    let (file_entries, file_diagnostics) = match read_blob(repo, file.blob) {
                         Ok(bytes) => validate_file(&file.path, &bytes, rules),
                         Err(e) => (
                             Vec::new(),
@@ -90,18 +101,18 @@ impl EntryCache {
                                 format!("cannot read the blob: {}", e.message()),
                             )],
                         ),
-                    }
+                    };
+                    let count = file_entries.len();
+                    entries.extend(file_entries);
+                    (count, file_diagnostics)
                 }
             };
-            files.insert(key, (result.0.len(), result.1.clone()));
-            results.push(result);
+            diagnostics.extend(file_diagnostics.iter().cloned());
+            files.insert(key, (count, file_diagnostics));
         }
         drop(previous);
         self.files = files;
-        let mut report = combine_files(results);
-        report.diagnostics.extend(listing_diagnostics);
-        report.diagnostics.sort();
-        let report = Arc::new(report);
+        let report = Arc::new(combine_files([(entries, diagnostics)]));
         self.last = Some((last_key, report.clone()));
         Ok(report)
     }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use kube::Api;
 use kube::api::ListParams;
 use notify::{RecursiveMode, Watcher};
@@ -19,6 +20,7 @@ use catalog_api::validate::validate_environment;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::apply::{apply_all, prune_all};
+use super::live::LiveImage;
 use super::metrics::Metrics;
 use super::plan::{PlanInput, plan};
 use crate::Context;
@@ -109,7 +111,11 @@ pub async fn sync_once(
         tracing::warn!(diagnostic = %d, "invalid entry (its live CatalogImage is kept)");
     }
     let live = match api.list(&ListParams::default()).await {
-        Ok(list) => list.items.into_iter().map(Arc::new).collect::<Vec<_>>(),
+        Ok(list) => list
+            .items
+            .iter()
+            .map(|o| Arc::new(LiveImage::from_object(o)))
+            .collect::<Vec<_>>(),
         Err(e) => {
             tracing::error!(error = %e, "cannot list CatalogImages");
             return;
@@ -144,7 +150,8 @@ pub async fn sync_once(
     }
     let mut failed = 0;
     let (mut created, mut updated, mut pruned) = (0, 0, 0);
-    for w in apply_all(api, plan.apply.clone(), &input, metrics).await {
+    let mut applied = std::pin::pin!(apply_all(api, plan.apply.clone(), &input, metrics));
+    while let Some(w) = applied.next().await {
         match w.result {
             Ok(_) if w.create => created += 1,
             Ok(_) => updated += 1,

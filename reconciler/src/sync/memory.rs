@@ -10,8 +10,9 @@
 mod glibc {
     use std::ffi::c_int;
 
-    /// `M_ARENA_MAX` from glibc's malloc.h.
+    /// `M_ARENA_MAX` and `M_MMAP_THRESHOLD` from glibc's malloc.h.
     const M_ARENA_MAX: c_int = -8;
+    const M_MMAP_THRESHOLD: c_int = -3;
 
     unsafe extern "C" {
         fn mallopt(param: c_int, value: c_int) -> c_int;
@@ -21,6 +22,11 @@ mod glibc {
     pub fn limit_arenas(max: c_int) {
         // SAFETY: mallopt only changes a malloc tuning parameter; any value is accepted.
         unsafe { mallopt(M_ARENA_MAX, max) };
+        // A fixed threshold (glibc raises it after each large free otherwise): the large,
+        // short-lived vectors of a sync are mapped and unmapped whole instead of leaving
+        // holes in the heap.
+        // SAFETY: as above.
+        unsafe { mallopt(M_MMAP_THRESHOLD, 256 * 1024) };
     }
 
     pub fn release_free_pages() {

@@ -11,6 +11,7 @@
 pub mod apply;
 mod effects;
 pub mod entries;
+pub mod live;
 pub mod local;
 pub(crate) mod memory;
 pub mod metrics;
@@ -104,7 +105,7 @@ impl Controller {
                 None => (Api::all(client.clone()), Api::all(client.clone())),
             };
         let (sources, sources_writer) = reflector::store();
-        let (images, images_writer) = reflector::store();
+        let images = Arc::new(live::LiveCache::default());
         let shared = Arc::new(Shared {
             client: client.clone(),
             metrics: self.metrics,
@@ -151,18 +152,23 @@ impl Controller {
         });
         let handle = self.handle.clone();
         let sources_for_images = sources.clone();
-        let image_events = reflector::reflector(
-            images_writer,
-            watcher(images_api, watcher::Config::default()).modify(slim),
-        )
-        .default_backoff()
-        .touched_objects();
+        let image_events = watcher(images_api, watcher::Config::default()).default_backoff();
         let image_task = tokio::spawn(async move {
             futures::pin_mut!(image_events);
             while let Some(event) = image_events.next().await {
                 match event {
-                    Ok(image) => {
-                        for key in owners_of(&sources_for_images, &image) {
+                    Ok(event) => {
+                        images.handle(&event);
+                        let touched = match &event {
+                            watcher::Event::Apply(o)
+                            | watcher::Event::Delete(o)
+                            | watcher::Event::InitApply(o) => Some(o),
+                            watcher::Event::Init | watcher::Event::InitDone => None,
+                        };
+                        for key in touched
+                            .map(|o| owners_of(&sources_for_images, o))
+                            .unwrap_or_default()
+                        {
                             handle.resync(key);
                         }
                     }
@@ -172,9 +178,9 @@ impl Controller {
         });
         tokio::select! {
             _ = ctx.shutdown.cancelled() => return Ok(()),
-            r = async { tokio::join!(sources.wait_until_ready(), images.wait_until_ready()) } => {
-                if r.0.is_err() || r.1.is_err() {
-                    anyhow::bail!("the CatalogSource/CatalogImage watches stopped before their first list");
+            r = async { tokio::join!(sources.wait_until_ready(), shared.images.wait_until_ready()) } => {
+                if r.0.is_err() {
+                    anyhow::bail!("the CatalogSource watch stopped before its first list");
                 }
             }
         }
@@ -185,32 +191,6 @@ impl Controller {
         result
     }
 }
-
-/// Strips a CatalogImage down to what the planner and the status summary read (name,
-/// namespace, labels, annotations, resourceVersion, spec, status.phase): the watch cache and
-/// our recent writes hold one of these per entry, so everything else (managedFields above all,
-/// the verifier's status details, the last-applied annotation) would be memory for nothing.
-pub(crate) fn slim(image: &mut CatalogImage) {
-    let meta = &mut image.metadata;
-    meta.managed_fields = None;
-    meta.uid = None;
-    meta.creation_timestamp = None;
-    meta.generation = None;
-    meta.owner_references = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-    }
-    image.status = image
-        .status
-        .take()
-        .map(|s| catalog_api::CatalogImageStatus {
-            phase: s.phase,
-            ..Default::default()
-        });
-}
-
-/// kubectl's client-side apply copy of the whole object: never compared by the sync.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Sources whose label names this CatalogImage (same name, target namespace = its namespace).
 fn owners_of(sources: &Store<CatalogSource>, image: &CatalogImage) -> Vec<Key> {
@@ -303,6 +283,9 @@ async fn schedule(
     Ok(())
 }
 
+/// Entry name → sources declaring it in one namespace.
+pub(crate) type Claims = HashMap<Box<str>, Vec<Arc<Key>>>;
+
 /// Everything the syncs share.
 pub(crate) struct Shared {
     pub client: kube::Client,
@@ -310,9 +293,9 @@ pub(crate) struct Shared {
     pub cache_dir: PathBuf,
     pub handle: Handle,
     pub sources: Store<CatalogSource>,
-    pub images: Store<CatalogImage>,
-    /// (target namespace, entry name) → sources declaring it.
-    pub claims: Mutex<HashMap<(String, String), BTreeSet<Key>>>,
+    pub images: Arc<live::LiveCache>,
+    /// Target namespace → entry name → sources declaring it (nearly always one, shared).
+    pub claims: Mutex<HashMap<String, Claims>>,
     pub states: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<reconcile::SourceState>>>>,
     /// Next interval fetch per source.
     pub due: Mutex<HashMap<Key, Instant>>,
@@ -340,23 +323,34 @@ impl Shared {
     fn claim(&self, key: &Key, namespace: &str, names: &BTreeSet<String>) -> BTreeSet<String> {
         let mut claims = self.claims.lock().unwrap();
         let mut affected: BTreeSet<Key> = BTreeSet::new();
-        claims.retain(|(ns, name), claimers| {
-            if claimers.contains(key) && (ns != namespace || !names.contains(name)) {
-                claimers.remove(key);
-                affected.extend(claimers.iter().cloned());
-            }
-            !claimers.is_empty()
-        });
+        for (ns, by_name) in claims.iter_mut() {
+            by_name.retain(|name, claimers| {
+                if let Some(i) = claimers.iter().position(|k| **k == *key)
+                    && (ns != namespace || !names.contains(&**name))
+                {
+                    claimers.swap_remove(i);
+                    affected.extend(claimers.iter().map(|k| (**k).clone()));
+                }
+                !claimers.is_empty()
+            });
+        }
+        claims.retain(|_, by_name| !by_name.is_empty());
         let mut contested = BTreeSet::new();
-        for name in names {
-            let claimers = claims
-                .entry((namespace.to_string(), name.clone()))
-                .or_default();
-            if claimers.insert(key.clone()) {
-                affected.extend(claimers.iter().filter(|k| *k != key).cloned());
-            }
-            if claimers.len() > 1 {
-                contested.insert(name.clone());
+        if !names.is_empty() {
+            let me = Arc::new(key.clone());
+            let by_name = claims.entry(namespace.to_string()).or_default();
+            for name in names {
+                let claimers = match by_name.get_mut(name.as_str()) {
+                    Some(claimers) => claimers,
+                    None => by_name.entry(name.as_str().into()).or_default(),
+                };
+                if !claimers.iter().any(|k| **k == *key) {
+                    affected.extend(claimers.iter().map(|k| (**k).clone()));
+                    claimers.push(me.clone());
+                }
+                if claimers.len() > 1 {
+                    contested.insert(name.clone());
+                }
             }
         }
         drop(claims);

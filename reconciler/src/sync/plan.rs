@@ -11,6 +11,8 @@ use catalog_api::source::{ConflictEntry, InventoryEntry};
 use catalog_api::validate::Entry;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::live::LiveImage;
+
 /// What the plan needs to know about the source.
 #[derive(Clone, Debug)]
 pub struct PlanInput<'a> {
@@ -141,45 +143,32 @@ fn differs_parts(
     spec: &catalog_api::CatalogImageSpec,
     want_labels: &BTreeMap<String, String>,
     want_annotations: &BTreeMap<String, String>,
-    live: &CatalogImage,
+    live: &LiveImage,
 ) -> bool {
-    if *spec != live.spec {
+    if !live.spec_equals(spec) {
         return true;
     }
-    let empty = BTreeMap::new();
-    let have = live.metadata.labels.as_ref().unwrap_or(&empty);
-    if want_labels.iter().any(|(k, v)| have.get(k) != Some(v)) {
-        return true;
-    }
-    // Our label keys must not linger (a removed target must lose its label).
-    if have
-        .keys()
-        .any(|k| is_managed_label(k) && !want_labels.contains_key(k))
+    if want_labels
+        .iter()
+        .any(|(k, v)| live.label(k) != Some(v.as_str()))
     {
         return true;
     }
-    let have = live.metadata.annotations.as_ref().unwrap_or(&empty);
+    // Our label keys must not linger (a removed target must lose its label).
+    if live
+        .labels()
+        .any(|(k, _)| is_managed_label(k) && !want_labels.contains_key(k))
+    {
+        return true;
+    }
     want_annotations
         .iter()
-        .any(|(k, v)| k != SOURCE_REVISION && have.get(k) != Some(v))
+        .any(|(k, v)| k != SOURCE_REVISION && live.annotation(k) != Some(v.as_str()))
 }
 
-fn owner_of(live: &CatalogImage) -> Option<&str> {
-    live.metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(CATALOG_SOURCE))
-        .map(String::as_str)
-}
-
-fn path_of<'a>(live: &'a CatalogImage, inventory: &'a BTreeMap<&str, &str>) -> Option<&'a str> {
-    let name = live.metadata.name.as_deref().unwrap_or_default();
-    live.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(SOURCE_PATH))
-        .map(String::as_str)
-        .or_else(|| inventory.get(name).copied())
+fn path_of<'a>(live: &'a LiveImage, inventory: &'a BTreeMap<&str, &str>) -> Option<&'a str> {
+    live.annotation(SOURCE_PATH)
+        .or_else(|| inventory.get(&*live.name).copied())
 }
 
 /// Deletion budget: an absolute number, or a percentage of the entries managed before.
@@ -207,13 +196,10 @@ fn approved(input: &PlanInput<'_>) -> bool {
 }
 
 /// Plans one sync. `live` are the CatalogImages of the target namespace (any owner).
-pub fn plan(input: &PlanInput<'_>, live: &[Arc<CatalogImage>]) -> Plan {
+pub fn plan(input: &PlanInput<'_>, live: &[Arc<LiveImage>]) -> Plan {
     let mut plan = Plan::default();
-    let live_by_name: BTreeMap<&str, &CatalogImage> = live
-        .iter()
-        .filter(|o| o.metadata.namespace.as_deref().unwrap_or(input.namespace) == input.namespace)
-        .filter_map(|o| o.metadata.name.as_deref().map(|n| (n, o.as_ref())))
-        .collect();
+    let live_by_name: BTreeMap<&str, &LiveImage> =
+        live.iter().map(|o| (&*o.name, o.as_ref())).collect();
     let previous: BTreeMap<&str, &str> = input
         .previous_inventory
         .iter()
@@ -226,7 +212,7 @@ pub fn plan(input: &PlanInput<'_>, live: &[Arc<CatalogImage>]) -> Plan {
         let name = entry.name();
         wanted.insert(name);
         let existing = live_by_name.get(name);
-        let owner = existing.map(|o| owner_of(o));
+        let owner = existing.map(|o| o.label(CATALOG_SOURCE));
         if input.contested.contains(name) {
             plan.conflicts.push(ConflictEntry {
                 name: name.into(),
@@ -277,7 +263,7 @@ pub fn plan(input: &PlanInput<'_>, live: &[Arc<CatalogImage>]) -> Plan {
     let mut deletions = Vec::new();
     let mut managed_before = 0usize;
     for (name, live) in &live_by_name {
-        if owner_of(live) != Some(input.source) {
+        if live.label(CATALOG_SOURCE) != Some(input.source) {
             continue;
         }
         managed_before += 1;

@@ -49,6 +49,10 @@ impl Fixture {
         }
     }
     fn plan(&self, live: &[Arc<CatalogImage>]) -> Plan {
+        let live: Vec<Arc<LiveImage>> = live
+            .iter()
+            .map(|o| Arc::new(LiveImage::from_object(o)))
+            .collect();
         plan(
             &PlanInput {
                 source: "dev",
@@ -63,7 +67,7 @@ impl Fixture {
                 approved_revision: self.approved.as_deref(),
                 previous_inventory: &[],
             },
-            live,
+            &live,
         )
     }
 }

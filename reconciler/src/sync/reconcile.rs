@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::events::EventType;
 
@@ -12,10 +13,10 @@ use catalog_api::labels::{APPROVE_DELETIONS, CATALOG_SOURCE, RECONCILE_REQUESTED
 use catalog_api::source::{CatalogSourceStatus, SyncRecord, condition};
 
 use super::effects::{
-    cache_path, event, fail, fetch, jitter, live_view, report_commit, rv, verify_revision,
-    write_status,
+    cache_path, event, fail, fetch, jitter, report_commit, verify_revision, write_status,
 };
 use super::entries::EntryCache;
+use super::live::{LiveImage, PendingWrites, Write};
 use super::plan::{PlanInput, plan, short};
 use super::status::{
     invalid_entries, push_history, ready_condition, remove_condition, set_condition, summary,
@@ -32,9 +33,8 @@ pub struct SourceState {
     pub(super) last_fetch: Option<Instant>,
     pub(super) failures: u32,
     pub(super) generation: Option<i64>,
-    /// Objects written recently, used until the watch cache has caught up: name →
-    /// (object or tombstone, resourceVersion it supersedes).
-    pub(super) overlay: HashMap<String, (Option<Arc<CatalogImage>>, u64)>,
+    /// Writes the watch cache has not shown yet: planning waits for them.
+    pub(super) pending: PendingWrites,
     /// Last commit status sent: (revision, state, description).
     pub(super) reported: Option<(String, CommitState, String)>,
     /// Status we last wrote and the resourceVersion the server gave it: used as the
@@ -295,7 +295,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         .into_iter()
         .map(str::to_string)
         .collect();
-    let live = live_view(shared, &mut state, &target_ns);
+    let live = live_view(shared, &mut state.pending, &target_ns).await;
     let input = PlanInput {
         source: name,
         namespace: &target_ns,
@@ -332,31 +332,29 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         .await;
     }
     let api: Api<CatalogImage> = Api::namespaced(shared.client.clone(), &target_ns);
-    let live_rv: HashMap<String, u64> = live
+    let live_rv: HashMap<&str, u64> = live
         .iter()
-        .filter_map(|o| o.metadata.name.clone().map(|n| (n, rv(o))))
+        .map(|o| (&*o.name, o.resource_version))
         .collect();
     let mut errors = Vec::new();
     let (mut created, mut updated, mut pruned) = (0usize, 0usize, 0usize);
-    for written in apply::apply_all(
+    let mut applied = std::pin::pin!(apply::apply_all(
         &api,
         std::mem::take(&mut plan.apply),
         &input,
         &shared.metrics,
-    )
-    .await
-    {
+    ));
+    while let Some(written) = applied.next().await {
         match written.result {
-            Ok(object) => {
+            Ok(rv) => {
                 if written.create {
                     created += 1
                 } else {
                     updated += 1
                 }
-                let object_rv = rv(&object);
                 state
-                    .overlay
-                    .insert(written.name, (Some(Arc::new(object)), object_rv));
+                    .pending
+                    .push(&target_ns, &written.name, Write::Applied(rv));
             }
             Err(e) => errors.push(e),
         }
@@ -365,12 +363,16 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         match result {
             Ok(()) => {
                 pruned += 1;
-                let old_rv = live_rv.get(&deleted).copied().unwrap_or(0);
-                state.overlay.insert(deleted, (None, old_rv));
+                let old_rv = live_rv.get(deleted.as_str()).copied().unwrap_or(0);
+                state
+                    .pending
+                    .push(&target_ns, &deleted, Write::Deleted(old_rv));
             }
             Err(e) => errors.push(e),
         }
     }
+    drop(live_rv);
+    drop(live);
     let metrics = &shared.metrics;
     metrics.entries(name, "created", created);
     metrics.entries(name, "updated", updated);
@@ -382,17 +384,10 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
 
     tracing::debug!(source = %format!("{ns}/{name}"), ms = started.elapsed().as_millis() as u64, "applied");
     // Status.
-    let live = live_view(shared, &mut state, &target_ns);
-    let managed: Vec<Arc<CatalogImage>> = live
+    let live = live_view(shared, &mut state.pending, &target_ns).await;
+    let managed: Vec<Arc<LiveImage>> = live
         .into_iter()
-        .filter(|o| {
-            o.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(CATALOG_SOURCE))
-                .map(String::as_str)
-                == Some(name)
-        })
+        .filter(|o| o.label(CATALOG_SOURCE) == Some(name))
         .collect();
     status.invalid_entries = invalid_entries(&report.diagnostics);
     status.conflicts = plan.conflicts.clone();
@@ -521,4 +516,18 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         description,
     )
     .await;
+}
+
+/// How long a sync waits for the watch to show its previous writes before planning.
+const CATCH_UP: Duration = Duration::from_secs(10);
+
+/// The CatalogImages of `namespace` once the watch cache shows this source's own writes,
+/// so a plan never re-applies (or a summary never misses) what was just written.
+async fn live_view(
+    shared: &Shared,
+    pending: &mut PendingWrites,
+    namespace: &str,
+) -> Vec<Arc<LiveImage>> {
+    shared.images.catch_up(pending, CATCH_UP).await;
+    shared.images.namespace(namespace)
 }
