@@ -23,6 +23,12 @@ pub const CATALOG_SOURCE: &str = "automotive.sdv.cloud.redhat.com/catalog-source
 pub const SOURCE_REVISION: &str = "automotive.sdv.cloud.redhat.com/source-revision";
 /// File (relative to the repository root) the object was last applied from.
 pub const SOURCE_PATH: &str = "automotive.sdv.cloud.redhat.com/source-path";
+/// Namespace of the managing CatalogSource: with the `catalog-source` label (its name) it
+/// identifies the source, so same-named sources of two namespaces never prune each other's
+/// objects, and a source finds its objects after its `targetNamespace` changed.
+pub const SOURCE_NAMESPACE: &str = "automotive.sdv.cloud.redhat.com/source-namespace";
+/// Finalizer on a CatalogSource: its CatalogImages are deleted with it (when `prune` is on).
+pub const SOURCE_FINALIZER: &str = "automotive.sdv.cloud.redhat.com/prune";
 /// Set by `caib catalog verify`; the verification controller echoes it in
 /// `status.lastHandledVerifyAt` once it has verified.
 pub const VERIFY_REQUESTED_AT: &str = "automotive.sdv.cloud.redhat.com/verify-requested-at";

@@ -17,6 +17,7 @@ use kube::runtime::watcher;
 use tokio::sync::Notify;
 
 use catalog_api::image::Phase;
+use catalog_api::labels::{CATALOG_SOURCE, SOURCE_NAMESPACE};
 use catalog_api::{CatalogImage, CatalogImageSpec};
 
 /// kubectl's client-side apply copy of the whole object: never compared by the sync.
@@ -71,6 +72,21 @@ impl LiveImage {
 
     pub fn annotation(&self, key: &str) -> Option<&str> {
         lookup(&self.annotations, key)
+    }
+
+    /// The managing source as (namespace, name): the namespace is `None` on objects applied
+    /// before the source-namespace annotation existed.
+    pub fn owner(&self) -> Option<(Option<&str>, &str)> {
+        let name = self.label(CATALOG_SOURCE)?;
+        Some((self.annotation(SOURCE_NAMESPACE), name))
+    }
+
+    /// Whether source `namespace/name` manages this object. Objects without the
+    /// source-namespace annotation are matched by name alone (callers only ask that within
+    /// the source's target namespace).
+    pub fn managed_by(&self, namespace: &str, name: &str) -> bool {
+        self.owner()
+            .is_some_and(|(ns, n)| n == name && ns.is_none_or(|ns| ns == namespace))
     }
 
     pub fn spec_equals(&self, spec: &CatalogImageSpec) -> bool {
@@ -190,6 +206,26 @@ impl LiveCache {
             }
             changed.await;
         }
+    }
+
+    /// The objects source `namespace/name` manages by its source-namespace annotation, in
+    /// every namespace but `except`, with their namespaces: what it leaves behind when it is
+    /// deleted or its target namespace moves.
+    pub fn owned_by(
+        &self,
+        namespace: &str,
+        name: &str,
+        except: Option<&str>,
+    ) -> Vec<(String, Arc<LiveImage>)> {
+        let inner = self.inner.read().unwrap();
+        inner
+            .objects
+            .iter()
+            .filter(|(ns, _)| Some(ns.as_str()) != except)
+            .flat_map(|(ns, names)| names.values().map(move |o| (ns, o)))
+            .filter(|(_, o)| o.owner() == Some((Some(namespace), name)))
+            .map(|(ns, o)| (ns.clone(), o.clone()))
+            .collect()
     }
 
     /// The objects of `namespace`, in no particular order.

@@ -130,6 +130,7 @@ pub async fn sync_once(
     let max_deletions = IntOrString::String("100%".into());
     let input = PlanInput {
         source: SOURCE,
+        source_namespace: namespace,
         namespace,
         revision: REVISION,
         desired: &report.entries,

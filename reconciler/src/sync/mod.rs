@@ -9,6 +9,7 @@
 //! status, events, commit status.
 
 pub mod apply;
+mod cleanup;
 mod effects;
 pub mod entries;
 pub mod live;
@@ -31,7 +32,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::mpsc;
 
-use catalog_api::labels::CATALOG_SOURCE;
+use catalog_api::labels::{CATALOG_SOURCE, SOURCE_NAMESPACE};
 use catalog_api::{CatalogImage, CatalogSource};
 
 use crate::Context;
@@ -192,17 +193,22 @@ impl Controller {
     }
 }
 
-/// Sources whose label names this CatalogImage (same name, target namespace = its namespace).
+/// Sources managing this CatalogImage: the one its label and source-namespace annotation
+/// name, or (objects from before the annotation) every same-named source targeting its
+/// namespace.
 fn owners_of(sources: &Store<CatalogSource>, image: &CatalogImage) -> Vec<Key> {
-    let Some(owner) = image
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(CATALOG_SOURCE))
-    else {
+    let meta = &image.metadata;
+    let Some(owner) = meta.labels.as_ref().and_then(|l| l.get(CATALOG_SOURCE)) else {
         return Vec::new();
     };
-    let ns = image.metadata.namespace.as_deref().unwrap_or_default();
+    if let Some(ns) = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(SOURCE_NAMESPACE))
+    {
+        return vec![(ns.clone(), owner.clone())];
+    }
+    let ns = meta.namespace.as_deref().unwrap_or_default();
     sources
         .state()
         .iter()

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use catalog_api::CatalogImage;
-use catalog_api::labels::{self, CATALOG_SOURCE, SOURCE_PATH, SOURCE_REVISION};
+use catalog_api::labels::{self, CATALOG_SOURCE, SOURCE_NAMESPACE, SOURCE_PATH, SOURCE_REVISION};
 use catalog_api::source::{ConflictEntry, InventoryEntry};
 use catalog_api::validate::Entry;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -16,8 +16,10 @@ use super::live::LiveImage;
 /// What the plan needs to know about the source.
 #[derive(Clone, Debug)]
 pub struct PlanInput<'a> {
-    /// Label value identifying the source (`catalog-source` label).
+    /// Label value identifying the source (`catalog-source` label): its name.
     pub source: &'a str,
+    /// The source's own namespace (`source-namespace` annotation).
+    pub source_namespace: &'a str,
     /// Namespace the entries are applied to.
     pub namespace: &'a str,
     /// Commit (or `local` marker) being applied.
@@ -53,12 +55,7 @@ pub struct ApplyOp {
 impl ApplyOp {
     /// The object to apply (see [`desired_object`]), from the same inputs the plan was made of.
     pub fn object(&self, input: &PlanInput<'_>) -> CatalogImage {
-        desired_object(
-            &input.desired[self.entry],
-            input.source,
-            input.namespace,
-            input.revision,
-        )
+        desired_object(&input.desired[self.entry], input)
     }
 }
 
@@ -101,31 +98,26 @@ impl Plan {
 /// spec-derived labels, the source label and the traceability annotations).
 fn desired_meta(
     entry: &Entry,
-    source: &str,
-    revision: &str,
+    input: &PlanInput<'_>,
 ) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let meta = &entry.image.metadata;
     let mut labels_map = meta.labels.clone().unwrap_or_default();
     labels_map.extend(labels::spec_labels(&entry.image.spec));
-    labels_map.insert(CATALOG_SOURCE.into(), source.into());
+    labels_map.insert(CATALOG_SOURCE.into(), input.source.into());
     let mut annotations = meta.annotations.clone().unwrap_or_default();
-    annotations.insert(SOURCE_REVISION.into(), revision.into());
+    annotations.insert(SOURCE_NAMESPACE.into(), input.source_namespace.into());
+    annotations.insert(SOURCE_REVISION.into(), input.revision.into());
     annotations.insert(SOURCE_PATH.into(), entry.path.clone());
     (labels_map, annotations)
 }
 
 /// The object the sync wants live for an entry: the file's manifest in the target namespace,
 /// with the spec-derived labels, the source label and the traceability annotations.
-pub fn desired_object(
-    entry: &Entry,
-    source: &str,
-    namespace: &str,
-    revision: &str,
-) -> CatalogImage {
-    let (labels_map, annotations) = desired_meta(entry, source, revision);
+pub fn desired_object(entry: &Entry, input: &PlanInput<'_>) -> CatalogImage {
+    let (labels_map, annotations) = desired_meta(entry, input);
     let mut object = entry.image.clone();
     object.status = None;
-    object.metadata.namespace = Some(namespace.to_string());
+    object.metadata.namespace = Some(input.namespace.to_string());
     object.metadata.labels = Some(labels_map);
     object.metadata.annotations = Some(annotations);
     object
@@ -212,25 +204,30 @@ pub fn plan(input: &PlanInput<'_>, live: &[Arc<LiveImage>]) -> Plan {
         let name = entry.name();
         wanted.insert(name);
         let existing = live_by_name.get(name);
-        let owner = existing.map(|o| o.label(CATALOG_SOURCE));
+        let owner = existing.map(|o| o.owner());
+        let mine = existing.is_some_and(|o| o.managed_by(input.source_namespace, input.source));
         if input.contested.contains(name) {
             plan.conflicts.push(ConflictEntry {
                 name: name.into(),
                 path: entry.path.clone(),
                 message: "another CatalogSource declares an entry with this name in the same namespace; remove it from one of them".into(),
             });
-            if owner == Some(Some(input.source)) {
+            if mine {
                 inventory.insert(name.into(), entry.path.clone());
             }
             continue;
         }
         match owner {
-            Some(Some(o)) if o == input.source => {}
-            Some(Some(other)) => {
+            Some(Some(_)) if mine => {}
+            Some(Some((ns, other))) => {
+                let other = match ns {
+                    Some(ns) => format!("{ns}/{other}"),
+                    None => other.to_string(),
+                };
                 plan.conflicts.push(ConflictEntry {
                     name: name.into(),
                     path: entry.path.clone(),
-                    message: format!("a CatalogImage with this name is managed by CatalogSource {other:?}; it is left as it is"),
+                    message: format!("a CatalogImage with this name is managed by CatalogSource {other}; it is left as it is"),
                 });
                 continue;
             }
@@ -246,7 +243,7 @@ pub fn plan(input: &PlanInput<'_>, live: &[Arc<LiveImage>]) -> Plan {
         }
         inventory.insert(name.into(), entry.path.clone());
         if let Some(live) = existing {
-            let (want_labels, want_annotations) = desired_meta(entry, input.source, input.revision);
+            let (want_labels, want_annotations) = desired_meta(entry, input);
             if !differs_parts(&entry.image.spec, &want_labels, &want_annotations, live) {
                 plan.unchanged.push(name.into());
                 continue;
@@ -263,7 +260,7 @@ pub fn plan(input: &PlanInput<'_>, live: &[Arc<LiveImage>]) -> Plan {
     let mut deletions = Vec::new();
     let mut managed_before = 0usize;
     for (name, live) in &live_by_name {
-        if live.label(CATALOG_SOURCE) != Some(input.source) {
+        if !live.managed_by(input.source_namespace, input.source) {
             continue;
         }
         managed_before += 1;

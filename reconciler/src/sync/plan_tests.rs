@@ -14,7 +14,30 @@ fn entry(name: &str, url: &str) -> Entry {
 }
 
 fn live_of(entry: &Entry, source: Option<&str>) -> Arc<CatalogImage> {
-    let mut object = desired_object(entry, source.unwrap_or("x"), "ns", "0000000");
+    live_of_source_in(entry, source, "ns")
+}
+
+/// A live object as source `source_namespace/source` applied it (unlabelled when `None`).
+fn live_of_source_in(
+    entry: &Entry,
+    source: Option<&str>,
+    source_namespace: &str,
+) -> Arc<CatalogImage> {
+    let input = PlanInput {
+        source: source.unwrap_or("x"),
+        source_namespace,
+        namespace: "ns",
+        revision: "0000000",
+        desired: &[],
+        broken_paths: &BTreeSet::new(),
+        contested: &BTreeSet::new(),
+        prune: true,
+        max_deletions: &IntOrString::Int(10),
+        allow_empty: false,
+        approved_revision: None,
+        previous_inventory: &[],
+    };
+    let mut object = desired_object(entry, &input);
     if source.is_none() {
         object
             .metadata
@@ -34,6 +57,7 @@ struct Fixture {
     prune: bool,
     allow_empty: bool,
     approved: Option<String>,
+    source_namespace: &'static str,
 }
 
 impl Fixture {
@@ -46,29 +70,32 @@ impl Fixture {
             prune: true,
             allow_empty: false,
             approved: None,
+            source_namespace: "ns",
         }
     }
+    fn input(&self) -> PlanInput<'_> {
+        PlanInput {
+            source: "dev",
+            source_namespace: self.source_namespace,
+            namespace: "ns",
+            revision: REV,
+            desired: &self.desired,
+            broken_paths: &self.broken,
+            contested: &self.contested,
+            prune: self.prune,
+            max_deletions: &self.max,
+            allow_empty: self.allow_empty,
+            approved_revision: self.approved.as_deref(),
+            previous_inventory: &[],
+        }
+    }
+
     fn plan(&self, live: &[Arc<CatalogImage>]) -> Plan {
         let live: Vec<Arc<LiveImage>> = live
             .iter()
             .map(|o| Arc::new(LiveImage::from_object(o)))
             .collect();
-        plan(
-            &PlanInput {
-                source: "dev",
-                namespace: "ns",
-                revision: REV,
-                desired: &self.desired,
-                broken_paths: &self.broken,
-                contested: &self.contested,
-                prune: self.prune,
-                max_deletions: &self.max,
-                allow_empty: self.allow_empty,
-                approved_revision: self.approved.as_deref(),
-                previous_inventory: &[],
-            },
-            &live,
-        )
+        plan(&self.input(), &live)
     }
 }
 
@@ -80,13 +107,14 @@ fn initial_sync_creates_everything_with_labels_and_annotations() {
     ]);
     let plan = f.plan(&[]);
     assert_eq!(plan.creates(), 2);
-    let object = &desired_object(&f.desired[plan.apply[0].entry], "dev", "ns", REV);
+    let object = &desired_object(&f.desired[plan.apply[0].entry], &f.input());
     let labels = object.metadata.labels.as_ref().unwrap();
     assert_eq!(labels[CATALOG_SOURCE], "dev");
     assert_eq!(labels[labels::ARCHITECTURE], "arm64");
     let annotations = object.metadata.annotations.as_ref().unwrap();
     assert_eq!(annotations[SOURCE_REVISION], REV);
     assert_eq!(annotations[SOURCE_PATH], "env/a.yaml");
+    assert_eq!(annotations[SOURCE_NAMESPACE], "ns");
     assert_eq!(object.metadata.namespace.as_deref(), Some("ns"));
     assert_eq!(plan.inventory.len(), 2);
 }
@@ -193,7 +221,11 @@ fn unlabelled_or_foreign_objects_are_conflicts_never_taken_over() {
     assert!(plan.prune.is_empty());
     assert_eq!(plan.conflicts.len(), 2);
     assert!(plan.conflicts[0].message.contains("never taken over"));
-    assert!(plan.conflicts[1].message.contains("\"staging\""));
+    assert!(
+        plan.conflicts[1]
+            .message
+            .contains("CatalogSource ns/staging")
+    );
     assert!(plan.inventory.is_empty());
 }
 
@@ -271,4 +303,46 @@ fn emptying_a_source_needs_allow_empty_or_approval() {
     assert!(plan.prune.is_empty());
     f.allow_empty = true;
     assert_eq!(f.plan(&live).prune, vec!["a"]);
+}
+
+#[test]
+fn a_same_named_source_of_another_namespace_is_another_owner() {
+    let a = entry("a", "quay.io/x/a:1");
+    let theirs = entry("theirs", "quay.io/x/t:1");
+    // Objects of source "dev" in namespace "other" (annotated), both in our target namespace.
+    let live = [
+        live_of_source_in(&a, Some("dev"), "other"),
+        live_of_source_in(&theirs, Some("dev"), "other"),
+    ];
+    let plan = Fixture::new(vec![a.clone()]).plan(&live);
+    assert!(plan.prune.is_empty(), "{plan:?}");
+    assert!(plan.apply.is_empty());
+    assert_eq!(plan.conflicts.len(), 1);
+    assert!(
+        plan.conflicts[0]
+            .message
+            .contains("CatalogSource other/dev"),
+        "{:?}",
+        plan.conflicts
+    );
+
+    // Objects applied before the annotation existed are matched by name.
+    let mut legacy = (*live_of(&a, Some("dev"))).clone();
+    legacy
+        .metadata
+        .annotations
+        .as_mut()
+        .unwrap()
+        .remove(SOURCE_NAMESPACE);
+    let gone = entry("gone", "quay.io/x/g:1");
+    let mut legacy_gone = (*live_of(&gone, Some("dev"))).clone();
+    legacy_gone
+        .metadata
+        .annotations
+        .as_mut()
+        .unwrap()
+        .remove(SOURCE_NAMESPACE);
+    let plan = Fixture::new(vec![a]).plan(&[Arc::new(legacy), Arc::new(legacy_gone)]);
+    assert_eq!(plan.prune, vec!["gone".to_string()]);
+    assert_eq!(plan.updates(), 1, "the annotation is added");
 }

@@ -9,7 +9,7 @@ use kube::api::Api;
 use kube::runtime::events::EventType;
 
 use catalog_api::CatalogImage;
-use catalog_api::labels::{APPROVE_DELETIONS, CATALOG_SOURCE, RECONCILE_REQUESTED_AT};
+use catalog_api::labels::{APPROVE_DELETIONS, RECONCILE_REQUESTED_AT};
 use catalog_api::source::{CatalogSourceStatus, SyncRecord, condition};
 
 use super::effects::{
@@ -21,7 +21,7 @@ use super::plan::{PlanInput, plan, short};
 use super::status::{
     invalid_entries, push_history, ready_condition, remove_condition, set_condition, summary,
 };
-use super::{Key, Shared, apply};
+use super::{Key, Shared, apply, cleanup};
 use crate::forge::CommitState;
 use crate::source::{self, Fetched};
 
@@ -48,6 +48,16 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         shared.forget(key);
         return;
     };
+    if source.metadata.deletion_timestamp.is_some() {
+        if cleanup::finalize(shared, &source).await {
+            shared.forget(key);
+        } else {
+            let retry = Instant::now() + jitter(Duration::from_secs(5), 0.2);
+            shared.due.lock().unwrap().insert(key.clone(), retry);
+        }
+        return;
+    }
+    cleanup::ensure_finalizer(shared, &source).await;
     let state = shared.state(key);
     let mut state = state.lock().await;
     let started = Instant::now();
@@ -298,6 +308,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
     let live = live_view(shared, &mut state.pending, &target_ns).await;
     let input = PlanInput {
         source: name,
+        source_namespace: ns,
         namespace: &target_ns,
         revision: &revision,
         desired: &report.entries,
@@ -373,6 +384,11 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
     }
     drop(live_rv);
     drop(live);
+    if errors.is_empty() && spec.prune {
+        let (moved, failed) = cleanup::prune_moved(shared, &source).await;
+        pruned += moved;
+        errors.extend(failed);
+    }
     let metrics = &shared.metrics;
     metrics.entries(name, "created", created);
     metrics.entries(name, "updated", updated);
@@ -387,7 +403,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
     let live = live_view(shared, &mut state.pending, &target_ns).await;
     let managed: Vec<Arc<LiveImage>> = live
         .into_iter()
-        .filter(|o| o.label(CATALOG_SOURCE) == Some(name))
+        .filter(|o| o.managed_by(ns, name))
         .collect();
     status.invalid_entries = invalid_entries(&report.diagnostics);
     status.conflicts = plan.conflicts.clone();

@@ -1,0 +1,164 @@
+//! What a source leaves behind: its CatalogImages when the source is deleted (held by the
+//! [`SOURCE_FINALIZER`], as Flux's garbage collection on Kustomization deletion), and its
+//! CatalogImages in the previous namespace after `spec.targetNamespace` changed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::EventType;
+use serde_json::json;
+
+use catalog_api::labels::SOURCE_FINALIZER;
+use catalog_api::{CatalogImage, CatalogSource};
+
+use super::effects::event;
+use super::live::LiveImage;
+use super::{Shared, apply};
+
+/// Adds the finalizer when missing (the first sync of a source): one write, once.
+pub(super) async fn ensure_finalizer(shared: &Shared, source: &CatalogSource) {
+    let finalizers = source.metadata.finalizers.clone().unwrap_or_default();
+    if finalizers.iter().any(|f| f == SOURCE_FINALIZER) {
+        return;
+    }
+    let mut wanted = finalizers;
+    wanted.push(SOURCE_FINALIZER.to_string());
+    set_finalizers(shared, source, wanted).await;
+}
+
+/// Finishes the deletion of `source`: deletes what it manages (when `prune` is on and it
+/// is not suspended), then releases the finalizer. Returns false while objects remain (a
+/// failed delete): the finalizer stays and the caller retries.
+pub(super) async fn finalize(shared: &Shared, source: &CatalogSource) -> bool {
+    let finalizers = source.metadata.finalizers.clone().unwrap_or_default();
+    if !finalizers.iter().any(|f| f == SOURCE_FINALIZER) {
+        return true;
+    }
+    let (ns, name) = key_of(source);
+    if source.spec.prune && !source.spec.suspend {
+        let target = target_namespace(source);
+        let mut managed: BTreeMap<String, Vec<Arc<LiveImage>>> = BTreeMap::new();
+        for (object_ns, object) in shared.images.owned_by(ns, name, None) {
+            managed.entry(object_ns).or_default().push(object);
+        }
+        // Objects from before the source-namespace annotation, in the target namespace.
+        for object in shared.images.namespace(target) {
+            if object.managed_by(ns, name) && object.owner().is_some_and(|(n, _)| n.is_none()) {
+                managed.entry(target.to_string()).or_default().push(object);
+            }
+        }
+        let mut deleted = 0;
+        for (object_ns, objects) in managed {
+            let (ok, errors) = delete(shared, &object_ns, &objects).await;
+            deleted += ok;
+            if let Some(first) = errors.first() {
+                let message = format!(
+                    "the CatalogSource is being deleted but {} of its CatalogImages could not be deleted (first: {first}); retrying",
+                    errors.len()
+                );
+                tracing::warn!(source = %format!("{ns}/{name}"), "{message}");
+                event(shared, source, EventType::Warning, "PruneFailed", &message).await;
+                return false;
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(source = %format!("{ns}/{name}"), deleted, "deleted the CatalogImages of a deleted CatalogSource");
+        }
+    }
+    let wanted = finalizers
+        .into_iter()
+        .filter(|f| f != SOURCE_FINALIZER)
+        .collect();
+    set_finalizers(shared, source, wanted).await
+}
+
+/// Deletes the objects this source left in namespaces other than its target (its
+/// `targetNamespace` changed). Returns how many were deleted and the errors.
+pub(super) async fn prune_moved(shared: &Shared, source: &CatalogSource) -> (usize, Vec<String>) {
+    let (ns, name) = key_of(source);
+    let mut left: BTreeMap<String, Vec<Arc<LiveImage>>> = BTreeMap::new();
+    for (object_ns, object) in shared
+        .images
+        .owned_by(ns, name, Some(target_namespace(source)))
+    {
+        left.entry(object_ns).or_default().push(object);
+    }
+    let (mut deleted, mut errors) = (0, Vec::new());
+    for (object_ns, objects) in left {
+        let (ok, failed) = delete(shared, &object_ns, &objects).await;
+        deleted += ok;
+        errors.extend(failed);
+        if ok > 0 {
+            let message = format!(
+                "deleted {ok} CatalogImages from namespace {object_ns}: spec.targetNamespace is now {}",
+                target_namespace(source)
+            );
+            tracing::info!(source = %format!("{ns}/{name}"), "{message}");
+            event(
+                shared,
+                source,
+                EventType::Normal,
+                "PrunedPreviousNamespace",
+                &message,
+            )
+            .await;
+        }
+    }
+    (deleted, errors)
+}
+
+async fn delete(
+    shared: &Shared,
+    namespace: &str,
+    objects: &[Arc<LiveImage>],
+) -> (usize, Vec<String>) {
+    let api: Api<CatalogImage> = Api::namespaced(shared.client.clone(), namespace);
+    let names = objects.iter().map(|o| o.name.to_string()).collect();
+    let (mut deleted, mut errors) = (0, Vec::new());
+    for (name, result) in apply::prune_all(&api, names, &shared.metrics).await {
+        match result {
+            Ok(()) => deleted += 1,
+            Err(e) => errors.push(format!("{namespace}/{name}: {e}")),
+        }
+    }
+    (deleted, errors)
+}
+
+/// Replaces the finalizer list, guarded by the resourceVersion the decision was made on.
+async fn set_finalizers(shared: &Shared, source: &CatalogSource, finalizers: Vec<String>) -> bool {
+    let (ns, name) = key_of(source);
+    let api: Api<CatalogSource> = Api::namespaced(shared.client.clone(), ns);
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": source.metadata.resource_version,
+    }});
+    shared.metrics.api_write("patch");
+    match api
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => true,
+        // Gone already, or changed since: the watch brings the new state and another try.
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => false,
+        Err(e) => {
+            tracing::warn!(source = %format!("{ns}/{name}"), error = %e, "cannot update the finalizers");
+            false
+        }
+    }
+}
+
+fn key_of(source: &CatalogSource) -> (&str, &str) {
+    (
+        source.metadata.namespace.as_deref().unwrap_or_default(),
+        source.metadata.name.as_deref().unwrap_or_default(),
+    )
+}
+
+fn target_namespace(source: &CatalogSource) -> &str {
+    source
+        .spec
+        .target_namespace
+        .as_deref()
+        .unwrap_or_else(|| key_of(source).0)
+}

@@ -1,0 +1,192 @@
+//! What happens to a source's CatalogImages over the source's life: deleted with it (the
+//! prune finalizer) unless `prune` is off, moved when `targetNamespace` changes, and never
+//! touched by a same-named source of another namespace.
+
+mod sync_common;
+
+use catalog_api::labels::{CATALOG_SOURCE, SOURCE_FINALIZER, SOURCE_NAMESPACE};
+use catalog_api::{CatalogImage, CatalogSource};
+use catalog_e2e::git::BareRepo;
+use catalog_e2e::process::eventually;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
+use serde_json::json;
+use sync_common::*;
+
+async fn create_namespace(env: &Env, name: &str) {
+    let namespaces: Api<Namespace> = Api::all(env.client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap(),
+        )
+        .await
+        .expect("create namespace");
+}
+
+async fn names_in(env: &Env, namespace: &str) -> Vec<String> {
+    let images: Api<CatalogImage> = Api::namespaced(env.client.clone(), namespace);
+    let mut names: Vec<String> = images
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|i| i.metadata.name)
+        .collect();
+    names.sort();
+    names
+}
+
+async fn wait_names(env: &Env, namespace: &str, want: &[&str]) {
+    eventually(
+        WAIT,
+        &format!("CatalogImages {want:?} in {namespace}"),
+        || async { (names_in(env, namespace).await == want).then_some(()) },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_source_deletes_its_images_unless_prune_is_off() {
+    let repo = BareRepo::from_template("catalog").unwrap();
+    let head = repo.head("main").unwrap();
+    let mut env = Env::start().await;
+    env.spawn_reconciler(&[]);
+    env.create_source("dev", &repo.file_url(), json!({})).await;
+    env.create_source(
+        "staging",
+        &repo.file_url(),
+        json!({"path": "environments/staging", "prune": false, "targetNamespace": "kept"}),
+    )
+    .await;
+    create_namespace(&env, "kept").await;
+    let source = env.wait_applied("dev", &head).await;
+    env.wait_applied("staging", &head).await;
+    assert!(
+        source
+            .metadata
+            .finalizers
+            .unwrap_or_default()
+            .contains(&SOURCE_FINALIZER.to_string()),
+        "the sync adds its finalizer"
+    );
+    wait_names(&env, "kept", &["autosd-cs9-rpi4"]).await;
+
+    env.sources()
+        .delete("dev", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(WAIT, "CatalogSource dev to be gone", || async {
+        env.sources()
+            .get_opt("dev")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        env.image_names().await.is_empty(),
+        "the images of dev went with it"
+    );
+
+    env.sources()
+        .delete("staging", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(WAIT, "CatalogSource staging to be gone", || async {
+        env.sources()
+            .get_opt("staging")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        names_in(&env, "kept").await,
+        ["autosd-cs9-rpi4"],
+        "prune: false keeps the images"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_target_namespace_gets_the_entries_and_the_old_one_is_emptied() {
+    let repo = BareRepo::from_template("catalog").unwrap();
+    let head = repo.head("main").unwrap();
+    let mut env = Env::start().await;
+    create_namespace(&env, "moved").await;
+    env.spawn_reconciler(&[]);
+    env.create_source("dev", &repo.file_url(), json!({})).await;
+    env.wait_applied("dev", &head).await;
+    assert_eq!(env.image_names().await, TEMPLATE_DEV);
+
+    env.patch_source("dev", json!({"spec": {"targetNamespace": "moved"}}))
+        .await;
+    wait_names(&env, "moved", &TEMPLATE_DEV).await;
+    wait_names(&env, NS, &[]).await;
+    let source = env.source("dev").await;
+    assert_eq!(ready(&source).unwrap().0, "True", "{:?}", source.status);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn same_named_sources_of_two_namespaces_never_prune_each_other() {
+    let repo = BareRepo::from_template("catalog").unwrap();
+    let head = repo.head("main").unwrap();
+    let mut env = Env::start().await;
+    create_namespace(&env, "team-b").await;
+    env.spawn_reconciler(&[]);
+    env.create_source("dev", &repo.file_url(), json!({})).await;
+    env.wait_applied("dev", &head).await;
+
+    // Another "dev", in team-b, applying the staging entry into the same namespace.
+    let team_b: Api<CatalogSource> = Api::namespaced(env.client.clone(), "team-b");
+    team_b
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1", "kind": "CatalogSource",
+                "metadata": {"name": "dev", "namespace": "team-b"},
+                "spec": {"url": repo.file_url(), "ref": {"branch": "main"}, "interval": "1h",
+                         "path": "environments/staging", "targetNamespace": NS}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    eventually(WAIT, "team-b/dev to report a conflict", || async {
+        let source = team_b.get("dev").await.unwrap();
+        let status = source.status?;
+        (status.last_applied_revision.as_deref() == Some(head.as_str())
+            && !status.conflicts.is_empty())
+        .then_some(status)
+    })
+    .await;
+    // Both declare autosd-cs9-rpi4: a conflict on both sides; nothing of either is pruned.
+    env.settle(std::time::Duration::from_millis(500)).await;
+    assert_eq!(env.image_names().await, TEMPLATE_DEV);
+    let rpi4 = env.image("autosd-cs9-rpi4").await.unwrap();
+    let annotations = rpi4.metadata.annotations.unwrap_or_default();
+    assert_eq!(
+        annotations.get(SOURCE_NAMESPACE).map(String::as_str),
+        Some(NS)
+    );
+    assert_eq!(
+        rpi4.metadata.labels.unwrap_or_default().get(CATALOG_SOURCE),
+        Some(&"dev".to_string())
+    );
+    let ours = env.source("dev").await.status.unwrap();
+    assert_eq!(ours.inventory.len(), TEMPLATE_DEV.len(), "{ours:?}");
+    assert!(!ours.conflicts.is_empty(), "{ours:?}");
+    let theirs = team_b.get("dev").await.unwrap().status.unwrap();
+    assert!(theirs.inventory.is_empty(), "{theirs:?}");
+    assert!(
+        theirs.conflicts[0]
+            .message
+            .contains("another CatalogSource"),
+        "{:?}",
+        theirs.conflicts
+    );
+}
