@@ -69,11 +69,14 @@ pub struct CatalogSourceSpec {
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
     pub timeout: String,
 
-    /// Namespace the CatalogImages are applied to; defaults to this object's namespace.
+    /// Namespace the CatalogImages are applied to; defaults to this object's namespace. When
+    /// it changes, the entries are applied to the new namespace and (with prune) deleted from
+    /// the old one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_namespace: Option<String>,
 
-    /// Delete CatalogImages of this source whose files were removed.
+    /// Delete CatalogImages of this source whose files were removed, and delete all of them
+    /// when this CatalogSource is deleted. With false they are left in place (still labelled).
     #[serde(default = "default_true")]
     pub prune: bool,
 
