@@ -5,6 +5,7 @@
 //! real git remotes, and an HTTP fake of the forge REST APIs.
 
 pub mod emulator;
+pub mod fixture;
 pub mod forge;
 pub mod git;
 pub mod process;

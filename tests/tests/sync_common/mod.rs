@@ -2,55 +2,49 @@
 //! real git remotes, and helpers to read what the reconciler did.
 #![allow(dead_code)]
 
+use std::ops::Deref;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use catalog_api::labels::{CATALOG_SOURCE, SOURCE_PATH, SOURCE_REVISION};
 use catalog_api::{CatalogImage, CatalogSource};
-use catalog_e2e::emulator::{Emulator, EmulatorOptions};
-use catalog_e2e::process::{binary, eventually};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use catalog_e2e::fixture::{self, Cluster};
+use catalog_e2e::process::eventually;
 use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
 pub const NS: &str = "catalog";
 pub const WAIT: Duration = Duration::from_secs(20);
 
 pub fn crds_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../crds"))
+    fixture::crds_dir()
 }
 
 /// One emulator plus (at most) one reconciler process.
+///
+/// The cluster part (`emu`, `client`, `tmp`) is a [`Cluster`] reached through `Deref`, so
+/// `env.emu`, `env.client` and `env.tmp` read as before.
 pub struct Env {
-    pub emu: Emulator,
-    pub client: kube::Client,
-    pub tmp: TempDir,
+    cluster: Cluster,
     pub http_port: u16,
     reconciler: Option<Child>,
 }
 
+impl Deref for Env {
+    type Target = Cluster;
+    fn deref(&self) -> &Cluster {
+        &self.cluster
+    }
+}
+
 impl Env {
     pub async fn start() -> Env {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let emu = Emulator::start(EmulatorOptions::with_crds(crds_dir())).expect("emulator starts");
-        let client = emu.kube_client();
-        let namespaces: Api<Namespace> = Api::all(client.clone());
-        namespaces
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap(),
-            )
-            .await
-            .expect("namespace created");
-        let tmp = tempfile::tempdir().unwrap();
-        emu.write_kubeconfig(tmp.path().join("kubeconfig")).unwrap();
+        let cluster = Cluster::start();
+        cluster.create_namespace(NS).await;
         Env {
-            emu,
-            client,
-            tmp,
+            cluster,
             http_port: catalog_e2e::git::free_port(),
             reconciler: None,
         }
@@ -59,26 +53,14 @@ impl Env {
     /// Starts `catalog-reconciler` (sync controller only) with extra arguments.
     pub fn spawn_reconciler(&mut self, extra: &[&str]) {
         self.stop_reconciler();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.tmp.path().join("reconciler.log"))
-            .unwrap();
-        let child = Command::new(binary("catalog-reconciler"))
-            .args(["--controllers", "sync", "--log-format", "text"])
-            .arg("--http-addr")
-            .arg(format!("127.0.0.1:{}", self.http_port))
-            .arg("--cache-dir")
+        let log = fixture::log_file(&self.tmp.path().join("reconciler.log"), true);
+        let mut cmd = fixture::reconciler_command(&self.kubeconfig(), self.http_port, Some("sync"));
+        cmd.arg("--cache-dir")
             .arg(self.tmp.path().join("cache"))
             .args(extra)
-            .env("KUBECONFIG", self.tmp.path().join("kubeconfig"))
             .env("RUST_LOG", "info,catalog_reconciler=debug,kube=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("catalog-reconciler starts (run `cargo build -p catalog-reconciler` first)");
-        self.reconciler = Some(child);
+            .stderr(log);
+        self.reconciler = Some(fixture::spawn_reconciler(cmd));
     }
 
     /// Kills the reconciler (SIGKILL: no graceful shutdown).
@@ -102,33 +84,22 @@ impl Env {
     }
 
     pub fn images(&self) -> Api<CatalogImage> {
-        Api::namespaced(self.client.clone(), NS)
+        self.api(NS)
     }
 
     pub fn sources(&self) -> Api<CatalogSource> {
-        Api::namespaced(self.client.clone(), NS)
+        self.api(NS)
     }
 
     /// Creates a CatalogSource `name` with `spec` merged over {url, path: environments/dev,
     /// interval 1h}.
     pub async fn create_source(&self, name: &str, url: &str, spec: Value) {
-        let mut full = json!({"url": url, "path": "environments/dev", "interval": "1h", "ref": {"branch": "main"}});
-        for (k, v) in spec.as_object().unwrap() {
-            full[k] = v.clone();
-        }
-        let object = json!({
-            "apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1",
-            "kind": "CatalogSource",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": full,
-        });
-        self.sources()
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(object).unwrap(),
-            )
-            .await
-            .expect("CatalogSource created");
+        let full = fixture::merged(
+            json!({"url": url, "path": "environments/dev", "interval": "1h", "ref": {"branch": "main"}}),
+            spec,
+        );
+        let object = fixture::catalog_object("CatalogSource", name, NS, full);
+        fixture::create_json(&self.sources(), object).await;
     }
 
     pub async fn patch_source(&self, name: &str, patch: Value) {
@@ -139,21 +110,7 @@ impl Env {
     }
 
     pub async fn create_secret(&self, name: &str, data: &[(&str, &str)]) {
-        let string_data: serde_json::Map<String, Value> = data
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect();
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), NS);
-        secrets
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(
-                    json!({"metadata": {"name": name}, "stringData": string_data}),
-                )
-                .unwrap(),
-            )
-            .await
-            .expect("secret created");
+        self.cluster.create_secret(NS, name, None, data).await;
     }
 
     pub async fn source(&self, name: &str) -> CatalogSource {
@@ -183,53 +140,50 @@ impl Env {
 
     /// Waits until the source reports `revision` as applied.
     pub async fn wait_applied(&self, name: &str, revision: &str) -> CatalogSource {
-        let what = format!("CatalogSource {name} to apply {revision}");
-        let logs = || self.logs();
-        let result = tokio::time::timeout(WAIT, async {
-            loop {
-                let source = self.source(name).await;
-                if source
-                    .status
+        self.wait_source(
+            name,
+            &format!("CatalogSource {name} to apply {revision}"),
+            |s| {
+                s.status
                     .as_ref()
                     .and_then(|s| s.last_applied_revision.as_deref())
                     == Some(revision)
-                {
-                    return source;
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-        })
-        .await;
-        match result {
-            Ok(s) => s,
-            Err(_) => panic!(
-                "timed out waiting for {what}; status: {:?}\nreconciler log:\n{}",
-                self.source(name).await.status,
-                logs()
-            ),
-        }
+            },
+        )
+        .await
     }
 
     /// Waits until the Ready condition has `reason`.
     pub async fn wait_ready_reason(&self, name: &str, reason: &str) -> CatalogSource {
-        let result = tokio::time::timeout(WAIT, async {
-            loop {
-                let source = self.source(name).await;
-                if ready(&source).is_some_and(|c| c.1 == reason) {
-                    return source;
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
+        self.wait_source(name, &format!("Ready reason {reason} on {name}"), |s| {
+            ready(s).is_some_and(|c| c.1 == reason)
         })
-        .await;
-        match result {
-            Ok(s) => s,
-            Err(_) => panic!(
-                "timed out waiting for Ready reason {reason} on {name}; status: {:?}\nreconciler log:\n{}",
-                self.source(name).await.status,
-                self.logs()
-            ),
-        }
+        .await
+    }
+
+    /// Waits (up to [`WAIT`]) until `done` holds for source `name`; on timeout the panic
+    /// shows `what`, the source's status and the reconciler's log.
+    async fn wait_source(
+        &self,
+        name: &str,
+        what: &str,
+        done: impl Fn(&CatalogSource) -> bool,
+    ) -> CatalogSource {
+        fixture::wait_or_explain(
+            WAIT,
+            || async {
+                let source = self.source(name).await;
+                done(&source).then_some(source)
+            },
+            || async {
+                format!(
+                    "timed out waiting for {what}; status: {:?}\nreconciler log:\n{}",
+                    self.source(name).await.status,
+                    self.logs()
+                )
+            },
+        )
+        .await
     }
 
     /// Waits until no write reaches the emulator for `quiet` (the reconciler settled).

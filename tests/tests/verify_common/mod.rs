@@ -3,31 +3,37 @@
 //! short backoff and interval floors so schedules are observable within seconds.
 #![allow(dead_code)]
 
+use std::ops::Deref;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use catalog_api::CatalogImage;
 use catalog_api::image::{Phase, condition};
 use catalog_api::labels::VERIFY_REQUESTED_AT;
-use catalog_e2e::emulator::{Emulator, EmulatorOptions};
-use catalog_e2e::process::{binary, eventually};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use catalog_e2e::fixture::{self, Cluster};
+use catalog_e2e::process::eventually;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
 pub const NS: &str = "catalog";
 pub const WAIT: Duration = Duration::from_secs(30);
 
 /// One emulator plus any number of reconciler processes.
+///
+/// The cluster part (`emu`, `client`, `tmp`) is a [`Cluster`] reached through `Deref`.
 pub struct Env {
-    pub emu: Emulator,
-    pub client: kube::Client,
-    pub tmp: TempDir,
+    cluster: Cluster,
     reconcilers: Vec<Reconciler>,
+}
+
+impl Deref for Env {
+    type Target = Cluster;
+    fn deref(&self) -> &Cluster {
+        &self.cluster
+    }
 }
 
 /// A running `catalog-reconciler`.
@@ -48,24 +54,10 @@ impl Drop for Env {
 
 impl Env {
     pub async fn start() -> Env {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let crds = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../crds"));
-        let emu = Emulator::start(EmulatorOptions::with_crds(crds)).expect("emulator starts");
-        let client = emu.kube_client();
-        let namespaces: Api<Namespace> = Api::all(client.clone());
-        namespaces
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap(),
-            )
-            .await
-            .expect("namespace created");
-        let tmp = tempfile::tempdir().unwrap();
-        emu.write_kubeconfig(tmp.path().join("kubeconfig")).unwrap();
+        let cluster = Cluster::start();
+        cluster.create_namespace(NS).await;
         Env {
-            emu,
-            client,
-            tmp,
+            cluster,
             reconcilers: Vec::new(),
         }
     }
@@ -76,23 +68,14 @@ impl Env {
         let index = self.reconcilers.len();
         let port = catalog_e2e::git::free_port();
         let log = self.tmp.path().join(format!("reconciler-{index}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(binary("catalog-reconciler"))
-            .args(["--controllers", "verify", "--log-format", "text"])
-            .args(["--verify-backoff-min", "1s", "--verify-backoff-max", "8s"])
+        let mut cmd = fixture::reconciler_command(&self.kubeconfig(), port, Some("verify"));
+        cmd.args(["--verify-backoff-min", "1s", "--verify-backoff-max", "8s"])
             .args(["--min-verification-interval", "1s"])
-            .arg("--http-addr")
-            .arg(format!("127.0.0.1:{port}"))
             .args(extra)
-            .env("KUBECONFIG", self.tmp.path().join("kubeconfig"))
             .env("RUST_LOG", "info,kube=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("catalog-reconciler starts (run `cargo build -p catalog-reconciler` first)");
+            .stderr(fixture::log_file(&log, false));
         self.reconcilers.push(Reconciler {
-            child,
+            child: fixture::spawn_reconciler(cmd),
             http_port: port,
             log,
         });
@@ -127,33 +110,22 @@ impl Env {
     }
 
     pub fn images(&self) -> Api<CatalogImage> {
-        Api::namespaced(self.client.clone(), NS)
+        self.api(NS)
     }
 
     /// Creates CatalogImage `name` for `registry_url` with `spec` merged in (interval 1h,
     /// architecture amd64 unless given).
     pub async fn create_image(&self, name: &str, registry_url: &str, spec: Value) {
-        let mut full = json!({
-            "registryUrl": registry_url,
-            "verificationInterval": "1h",
-            "metadata": {"architecture": "amd64", "distro": "cs9"},
-        });
-        for (k, v) in spec.as_object().unwrap() {
-            full[k] = v.clone();
-        }
-        let object = json!({
-            "apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1",
-            "kind": "CatalogImage",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": full,
-        });
-        self.images()
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(object).unwrap(),
-            )
-            .await
-            .expect("CatalogImage created");
+        let full = fixture::merged(
+            json!({
+                "registryUrl": registry_url,
+                "verificationInterval": "1h",
+                "metadata": {"architecture": "amd64", "distro": "cs9"},
+            }),
+            spec,
+        );
+        let object = fixture::catalog_object("CatalogImage", name, NS, full);
+        fixture::create_json(&self.images(), object).await;
     }
 
     pub async fn image(&self, name: &str) -> CatalogImage {
@@ -184,32 +156,7 @@ impl Env {
 
     /// Creates or replaces a Secret from string data with an optional type.
     pub async fn put_secret(&self, name: &str, type_: Option<&str>, data: &[(&str, &str)]) {
-        let string_data: serde_json::Map<String, Value> = data
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect();
-        let mut object = json!({"metadata": {"name": name}, "stringData": string_data});
-        if let Some(t) = type_ {
-            object["type"] = json!(t);
-        }
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), NS);
-        let secret: Secret = serde_json::from_value(object).unwrap();
-        match secrets.get_opt(name).await.unwrap() {
-            None => {
-                secrets
-                    .create(&PostParams::default(), &secret)
-                    .await
-                    .expect("secret created");
-            }
-            Some(existing) => {
-                let mut secret = secret;
-                secret.metadata.resource_version = existing.metadata.resource_version;
-                secrets
-                    .replace(name, &PostParams::default(), &secret)
-                    .await
-                    .expect("secret replaced");
-            }
-        }
+        self.cluster.put_secret(NS, name, type_, data).await;
     }
 
     /// Reasons of the events recorded for `name` (both Event APIs).
