@@ -6,11 +6,13 @@ mod sync_common;
 
 use catalog_api::labels::{CATALOG_SOURCE, SOURCE_FINALIZER, SOURCE_NAMESPACE};
 use catalog_api::{CatalogImage, CatalogSource};
-use catalog_e2e::git::BareRepo;
+use std::time::Duration;
+
+use catalog_e2e::git::{BareRepo, Change};
 use catalog_e2e::process::eventually;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use sync_common::*;
 
@@ -188,5 +190,51 @@ async fn same_named_sources_of_two_namespaces_never_prune_each_other() {
             .contains("another CatalogSource"),
         "{:?}",
         theirs.conflicts
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn phase_changes_reach_the_summary_in_a_batch_not_one_write_each() {
+    let repo = BareRepo::from_template("catalog").unwrap();
+    let extra: Vec<Change> = (0..20)
+        .map(|i| {
+            Change::write(
+                format!("environments/dev/extra-{i:02}.yaml"),
+                entry_yaml(&format!("extra-{i:02}"), &format!("quay.io/acme/extra:{i}")),
+            )
+        })
+        .collect();
+    let head = repo.commit("main", "twenty more", &extra).unwrap();
+    let mut env = Env::start().await;
+    env.spawn_reconciler(&[]);
+    env.create_source("dev", &repo.file_url(), json!({})).await;
+    env.wait_applied("dev", &head).await;
+    env.settle(Duration::from_millis(300)).await;
+    let status_writes = || env.emu.request_count("patch catalogsources/status");
+    let before = status_writes();
+
+    // What the verification controller does: 23 status writes, one per image.
+    let names = env.image_names().await;
+    assert_eq!(names.len(), 23);
+    for name in &names {
+        env.images()
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"phase": "Available"}})),
+            )
+            .await
+            .unwrap();
+    }
+    eventually(WAIT, "the summary to count 23 available", || async {
+        let summary = env.source("dev").await.status?.summary?;
+        (summary.available == 23).then_some(())
+    })
+    .await;
+    env.settle(Duration::from_millis(300)).await;
+    let writes = status_writes() - before;
+    assert!(
+        (1..=2).contains(&writes),
+        "23 phase changes cost {writes} CatalogSource status writes"
     );
 }

@@ -89,6 +89,14 @@ impl LiveImage {
             .is_some_and(|(ns, n)| n == name && ns.is_none_or(|ns| ns == namespace))
     }
 
+    /// Equal in everything the planner reads (the verifier's status writes change only the
+    /// phase and the resourceVersion).
+    fn same_except_status(&self, other: &LiveImage) -> bool {
+        self.labels == other.labels
+            && self.annotations == other.annotations
+            && self.spec_fingerprint == other.spec_fingerprint
+    }
+
     pub fn spec_equals(&self, spec: &CatalogImageSpec) -> bool {
         self.spec_fingerprint == spec_fingerprint(spec)
     }
@@ -139,18 +147,21 @@ pub struct LiveCache {
 }
 
 impl LiveCache {
-    /// Applies one watch event.
-    pub fn handle(&self, event: &watcher::Event<CatalogImage>) {
+    /// Applies one watch event and says what it changed for the sync.
+    pub fn handle(&self, event: &watcher::Event<CatalogImage>) -> Change {
         let key = |o: &CatalogImage| {
             (
                 o.metadata.namespace.clone().unwrap_or_default(),
                 LiveImage::from_object(o),
             )
         };
-        {
+        let change = {
             let mut inner = self.inner.write().unwrap();
             match event {
-                watcher::Event::Init => inner.relist = Some(Namespaces::new()),
+                watcher::Event::Init => {
+                    inner.relist = Some(Namespaces::new());
+                    Change::Nothing
+                }
                 watcher::Event::InitApply(o) => {
                     let (ns, live) = key(o);
                     let relist = inner.relist.get_or_insert_default();
@@ -158,6 +169,7 @@ impl LiveCache {
                         .entry(ns)
                         .or_default()
                         .insert(live.name.clone(), Arc::new(live));
+                    Change::Object
                 }
                 watcher::Event::InitDone => {
                     inner.objects = inner.relist.take().unwrap_or_default();
@@ -170,15 +182,20 @@ impl LiveCache {
                         .max()
                         .unwrap_or(0);
                     self.seen.fetch_max(newest, Ordering::SeqCst);
+                    Change::Nothing
                 }
                 watcher::Event::Apply(o) => {
                     let (ns, live) = key(o);
                     self.seen.fetch_max(live.resource_version, Ordering::SeqCst);
-                    inner
+                    let previous = inner
                         .objects
                         .entry(ns)
                         .or_default()
-                        .insert(live.name.clone(), Arc::new(live));
+                        .insert(live.name.clone(), Arc::new(live.clone()));
+                    match previous {
+                        Some(old) if old.same_except_status(&live) => Change::Status,
+                        _ => Change::Object,
+                    }
                 }
                 watcher::Event::Delete(o) => {
                     let (ns, live) = key(o);
@@ -189,10 +206,12 @@ impl LiveCache {
                             inner.objects.remove(&ns);
                         }
                     }
+                    Change::Object
                 }
             }
-        }
+        };
         self.changed.notify_waiters();
+        change
     }
 
     /// Waits for the first complete list.
@@ -291,6 +310,17 @@ impl LiveCache {
     }
 }
 
+/// What a watch event changed, for the sources managing the object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Nothing,
+    /// Only the status (the verifier's writes): the source's summary counts, which are
+    /// refreshed in batches rather than on every event.
+    Status,
+    /// Something the plan reads, or the object came or went: drift is reverted at once.
+    Object,
+}
+
 /// One write of a sync, as the cache must show it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Write {
@@ -345,6 +375,45 @@ mod tests {
         assert_eq!(live.annotation(LAST_APPLIED), None);
         assert!(live.spec_equals(&object.spec));
         assert!(!live.spec_equals(&image("a", 7, "quay.io/x/a:2").spec));
+    }
+
+    #[test]
+    fn status_only_changes_are_told_apart_from_drift() {
+        let cache = LiveCache::default();
+        let mut object = image("a", 1, "quay.io/x/a:1");
+        assert_eq!(
+            cache.handle(&watcher::Event::Apply(object.clone())),
+            Change::Object
+        );
+        object.metadata.resource_version = Some("2".into());
+        object.status = Some(catalog_api::CatalogImageStatus {
+            phase: Some(Phase::Available),
+            ..Default::default()
+        });
+        assert_eq!(
+            cache.handle(&watcher::Event::Apply(object.clone())),
+            Change::Status
+        );
+        assert_eq!(cache.get("ns", "a").unwrap().phase, Some(Phase::Available));
+        object.spec.registry_url = "quay.io/x/a:2".into();
+        assert_eq!(
+            cache.handle(&watcher::Event::Apply(object.clone())),
+            Change::Object
+        );
+        object
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("a".into(), "edited".into());
+        assert_eq!(
+            cache.handle(&watcher::Event::Apply(object.clone())),
+            Change::Object
+        );
+        assert_eq!(
+            cache.handle(&watcher::Event::Delete(object)),
+            Change::Object
+        );
     }
 
     #[tokio::test]

@@ -47,7 +47,14 @@ pub struct Trigger {
     pub key: Key,
     /// Fetch the remote even if the interval has not elapsed (webhook, manual request).
     pub fetch: bool,
+    /// Only the summary counts may have changed: run within [`SUMMARY_EVERY`], together
+    /// with every other such trigger of the source.
+    pub batched: bool,
 }
+
+/// How long phase changes of a source's CatalogImages wait to be counted in its status:
+/// 10,000 images turning Available cost a few status writes, not 10,000.
+pub const SUMMARY_EVERY: Duration = Duration::from_secs(2);
 
 /// Cheap handle to trigger syncs from elsewhere (the webhook receiver).
 #[derive(Clone)]
@@ -61,11 +68,24 @@ impl Handle {
         let _ = self.tx.send(Trigger {
             key: (namespace.into(), name.into()),
             fetch: true,
+            batched: false,
         });
     }
 
     fn resync(&self, key: Key) {
-        let _ = self.tx.send(Trigger { key, fetch: false });
+        let _ = self.tx.send(Trigger {
+            key,
+            fetch: false,
+            batched: false,
+        });
+    }
+
+    fn resync_batched(&self, key: Key) {
+        let _ = self.tx.send(Trigger {
+            key,
+            fetch: false,
+            batched: true,
+        });
     }
 }
 
@@ -159,7 +179,7 @@ impl Controller {
             while let Some(event) = image_events.next().await {
                 match event {
                     Ok(event) => {
-                        images.handle(&event);
+                        let change = images.handle(&event);
                         let touched = match &event {
                             watcher::Event::Apply(o)
                             | watcher::Event::Delete(o)
@@ -170,7 +190,11 @@ impl Controller {
                             .map(|o| owners_of(&sources_for_images, o))
                             .unwrap_or_default()
                         {
-                            handle.resync(key);
+                            match change {
+                                live::Change::Object => handle.resync(key),
+                                live::Change::Status => handle.resync_batched(key),
+                                live::Change::Nothing => {}
+                            }
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "watching CatalogImages failed; retrying"),
@@ -236,6 +260,7 @@ async fn schedule(
     ctx: Arc<Context>,
 ) -> anyhow::Result<()> {
     let mut pending: HashMap<Key, bool> = HashMap::new();
+    let mut batched: HashMap<Key, Instant> = HashMap::new();
     let mut running: HashSet<Key> = HashSet::new();
     let mut tasks = tokio::task::JoinSet::new();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -245,7 +270,11 @@ async fn schedule(
             _ = ctx.shutdown.cancelled() => break,
             trigger = rx.recv() => {
                 let Some(trigger) = trigger else { break };
-                *pending.entry(trigger.key).or_default() |= trigger.fetch;
+                if trigger.batched {
+                    batched.entry(trigger.key).or_insert_with(|| Instant::now() + SUMMARY_EVERY);
+                } else {
+                    *pending.entry(trigger.key).or_default() |= trigger.fetch;
+                }
             }
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 match done {
@@ -260,6 +289,13 @@ async fn schedule(
                     shared.due.lock().unwrap().remove(&key);
                     *pending.entry(key).or_default() |= true;
                 }
+                batched.retain(|key, at| {
+                    if *at > now {
+                        return true;
+                    }
+                    pending.entry(key.clone()).or_default();
+                    false
+                });
             }
         }
         let ready: Vec<Key> = pending
