@@ -63,13 +63,12 @@ impl Cluster {
     }
 
     /// An emulator started with `options` (no CRDs, a token, ...), its kubeconfig written
-    /// to [`Cluster::kubeconfig`]. Installs the ring TLS provider first, as every client must.
+    /// to [`Cluster::kubeconfig`].
+    /// Needs a tokio runtime (for the client); see [`start_emulator`] for tests without one.
     pub fn with_options(options: EmulatorOptions) -> Cluster {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let emu = Emulator::start(options).expect("emulator starts");
-        let client = emu.kube_client();
         let tmp = tempfile::tempdir().unwrap();
-        emu.write_kubeconfig(tmp.path().join("kubeconfig")).unwrap();
+        let emu = start_emulator(options, &tmp.path().join("kubeconfig"));
+        let client = emu.kube_client();
         Cluster { emu, client, tmp }
     }
 
@@ -147,6 +146,16 @@ impl Cluster {
         )
         .await;
     }
+}
+
+/// Starts an emulator with `options` and writes its kubeconfig to `kubeconfig`; installs the
+/// ring TLS provider first, as every client must. Needs no runtime, so synchronous tests
+/// that only run binaries use it directly.
+pub fn start_emulator(options: EmulatorOptions, kubeconfig: &Path) -> Emulator {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let emu = Emulator::start(options).expect("emulator starts");
+    emu.write_kubeconfig(kubeconfig).unwrap();
+    emu
 }
 
 /// Creates namespace `name` (callers decide whether "already exists" matters).

@@ -6,6 +6,13 @@
 mod support;
 use support::*;
 
+/// Leaves caib only git's own configuration for the token and the author.
+fn from_git_config(cmd: &mut tokio::process::Command) -> &mut tokio::process::Command {
+    cmd.env_remove("CAIB_GIT_TOKEN")
+        .env_remove("GIT_AUTHOR_NAME")
+        .env_remove("GIT_AUTHOR_EMAIL")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credential_helper_and_git_config_author() {
     let s = Setup::new().await;
@@ -22,26 +29,13 @@ async fn credential_helper_and_git_config_author() {
         "[credential]\n\thelper = store\n[user]\n\tname = Config Person\n\temail = config@example.com\n",
     )
     .unwrap();
-    let out = s
-        .command(&[
-            "catalog",
-            "add",
-            "ref",
-            "quay.io/org/ref:v1",
-            "--architecture",
-            "amd64",
-            "--distro",
-            "cs9",
-            "--no-verify",
-            "--direct",
-        ])
-        .env_remove("CAIB_GIT_TOKEN")
-        .env_remove("GIT_AUTHOR_NAME")
-        .env_remove("GIT_AUTHOR_EMAIL")
+    let mut direct = org_add_args("ref");
+    direct.push("--direct".into());
+    let out = from_git_config(s.command(&[]).args(&direct))
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", show(&out));
+    assert_success(&out);
     assert_eq!(
         commit_info(&s.remote, "main", "%an <%ae>"),
         "Config Person <config@example.com>"
@@ -51,26 +45,11 @@ async fn credential_helper_and_git_config_author() {
     // Git works through the helper, but there is no token for the forge: refused (exit 3)
     // before anything is pushed, so no branch is left without its pull request.
     let refs = s.refs();
-    let out = s
-        .command(&[
-            "catalog",
-            "add",
-            "other",
-            "quay.io/org/other:v1",
-            "--architecture",
-            "amd64",
-            "--distro",
-            "cs9",
-            "--no-verify",
-        ])
-        .env_remove("CAIB_GIT_TOKEN")
-        .env_remove("GIT_AUTHOR_NAME")
-        .env_remove("GIT_AUTHOR_EMAIL")
+    let out = from_git_config(s.command(&[]).args(org_add_args("other")))
         .output()
         .await
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
-    assert!(text(&out.stderr).contains("GITHUB_TOKEN"), "{}", show(&out));
+    assert_exit(&out, 3, "GITHUB_TOKEN");
     assert_eq!(s.refs(), refs);
     assert!(s.forge.requests().is_empty());
 }
@@ -79,26 +58,14 @@ async fn credential_helper_and_git_config_author() {
 async fn concurrent_runs_share_the_cache_safely() {
     let s = Setup::new().await;
     let add = |name: &'static str| {
-        let url = format!("quay.io/org/{name}:v1");
         let mut cmd = s.command(&[]);
-        cmd.args([
-            "catalog",
-            "add",
-            name,
-            &url,
-            "--architecture",
-            "amd64",
-            "--distro",
-            "cs9",
-            "--no-verify",
-            "--direct",
-        ]);
+        cmd.args(org_add_args(name)).arg("--direct");
         cmd.output()
     };
     let (a, b, c) = tokio::join!(add("one"), add("two"), add("three"));
     for out in [a, b, c] {
         let out = out.unwrap();
-        assert!(out.status.success(), "{}", show(&out));
+        assert_success(&out);
     }
     for name in ["one", "two", "three"] {
         assert!(
@@ -121,22 +88,13 @@ async fn catalog_repo_from_the_config_file() {
     )
     .unwrap();
     let out = s
-        .command_without_repo(&[
-            "catalog",
-            "add",
-            "ref",
-            "quay.io/org/ref:v1",
-            "--architecture",
-            "amd64",
-            "--distro",
-            "cs9",
-            "--no-verify",
-            "--direct",
-        ])
+        .command_without_repo(&[])
+        .args(org_add_args("ref"))
+        .arg("--direct")
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", show(&out));
+    assert_success(&out);
     assert!(
         s.remote
             .read("main", "environments/staging/ref.yaml")

@@ -10,25 +10,30 @@ use catalog_e2e::git::Change;
 mod support;
 use support::*;
 
-const ADD: &[&str] = &[
-    "catalog",
-    "add",
-    "ref",
-    "quay.io/org/ref:v1",
-    "--architecture",
-    "amd64",
-    "--distro",
-    "cs9",
-    "--no-verify",
-];
-
-/// Points catalog.yaml's forge at `provider` and returns the API URL caib is given.
+/// Points catalog.yaml's forge at `provider`.
 fn use_provider(s: &Setup, provider: &str) {
-    let config = text(&s.remote.read("main", "catalog.yaml").unwrap());
+    let config = s.file("main", "catalog.yaml");
     let config = config.replace("provider: github", &format!("provider: {provider}"));
     s.remote
         .commit("main", "forge", &[Change::write("catalog.yaml", config)])
         .unwrap();
+}
+
+/// `caib catalog add` of `name` with the forge API at `api`.
+async fn add_on(s: &Setup, api: &str, name: &str) -> std::process::Output {
+    s.command(&[])
+        .args(org_add_args(name))
+        .env("CAIB_FORGE_API_URL", api)
+        .output()
+        .await
+        .unwrap()
+}
+
+/// The same add twice: the second run must update the first one's pull request.
+async fn add_twice(s: &Setup, api: &str) {
+    for _ in 0..2 {
+        assert_success(&add_on(s, api, "ref").await);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,15 +41,7 @@ async fn gitlab_merge_requests() {
     let s = Setup::new().await;
     use_provider(&s, "gitlab");
     let api = s.forge.gitlab_url();
-    for _ in 0..2 {
-        let out = s
-            .command(ADD)
-            .env("CAIB_FORGE_API_URL", &api)
-            .output()
-            .await
-            .unwrap();
-        assert!(out.status.success(), "{}", show(&out));
-    }
+    add_twice(&s, &api).await;
     let project = "/api/v4/projects/example-org%2Fautomotive-image-catalog";
     let creates = s.forge.requests_matching("POST", "/merge_requests");
     let creates: Vec<_> = creates
@@ -83,15 +80,7 @@ async fn gitea_pull_requests() {
     let s = Setup::new().await;
     use_provider(&s, "gitea");
     let api = s.forge.gitea_url();
-    for _ in 0..2 {
-        let out = s
-            .command(ADD)
-            .env("CAIB_FORGE_API_URL", &api)
-            .output()
-            .await
-            .unwrap();
-        assert!(out.status.success(), "{}", show(&out));
-    }
+    add_twice(&s, &api).await;
     let creates = s.forge.requests_matching("POST", "/pulls");
     assert_eq!(creates.len(), 1, "{:#?}", s.forge.requests());
     assert_eq!(creates[0].path, format!("/api/v1/repos/{FORGE_REPO}/pulls"));
@@ -111,13 +100,9 @@ async fn gitea_pull_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn github_enterprise_base_url() {
     let s = Setup::new().await;
-    let out = s
-        .command(ADD)
-        .env("CAIB_FORGE_API_URL", s.forge.github_enterprise_url())
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{}", show(&out));
+    let api = s.forge.github_enterprise_url();
+    let out = add_on(&s, &api, "ref").await;
+    assert_success(&out);
     let creates = s.forge.requests_matching("POST", "/pulls");
     assert_eq!(creates.len(), 1);
     assert_eq!(creates[0].path, format!("/api/v3/repos/{FORGE_REPO}/pulls"));
@@ -128,15 +113,6 @@ async fn github_enterprise_base_url() {
     // A forge error that is not about credentials: exit 1 with the forge's message.
     s.forge
         .inject_response(500, serde_json::json!({"message": "Server Error"}));
-    let mut args = ADD.to_vec();
-    args[2] = "other";
-    args[3] = "quay.io/org/other:v1";
-    let out = s
-        .command(&args)
-        .env("CAIB_FORGE_API_URL", s.forge.github_enterprise_url())
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    assert!(text(&out.stderr).contains("Server Error"), "{}", show(&out));
+    let out = add_on(&s, &api, "other").await;
+    assert_exit(&out, 1, "Server Error");
 }

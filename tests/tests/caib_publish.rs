@@ -5,89 +5,91 @@
 
 use std::time::Duration;
 
-use catalog_api::{CatalogImage, CatalogImageSpec};
-use catalog_e2e::emulator::{Emulator, EmulatorOptions};
+use catalog_api::{CatalogImage, CatalogImageSpec, CatalogSource};
+use catalog_e2e::fixture::{self, Cluster};
 use catalog_e2e::forge::Provider;
 use catalog_e2e::git::Change;
 use catalog_e2e::process::eventually;
 use catalog_e2e::registry::{ImageFixture, Registry, RegistryConfig};
 use kube::Api;
-use kube::api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 
 #[path = "support/write_setup.rs"]
 mod support;
 use support::*;
 
-const CRDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds");
-const IMAGEBUILD_CRD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/imagebuild-crd.yaml");
-
-fn imagebuild_resource() -> ApiResource {
-    ApiResource {
-        group: "automotive.sdv.cloud.redhat.com".into(),
-        version: "v1alpha1".into(),
-        api_version: "automotive.sdv.cloud.redhat.com/v1alpha1".into(),
-        kind: "ImageBuild".into(),
-        plural: "imagebuilds".into(),
-    }
-}
-
 /// An emulator with the catalog CRDs and the ImageBuild CRD; its kubeconfig handed to caib.
-async fn cluster(s: &mut Setup) -> Emulator {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let emu = Emulator::start(EmulatorOptions::with_crds(CRDS)).expect("emulator starts");
-    let file = s.home.path().join("kubeconfig");
-    emu.write_kubeconfig(&file).unwrap();
-    s.kubeconfig = Some(file);
-    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-        Api::all(emu.kube_client());
-    let crd = serde_saphyr::from_str(&std::fs::read_to_string(IMAGEBUILD_CRD).unwrap()).unwrap();
-    crds.create(&PostParams::default(), &crd).await.unwrap();
-    let builds: Api<DynamicObject> =
-        Api::namespaced_with(emu.kube_client(), "default", &imagebuild_resource());
-    eventually(
-        Duration::from_secs(10),
-        "the ImageBuild CRD to be served",
-        || async { builds.list(&Default::default()).await.ok().map(|_| ()) },
-    )
-    .await;
-    emu
+async fn cluster(s: &mut Setup) -> Cluster {
+    let cluster = Cluster::start();
+    s.kubeconfig = Some(cluster.kubeconfig());
+    cluster.install_imagebuild_crd("default").await;
+    cluster
 }
 
-async fn put_build(emu: &Emulator, name: &str, image: &str, phase: &str) {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(emu.kube_client(), "default", &imagebuild_resource());
-    let mut build = DynamicObject::new(name, &imagebuild_resource());
-    build.data = json!({"spec": {
+async fn put_build(cluster: &Cluster, name: &str, image: &str, phase: &str) {
+    let spec = json!({
         "architecture": "arm64",
         "aib": {"distro": "cs9", "target": "raspberry-pi", "mode": "bootc"},
         "export": {"container": image}
-    }});
-    api.create(&PostParams::default(), &build).await.unwrap();
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": {"phase": phase}})),
-    )
-    .await
-    .unwrap();
+    });
+    fixture::put_imagebuild(&cluster.client, "default", name, spec, phase).await;
 }
 
 /// Creates a CatalogImage (as the sync would) with `spec` and then `status` (as the
 /// verification would).
-async fn put_image(emu: &Emulator, name: &str, spec: serde_json::Value, status: serde_json::Value) {
-    let api: Api<CatalogImage> = Api::namespaced(emu.kube_client(), "default");
+async fn put_image(
+    cluster: &Cluster,
+    name: &str,
+    spec: serde_json::Value,
+    status: serde_json::Value,
+) {
+    let api: Api<CatalogImage> = cluster.api("default");
     let spec: CatalogImageSpec = serde_json::from_value(spec).unwrap();
     api.create(&PostParams::default(), &CatalogImage::new(name, spec))
         .await
         .unwrap();
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": status })),
-    )
-    .await
-    .unwrap();
+    fixture::patch_status(&api, name, status).await;
+}
+
+/// Runs caib with `args` (a `--direct --wait` change) in the background; once its commit
+/// moved `main`, stands in for the push webhook by asking source `dev` for a sync (annotation
+/// value `request`); returns caib's output, which must come within 90 s (`landed` and
+/// `returns` name what was awaited).
+async fn run_direct_wait(
+    s: &Setup,
+    sources: &Api<CatalogSource>,
+    args: &[&str],
+    request: &str,
+    landed: &str,
+    returns: &str,
+) -> std::process::Output {
+    use std::process::Stdio;
+    let before = s.remote.head("main").unwrap();
+    let child = s
+        .command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let remote = &s.remote;
+    eventually(Duration::from_secs(30), landed, || async {
+        (remote.head("main").unwrap() != before).then_some(())
+    })
+    .await;
+    sources
+        .patch(
+            "dev",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                catalog_api::labels::RECONCILE_REQUESTED_AT: request}}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
+        .await
+        .expect(returns)
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,10 +99,10 @@ async fn publish_pins_the_registry_digest_and_records_the_build() {
     let pushed = registry
         .push_image("my-org/custom-build:v1.0.0", &ImageFixture::new("arm64"))
         .await;
-    let emu = cluster(&mut s).await;
+    let cluster = cluster(&mut s).await;
     let image = format!("{}/my-org/custom-build:v1.0.0", registry.host());
-    put_build(&emu, "my-custom-build", &image, "Completed").await;
-    put_build(&emu, "still-building", &image, "Building").await;
+    put_build(&cluster, "my-custom-build", &image, "Completed").await;
+    put_build(&cluster, "still-building", &image, "Building").await;
 
     let out = s
         .run(&[
@@ -111,7 +113,7 @@ async fn publish_pins_the_registry_digest_and_records_the_build() {
             "production,tested",
         ])
         .await;
-    assert!(out.status.success(), "{}", show(&out));
+    assert_success(&out);
     let stderr = text(&out.stderr);
     for line in [
         "Publishing ImageBuild \"my-custom-build\" to catalog...",
@@ -137,11 +139,7 @@ async fn publish_pins_the_registry_digest_and_records_the_build() {
 
     let branch = "caib/publish/dev/my-custom-build";
     let tip = s.remote.head(branch).expect("review branch");
-    let file = text(
-        &s.remote
-            .read(&tip, "environments/dev/my-custom-build.yaml")
-            .unwrap(),
-    );
+    let file = s.file(&tip, "environments/dev/my-custom-build.yaml");
     let expected = format!(
         "apiVersion: automotive.sdv.cloud.redhat.com/v1alpha1
 kind: CatalogImage
@@ -184,46 +182,27 @@ spec:
 
     // A build that is not Completed is refused, naming its phase.
     let out = s.run(&["catalog", "publish", "still-building"]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    assert!(
-        text(&out.stderr).contains("is Building, not Completed"),
-        "{}",
-        show(&out)
-    );
+    assert_exit(&out, 2, "is Building, not Completed");
 
     // A missing build: exit 4.
     let out = s.run(&["catalog", "publish", "no-such-build"]).await;
     assert_eq!(out.status.code(), Some(4), "{}", show(&out));
 
     // Published directly, then again: the second run is a no-op success (CI retries).
-    let out = s
-        .run(&[
-            "catalog",
-            "publish",
-            "my-custom-build",
-            "--tags",
-            "production,tested",
-            "--direct",
-        ])
-        .await;
-    assert!(out.status.success(), "{}", show(&out));
+    let direct = [
+        "catalog",
+        "publish",
+        "my-custom-build",
+        "--tags",
+        "production,tested",
+        "--direct",
+    ];
+    let out = s.run(&direct).await;
+    assert_success(&out);
     let main = s.remote.head("main").unwrap();
-    let out = s
-        .run(&[
-            "catalog",
-            "publish",
-            "my-custom-build",
-            "--tags",
-            "production,tested",
-            "--direct",
-        ])
-        .await;
-    assert!(out.status.success(), "{}", show(&out));
-    assert!(
-        text(&out.stderr).contains("already in catalog"),
-        "{}",
-        show(&out)
-    );
+    let out = s.run(&direct).await;
+    assert_success(&out);
+    assert_stderr(&out, "already in catalog");
     assert_eq!(s.remote.head("main").unwrap(), main);
 }
 
@@ -263,12 +242,8 @@ async fn promote_pins_the_digest_from_the_registry_or_the_live_status() {
             "catalog", "promote", "cs9-rpi", "--to", "staging", "--direct",
         ])
         .await;
-    assert!(out.status.success(), "{}", show(&out));
-    let staged = text(
-        &s.remote
-            .read("main", "environments/staging/cs9-rpi.yaml")
-            .unwrap(),
-    );
+    assert_success(&out);
+    let staged = s.file("main", "environments/staging/cs9-rpi.yaml");
     assert!(
         staged.contains(&format!("  digest: {}\n", pushed.digest)),
         "{staged}"
@@ -279,10 +254,10 @@ async fn promote_pins_the_digest_from_the_registry_or_the_live_status() {
     );
 
     // With a cluster: an image that is not Available is not promoted without --force.
-    let emu = cluster(&mut s).await;
+    let cluster = cluster(&mut s).await;
     let live_digest = format!("sha256:{}", "c".repeat(64));
     put_image(
-        &emu,
+        &cluster,
         "cs9-rpi",
         json!({"registryUrl": url}),
         json!({"phase": "Failed", "registryMetadata": {"resolvedDigest": live_digest}}),
@@ -299,22 +274,11 @@ async fn promote_pins_the_digest_from_the_registry_or_the_live_status() {
             "dev",
         ])
         .await;
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    assert!(
-        text(&out.stderr).contains("Failed, not Available"),
-        "{}",
-        show(&out)
-    );
+    assert_exit(&out, 2, "Failed, not Available");
 
     // Available: the digest the reconciler verified is the one pinned (not the registry's).
-    let api: Api<CatalogImage> = Api::namespaced(emu.kube_client(), "default");
-    api.patch_status(
-        "cs9-rpi",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": {"phase": "Available"}})),
-    )
-    .await
-    .unwrap();
+    let api: Api<CatalogImage> = cluster.api("default");
+    fixture::patch_status(&api, "cs9-rpi", json!({"phase": "Available"})).await;
     let out = s
         .run(&[
             "catalog",
@@ -326,13 +290,9 @@ async fn promote_pins_the_digest_from_the_registry_or_the_live_status() {
             "dev",
         ])
         .await;
-    assert!(out.status.success(), "{}", show(&out));
+    assert_success(&out);
     let tip = s.remote.head("caib/promote/production/cs9-rpi").unwrap();
-    let promoted = text(
-        &s.remote
-            .read(&tip, "environments/production/cs9-rpi.yaml")
-            .unwrap(),
-    );
+    let promoted = s.file(&tip, "environments/production/cs9-rpi.yaml");
     assert!(
         promoted.contains(&format!("  digest: {live_digest}\n")),
         "{promoted}"
@@ -394,7 +354,7 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
     let mut args = base.to_vec();
     args.extend(["--digest", &pushed.digest, "--dry-run"]);
     let out = s.run(&args).await;
-    assert!(out.status.success(), "{}", show(&out));
+    assert_success(&out);
     assert!(
         text(&out.stdout).contains(&format!("+  digest: {}", pushed.digest)),
         "{}",
@@ -404,12 +364,11 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
 
     // --wait: the pull request merged, the entry synced, and Available. Here the test plays
     // reviewer and controllers; exit 6 when that does not happen in time.
-    let emu = cluster(&mut s).await;
+    let cluster = cluster(&mut s).await;
     let mut args = base.to_vec();
     args.extend(["--pin", "--wait", "--timeout", "2s"]);
     let out = s.run(&args).await;
-    assert_eq!(out.status.code(), Some(6), "{}", show(&out));
-    assert!(text(&out.stderr).contains("to be merged"), "{}", show(&out));
+    assert_exit(&out, 6, "to be merged");
 
     let mut args = base.to_vec();
     args.extend(["--pin", "--wait", "--timeout", "30s"]);
@@ -431,11 +390,7 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
     )
     .await;
     let tip = s.remote.head(&pr.head).unwrap();
-    let entry = text(
-        &s.remote
-            .read(&tip, "environments/dev/ref-image.yaml")
-            .unwrap(),
-    );
+    let entry = s.file(&tip, "environments/dev/ref-image.yaml");
     assert!(
         entry.contains(&format!("  digest: {}\n", pushed.digest)),
         "{entry}"
@@ -445,7 +400,7 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
         .unwrap();
     assert!(s.forge.merge(Provider::Github, FORGE_REPO, pr.number));
     put_image(
-        &emu,
+        &cluster,
         "ref-image",
         json!({"registryUrl": url, "digest": pushed.digest}),
         json!({"phase": "Available", "registryMetadata": {"resolvedDigest": pushed.digest}}),
@@ -455,7 +410,7 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
         .await
         .expect("caib --wait returns once Available")
         .unwrap();
-    assert!(out.status.success(), "{}", show(&out));
+    assert_success(&out);
     let stderr = text(&out.stderr);
     assert!(stderr.contains("✓ Merged"), "{}", show(&out));
     assert!(stderr.contains("✓ Synced to the cluster"), "{}", show(&out));
@@ -471,95 +426,58 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
 /// registry, caib returns once it is Available, and `caib catalog list` shows it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_loop_add_sync_verify_list() {
-    use std::process::Stdio;
     let mut s = Setup::new().await;
     let registry = Registry::start(RegistryConfig::default()).await;
     registry
         .push_image("os/loop:v1", &ImageFixture::new("amd64"))
         .await;
     let url = format!("{}/os/loop:v1", registry.host());
-    let emu = cluster(&mut s).await;
-    let client = emu.kube_client();
+    let cluster = cluster(&mut s).await;
 
     // A CatalogSource for dev in `default`, reading the same remote (file://).
-    let sources: Api<catalog_api::CatalogSource> = Api::namespaced(client.clone(), "default");
-    let source = json!({
-        "apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1",
-        "kind": "CatalogSource",
-        "metadata": {"name": "dev", "namespace": "default"},
-        "spec": {"url": s.remote.file_url(), "path": "environments/dev", "interval": "1h",
-                 "ref": {"branch": "main"}},
-    });
-    sources
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(source).unwrap(),
-        )
-        .await
-        .unwrap();
-    let log = std::fs::File::create(s.home.path().join("reconciler.log")).unwrap();
-    let mut reconciler =
-        tokio::process::Command::new(catalog_e2e::process::binary("catalog-reconciler"))
-            .args([
-                "--log-format",
-                "text",
-                "--insecure-registry",
-                &registry.host(),
-            ])
-            .arg("--http-addr")
-            .arg(format!("127.0.0.1:{}", catalog_e2e::git::free_port()))
-            .arg("--cache-dir")
-            .arg(s.home.path().join("reconciler-cache"))
-            .env("KUBECONFIG", s.kubeconfig.as_ref().unwrap())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("catalog-reconciler starts (cargo build -p catalog-reconciler)");
-
-    let main_before = s.remote.head("main").unwrap();
-    let child = s
-        .command(&[
-            "catalog",
-            "add",
-            "loop-image",
-            &url,
-            "--architecture",
-            "amd64",
-            "--distro",
-            "cs9",
-            "--target",
-            "qemu",
-            "--direct",
-            "--wait",
-            "--timeout",
-            "60s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Stand in for the push webhook: ask for a sync once the commit is on main.
-    let remote = &s.remote;
-    eventually(Duration::from_secs(30), "caib's commit on main", || async {
-        (remote.head("main").unwrap() != main_before).then_some(())
-    })
+    let sources: Api<CatalogSource> = cluster.api("default");
+    let spec = json!({"url": s.remote.file_url(), "path": "environments/dev", "interval": "1h",
+                      "ref": {"branch": "main"}});
+    fixture::create_json(
+        &sources,
+        fixture::catalog_object("CatalogSource", "dev", "default", spec),
+    )
     .await;
-    sources
-        .patch(
-            "dev",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {
-                catalog_api::labels::RECONCILE_REQUESTED_AT: "after-caib-add"}}})),
-        )
-        .await
-        .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
-        .await
-        .expect("caib --wait returns")
-        .unwrap();
-    let logs = std::fs::read_to_string(s.home.path().join("reconciler.log")).unwrap_or_default();
+    let log = cluster.tmp.path().join("reconciler.log");
+    let port = catalog_e2e::git::free_port();
+    let mut cmd = fixture::reconciler_command(&cluster.kubeconfig(), port, None);
+    cmd.args(["--insecure-registry", &registry.host()])
+        .arg("--cache-dir")
+        .arg(cluster.tmp.path().join("reconciler-cache"))
+        .stderr(fixture::log_file(&log, false));
+    let mut reconciler = fixture::spawn_reconciler_async(cmd);
+
+    let add = [
+        "catalog",
+        "add",
+        "loop-image",
+        &url,
+        "--architecture",
+        "amd64",
+        "--distro",
+        "cs9",
+        "--target",
+        "qemu",
+        "--direct",
+        "--wait",
+        "--timeout",
+        "60s",
+    ];
+    let out = run_direct_wait(
+        &s,
+        &sources,
+        &add,
+        "after-caib-add",
+        "caib's commit on main",
+        "caib --wait returns",
+    )
+    .await;
+    let logs = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         out.status.success(),
         "{}\nreconciler log:\n{logs}",
@@ -572,7 +490,7 @@ async fn full_loop_add_sync_verify_list() {
     );
 
     let out = s.run(&["catalog", "list"]).await;
-    assert!(out.status.success(), "{}", show(&out));
+    assert_success(&out);
     let line = text(&out.stdout)
         .lines()
         .find(|l| l.starts_with("loop-image"))
@@ -581,44 +499,26 @@ async fn full_loop_add_sync_verify_list() {
     assert!(line.contains(&url) && line.contains("Available"), "{line}");
 
     // And back out: remove --wait returns once the sync pruned it.
-    let before = s.remote.head("main").unwrap();
-    let child = s
-        .command(&[
-            "catalog",
-            "remove",
-            "loop-image",
-            "--force",
-            "--direct",
-            "--wait",
-            "--timeout",
-            "60s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    eventually(Duration::from_secs(30), "the removal on main", || async {
-        (remote.head("main").unwrap() != before).then_some(())
-    })
+    let remove = [
+        "catalog",
+        "remove",
+        "loop-image",
+        "--force",
+        "--direct",
+        "--wait",
+        "--timeout",
+        "60s",
+    ];
+    let out = run_direct_wait(
+        &s,
+        &sources,
+        &remove,
+        "after-caib-remove",
+        "the removal on main",
+        "caib remove --wait returns",
+    )
     .await;
-    sources
-        .patch(
-            "dev",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {
-                catalog_api::labels::RECONCILE_REQUESTED_AT: "after-caib-remove"}}})),
-        )
-        .await
-        .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
-        .await
-        .expect("caib remove --wait returns")
-        .unwrap();
-    assert!(out.status.success(), "{}", show(&out));
-    assert!(
-        text(&out.stderr).contains("✓ Removed from the cluster"),
-        "{}",
-        show(&out)
-    );
+    assert_success(&out);
+    assert_stderr(&out, "✓ Removed from the cluster");
     let _ = reconciler.kill().await;
 }

@@ -54,7 +54,7 @@ async fn add_opens_one_pull_request_and_a_rerun_updates_it() {
     let main_before = s.remote.head("main").unwrap();
 
     let out = s.run(ADD).await;
-    assert!(out.status.success(), "{}", show(&out));
+    assert_success(&out);
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
     for line in [
@@ -81,11 +81,7 @@ async fn add_opens_one_pull_request_and_a_rerun_updates_it() {
     let tip = s.remote.head(branch).expect("review branch pushed");
     assert_eq!(commit_info(&s.remote, &tip, "%P"), main_before);
     assert_eq!(
-        text(
-            &s.remote
-                .read(&tip, "environments/dev/reference-cs9.yaml")
-                .unwrap()
-        ),
+        s.file(&tip, "environments/dev/reference-cs9.yaml"),
         EXPECTED_ENTRY
     );
     let changed = s
@@ -127,7 +123,7 @@ async fn add_opens_one_pull_request_and_a_rerun_updates_it() {
 
     // A re-run finds the open pull request and updates it instead of opening a second one.
     let out = s.run(ADD).await;
-    assert!(out.status.success(), "{}", show(&out));
+    assert_success(&out);
     assert_eq!(s.forge.requests_matching("POST", "/pulls").len(), 1);
     assert_eq!(s.forge.requests_matching("PATCH", "/pulls/1").len(), 1);
     assert_eq!(s.forge.pull_requests(Provider::Github, FORGE_REPO).len(), 1);
@@ -146,15 +142,11 @@ async fn direct_add_commits_to_main_and_then_reports_already_in_catalog() {
     let mut args = ADD.to_vec();
     args.push("--direct");
     let out = s.run(&args).await;
-    assert!(out.status.success(), "{}", show(&out));
+    assert_success(&out);
     let tip = s.remote.head("main").unwrap();
     assert_eq!(commit_info(&s.remote, &tip, "%P"), main_before);
     assert_eq!(
-        text(
-            &s.remote
-                .read("main", "environments/dev/reference-cs9.yaml")
-                .unwrap()
-        ),
+        s.file("main", "environments/dev/reference-cs9.yaml"),
         EXPECTED_ENTRY
     );
     assert!(
@@ -165,35 +157,25 @@ async fn direct_add_commits_to_main_and_then_reports_already_in_catalog() {
 
     // Identical content again: exit 0, nothing new.
     let out = s.run(&args).await;
-    assert!(out.status.success(), "{}", show(&out));
-    assert!(
-        text(&out.stderr).contains("already in catalog"),
-        "{}",
-        show(&out)
-    );
+    assert_success(&out);
+    assert_stderr(&out, "already in catalog");
     assert_eq!(s.remote.head("main").unwrap(), tip);
 
     // Same name, different content: conflict (5) naming the entry, unless --update.
     let mut changed = args.clone();
     changed.retain(|a| *a != "--bootc-capable");
     let out = s.run(&changed).await;
-    assert_eq!(out.status.code(), Some(5), "{}", show(&out));
-    assert!(text(&out.stderr).contains("--update"), "{}", show(&out));
+    assert_exit(&out, 5, "--update");
     changed.push("--update");
     let out = s.run(&changed).await;
-    assert!(out.status.success(), "{}", show(&out));
+    assert_success(&out);
     assert_ne!(s.remote.head("main").unwrap(), tip);
 
     // Another name for the same registryUrl: conflict naming the existing entry.
     let mut other = args.clone();
     other[2] = "another-name";
     let out = s.run(&other).await;
-    assert_eq!(out.status.code(), Some(5), "{}", show(&out));
-    assert!(
-        text(&out.stderr).contains("reference-cs9"),
-        "{}",
-        show(&out)
-    );
+    assert_exit(&out, 5, "reference-cs9");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,7 +186,7 @@ async fn direct_push_that_loses_a_race_rebases_and_succeeds() {
     let mut args = ADD.to_vec();
     args.push("--direct");
     let out = s.run(&args).await;
-    assert!(out.status.success(), "{}", show(&out));
+    assert_success(&out);
     let tip = s.remote.head("main").unwrap();
     let parent = commit_info(&s.remote, &tip, "%P");
     assert_ne!(parent, main_before, "rebased onto the concurrent commit");
@@ -212,18 +194,10 @@ async fn direct_push_that_loses_a_race_rebases_and_succeeds() {
     assert_eq!(commit_info(&s.remote, &parent, "%P"), main_before);
     assert!(s.remote.read("main", "CONCURRENT.md").is_some());
     assert_eq!(
-        text(
-            &s.remote
-                .read("main", "environments/dev/reference-cs9.yaml")
-                .unwrap()
-        ),
+        s.file("main", "environments/dev/reference-cs9.yaml"),
         EXPECTED_ENTRY
     );
-    assert!(
-        text(&out.stderr).contains("moved on the remote"),
-        "{}",
-        show(&out)
-    );
+    assert_stderr(&out, "moved on the remote");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,18 +207,9 @@ async fn direct_push_never_overwrites_a_concurrent_change_to_the_same_file() {
     let mut args = ADD.to_vec();
     args.push("--direct");
     let out = s.run(&args).await;
-    assert_eq!(out.status.code(), Some(5), "{}", show(&out));
-    assert!(
-        text(&out.stderr).contains("changed on main by someone else"),
-        "{}",
-        show(&out)
-    );
+    assert_exit(&out, 5, "changed on main by someone else");
     assert_eq!(
-        text(
-            &s.remote
-                .read("main", "environments/dev/reference-cs9.yaml")
-                .unwrap()
-        ),
+        s.file("main", "environments/dev/reference-cs9.yaml"),
         "concurrent change\n"
     );
 }
@@ -282,12 +247,7 @@ async fn rejected_credentials_exit_3_and_leave_everything_clean() {
         .output()
         .await
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
-    assert!(
-        text(&out.stderr).contains("authentication failed"),
-        "{}",
-        show(&out)
-    );
+    assert_exit(&out, 3, "authentication failed");
     assert!(
         !text(&out.stderr).contains("wrong"),
         "token leaked: {}",
@@ -315,12 +275,7 @@ async fn rejected_credentials_exit_3_and_leave_everything_clean() {
         .unwrap();
     s.forge.set_token(Some("another-token"));
     let out = s.run(ADD).await;
-    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
-    assert!(
-        text(&out.stderr).contains("Bad credentials"),
-        "{}",
-        show(&out)
-    );
+    assert_exit(&out, 3, "Bad credentials");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,7 +285,7 @@ async fn dry_run_prints_the_diff_and_touches_nothing() {
     let mut args = ADD.to_vec();
     args.push("--dry-run");
     let out = s.run(&args).await;
-    assert!(out.status.success(), "{}", show(&out));
+    assert_success(&out);
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("+++ b/environments/dev/reference-cs9.yaml"),
@@ -346,7 +301,7 @@ async fn dry_run_prints_the_diff_and_touches_nothing() {
     let out = s
         .run(&["catalog", "remove", "autosd-cs9-qemu", "--dry-run"])
         .await;
-    assert!(out.status.success(), "{}", show(&out));
+    assert_success(&out);
     assert!(
         text(&out.stdout).contains("-  name: autosd-cs9-qemu"),
         "{}",
@@ -360,8 +315,7 @@ async fn remove_needs_force_without_a_terminal_and_opens_a_pull_request() {
     let s = Setup::new().await;
     let refs_before = s.refs();
     let out = s.run(&["catalog", "remove", "autosd-cs9-qemu"]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    assert!(text(&out.stderr).contains("--force"), "{}", show(&out));
+    assert_exit(&out, 2, "--force");
     assert_eq!(s.refs(), refs_before);
 
     let out = s
@@ -372,7 +326,7 @@ async fn remove_needs_force_without_a_terminal_and_opens_a_pull_request() {
     let out = s
         .run(&["catalog", "remove", "autosd-cs9-qemu", "--force"])
         .await;
-    assert!(out.status.success(), "{}", show(&out));
+    assert_success(&out);
     let branch = "caib/remove/dev/autosd-cs9-qemu";
     let tip = s.remote.head(branch).unwrap();
     let main = s.remote.head("main").unwrap();
@@ -402,8 +356,7 @@ async fn refuses_without_an_author_or_with_an_invalid_entry() {
         .output()
         .await
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    assert!(text(&out.stderr).contains("user.name"), "{}", show(&out));
+    assert_exit(&out, 2, "user.name");
     assert_eq!(s.refs(), refs_before);
     assert!(s.forge.requests().is_empty());
 
@@ -411,24 +364,14 @@ async fn refuses_without_an_author_or_with_an_invalid_entry() {
     let mut args = ADD.to_vec();
     args.extend(["--env", "production"]);
     let out = s.run(&args).await;
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    assert!(
-        text(&out.stderr).contains("environments/production/reference-cs9.yaml"),
-        "{}",
-        show(&out)
-    );
+    assert_exit(&out, 1, "environments/production/reference-cs9.yaml");
     assert_eq!(s.refs(), refs_before);
 
     // Missing required flags: exit 2 naming them.
     let out = s
         .run(&["catalog", "add", "x", "quay.io/x/y:1", "--distro", "cs9"])
         .await;
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    assert!(
-        text(&out.stderr).contains("--architecture"),
-        "{}",
-        show(&out)
-    );
+    assert_exit(&out, 2, "--architecture");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -465,12 +408,7 @@ async fn a_local_checkout_with_uncommitted_changes_is_never_modified() {
         cmd
     };
     let out = run(&["--direct"]).output().await.unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    assert!(
-        text(&out.stderr).contains("uncommitted changes"),
-        "{}",
-        show(&out)
-    );
+    assert_exit(&out, 2, "uncommitted changes");
     assert_eq!(git(&["rev-parse", "HEAD"]), head_before);
     assert_eq!(
         std::fs::read_to_string(&qemu).unwrap(),
@@ -479,7 +417,7 @@ async fn a_local_checkout_with_uncommitted_changes_is_never_modified() {
 
     // Without --direct a review branch is pushed into it; the checkout is left alone.
     let out = run(&[]).output().await.unwrap();
-    assert!(out.status.success(), "{}", show(&out));
+    assert_success(&out);
     assert_eq!(git(&["rev-parse", "HEAD"]), head_before);
     assert_eq!(
         std::fs::read_to_string(&qemu).unwrap(),

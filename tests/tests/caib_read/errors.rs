@@ -135,7 +135,7 @@ async fn cluster_errors_have_hints_and_exit_codes() {
     let secured = Harness::with(EmulatorOptions {
         token: Some("good".into()),
         forbidden_token: Some("forbidden".into()),
-        ..EmulatorOptions::with_crds(CRDS)
+        ..EmulatorOptions::with_crds(fixture::crds_dir())
     });
     for (token, what) in [
         (None, "401"),

@@ -7,22 +7,20 @@ async fn list_shows_every_column_filter_and_format() {
     let h = Harness::new();
     catalog(&h.client()).await;
 
-    let run = h.caib(&["catalog", "list"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(
-        cells(lines[0]),
-        [
+    let run = table(
+        &h,
+        &["catalog", "list"],
+        &[
             "NAME",
             "REGISTRY",
             "ARCHITECTURE",
             "DISTRO",
             "TARGET",
             "PHASE",
-            "AGE"
+            "AGE",
         ],
-        "{run:?}"
     );
+    let lines: Vec<&str> = run.stdout.lines().collect();
     // Newest first; same second ordered by name.
     assert_eq!(
         names(&run.stdout),

@@ -9,12 +9,10 @@ use std::time::Duration;
 
 use catalog_api::{CatalogImage, CatalogImageSpec, CatalogSource};
 use catalog_e2e::emulator::{Emulator, EmulatorOptions};
+use catalog_e2e::fixture;
 use catalog_e2e::process::{binary, eventually, require_tool};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
-
-const CRDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds");
-const IMAGEBUILD_CRD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/imagebuild-crd.yaml");
 
 struct Harness {
     emu: Emulator,
@@ -51,15 +49,13 @@ impl std::fmt::Debug for Run {
 
 impl Harness {
     fn new() -> Harness {
-        Self::with(EmulatorOptions::with_crds(CRDS))
+        Self::with(EmulatorOptions::with_crds(fixture::crds_dir()))
     }
 
     fn with(options: EmulatorOptions) -> Harness {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let emu = Emulator::start(options).expect("emulator starts");
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
-        emu.write_kubeconfig(&kubeconfig).unwrap();
+        let emu = fixture::start_emulator(options, &kubeconfig);
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
         Harness {
             emu,
@@ -127,20 +123,13 @@ async fn put(
     image.metadata.annotations = serde_json::from_value(annotations).unwrap();
     api.create(&PostParams::default(), &image).await.unwrap();
     if let Some(status) = status {
-        api.patch_status(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": status })),
-        )
-        .await
-        .unwrap();
+        fixture::patch_status(&api, name, status).await;
     }
 }
 
+/// Creates namespace `ns` unless it exists.
 async fn ensure_namespace(client: &kube::Client, ns: &str) {
-    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    let namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
-    let _ = api.create(&PostParams::default(), &namespace).await;
+    let _ = fixture::create_namespace(client, ns).await;
 }
 
 const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -227,6 +216,16 @@ fn names(table: &str) -> Vec<String> {
 
 fn cells(line: &str) -> Vec<&str> {
     line.split_whitespace().collect()
+}
+
+/// Runs caib with `args`, asserts exit 0 and that the table's header row is `header`; the
+/// run's stdout is the table.
+fn table(h: &Harness, args: &[&str], header: &[&str]) -> Run {
+    let run = h.caib(args);
+    assert_eq!(run.code, 0, "{run:?}");
+    let first = run.stdout.lines().next().unwrap_or_default();
+    assert_eq!(cells(first), header, "{run:?}");
+    run
 }
 
 fn condition(kind: &str, status: &str, message: &str) -> Value {

@@ -21,22 +21,19 @@ async fn status_lists_sources_and_details_one() {
     }))
     .unwrap();
     api.create(&PostParams::default(), &source).await.unwrap();
-    api.patch_status("dev", &PatchParams::default(), &Patch::Merge(json!({"status": {
+    fixture::patch_status(&api, "dev", json!({
         "lastAppliedRevision": REVISION,
         "conditions": [condition("Ready", "False", "1 invalid entry")],
         "summary": {"entries": 12, "applied": 11, "invalid": 1, "available": 9, "unavailable": 1, "failed": 1, "pending": 0},
         "invalidEntries": [{"path": "environments/dev/broken.yaml", "line": 7, "column": 5, "message": "spec.registryUrl: invalid reference"}],
         "history": [{"revision": REVISION, "time": "2026-01-04T14:00:00Z", "created": 2, "updated": 1, "pruned": 0, "durationMs": 84}]
-    }})))
-    .await
-    .unwrap();
+    }))
+    .await;
 
-    let run = h.caib(&["catalog", "status"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(
-        cells(lines[0]),
-        [
+    let run = table(
+        &h,
+        &["catalog", "status"],
+        &[
             "NAME",
             "URL",
             "REVISION",
@@ -45,9 +42,10 @@ async fn status_lists_sources_and_details_one() {
             "AVAILABLE",
             "UNAVAILABLE",
             "INVALID",
-            "AGE"
-        ]
+            "AGE",
+        ],
     );
+    let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(
         cells(lines[1])[..8],
         [
@@ -281,19 +279,7 @@ async fn images_list_shows_imagebuilds() {
     assert_eq!(run.code, 1, "no ImageBuild CRD yet: {run:?}");
 
     // The operator's CRD, applied at runtime.
-    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-        Api::all(client.clone());
-    let crd = serde_saphyr::from_str(&std::fs::read_to_string(IMAGEBUILD_CRD).unwrap()).unwrap();
-    crds.create(&PostParams::default(), &crd).await.unwrap();
-    let resource = kube::api::ApiResource {
-        group: "automotive.sdv.cloud.redhat.com".into(),
-        version: "v1alpha1".into(),
-        api_version: "automotive.sdv.cloud.redhat.com/v1alpha1".into(),
-        kind: "ImageBuild".into(),
-        plural: "imagebuilds".into(),
-    };
-    let builds: Api<kube::api::DynamicObject> =
-        Api::namespaced_with(client.clone(), "default", &resource);
+    fixture::create_imagebuild_crd(&client).await;
     let run = eventually(
         Duration::from_secs(10),
         "the ImageBuild CRD to be served",
@@ -319,36 +305,22 @@ async fn images_list_shows_imagebuilds() {
             "Building",
         ),
     ] {
-        let obj: kube::api::DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1", "kind": "ImageBuild",
-            "metadata": {"name": name}, "spec": spec
-        }))
-        .unwrap();
-        builds.create(&PostParams::default(), &obj).await.unwrap();
-        builds
-            .patch_status(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": {"phase": phase}})),
-            )
-            .await
-            .unwrap();
+        fixture::put_imagebuild(&client, "default", name, spec, phase).await;
     }
-    let run = h.caib(&["images", "list"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(
-        cells(lines[0]),
-        [
+    let run = table(
+        &h,
+        &["images", "list"],
+        &[
             "NAME",
             "PHASE",
             "ARCHITECTURE",
             "DISTRO",
             "TARGET",
             "IMAGE",
-            "AGE"
-        ]
+            "AGE",
+        ],
     );
+    let lines: Vec<&str> = run.stdout.lines().collect();
     let mut rows: Vec<Vec<&str>> = lines[1..].iter().map(|l| cells(l)[..6].to_vec()).collect();
     rows.sort();
     assert_eq!(

@@ -21,13 +21,7 @@ async fn serve_verify(client: kube::Client, name: &'static str, mut status: Valu
     )
     .await;
     status["lastHandledVerifyAt"] = json!(requested);
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": status })),
-    )
-    .await
-    .unwrap();
+    fixture::patch_status(&api, name, status).await;
     requested
 }
 

@@ -94,6 +94,51 @@ impl Setup {
     pub fn refs(&self) -> String {
         self.remote.git(&["for-each-ref"]).unwrap()
     }
+
+    /// Text of `path` at `rev` in the remote; panics if it is not there.
+    pub fn file(&self, rev: &str, path: &str) -> String {
+        text(&self.remote.read(rev, path).unwrap())
+    }
+}
+
+/// `catalog add NAME quay.io/org/NAME:v1 --architecture amd64 --distro cs9 --no-verify`: the
+/// smallest valid add, for tests about where caib's credentials, author or forge come from
+/// rather than about the entry.
+pub fn org_add_args(name: &str) -> Vec<String> {
+    let url = format!("quay.io/org/{name}:v1");
+    [
+        "catalog",
+        "add",
+        name,
+        &url,
+        "--architecture",
+        "amd64",
+        "--distro",
+        "cs9",
+        "--no-verify",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// Asserts caib exited 0, showing all it said otherwise.
+#[track_caller]
+pub fn assert_success(out: &Output) {
+    assert!(out.status.success(), "{}", show(out));
+}
+
+/// Asserts caib exited with `code` and said `needle` on stderr (the exit codes and messages
+/// are the contract with scripts and users).
+#[track_caller]
+pub fn assert_exit(out: &Output, code: i32, needle: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", show(out));
+    assert_stderr(out, needle);
+}
+
+/// Asserts caib's stderr contains `needle`.
+#[track_caller]
+pub fn assert_stderr(out: &Output, needle: &str) {
+    assert!(text(&out.stderr).contains(needle), "{}", show(out));
 }
 
 pub fn text(bytes: &[u8]) -> String {
