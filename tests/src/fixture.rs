@@ -72,6 +72,13 @@ impl Cluster {
         Cluster { emu, client, tmp }
     }
 
+    /// [`Cluster::start`] plus namespace `ns`, where a suite's objects live.
+    pub async fn with_namespace(ns: &str) -> Cluster {
+        let cluster = Cluster::start();
+        cluster.create_namespace(ns).await;
+        cluster
+    }
+
     /// The kubeconfig file the binaries are given.
     pub fn kubeconfig(&self) -> PathBuf {
         self.tmp.path().join("kubeconfig")

@@ -10,7 +10,7 @@ use catalog_e2e::fixture::{self, Cluster};
 use catalog_e2e::forge::Provider;
 use catalog_e2e::git::Change;
 use catalog_e2e::process::eventually;
-use catalog_e2e::registry::{ImageFixture, Registry, RegistryConfig};
+use catalog_e2e::registry::{ImageFixture, PushedImage, Registry, RegistryConfig};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -18,6 +18,28 @@ use serde_json::json;
 #[path = "support/write_setup.rs"]
 mod support;
 use support::*;
+
+/// A registry holding one image, `repo_tag` built for `arch`. Bind `registry` (to
+/// `_registry` when unused, not `_`): dropping it stops the registry.
+struct Published {
+    registry: Registry,
+    pushed: PushedImage,
+    /// `host/repo_tag`, as an entry's registryUrl names it.
+    url: String,
+}
+
+async fn registry_with(repo_tag: &str, arch: &str) -> Published {
+    let registry = Registry::start(RegistryConfig::default()).await;
+    let pushed = registry
+        .push_image(repo_tag, &ImageFixture::new(arch))
+        .await;
+    let url = format!("{}/{repo_tag}", registry.host());
+    Published {
+        registry,
+        pushed,
+        url,
+    }
+}
 
 /// An emulator with the catalog CRDs and the ImageBuild CRD; its kubeconfig handed to caib.
 async fn cluster(s: &mut Setup) -> Cluster {
@@ -95,12 +117,12 @@ async fn run_direct_wait(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_pins_the_registry_digest_and_records_the_build() {
     let mut s = Setup::new().await;
-    let registry = Registry::start(RegistryConfig::default()).await;
-    let pushed = registry
-        .push_image("my-org/custom-build:v1.0.0", &ImageFixture::new("arm64"))
-        .await;
+    let Published {
+        registry: _registry,
+        pushed,
+        url: image,
+    } = registry_with("my-org/custom-build:v1.0.0", "arm64").await;
     let cluster = cluster(&mut s).await;
-    let image = format!("{}/my-org/custom-build:v1.0.0", registry.host());
     put_build(&cluster, "my-custom-build", &image, "Completed").await;
     put_build(&cluster, "still-building", &image, "Building").await;
 
@@ -220,11 +242,11 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promote_pins_the_digest_from_the_registry_or_the_live_status() {
     let mut s = Setup::new().await;
-    let registry = Registry::start(RegistryConfig::default()).await;
-    let pushed = registry
-        .push_image("os/rpi:latest", &ImageFixture::new("arm64"))
-        .await;
-    let url = format!("{}/os/rpi:latest", registry.host());
+    let Published {
+        registry: _registry,
+        pushed,
+        url,
+    } = registry_with("os/rpi:latest", "arm64").await;
     s.remote
         .commit(
             "main",
@@ -263,33 +285,22 @@ async fn promote_pins_the_digest_from_the_registry_or_the_live_status() {
         json!({"phase": "Failed", "registryMetadata": {"resolvedDigest": live_digest}}),
     )
     .await;
-    let out = s
-        .run(&[
-            "catalog",
-            "promote",
-            "cs9-rpi",
-            "--to",
-            "production",
-            "--from",
-            "dev",
-        ])
-        .await;
+    let to_production = [
+        "catalog",
+        "promote",
+        "cs9-rpi",
+        "--to",
+        "production",
+        "--from",
+        "dev",
+    ];
+    let out = s.run(&to_production).await;
     assert_exit(&out, 2, "Failed, not Available");
 
     // Available: the digest the reconciler verified is the one pinned (not the registry's).
     let api: Api<CatalogImage> = cluster.api("default");
     fixture::patch_status(&api, "cs9-rpi", json!({"phase": "Available"})).await;
-    let out = s
-        .run(&[
-            "catalog",
-            "promote",
-            "cs9-rpi",
-            "--to",
-            "production",
-            "--from",
-            "dev",
-        ])
-        .await;
+    let out = s.run(&to_production).await;
     assert_success(&out);
     let tip = s.remote.head("caib/promote/production/cs9-rpi").unwrap();
     let promoted = s.file(&tip, "environments/production/cs9-rpi.yaml");
@@ -311,11 +322,11 @@ async fn promote_pins_the_digest_from_the_registry_or_the_live_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
     let mut s = Setup::new().await;
-    let registry = Registry::start(RegistryConfig::default()).await;
-    let pushed = registry
-        .push_image("os/ref:v1", &ImageFixture::new("amd64"))
-        .await;
-    let url = format!("{}/os/ref:v1", registry.host());
+    let Published {
+        registry,
+        pushed,
+        url,
+    } = registry_with("os/ref:v1", "amd64").await;
     let base = [
         "catalog",
         "add",
@@ -427,11 +438,11 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_loop_add_sync_verify_list() {
     let mut s = Setup::new().await;
-    let registry = Registry::start(RegistryConfig::default()).await;
-    registry
-        .push_image("os/loop:v1", &ImageFixture::new("amd64"))
-        .await;
-    let url = format!("{}/os/loop:v1", registry.host());
+    let Published {
+        registry,
+        pushed: _,
+        url,
+    } = registry_with("os/loop:v1", "amd64").await;
     let cluster = cluster(&mut s).await;
 
     // A CatalogSource for dev in `default`, reading the same remote (file://).

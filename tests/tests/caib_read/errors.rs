@@ -190,24 +190,18 @@ fn config_file_gives_defaults_and_flags_win() {
     rt.block_on(async {
         let client = h.client();
         ensure_namespace(&client, "team-b").await;
-        put(
+        put_synced(
             &client,
             "team-b",
             "b-image",
             json!({"registryUrl": "quay.io/b:1"}),
-            Some(Value::Null),
-            json!({}),
-            None,
         )
         .await;
-        put(
+        put_synced(
             &client,
             "default",
             "d-image",
             json!({"registryUrl": "quay.io/d:1"}),
-            Some(Value::Null),
-            json!({}),
-            None,
         )
         .await;
     });

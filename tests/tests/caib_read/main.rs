@@ -127,6 +127,11 @@ async fn put(
     }
 }
 
+/// Creates a CatalogImage as the sync would, with no annotations and no status yet.
+async fn put_synced(client: &kube::Client, ns: &str, name: &str, spec: Value) {
+    put(client, ns, name, spec, Some(Value::Null), json!({}), None).await;
+}
+
 /// Creates namespace `ns` unless it exists.
 async fn ensure_namespace(client: &kube::Client, ns: &str) {
     let _ = fixture::create_namespace(client, ns).await;

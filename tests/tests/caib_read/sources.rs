@@ -123,36 +123,21 @@ async fn diff_compares_the_repository_with_the_cluster() {
     .await;
     let mut changed = live("v1");
     changed["registryUrl"] = json!("quay.io/org/changed:v1");
-    put(
-        &client,
-        "default",
-        "changed",
-        changed,
-        Some(Value::Null),
-        json!({}),
-        None,
-    )
-    .await;
-    put(
-        &client,
-        "default",
-        "removed",
-        live("v1"),
-        Some(Value::Null),
-        json!({}),
-        None,
-    )
-    .await;
+    put_synced(&client, "default", "changed", changed).await;
+    put_synced(&client, "default", "removed", live("v1")).await;
 
     let repo_arg = repo.to_str().unwrap();
-    let run = h.caib(&[
-        "catalog",
-        "diff",
-        "--catalog-repo",
-        repo_arg,
-        "--env",
-        "dev",
-    ]);
+    let diff_dev = || {
+        h.caib(&[
+            "catalog",
+            "diff",
+            "--catalog-repo",
+            repo_arg,
+            "--env",
+            "dev",
+        ])
+    };
+    let run = diff_dev();
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stdout
@@ -206,14 +191,7 @@ async fn diff_compares_the_repository_with_the_cluster() {
         "environments/dev/removed.yaml",
         &entry("removed", "v1").replace("quay.io/org/removed:v1", "quay.io/org/x:v1"),
     );
-    let run = h.caib(&[
-        "catalog",
-        "diff",
-        "--catalog-repo",
-        repo_arg,
-        "--env",
-        "dev",
-    ]);
+    let run = diff_dev();
     assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{run:?}");
     assert!(run.stderr.contains("No differences"), "{run:?}");
 
@@ -226,31 +204,25 @@ async fn diff_compares_the_repository_with_the_cluster() {
             .unwrap();
         assert!(out.status.success(), "git {args:?}: {out:?}");
     };
+    let commit_all = |message: &str| {
+        git(&["add", "-A"]);
+        git(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            message,
+        ]);
+    };
     git(&["init", "-q", "-b", "main"]);
-    git(&["add", "-A"]);
-    git(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.com",
-        "commit",
-        "-qm",
-        "catalog",
-    ]);
+    commit_all("catalog");
     let url = format!("file://{}", repo.display());
     let run = h.caib(&["catalog", "diff", "--catalog-repo", &url, "--env", "dev"]);
     assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{run:?}");
     std::fs::remove_file(repo.join("environments/dev/removed.yaml")).unwrap();
-    git(&["add", "-A"]);
-    git(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.com",
-        "commit",
-        "-qm",
-        "remove",
-    ]);
+    commit_all("remove");
     let run = h.caib(&["catalog", "diff", "--catalog-repo", &url, "--env", "dev"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(

@@ -41,10 +41,8 @@ impl Deref for Env {
 
 impl Env {
     pub async fn start() -> Env {
-        let cluster = Cluster::start();
-        cluster.create_namespace(NS).await;
         Env {
-            cluster,
+            cluster: Cluster::with_namespace(NS).await,
             http_port: catalog_e2e::git::free_port(),
             reconciler: None,
         }

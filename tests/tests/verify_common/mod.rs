@@ -54,10 +54,8 @@ impl Drop for Env {
 
 impl Env {
     pub async fn start() -> Env {
-        let cluster = Cluster::start();
-        cluster.create_namespace(NS).await;
         Env {
-            cluster,
+            cluster: Cluster::with_namespace(NS).await,
             reconcilers: Vec::new(),
         }
     }
