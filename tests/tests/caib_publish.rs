@@ -74,7 +74,7 @@ async fn put_image(
     fixture::patch_status(&api, name, status).await;
 }
 
-/// Runs caib with `args` (a `--direct --wait` change) in the background; once its commit
+/// Runs caib with `args` plus `--direct --wait --timeout 60s` in the background; once its commit
 /// moved `main`, stands in for the push webhook by asking source `dev` for a sync (annotation
 /// value `request`); returns caib's output, which must come within 90 s (`landed` and
 /// `returns` name what was awaited).
@@ -90,6 +90,7 @@ async fn run_direct_wait(
     let before = s.remote.head("main").unwrap();
     let child = s
         .command(args)
+        .args(["--direct", "--wait", "--timeout", "60s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -366,11 +367,7 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
     args.extend(["--digest", &pushed.digest, "--dry-run"]);
     let out = s.run(&args).await;
     assert_success(&out);
-    assert!(
-        text(&out.stdout).contains(&format!("+  digest: {}", pushed.digest)),
-        "{}",
-        show(&out)
-    );
+    assert_stdout(&out, &format!("+  digest: {}", pushed.digest));
     assert_eq!(s.refs(), refs);
 
     // --wait: the pull request merged, the entry synced, and Available. Here the test plays
@@ -425,11 +422,7 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("✓ Merged"), "{}", show(&out));
     assert!(stderr.contains("✓ Synced to the cluster"), "{}", show(&out));
-    assert!(
-        text(&out.stdout).contains("Status:        Available"),
-        "{}",
-        show(&out)
-    );
+    assert_stdout(&out, "Status:        Available");
 }
 
 /// The whole loop with the real reconciler: `caib catalog add --direct --wait` commits, the
@@ -474,10 +467,6 @@ async fn full_loop_add_sync_verify_list() {
         "cs9",
         "--target",
         "qemu",
-        "--direct",
-        "--wait",
-        "--timeout",
-        "60s",
     ];
     let out = run_direct_wait(
         &s,
@@ -494,11 +483,7 @@ async fn full_loop_add_sync_verify_list() {
         "{}\nreconciler log:\n{logs}",
         show(&out)
     );
-    assert!(
-        text(&out.stdout).contains("Status:        Available"),
-        "{}",
-        show(&out)
-    );
+    assert_stdout(&out, "Status:        Available");
 
     let out = s.run(&["catalog", "list"]).await;
     assert_success(&out);
@@ -510,16 +495,7 @@ async fn full_loop_add_sync_verify_list() {
     assert!(line.contains(&url) && line.contains("Available"), "{line}");
 
     // And back out: remove --wait returns once the sync pruned it.
-    let remove = [
-        "catalog",
-        "remove",
-        "loop-image",
-        "--force",
-        "--direct",
-        "--wait",
-        "--timeout",
-        "60s",
-    ];
+    let remove = ["catalog", "remove", "loop-image", "--force"];
     let out = run_direct_wait(
         &s,
         &sources,

@@ -132,7 +132,7 @@ async fn add_opens_one_pull_request_and_a_rerun_updates_it() {
         tip,
         "identical change: branch kept"
     );
-    assert!(text(&out.stdout).contains("(updated)"), "{}", show(&out));
+    assert_stdout(&out, "(updated)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +153,7 @@ async fn direct_add_commits_to_main_and_then_reports_already_in_catalog() {
         s.forge.requests().is_empty(),
         "--direct opens no pull request"
     );
-    assert!(text(&out.stdout).contains("Committed:"), "{}", show(&out));
+    assert_stdout(&out, "Committed:");
 
     // Identical content again: exit 0, nothing new.
     let out = s.run(&args).await;
@@ -302,11 +302,7 @@ async fn dry_run_prints_the_diff_and_touches_nothing() {
         .run(&["catalog", "remove", "autosd-cs9-qemu", "--dry-run"])
         .await;
     assert_success(&out);
-    assert!(
-        text(&out.stdout).contains("-  name: autosd-cs9-qemu"),
-        "{}",
-        show(&out)
-    );
+    assert_stdout(&out, "-  name: autosd-cs9-qemu");
     assert_eq!(s.refs(), refs_before);
 }
 

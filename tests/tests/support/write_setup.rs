@@ -135,6 +135,12 @@ pub fn assert_exit(out: &Output, code: i32, needle: &str) {
     assert_stderr(out, needle);
 }
 
+/// Asserts caib's stdout contains `needle`.
+#[track_caller]
+pub fn assert_stdout(out: &Output, needle: &str) {
+    assert!(text(&out.stdout).contains(needle), "{}", show(out));
+}
+
 /// Asserts caib's stderr contains `needle`.
 #[track_caller]
 pub fn assert_stderr(out: &Output, needle: &str) {
