@@ -238,3 +238,82 @@ async fn phase_changes_reach_the_summary_in_a_batch_not_one_write_each() {
         "23 phase changes cost {writes} CatalogSource status writes"
     );
 }
+
+/// Runs the real kubectl against the suite's emulator, with a fresh HOME.
+fn kubectl(env: &Env, args: &[&str], editor: Option<&str>) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    env.emu.write_kubeconfig(&kubeconfig).unwrap();
+    let mut cmd = std::process::Command::new("kubectl");
+    cmd.args(args)
+        .env("HOME", dir.path())
+        .env("KUBECONFIG", &kubeconfig);
+    if let Some(editor) = editor {
+        cmd.env("KUBE_EDITOR", editor).env("EDITOR", editor);
+    }
+    let out = cmd
+        .output()
+        .expect("kubectl runs (install kubectl 1.32 to run this suite)");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_kubectl_edit_is_reverted_by_the_watch_not_the_interval() {
+    let repo = BareRepo::from_template("catalog").unwrap();
+    let head = repo.head("main").unwrap();
+    let mut env = Env::start().await;
+    env.spawn_reconciler(&[]);
+    // An interval of one hour: only the watch event can bring the entry back in time.
+    env.create_source("dev", &repo.file_url(), json!({"interval": "1h"}))
+        .await;
+    env.wait_applied("dev", &head).await;
+    env.settle(Duration::from_millis(300)).await;
+    let original = "quay.io/centos-automotive/autosd:cs9-qemu";
+    let editor = format!("sed -i s#{original}#quay.io/evil/image:1#");
+    let edited = kubectl(
+        &env,
+        &["edit", "-n", NS, "catalogimage", "autosd-cs9-qemu"],
+        Some(&editor),
+    );
+    assert!(
+        String::from_utf8_lossy(&edited.stdout).contains("edited"),
+        "{edited:?}"
+    );
+    eventually(
+        Duration::from_secs(5),
+        "the edit to be reverted",
+        || async {
+            let image = env.image("autosd-cs9-qemu").await.unwrap();
+            (image.spec.registry_url == original).then_some(())
+        },
+    )
+    .await;
+
+    kubectl(
+        &env,
+        &[
+            "label",
+            "-n",
+            NS,
+            "catalogimage",
+            "autosd-cs9-qemu",
+            "automotive.sdv.cloud.redhat.com/distro=tampered",
+            "--overwrite",
+        ],
+        None,
+    );
+    eventually(
+        Duration::from_secs(5),
+        "the label to be restored",
+        || async {
+            let image = env.image("autosd-cs9-qemu").await.unwrap();
+            (label(&image, catalog_api::labels::DISTRO) == Some("cs9")).then_some(())
+        },
+    )
+    .await;
+}
