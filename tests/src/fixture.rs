@@ -27,6 +27,7 @@ use tempfile::TempDir;
 
 use crate::emulator::{Emulator, EmulatorOptions};
 use crate::process::{binary, eventually};
+use crate::registry::{ImageFixture, PushedImage, Registry, RegistryConfig};
 
 /// `apiVersion` of every catalog kind and of the operator's ImageBuild.
 pub const API_VERSION: &str = "automotive.sdv.cloud.redhat.com/v1alpha1";
@@ -264,6 +265,17 @@ pub async fn put_imagebuild(client: &kube::Client, ns: &str, name: &str, spec: V
     build.data = json!({ "spec": spec });
     builds.create(&PostParams::default(), &build).await.unwrap();
     patch_status(&builds, name, json!({ "phase": phase })).await;
+}
+
+/// A plain-HTTP docker-registry holding one image, `repo_tag` built for `arch`: what most
+/// verification and publishing tests start from. Keep the `Registry` bound: dropping it
+/// stops the registry.
+pub async fn registry_with(repo_tag: &str, arch: &str) -> (Registry, PushedImage) {
+    let registry = Registry::start(RegistryConfig::default()).await;
+    let pushed = registry
+        .push_image(repo_tag, &ImageFixture::new(arch))
+        .await;
+    (registry, pushed)
 }
 
 /// `catalog-reconciler` with what every suite passes: text logs, `--http-addr` on

@@ -10,7 +10,7 @@ use catalog_e2e::fixture::{self, Cluster};
 use catalog_e2e::forge::Provider;
 use catalog_e2e::git::Change;
 use catalog_e2e::process::eventually;
-use catalog_e2e::registry::{ImageFixture, PushedImage, Registry, RegistryConfig};
+use catalog_e2e::registry::{PushedImage, Registry};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -29,10 +29,7 @@ struct Published {
 }
 
 async fn registry_with(repo_tag: &str, arch: &str) -> Published {
-    let registry = Registry::start(RegistryConfig::default()).await;
-    let pushed = registry
-        .push_image(repo_tag, &ImageFixture::new(arch))
-        .await;
+    let (registry, pushed) = fixture::registry_with(repo_tag, arch).await;
     let url = format!("{}/{repo_tag}", registry.host());
     Published {
         registry,

@@ -6,6 +6,7 @@ mod verify_common;
 use std::time::Duration;
 
 use catalog_api::image::{Phase, condition};
+use catalog_e2e::fixture::registry_with;
 use catalog_e2e::process::eventually;
 use catalog_e2e::registry::{CountingProxy, ImageFixture, Registry, RegistryConfig};
 use serde_json::json;
@@ -144,10 +145,7 @@ async fn multi_arch_index_lists_every_platform_with_real_sizes() {
 
 #[tokio::test]
 async fn unchanged_image_costs_one_head_per_interval_and_requests_are_echoed() {
-    let registry = Registry::start(RegistryConfig::default()).await;
-    registry
-        .push_image("os/steady:v1", &ImageFixture::new("amd64"))
-        .await;
+    let (registry, _) = registry_with("os/steady:v1", "amd64").await;
     let proxy = CountingProxy::start(&registry).await;
     let mut env = Env::start().await;
     env.spawn_reconciler(&["--insecure-registry", &proxy.host()]);
@@ -243,10 +241,7 @@ async fn tls_registry_with_private_ca() {
 
 #[tokio::test]
 async fn deleted_manifest_backs_off_then_fails_after_five() {
-    let registry = Registry::start(RegistryConfig::default()).await;
-    let pushed = registry
-        .push_image("os/gone:v1", &ImageFixture::new("amd64"))
-        .await;
+    let (registry, pushed) = registry_with("os/gone:v1", "amd64").await;
     let proxy = CountingProxy::start(&registry).await;
     let mut env = Env::start().await;
     env.spawn_reconciler(&["--insecure-registry", &proxy.host()]);
@@ -309,10 +304,7 @@ async fn deleted_manifest_backs_off_then_fails_after_five() {
 
 #[tokio::test]
 async fn namespace_flag_limits_the_watch() {
-    let registry = Registry::start(RegistryConfig::default()).await;
-    registry
-        .push_image("os/app:v1", &ImageFixture::new("amd64"))
-        .await;
+    let (registry, _) = registry_with("os/app:v1", "amd64").await;
     let mut env = Env::start().await;
     let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
         kube::Api::all(env.client.clone());

@@ -5,8 +5,9 @@ mod verify_common;
 use std::time::{Duration, Instant};
 
 use catalog_api::image::Phase;
+use catalog_e2e::fixture::registry_with;
 use catalog_e2e::process::eventually;
-use catalog_e2e::registry::{CountingProxy, ImageFixture, Registry, RegistryConfig};
+use catalog_e2e::registry::CountingProxy;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use serde_json::json;
@@ -45,10 +46,7 @@ async fn start_pair(env: &mut Env, host: &str, lease_duration: &str) {
 
 #[tokio::test]
 async fn only_the_leader_verifies_and_sigterm_hands_over_at_once() {
-    let registry = Registry::start(RegistryConfig::default()).await;
-    registry
-        .push_image("os/app:v1", &ImageFixture::new("amd64"))
-        .await;
+    let (registry, _) = registry_with("os/app:v1", "amd64").await;
     let proxy = CountingProxy::start(&registry).await;
     let mut env = Env::start().await;
     // A long Lease: taking over by expiry would need 15 s; a released one is taken at once.
@@ -106,10 +104,7 @@ async fn only_the_leader_verifies_and_sigterm_hands_over_at_once() {
 
 #[tokio::test]
 async fn a_killed_leader_is_replaced_after_the_lease_expires() {
-    let registry = Registry::start(RegistryConfig::default()).await;
-    registry
-        .push_image("os/app:v1", &ImageFixture::new("amd64"))
-        .await;
+    let (registry, _) = registry_with("os/app:v1", "amd64").await;
     let mut env = Env::start().await;
     start_pair(&mut env, &registry.host(), "3s").await;
     let url = format!("{}/os/app:v1", registry.host());

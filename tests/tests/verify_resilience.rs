@@ -6,17 +6,15 @@ mod verify_common;
 use std::time::Duration;
 
 use catalog_api::image::{Phase, condition};
+use catalog_e2e::fixture::registry_with;
 use catalog_e2e::process::eventually;
-use catalog_e2e::registry::{CountingProxy, ImageFixture, Registry, RegistryConfig};
+use catalog_e2e::registry::{CountingProxy, ImageFixture};
 use serde_json::json;
 use verify_common::*;
 
 #[tokio::test]
 async fn registry_stopped_then_restarted_heals() {
-    let mut registry = Registry::start(RegistryConfig::default()).await;
-    registry
-        .push_image("os/app:v1", &ImageFixture::new("amd64"))
-        .await;
+    let (mut registry, _) = registry_with("os/app:v1", "amd64").await;
     let mut env = Env::start().await;
     env.spawn_reconciler(&["--insecure-registry", &registry.host()]);
     env.create_image(
@@ -40,10 +38,7 @@ async fn registry_stopped_then_restarted_heals() {
 
 #[tokio::test]
 async fn pinned_digests_are_checked_and_moved_tags_reported() {
-    let registry = Registry::start(RegistryConfig::default()).await;
-    let v1 = registry
-        .push_image("os/pinned:v1", &ImageFixture::new("amd64"))
-        .await;
+    let (registry, v1) = registry_with("os/pinned:v1", "amd64").await;
     let mut env = Env::start().await;
     env.spawn_reconciler(&["--insecure-registry", &registry.host()]);
     let url = format!("{}/os/pinned:v1", registry.host());
@@ -95,10 +90,7 @@ async fn pinned_digests_are_checked_and_moved_tags_reported() {
 
 #[tokio::test]
 async fn architecture_mismatch_fails() {
-    let registry = Registry::start(RegistryConfig::default()).await;
-    registry
-        .push_image("os/arm:v1", &ImageFixture::new("arm64"))
-        .await;
+    let (registry, _) = registry_with("os/arm:v1", "arm64").await;
     registry
         .push_index(
             "os/multi:v1",
@@ -179,10 +171,7 @@ async fn architecture_mismatch_fails() {
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let registry = Registry::start(RegistryConfig::default()).await;
-    registry
-        .push_image("os/busy:v1", &ImageFixture::new("amd64"))
-        .await;
+    let (registry, _) = registry_with("os/busy:v1", "amd64").await;
     let proxy = CountingProxy::start(&registry).await;
     proxy.fail_with(429, Some(4));
     let mut env = Env::start().await;
@@ -211,10 +200,7 @@ async fn retry_after_is_honoured() {
 
 #[tokio::test]
 async fn circuit_breaker_stops_hammering_a_failing_registry() {
-    let registry = Registry::start(RegistryConfig::default()).await;
-    registry
-        .push_image("os/app:v1", &ImageFixture::new("amd64"))
-        .await;
+    let (registry, _) = registry_with("os/app:v1", "amd64").await;
     let proxy = CountingProxy::start(&registry).await;
     proxy.fail_with(503, None);
     let mut env = Env::start().await;
