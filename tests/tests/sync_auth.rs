@@ -7,6 +7,7 @@ mod sync_common;
 use std::time::{Duration, Instant};
 
 use catalog_e2e::git::{BareRepo, SilentRemote, SmartHttp};
+use catalog_e2e::process::eventually;
 use serde_json::json;
 use sync_common::*;
 
@@ -96,5 +97,8 @@ async fn a_remote_that_never_answers_times_out_and_other_sources_keep_syncing() 
     assert!(env.image("still-syncing").await.is_some());
     let stuck = env.source("stuck").await;
     assert_eq!(ready(&stuck).unwrap().1, "FetchFailed");
-    assert!(silent.connections() >= 2, "the stuck source is retried");
+    eventually(WAIT, "the stuck source to be retried after its backoff", || async {
+        (silent.connections() >= 2).then_some(())
+    })
+    .await;
 }

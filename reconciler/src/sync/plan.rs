@@ -331,6 +331,33 @@ pub fn plan(input: &PlanInput<'_>, live: &[Arc<LiveImage>]) -> Plan {
     plan
 }
 
+/// What decides whether a sync fetches the remote.
+#[derive(Clone, Debug, Default)]
+pub struct FetchState {
+    /// A webhook, the reconcile-requested-at annotation, or the interval timer asked.
+    pub requested: bool,
+    /// The spec changed since the last fetch attempt.
+    pub spec_changed: bool,
+    /// The last fetch failed and its retry time has not come.
+    pub backing_off: bool,
+    /// A revision was fetched before.
+    pub fetched: bool,
+    pub since_last: Option<std::time::Duration>,
+    pub interval: std::time::Duration,
+}
+
+/// Whether to fetch before planning. Other triggers (drift, status events) plan against the
+/// revision fetched last, and a failing remote is only asked again at its backoff time.
+pub fn fetch_due(s: &FetchState) -> bool {
+    if s.requested || s.spec_changed {
+        return true;
+    }
+    if s.backing_off {
+        return false;
+    }
+    !s.fetched || s.since_last.is_none_or(|t| t >= s.interval)
+}
+
 /// First 12 characters of a SHA, for messages.
 pub fn short(revision: &str) -> &str {
     &revision[..revision.len().min(12)]

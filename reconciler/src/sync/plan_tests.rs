@@ -346,3 +346,51 @@ fn a_same_named_source_of_another_namespace_is_another_owner() {
     assert_eq!(plan.prune, vec!["gone".to_string()]);
     assert_eq!(plan.updates(), 1, "the annotation is added");
 }
+
+#[test]
+fn fetching_follows_requests_spec_changes_the_interval_and_backoff() {
+    let minute = std::time::Duration::from_secs(60);
+    let synced = FetchState {
+        fetched: true,
+        since_last: Some(std::time::Duration::from_secs(5)),
+        interval: minute,
+        ..Default::default()
+    };
+    assert!(
+        !fetch_due(&synced),
+        "drift and status events plan on the fetched revision"
+    );
+    assert!(fetch_due(&FetchState {
+        requested: true,
+        ..synced.clone()
+    }));
+    assert!(fetch_due(&FetchState {
+        spec_changed: true,
+        ..synced.clone()
+    }));
+    assert!(fetch_due(&FetchState {
+        since_last: Some(minute),
+        ..synced.clone()
+    }));
+    let never_fetched = FetchState {
+        interval: minute,
+        ..Default::default()
+    };
+    assert!(fetch_due(&never_fetched), "the first sync fetches");
+    let failing = FetchState {
+        backing_off: true,
+        ..never_fetched
+    };
+    assert!(
+        !fetch_due(&failing),
+        "a failing remote waits for its backoff"
+    );
+    assert!(fetch_due(&FetchState {
+        requested: true,
+        ..failing.clone()
+    }));
+    assert!(fetch_due(&FetchState {
+        spec_changed: true,
+        ..failing
+    }));
+}

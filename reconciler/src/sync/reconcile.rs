@@ -17,7 +17,7 @@ use super::effects::{
 };
 use super::entries::EntryCache;
 use super::live::{LiveImage, PendingWrites, Write};
-use super::plan::{PlanInput, plan, short};
+use super::plan::{FetchState, PlanInput, fetch_due, plan, short};
 use super::status::{
     invalid_entries, push_history, ready_condition, remove_condition, set_condition, summary,
 };
@@ -104,11 +104,24 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
     let interval = catalog_api::duration::parse(&spec.interval).unwrap_or(Duration::from_secs(60));
     let timeout = catalog_api::duration::parse(&spec.timeout).unwrap_or(Duration::from_secs(60));
     let manual = requested_at.is_some() && requested_at != previous.last_handled_reconcile_at;
-    let need_fetch = fetch_requested
-        || manual
-        || state.fetched.is_none()
-        || state.generation != generation
-        || state.last_fetch.is_none_or(|t| t.elapsed() >= interval);
+    let backing_off = state.failures > 0
+        && shared
+            .due
+            .lock()
+            .unwrap()
+            .get(key)
+            .is_some_and(|at| *at > Instant::now());
+    let need_fetch = fetch_due(&FetchState {
+        requested: fetch_requested || manual,
+        spec_changed: state.generation != generation,
+        backing_off,
+        fetched: state.fetched.is_some(),
+        since_last: state.last_fetch.map(|t| t.elapsed()),
+        interval,
+    });
+    // Recorded now, not after a successful fetch: a failed fetch is retried with backoff,
+    // not again on the next event (our own status write, say).
+    state.generation = generation;
     if requested_at.is_some() {
         status.last_handled_reconcile_at = requested_at.clone();
     }
@@ -187,7 +200,6 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
             }
         }
     }
-    state.generation = generation;
     let Some(fetched) = state.fetched.clone() else {
         return;
     };
