@@ -50,6 +50,23 @@ async fn wait_names(env: &Env, namespace: &str, want: &[&str]) {
     .await;
 }
 
+/// Deletes a CatalogSource and waits until its finalizer let it go.
+async fn delete_source(env: &Env, name: &str) {
+    env.sources()
+        .delete(name, &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(WAIT, &format!("CatalogSource {name} to be gone"), || async {
+        env.sources()
+            .get_opt(name)
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_a_source_deletes_its_images_unless_prune_is_off() {
     let repo = BareRepo::from_template("catalog").unwrap();
@@ -76,37 +93,13 @@ async fn deleting_a_source_deletes_its_images_unless_prune_is_off() {
     );
     wait_names(&env, "kept", &["autosd-cs9-rpi4"]).await;
 
-    env.sources()
-        .delete("dev", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually(WAIT, "CatalogSource dev to be gone", || async {
-        env.sources()
-            .get_opt("dev")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    delete_source(&env, "dev").await;
     assert!(
         env.image_names().await.is_empty(),
         "the images of dev went with it"
     );
 
-    env.sources()
-        .delete("staging", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually(WAIT, "CatalogSource staging to be gone", || async {
-        env.sources()
-            .get_opt("staging")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    delete_source(&env, "staging").await;
     assert_eq!(
         names_in(&env, "kept").await,
         ["autosd-cs9-rpi4"],
