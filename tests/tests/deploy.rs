@@ -152,7 +152,9 @@ fn rbac_grants_exactly_what_the_reconciler_does() {
         // sync creates, updates and prunes CatalogImages; both controllers write status.
         (GROUP, "catalogimages", write),
         (GROUP, "catalogimages/status", STATUS),
-        (GROUP, "catalogsources", READ),
+        // sync adds and removes its prune finalizer on CatalogSources.
+        (GROUP, "catalogsources", &["get", "list", "patch", "watch"]),
+        (GROUP, "catalogsources/finalizers", &["update"]),
         (GROUP, "catalogsources/status", STATUS),
         // caib publish reads ImageBuilds; the reconciler never writes them.
         (GROUP, "imagebuilds", READ),
