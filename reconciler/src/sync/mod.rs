@@ -12,6 +12,7 @@ pub mod apply;
 mod cleanup;
 mod effects;
 pub mod entries;
+mod fetching;
 pub mod live;
 pub mod local;
 pub(crate) mod memory;

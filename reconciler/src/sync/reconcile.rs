@@ -9,15 +9,16 @@ use kube::api::Api;
 use kube::runtime::events::EventType;
 
 use catalog_api::CatalogImage;
-use catalog_api::labels::{APPROVE_DELETIONS, RECONCILE_REQUESTED_AT};
+use catalog_api::labels::APPROVE_DELETIONS;
 use catalog_api::source::{CatalogSourceStatus, SyncRecord, condition};
 
 use super::effects::{
-    cache_path, event, fail, fetch, jitter, report_commit, verify_revision, write_status,
+    cache_path, event, fail, jitter, report_commit, verify_revision, write_status,
 };
 use super::entries::EntryCache;
+use super::fetching::fetch_step;
 use super::live::{LiveImage, PendingWrites, Write};
-use super::plan::{FetchState, PlanInput, fetch_due, plan, short};
+use super::plan::{PlanInput, plan, short};
 use super::status::{
     invalid_entries, push_history, ready_condition, remove_condition, set_condition, summary,
 };
@@ -83,7 +84,6 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         .clone()
         .unwrap_or_else(|| ns.to_string());
     let annotations = source.metadata.annotations.clone().unwrap_or_default();
-    let requested_at = annotations.get(RECONCILE_REQUESTED_AT).cloned();
     status.observed_generation = generation;
     status.webhook_path = spec.webhook.as_ref().map(|_| format!("/hook/{ns}/{name}"));
 
@@ -101,104 +101,19 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         return;
     }
 
-    let interval = catalog_api::duration::parse(&spec.interval).unwrap_or(Duration::from_secs(60));
-    let timeout = catalog_api::duration::parse(&spec.timeout).unwrap_or(Duration::from_secs(60));
-    let manual = requested_at.is_some() && requested_at != previous.last_handled_reconcile_at;
-    let backing_off = state.failures > 0
-        && shared
-            .due
-            .lock()
-            .unwrap()
-            .get(key)
-            .is_some_and(|at| *at > Instant::now());
-    let need_fetch = fetch_due(&FetchState {
-        requested: fetch_requested || manual,
-        spec_changed: state.generation != generation,
-        backing_off,
-        fetched: state.fetched.is_some(),
-        since_last: state.last_fetch.map(|t| t.elapsed()),
-        interval,
-    });
-    // Recorded now, not after a successful fetch: a failed fetch is retried with backoff,
-    // not again on the next event (our own status write, say).
-    state.generation = generation;
-    if requested_at.is_some() {
-        status.last_handled_reconcile_at = requested_at.clone();
-    }
-    if need_fetch {
-        match fetch(shared, &source, ns, name, timeout).await {
-            Ok(fetched) => {
-                tracing::debug!(source = %format!("{ns}/{name}"), ms = started.elapsed().as_millis() as u64, commit = %fetched.commit, "fetched");
-                state.fetched = Some(fetched);
-                state.last_fetch = Some(Instant::now());
-                state.failures = 0;
-                shared
-                    .due
-                    .lock()
-                    .unwrap()
-                    .insert(key.clone(), Instant::now() + jitter(interval, 0.1));
-            }
-            Err(message) => {
-                state.failures += 1;
-                shared
-                    .metrics
-                    .fetch_failures
-                    .get_or_create(&super::metrics::SourceLabels {
-                        source: name.into(),
-                    })
-                    .inc();
-                let backoff = Duration::from_secs(1 << state.failures.min(8))
-                    .min(interval.max(Duration::from_secs(2)));
-                shared
-                    .due
-                    .lock()
-                    .unwrap()
-                    .insert(key.clone(), Instant::now() + jitter(backoff, 0.2));
-                tracing::warn!(source = %format!("{ns}/{name}"), error = %message, "fetch failed");
-                let already = previous.conditions.iter().any(|c| {
-                    c.type_ == condition::READY
-                        && c.reason == "FetchFailed"
-                        && c.message.starts_with(&message)
-                });
-                set_condition(
-                    &mut status.conditions,
-                    condition::READY,
-                    false,
-                    "FetchFailed",
-                    &format!("{message} (the last applied revision stays applied; retrying)"),
-                    generation,
-                );
-                set_condition(
-                    &mut status.conditions,
-                    condition::RECONCILING,
-                    true,
-                    "RetryingFetch",
-                    &format!(
-                        "fetch attempt {} failed; retrying with backoff",
-                        state.failures
-                    ),
-                    generation,
-                );
-                set_condition(
-                    &mut status.conditions,
-                    condition::STALLED,
-                    state.failures >= 5,
-                    if state.failures >= 5 {
-                        "FetchFailing"
-                    } else {
-                        "Progressing"
-                    },
-                    &format!("{} consecutive fetch failures", state.failures),
-                    generation,
-                );
-                // The attempt counter changes every time; only write when the reason is new.
-                if !already {
-                    write_status(shared, &mut state.written, &source, &previous, &status).await;
-                    event(shared, &source, EventType::Warning, "FetchFailed", &message).await;
-                }
-                return;
-            }
-        }
+    if !fetch_step(
+        shared,
+        key,
+        &mut state,
+        &source,
+        &previous,
+        &mut status,
+        fetch_requested,
+        started,
+    )
+    .await
+    {
+        return;
     }
     let Some(fetched) = state.fetched.clone() else {
         return;

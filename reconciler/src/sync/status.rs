@@ -156,6 +156,49 @@ pub fn ready_condition(
     )
 }
 
+/// Consecutive fetch failures after which a source is Stalled.
+pub const STALLED_AFTER_FAILURES: u32 = 5;
+
+/// The conditions of a failed fetch: Ready=False FetchFailed (the applied revision stays),
+/// Reconciling while retrying, Stalled after [`STALLED_AFTER_FAILURES`] in a row.
+pub fn fetch_failed(
+    conditions: &mut Vec<Condition>,
+    message: &str,
+    failures: u32,
+    generation: Option<i64>,
+) {
+    use catalog_api::source::condition;
+    set_condition(
+        conditions,
+        condition::READY,
+        false,
+        "FetchFailed",
+        &format!("{message} (the last applied revision stays applied; retrying)"),
+        generation,
+    );
+    set_condition(
+        conditions,
+        condition::RECONCILING,
+        true,
+        "RetryingFetch",
+        &format!("fetch attempt {failures} failed; retrying with backoff"),
+        generation,
+    );
+    let stalled = failures >= STALLED_AFTER_FAILURES;
+    set_condition(
+        conditions,
+        condition::STALLED,
+        stalled,
+        if stalled {
+            "FetchFailing"
+        } else {
+            "Progressing"
+        },
+        &format!("{failures} consecutive fetch failures"),
+        generation,
+    );
+}
+
 /// Merge patch body for the status subresource. Fields that became empty are sent as
 /// `null`, because a merge patch leaves absent fields as they were. Serialized straight from
 /// the status, with no JSON tree in between: a large source's inventory has 10,000 items.
@@ -229,6 +272,33 @@ mod tests {
         }
         assert_eq!(h.len(), HISTORY);
         assert_eq!(h[0].revision, "6");
+    }
+
+    #[test]
+    fn fetch_failures_stall_the_source_after_five_in_a_row() {
+        let status_of = |c: &[Condition], t: &str| {
+            c.iter()
+                .find(|c| c.type_ == t)
+                .map(|c| (c.status.clone(), c.reason.clone()))
+                .unwrap()
+        };
+        let mut c = Vec::new();
+        fetch_failed(&mut c, "fetching git://x timed out after 2s", 1, Some(1));
+        assert_eq!(
+            status_of(&c, "Ready"),
+            ("False".into(), "FetchFailed".into())
+        );
+        assert_eq!(
+            status_of(&c, "Stalled"),
+            ("False".into(), "Progressing".into())
+        );
+        fetch_failed(&mut c, "fetching git://x timed out after 2s", 5, Some(1));
+        assert_eq!(
+            status_of(&c, "Stalled"),
+            ("True".into(), "FetchFailing".into())
+        );
+        let ready = c.iter().find(|c| c.type_ == "Ready").unwrap();
+        assert!(ready.message.contains("stays applied"), "{}", ready.message);
     }
 
     #[test]
