@@ -4,8 +4,8 @@
 
 mod sync_common;
 
+use catalog_api::CatalogSource;
 use catalog_api::labels::{CATALOG_SOURCE, SOURCE_FINALIZER, SOURCE_NAMESPACE};
-use catalog_api::{CatalogImage, CatalogSource};
 use std::time::Duration;
 
 use catalog_e2e::git::{BareRepo, Change};
@@ -27,25 +27,11 @@ async fn create_namespace(env: &Env, name: &str) {
         .expect("create namespace");
 }
 
-async fn names_in(env: &Env, namespace: &str) -> Vec<String> {
-    let images: Api<CatalogImage> = Api::namespaced(env.client.clone(), namespace);
-    let mut names: Vec<String> = images
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|i| i.metadata.name)
-        .collect();
-    names.sort();
-    names
-}
-
 async fn wait_names(env: &Env, namespace: &str, want: &[&str]) {
     eventually(
         WAIT,
         &format!("CatalogImages {want:?} in {namespace}"),
-        || async { (names_in(env, namespace).await == want).then_some(()) },
+        || async { (env.image_names_in(namespace).await == want).then_some(()) },
     )
     .await;
 }
@@ -56,14 +42,18 @@ async fn delete_source(env: &Env, name: &str) {
         .delete(name, &DeleteParams::default())
         .await
         .unwrap();
-    eventually(WAIT, &format!("CatalogSource {name} to be gone"), || async {
-        env.sources()
-            .get_opt(name)
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
+    eventually(
+        WAIT,
+        &format!("CatalogSource {name} to be gone"),
+        || async {
+            env.sources()
+                .get_opt(name)
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        },
+    )
     .await;
 }
 
@@ -101,7 +91,7 @@ async fn deleting_a_source_deletes_its_images_unless_prune_is_off() {
 
     delete_source(&env, "staging").await;
     assert_eq!(
-        names_in(&env, "kept").await,
+        env.image_names_in("kept").await,
         ["autosd-cs9-rpi4"],
         "prune: false keeps the images"
     );

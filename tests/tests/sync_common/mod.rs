@@ -123,8 +123,13 @@ impl Env {
     }
 
     pub async fn image_names(&self) -> Vec<String> {
+        self.image_names_in(NS).await
+    }
+
+    /// Sorted names of the CatalogImages of `namespace`.
+    pub async fn image_names_in(&self, namespace: &str) -> Vec<String> {
         let mut names: Vec<String> = self
-            .images()
+            .api::<CatalogImage>(namespace)
             .list(&Default::default())
             .await
             .unwrap()
