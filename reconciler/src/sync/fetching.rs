@@ -9,11 +9,11 @@ use catalog_api::CatalogSource;
 use catalog_api::labels::RECONCILE_REQUESTED_AT;
 use catalog_api::source::{CatalogSourceStatus, condition};
 
-use super::{Key, Shared};
 use super::effects::{event, fetch, jitter, write_status};
 use super::plan::{FetchState, fetch_due};
 use super::reconcile::SourceState;
 use super::status::{STALLED_AFTER_FAILURES, fetch_failed};
+use super::{Key, Shared};
 
 /// Fetches when due (see [`fetch_due`]). Returns false when the sync stops here: the fetch
 /// failed (the previously applied revision stays applied).
