@@ -97,8 +97,10 @@ async fn a_remote_that_never_answers_times_out_and_other_sources_keep_syncing() 
     assert!(env.image("still-syncing").await.is_some());
     let stuck = env.source("stuck").await;
     assert_eq!(ready(&stuck).unwrap().1, "FetchFailed");
-    eventually(WAIT, "the stuck source to be retried after its backoff", || async {
-        (silent.connections() >= 2).then_some(())
-    })
+    eventually(
+        WAIT,
+        "the stuck source to be retried after its backoff",
+        || async { (silent.connections() >= 2).then_some(()) },
+    )
     .await;
 }
