@@ -1,12 +1,13 @@
 //! CatalogSource sync controller (DESIGN §6 "Sync"): keeps the CatalogImages of every
 //! CatalogSource equal to the files of its Git ref.
 //!
-//! Structure: two reflectors (CatalogSources and CatalogImages) feed a small scheduler that
-//! runs at most one sync per source at a time. Triggers: a CatalogSource event, an event on a
-//! CatalogImage labelled with a source (drift is reverted at once, not at the interval), the
-//! webhook receiver ([`Handle::request_sync`]), and the per-source interval. Each sync is
-//! [`reconcile::sync_source`]: fetch → verify → read → [`plan::plan`] (pure) → [`apply`] →
-//! status, events, commit status.
+//! Structure: a reflector of CatalogSources and a compact watch cache of CatalogImages
+//! ([`live::LiveCache`]) feed a small scheduler that runs at most one sync per source at a
+//! time. Triggers: a CatalogSource event, an event on a CatalogImage a source manages (drift
+//! is reverted at once; status-only changes are batched, see [`SUMMARY_EVERY`]), the webhook
+//! receiver ([`Handle::request_sync`]), and the per-source interval. Each sync is
+//! [`reconcile::sync_source`]: fetch ([`fetching`]) → verify → read ([`entries`]) →
+//! [`plan::plan`] (pure) → [`apply`] → [`cleanup`] → status, events, commit status.
 
 pub mod apply;
 mod cleanup;
