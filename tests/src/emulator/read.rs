@@ -139,43 +139,32 @@ pub fn list(
         }
     };
     let list_rv = at_rv.unwrap_or_else(|| st.rv());
-    let objs = match at_rv {
-        None => st.objects(&def.storage),
-        Some(rv) => st.snapshot(&def.storage, rv).ok_or_else(|| {
-            ApiError::expired(format!(
-                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter. (resourceVersion {rv} has been compacted)"
-            ))
-        })?,
-    };
+    let view = st.view(&def.storage, list_rv).ok_or_else(|| {
+        ApiError::expired(format!(
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter. (resourceVersion {list_rv} has been compacted)"
+        ))
+    })?;
+    let mut selected = view
+        .entries(after.as_ref())
+        .filter(|(_, o)| filter.matches(def, o));
     let mut items = Vec::new();
-    let mut last: Option<ObjKey> = None;
-    let mut more = false;
-    let mut remaining = 0usize;
-    let start = std::ops::Bound::Excluded(after.clone().unwrap_or_default());
-    let range = match &after {
-        Some(_) => objs.range((start, std::ops::Bound::Unbounded)),
-        None => objs.range::<ObjKey, _>(..),
-    };
-    for (k, o) in range {
-        if !filter.matches(def, o) {
-            continue;
-        }
-        if limit.is_some_and(|l| items.len() >= l) {
-            more = true;
-            remaining += 1;
-            continue;
-        }
+    let mut last: Option<&ObjKey> = None;
+    for (k, o) in selected.by_ref().take(limit.unwrap_or(usize::MAX)) {
         items.push(o.clone());
-        last = Some(k.clone());
+        last = Some(k);
     }
-    let continue_token = match (more, &last) {
+    let more = limit.is_some() && selected.next().is_some();
+    let continue_token = match (more, last) {
         (true, Some(k)) => Some(encode_token(list_rv, k)),
         _ => None,
     };
+    // As on the API server, the count is only given without label or field selectors (the
+    // namespace still applies); with selectors the scan stopped at the first further match.
     let no_selectors = filter.labels.is_empty() && filter.fields.is_empty();
+    let remaining = (more && no_selectors).then(|| 1 + selected.count());
     Ok(Page {
         resource_version: list_rv.to_string(),
-        remaining: (more && no_selectors).then_some(remaining),
+        remaining,
         continue_token,
         items,
     })
@@ -311,5 +300,129 @@ mod tests {
                 .len(),
             2
         );
+    }
+
+    /// Configmaps `cm-0`..`cm-{n-1}` in `ns`, labelled `i`.
+    fn configmaps(st: &mut Store, key: &StorageKey, ns: &str, n: usize) {
+        for i in 0..n {
+            let name = format!("cm-{i}");
+            let obj = json!({"metadata": {"namespace": ns, "name": name, "labels": {"i": i.to_string()}}});
+            st.put(key, obj_key(Some(ns), &name), obj);
+        }
+    }
+
+    fn names(page: &Page) -> Vec<&str> {
+        let names = page.items.iter();
+        names
+            .filter_map(|o| o["metadata"]["name"].as_str())
+            .collect()
+    }
+
+    /// Pages `q` to the end, following continue tokens.
+    fn next_page(
+        st: &Store,
+        def: &ResourceDef,
+        f: &Filter,
+        q: &mut HashMap<String, String>,
+        prev: &Page,
+    ) -> Page {
+        q.insert(
+            "continue".into(),
+            prev.continue_token.clone().expect("more"),
+        );
+        list(st, def, f, q).expect("page")
+    }
+
+    #[test]
+    fn continue_pages_keep_the_snapshot_across_changes() {
+        let mut st = Store::new(1000);
+        let def = st.def("", "v1", "configmaps").expect("builtin");
+        let secrets = st
+            .def("", "v1", "secrets")
+            .expect("builtin")
+            .storage
+            .clone();
+        let key = def.storage.clone();
+        configmaps(&mut st, &key, "default", 6);
+        let f = Filter::from_params(&def, Some("default"), &HashMap::new()).expect("filter");
+        let mut q = HashMap::from([("limit".to_string(), "2".to_string())]);
+        let p1 = list(&st, &def, &f, &q).expect("page 1");
+        assert_eq!((names(&p1), p1.remaining), (vec!["cm-0", "cm-1"], Some(4)));
+        // Only another resource changed: the next page is served from the live objects.
+        let cm = |name: &str| json!({"metadata": {"namespace": "default", "name": name}});
+        st.put(&secrets, obj_key(Some("default"), "s"), cm("s"));
+        let p2 = next_page(&st, &def, &f, &mut q, &p1);
+        assert_eq!((names(&p2), p2.remaining), (vec!["cm-2", "cm-3"], Some(2)));
+        // Now this resource changes: created after/before the token, deleted, modified.
+        st.put(&key, obj_key(Some("default"), "cm-9"), cm("cm-9"));
+        st.put(&key, obj_key(Some("default"), "cm-10"), cm("cm-10"));
+        st.put(&key, obj_key(Some("default"), "cm-2a"), cm("cm-2a"));
+        st.remove(&key, &obj_key(Some("default"), "cm-4"), cm("cm-4"));
+        st.put(&key, obj_key(Some("default"), "cm-5"), cm("cm-5"));
+        let p3 = next_page(&st, &def, &f, &mut q, &p2);
+        assert_eq!((names(&p3), p3.remaining), (vec!["cm-4", "cm-5"], None));
+        assert!(p3.continue_token.is_none());
+        assert_eq!(p3.items[1]["metadata"]["labels"]["i"], "5", "the old cm-5");
+        assert_eq!(p3.resource_version, p1.resource_version);
+        // The same token again after more changes, and a fresh list, which sees them all.
+        st.remove(&key, &obj_key(Some("default"), "cm-5"), cm("cm-5"));
+        assert_eq!(
+            names(&list(&st, &def, &f, &q).expect("again")),
+            ["cm-4", "cm-5"]
+        );
+        let fresh = list(&st, &def, &f, &HashMap::new()).expect("fresh");
+        assert_eq!(
+            names(&fresh),
+            ["cm-0", "cm-1", "cm-10", "cm-2", "cm-2a", "cm-3", "cm-9"]
+        );
+        // resourceVersionMatch=Exact reads the same snapshot.
+        let exact = HashMap::from([
+            ("resourceVersion".to_string(), p1.resource_version.clone()),
+            ("resourceVersionMatch".to_string(), "Exact".to_string()),
+            ("limit".to_string(), "4".to_string()),
+        ]);
+        let e = list(&st, &def, &f, &exact).expect("exact");
+        assert_eq!(
+            (names(&e), e.remaining),
+            (vec!["cm-0", "cm-1", "cm-2", "cm-3"], Some(2))
+        );
+    }
+
+    #[test]
+    fn remaining_item_count_only_without_selectors() {
+        let mut st = Store::new(1000);
+        let def = st.def("", "v1", "configmaps").expect("builtin");
+        let key = def.storage.clone();
+        configmaps(&mut st, &key, "default", 5);
+        configmaps(&mut st, &key, "other", 3);
+        let limit = |n: &str| HashMap::from([("limit".to_string(), n.to_string())]);
+        let all = Filter::from_params(&def, None, &HashMap::new()).expect("filter");
+        let p = list(&st, &def, &all, &limit("3")).expect("all namespaces");
+        assert_eq!(p.remaining, Some(5));
+        let ns = Filter::from_params(&def, Some("other"), &HashMap::new()).expect("filter");
+        let p = list(&st, &def, &ns, &limit("1")).expect("namespace");
+        assert_eq!((names(&p), p.remaining), (vec!["cm-0"], Some(2)));
+        // Exactly the limit: no continue, no count.
+        let p = list(&st, &def, &ns, &limit("3")).expect("exact fit");
+        assert_eq!(
+            (p.items.len(), p.continue_token.is_none(), p.remaining),
+            (3, true, None)
+        );
+        // Selectors: more pages, but no count; the next page continues where this one ended.
+        let mut q = limit("1");
+        q.insert("labelSelector".into(), "i notin (0,2)".into());
+        let sel = Filter::from_params(&def, Some("default"), &q).expect("filter");
+        let p1 = list(&st, &def, &sel, &q).expect("selected");
+        assert_eq!((names(&p1), p1.remaining), (vec!["cm-1"], None));
+        let p2 = next_page(&st, &def, &sel, &mut q, &p1);
+        let p3 = next_page(&st, &def, &sel, &mut q, &p2);
+        assert_eq!((names(&p2), names(&p3)), (vec!["cm-3"], vec!["cm-4"]));
+        assert!(p3.continue_token.is_none());
+        q.insert("fieldSelector".into(), "metadata.name!=cm-4".into());
+        q.remove("labelSelector");
+        q.remove("continue");
+        let fields = Filter::from_params(&def, Some("default"), &q).expect("filter");
+        let p = list(&st, &def, &fields, &q).expect("fields");
+        assert_eq!((p.continue_token.is_some(), p.remaining), (true, None));
     }
 }

@@ -5,7 +5,10 @@
 //! Every change is committed and broadcast under one lock, so watchers see changes in
 //! resourceVersion order and a watch started "after rv N" misses nothing.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap, VecDeque, btree_map};
+use std::iter::Peekable;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -205,31 +208,26 @@ impl Store {
         self.objects.remove(storage);
     }
 
-    /// The objects of a resource as they were at `rv`, rewound through the history; `None`
-    /// when that rv has been compacted (callers answer 410 Expired).
-    pub fn snapshot(&self, storage: &StorageKey, rv: u64) -> Option<BTreeMap<ObjKey, Arc<Value>>> {
-        if rv >= self.rv {
-            return Some(self.objects(storage));
-        }
-        if rv < self.compacted_rv {
-            return None;
-        }
-        let mut objs = self.objects(storage);
-        for ch in self.history.iter().rev().take_while(|c| c.rv > rv) {
-            if &ch.key != storage {
-                continue;
+    /// The objects of a resource as they were at `rv`, without copying them: the live map
+    /// plus the state at `rv` of the few keys changed since (found by walking the history
+    /// back to `rv`), so serving a page costs the page, not the whole resource. `None` when
+    /// that rv has been compacted (callers answer 410 Expired).
+    pub fn view(&self, storage: &StorageKey, rv: u64) -> Option<View<'_>> {
+        static EMPTY: BTreeMap<ObjKey, Arc<Value>> = BTreeMap::new();
+        let live = self.objects.get(storage).unwrap_or(&EMPTY);
+        let mut rewound = BTreeMap::new();
+        if rv < self.rv {
+            if rv < self.compacted_rv {
+                return None;
             }
-            let key = key_of(&ch.object);
-            match &ch.prev {
-                Some(p) => {
-                    objs.insert(key, p.clone());
-                }
-                None => {
-                    objs.remove(&key);
-                }
+            // Newest first: the oldest change after `rv` is applied last, and its `prev` is
+            // the state at `rv`.
+            let changed = self.history.iter().rev().take_while(|c| c.rv > rv);
+            for ch in changed.filter(|c| &c.key == storage) {
+                rewound.insert(key_of(&ch.object), ch.prev.clone());
             }
         }
-        Some(objs)
+        Some(View { live, rewound })
     }
 
     /// Changes after `rv` (for a resumed watch), or `None` if some were compacted away.
@@ -265,6 +263,54 @@ impl Store {
     }
 }
 
+/// A resource's objects as of one resourceVersion (see [`Store::view`]).
+pub struct View<'a> {
+    live: &'a BTreeMap<ObjKey, Arc<Value>>,
+    /// Keys changed after the view's rv, with their state then (`None`: absent then).
+    rewound: BTreeMap<ObjKey, Option<Arc<Value>>>,
+}
+
+impl View<'_> {
+    /// The objects in key order, starting after `after` (a continue token's last key).
+    pub fn entries(&self, after: Option<&ObjKey>) -> Entries<'_> {
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Entries {
+            live: self.live.range((lower, Bound::Unbounded)).peekable(),
+            rewound: self.rewound.range((lower, Bound::Unbounded)).peekable(),
+        }
+    }
+}
+
+/// Iterator of [`View::entries`]: merges the live map with the rewound keys, which win.
+pub struct Entries<'a> {
+    live: Peekable<btree_map::Range<'a, ObjKey, Arc<Value>>>,
+    rewound: Peekable<btree_map::Range<'a, ObjKey, Option<Arc<Value>>>>,
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = (&'a ObjKey, &'a Arc<Value>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let order = match (self.live.peek(), self.rewound.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (Some((l, _)), Some((r, _))) => l.cmp(r),
+            };
+            if order == Ordering::Less {
+                return self.live.next();
+            }
+            if order == Ordering::Equal {
+                self.live.next();
+            }
+            if let Some((k, Some(o))) = self.rewound.next() {
+                return Some((k, o));
+            }
+        }
+    }
+}
+
 /// The store key of a stored object.
 pub fn key_of(obj: &Value) -> ObjKey {
     let s = |p: &str| {
@@ -280,8 +326,12 @@ pub fn key_of(obj: &Value) -> ObjKey {
 mod tests {
     use super::*;
 
+    fn names(view: &View<'_>, after: Option<&ObjKey>) -> Vec<String> {
+        view.entries(after).map(|(k, _)| k.1.clone()).collect()
+    }
+
     #[test]
-    fn snapshot_rewinds_and_compaction_expires() {
+    fn view_rewinds_and_compaction_expires() {
         let mut st = Store::new(100);
         let key: StorageKey = (String::new(), "configmaps".into());
         let cm = |name: &str, v: &str| json!({"metadata": {"namespace": "default", "name": name}, "data": {"v": v}});
@@ -289,13 +339,52 @@ mod tests {
         let rv1 = st.rv();
         st.put(&key, obj_key(Some("default"), "a"), cm("a", "2"));
         st.put(&key, obj_key(Some("default"), "b"), cm("b", "1"));
-        let snap = st.snapshot(&key, rv1).expect("in history");
-        assert_eq!(snap.len(), 1);
-        assert_eq!(snap.values().next().expect("a")["data"]["v"], "1");
+        let view = st.view(&key, rv1).expect("in history");
+        assert_eq!(names(&view, None), ["a"]);
+        assert_eq!(view.entries(None).next().expect("a").1["data"]["v"], "1");
+        assert_eq!(
+            names(&st.view(&key, st.rv()).expect("now"), None),
+            ["a", "b"]
+        );
         assert_eq!(st.changes_since(rv1).expect("in history").len(), 2);
         st.compact();
-        assert!(st.snapshot(&key, rv1).is_none());
+        assert!(st.view(&key, rv1).is_none());
         assert!(st.changes_since(rv1).is_none());
         assert_eq!(st.changes_since(st.rv()).expect("current").len(), 0);
+    }
+
+    #[test]
+    fn view_merges_live_and_rewound_keys_after_a_bound() {
+        let mut st = Store::new(100);
+        let key: StorageKey = (String::new(), "configmaps".into());
+        let other: StorageKey = (String::new(), "secrets".into());
+        let cm = |name: &str, v: &str| json!({"metadata": {"namespace": "default", "name": name}, "data": {"v": v}});
+        let k = |name: &str| obj_key(Some("default"), name);
+        for name in ["b", "d", "f", "h"] {
+            st.put(&key, k(name), cm(name, "old"));
+        }
+        let rv = st.rv();
+        // Unchanged since `rv` apart from another resource: the view is the live map.
+        st.put(&other, k("z"), cm("z", "x"));
+        let view = st.view(&key, rv).expect("in history");
+        assert_eq!(view.rewound.len(), 0);
+        assert_eq!(names(&view, Some(&k("b"))), ["d", "f", "h"]);
+        // Created (before, between and after existing keys), deleted, modified twice.
+        for name in ["a", "e", "i"] {
+            st.put(&key, k(name), cm(name, "new"));
+        }
+        st.remove(&key, &k("d"), cm("d", "old"));
+        st.put(&key, k("f"), cm("f", "mid"));
+        st.put(&key, k("f"), cm("f", "new"));
+        st.remove(&key, &k("f"), cm("f", "new"));
+        st.put(&key, k("h"), cm("h", "new"));
+        let view = st.view(&key, rv).expect("in history");
+        assert_eq!(names(&view, None), ["b", "d", "f", "h"]);
+        assert_eq!(names(&view, Some(&k("c"))), ["d", "f", "h"]);
+        assert_eq!(names(&view, Some(&k("d"))), ["f", "h"]);
+        assert_eq!(names(&view, Some(&k("h"))), Vec::<String>::new());
+        assert!(view.entries(None).all(|(_, o)| o["data"]["v"] == "old"));
+        let now = st.view(&key, st.rv()).expect("now");
+        assert_eq!(names(&now, Some(&k("b"))), ["e", "h", "i"]);
     }
 }
