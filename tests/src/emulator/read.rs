@@ -144,24 +144,31 @@ pub fn list(
             "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter. (resourceVersion {list_rv} has been compacted)"
         ))
     })?;
-    let mut selected = view
-        .entries(after.as_ref())
-        .filter(|(_, o)| filter.matches(def, o));
+    let mut entries = view.entries(after.as_ref(), filter.namespace.as_deref());
+    let limit = limit.unwrap_or(usize::MAX);
     let mut items = Vec::new();
     let mut last: Option<&ObjKey> = None;
-    for (k, o) in selected.by_ref().take(limit.unwrap_or(usize::MAX)) {
+    let mut more = false;
+    for (k, o) in entries.by_ref() {
+        if !filter.matches(def, o) {
+            continue;
+        }
+        if items.len() == limit {
+            more = true;
+            break;
+        }
         items.push(o.clone());
         last = Some(k);
     }
-    let more = limit.is_some() && selected.next().is_some();
     let continue_token = match (more, last) {
         (true, Some(k)) => Some(encode_token(list_rv, k)),
         _ => None,
     };
-    // As on the API server, the count is only given without label or field selectors (the
-    // namespace still applies); with selectors the scan stopped at the first further match.
+    // As on the API server, the count is only given without label or field selectors; with
+    // selectors the scan stopped at the first further match. Without them every entry left
+    // (already limited to the namespace) is selected, so counting reads keys, not objects.
     let no_selectors = filter.labels.is_empty() && filter.fields.is_empty();
-    let remaining = (more && no_selectors).then(|| 1 + selected.count());
+    let remaining = (more && no_selectors).then(|| 1 + entries.count());
     Ok(Page {
         resource_version: list_rv.to_string(),
         remaining,

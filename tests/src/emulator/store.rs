@@ -271,14 +271,43 @@ pub struct View<'a> {
 }
 
 impl View<'_> {
-    /// The objects in key order, starting after `after` (a continue token's last key).
-    pub fn entries(&self, after: Option<&ObjKey>) -> Entries<'_> {
-        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+    /// The objects in key order, after `after` (a continue token's last key) and, given a
+    /// namespace, only that namespace's (a key's namespace is its object's), so a namespaced
+    /// page and the count of what follows it never look at other namespaces' objects.
+    pub fn entries(&self, after: Option<&ObjKey>, namespace: Option<&str>) -> Entries<'_> {
+        let range = key_range(after, namespace);
         Entries {
-            live: self.live.range((lower, Bound::Unbounded)).peekable(),
-            rewound: self.rewound.range((lower, Bound::Unbounded)).peekable(),
+            live: self.live.range(range.clone()).peekable(),
+            rewound: self.rewound.range(range).peekable(),
         }
     }
+}
+
+type KeyRange = (Bound<ObjKey>, Bound<ObjKey>);
+
+/// The keys after `after` within `namespace`: `(ns, "")` up to, excluded, `(ns + "\0", "")`,
+/// as no string sorts between `ns` and `ns + "\0"`. Empty (not a panicking inverted range)
+/// when `after` is past the namespace.
+fn key_range(after: Option<&ObjKey>, namespace: Option<&str>) -> KeyRange {
+    let key = |ns: String| (ns, String::new());
+    let (mut lower, upper) = match namespace {
+        Some(ns) => (
+            Bound::Included(key(ns.to_string())),
+            Bound::Excluded(key(format!("{ns}\0"))),
+        ),
+        None => (Bound::Unbounded, Bound::Unbounded),
+    };
+    if let Some(after) = after {
+        if let Bound::Excluded(end) = &upper
+            && after >= end
+        {
+            return (Bound::Included(end.clone()), upper);
+        }
+        if !matches!(&lower, Bound::Included(start) if after < start) {
+            lower = Bound::Excluded(after.clone());
+        }
+    }
+    (lower, upper)
 }
 
 /// Iterator of [`View::entries`]: merges the live map with the rewound keys, which win.
@@ -327,7 +356,9 @@ mod tests {
     use super::*;
 
     fn names(view: &View<'_>, after: Option<&ObjKey>) -> Vec<String> {
-        view.entries(after).map(|(k, _)| k.1.clone()).collect()
+        view.entries(after, None)
+            .map(|(k, _)| k.1.clone())
+            .collect()
     }
 
     #[test]
@@ -341,7 +372,10 @@ mod tests {
         st.put(&key, obj_key(Some("default"), "b"), cm("b", "1"));
         let view = st.view(&key, rv1).expect("in history");
         assert_eq!(names(&view, None), ["a"]);
-        assert_eq!(view.entries(None).next().expect("a").1["data"]["v"], "1");
+        assert_eq!(
+            view.entries(None, None).next().expect("a").1["data"]["v"],
+            "1"
+        );
         assert_eq!(
             names(&st.view(&key, st.rv()).expect("now"), None),
             ["a", "b"]
@@ -383,8 +417,44 @@ mod tests {
         assert_eq!(names(&view, Some(&k("c"))), ["d", "f", "h"]);
         assert_eq!(names(&view, Some(&k("d"))), ["f", "h"]);
         assert_eq!(names(&view, Some(&k("h"))), Vec::<String>::new());
-        assert!(view.entries(None).all(|(_, o)| o["data"]["v"] == "old"));
+        assert!(
+            view.entries(None, None)
+                .all(|(_, o)| o["data"]["v"] == "old")
+        );
         let now = st.view(&key, st.rv()).expect("now");
         assert_eq!(names(&now, Some(&k("b"))), ["e", "h", "i"]);
+    }
+
+    #[test]
+    fn entries_stay_in_the_namespace() {
+        let mut st = Store::new(100);
+        let key: StorageKey = (String::new(), "configmaps".into());
+        let put = |st: &mut Store, ns: &str, name: &str| {
+            let obj = json!({"metadata": {"namespace": ns, "name": name}});
+            st.put(&key, obj_key(Some(ns), name), obj);
+        };
+        for ns in ["a", "b", "b-x", "c"] {
+            put(&mut st, ns, "1");
+            put(&mut st, ns, "2");
+        }
+        let rv = st.rv();
+        put(&mut st, "b", "0");
+        put(&mut st, "b-x", "3");
+        let view = st.view(&key, rv).expect("in history");
+        let keys = |after: Option<(&str, &str)>, ns: Option<&str>| -> Vec<String> {
+            let after = after.map(|(n, m)| obj_key(Some(n), m));
+            let entries = view.entries(after.as_ref(), ns);
+            entries.map(|(k, _)| format!("{}/{}", k.0, k.1)).collect()
+        };
+        assert_eq!(keys(None, Some("b")), ["b/1", "b/2"]);
+        assert_eq!(keys(Some(("a", "9")), Some("b")), ["b/1", "b/2"]);
+        assert_eq!(keys(Some(("b", "1")), Some("b")), ["b/2"]);
+        assert_eq!(keys(Some(("b", "2")), Some("b")), Vec::<String>::new());
+        assert_eq!(keys(Some(("c", "1")), Some("b")), Vec::<String>::new());
+        assert_eq!(
+            keys(Some(("b", "2")), None),
+            ["b-x/1", "b-x/2", "c/1", "c/2"]
+        );
+        assert_eq!(keys(None, Some("nope")), Vec::<String>::new());
     }
 }
