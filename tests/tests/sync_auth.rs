@@ -104,3 +104,54 @@ async fn a_remote_that_never_answers_times_out_and_other_sources_keep_syncing() 
     )
     .await;
 }
+
+/// An HTTP server that answers every request with a 301 to the same path on `target`.
+async fn redirect_everything_to(target: String) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 8192];
+                let n = stream.read(&mut head).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&head[..n]);
+                let path = request.split_whitespace().nth(1).unwrap_or("/");
+                let response = format!(
+                    "HTTP/1.1 301 Moved Permanently\r\nLocation: {target}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bearer_token_never_follows_a_redirect_to_another_host() {
+    let repo = BareRepo::from_template("catalog").unwrap();
+    let other_host = SmartHttp::start_with_bearer_token(repo.base_path(), "t0ken-right")
+        .await
+        .unwrap();
+    // Same server, another host name: what libgit2 counts as off-site.
+    let target = format!("http://localhost:{}", other_host.addr().port());
+    let redirector = redirect_everything_to(target).await;
+    let mut env = Env::start().await;
+    env.create_secret("token", &[("bearerToken", "t0ken-right")])
+        .await;
+    env.spawn_reconciler(&[]);
+    let url = format!("http://{redirector}/{}.git", repo.name());
+    env.create_source("dev", &url, json!({"secretRef": {"name": "token"}}))
+        .await;
+    let source = env.wait_ready_reason("dev", "FetchFailed").await;
+    let message = ready(&source).unwrap().2;
+    assert!(message.contains(&url), "{message}");
+    assert!(!message.contains("t0ken-right"), "{message}");
+    assert_eq!(
+        other_host.requests(),
+        0,
+        "the redirect target never saw a request carrying the token"
+    );
+    assert!(env.image_names().await.is_empty());
+}

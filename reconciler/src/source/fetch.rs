@@ -221,6 +221,9 @@ pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
         .map(|t| format!("Authorization: Bearer {t}"));
     if let Some(header) = &bearer_header {
         options.custom_headers(&[header.as_str()]);
+        // libgit2 sends custom headers to wherever a redirect points, another host included:
+        // with a token in them, a redirect is an error rather than a leak.
+        options.follow_redirects(git2::RemoteRedirect::None);
     }
     let mut remote = repo
         .remote_anonymous(&request.url)
