@@ -221,8 +221,11 @@ pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
         .map(|t| format!("Authorization: Bearer {t}"));
     if let Some(header) = &bearer_header {
         options.custom_headers(&[header.as_str()]);
-        // libgit2 sends custom headers to wherever a redirect points, another host included:
-        // with a token in them, a redirect is an error rather than a leak.
+    }
+    // libgit2 sends custom headers to wherever a redirect points, another host included, and
+    // asks the credentials callback again there: with a secret in play, an off-site redirect
+    // is an error rather than a leak.
+    if bearer_header.is_some() || creds.password.is_some() {
         options.follow_redirects(git2::RemoteRedirect::None);
     }
     let mut remote = repo
