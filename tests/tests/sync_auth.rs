@@ -6,7 +6,7 @@ mod sync_common;
 
 use std::time::{Duration, Instant};
 
-use catalog_e2e::git::{BareRepo, SilentRemote, SmartHttp};
+use catalog_e2e::git::{BareRepo, RedirectingRemote, SilentRemote, SmartHttp};
 use catalog_e2e::process::eventually;
 use serde_json::json;
 use sync_common::*;
@@ -105,29 +105,6 @@ async fn a_remote_that_never_answers_times_out_and_other_sources_keep_syncing() 
     .await;
 }
 
-/// An HTTP server that answers every request with a 301 to the same path on `target`.
-async fn redirect_everything_to(target: String) -> std::net::SocketAddr {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let target = target.clone();
-            tokio::spawn(async move {
-                let mut head = vec![0u8; 8192];
-                let n = stream.read(&mut head).await.unwrap_or(0);
-                let request = String::from_utf8_lossy(&head[..n]);
-                let path = request.split_whitespace().nth(1).unwrap_or("/");
-                let response = format!(
-                    "HTTP/1.1 301 Moved Permanently\r\nLocation: {target}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-            });
-        }
-    });
-    addr
-}
-
 /// Sets up a source whose URL redirects to `target_port` on another host name, with the
 /// secret `data`, and checks it ends FetchFailed with nothing applied and no secret shown.
 async fn redirected_source_fails(
@@ -137,10 +114,12 @@ async fn redirected_source_fails(
     data: &[(&str, &str)],
 ) {
     // Same server, another host name: what libgit2 counts as off-site.
-    let redirector = redirect_everything_to(format!("http://localhost:{target_port}")).await;
+    let redirector = RedirectingRemote::start(format!("http://localhost:{target_port}"))
+        .await
+        .unwrap();
     env.create_secret("creds", data).await;
     env.spawn_reconciler(&[]);
-    let url = format!("http://{redirector}/{}.git", repo.name());
+    let url = redirector.url(repo.name());
     env.create_source("dev", &url, json!({"secretRef": {"name": "creds"}}))
         .await;
     let source = env.wait_ready_reason("dev", "FetchFailed").await;
@@ -150,6 +129,10 @@ async fn redirected_source_fails(
         assert!(!message.contains(secret), "{message}");
     }
     assert!(env.image_names().await.is_empty());
+    assert!(
+        redirector.requests() > 0,
+        "the fetch went to the redirecting remote"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

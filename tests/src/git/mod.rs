@@ -25,6 +25,7 @@
 
 mod daemon;
 mod http;
+mod redirect;
 mod silent;
 mod ssh;
 
@@ -39,6 +40,7 @@ use tempfile::TempDir;
 
 pub use daemon::GitDaemon;
 pub use http::SmartHttp;
+pub use redirect::RedirectingRemote;
 pub use silent::SilentRemote;
 pub use ssh::SshServer;
 
