@@ -101,3 +101,34 @@ async fn catalog_repo_from_the_config_file() {
             .is_some()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_never_follows_a_redirect_to_another_host() {
+    let s = Setup::new().await;
+    // The catalog remote answered under another host name: off-site for git.
+    let redirector = catalog_e2e::git::RedirectingRemote::start(format!(
+        "http://localhost:{}",
+        s.http.addr().port()
+    ))
+    .await
+    .unwrap();
+    let url = redirector
+        .url(s.remote.name())
+        .replacen("http://", &format!("http://{USER}@"), 1);
+    let mut args = org_add_args("ref");
+    args.push("--dry-run".into());
+    let out = s.command_for(&url, &[]).args(&args).output().await.unwrap();
+    assert!(!out.status.success(), "{}", show(&out));
+    assert!(
+        redirector.requests() > 0,
+        "caib asked the redirecting remote"
+    );
+    assert_eq!(
+        s.http.requests(),
+        0,
+        "the redirect target never saw the token"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot redirect"), "{stderr}");
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+}

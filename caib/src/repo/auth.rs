@@ -26,6 +26,10 @@ pub fn env_token() -> Option<(&'static str, String)> {
     })
 }
 
+/// Redirects to another host are not followed: libgit2 would ask the credential callback
+/// again there and hand the user's token to that host.
+pub const REDIRECTS: git2::RemoteRedirect = git2::RemoteRedirect::None;
+
 /// What the credential callback tried, so that a failure can say so.
 #[derive(Default)]
 pub struct AuthState {

@@ -394,7 +394,8 @@ fn fetch(repo: &Repository, location: &Location) -> Result<Option<String>> {
     options
         .remote_callbacks(auth::callbacks(&state))
         .prune(FetchPrune::On)
-        .download_tags(AutotagOption::None);
+        .download_tags(AutotagOption::None)
+        .follow_redirects(auth::REDIRECTS);
     remote
         .fetch(
             &["+refs/heads/*:refs/remotes/origin/*"],

@@ -49,7 +49,9 @@ impl CatalogRepo {
             Ok(())
         });
         let mut options = PushOptions::new();
-        options.remote_callbacks(callbacks);
+        options
+            .remote_callbacks(callbacks)
+            .follow_redirects(auth::REDIRECTS);
         let mut remote = self
             .repo
             .find_remote("origin")
