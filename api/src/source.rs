@@ -113,6 +113,16 @@ pub struct CatalogSourceSpec {
     pub webhook: Option<WebhookSpec>,
 }
 
+impl CatalogSource {
+    /// Namespace its CatalogImages are applied to: `spec.targetNamespace`, else its own.
+    pub fn target_namespace(&self) -> &str {
+        self.spec
+            .target_namespace
+            .as_deref()
+            .unwrap_or_else(|| self.metadata.namespace.as_deref().unwrap_or_default())
+    }
+}
+
 /// Which commit to sync. Exactly one field may be set.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub struct GitRef {

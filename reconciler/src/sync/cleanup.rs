@@ -2,9 +2,6 @@
 //! [`SOURCE_FINALIZER`], as Flux's garbage collection on Kustomization deletion), and its
 //! CatalogImages in the previous namespace after `spec.targetNamespace` changed.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use serde_json::json;
@@ -13,8 +10,7 @@ use catalog_api::labels::SOURCE_FINALIZER;
 use catalog_api::{CatalogImage, CatalogSource};
 
 use super::effects::event;
-use super::live::LiveImage;
-use super::{Shared, apply};
+use super::{Shared, apply, key_parts};
 
 /// Adds the finalizer when missing (the first sync of a source): one write, once.
 pub(super) async fn ensure_finalizer(shared: &Shared, source: &CatalogSource) {
@@ -35,22 +31,22 @@ pub(super) async fn finalize(shared: &Shared, source: &CatalogSource) -> bool {
     if !finalizers.iter().any(|f| f == SOURCE_FINALIZER) {
         return true;
     }
-    let (ns, name) = key_of(source);
+    let (ns, name) = key_parts(source);
     if source.spec.prune && !source.spec.suspend {
-        let target = target_namespace(source);
-        let mut managed: BTreeMap<String, Vec<Arc<LiveImage>>> = BTreeMap::new();
-        for (object_ns, object) in shared.images.owned_by(ns, name, None) {
-            managed.entry(object_ns).or_default().push(object);
-        }
+        let target = source.target_namespace();
+        let mut managed = shared.images.owned_by(ns, name, None);
         // Objects from before the source-namespace annotation, in the target namespace.
         for object in shared.images.namespace(target) {
-            if object.managed_by(ns, name) && object.owner().is_some_and(|(n, _)| n.is_none()) {
-                managed.entry(target.to_string()).or_default().push(object);
+            if object.owner() == Some((None, name)) {
+                managed
+                    .entry(target.to_string())
+                    .or_default()
+                    .push(object.name.to_string());
             }
         }
         let mut deleted = 0;
-        for (object_ns, objects) in managed {
-            let (ok, errors) = delete(shared, &object_ns, &objects).await;
+        for (object_ns, names) in managed {
+            let (ok, errors) = delete(shared, &object_ns, names).await;
             deleted += ok;
             if let Some(first) = errors.first() {
                 let message = format!(
@@ -76,23 +72,17 @@ pub(super) async fn finalize(shared: &Shared, source: &CatalogSource) -> bool {
 /// Deletes the objects this source left in namespaces other than its target (its
 /// `targetNamespace` changed). Returns how many were deleted and the errors.
 pub(super) async fn prune_moved(shared: &Shared, source: &CatalogSource) -> (usize, Vec<String>) {
-    let (ns, name) = key_of(source);
-    let mut left: BTreeMap<String, Vec<Arc<LiveImage>>> = BTreeMap::new();
-    for (object_ns, object) in shared
-        .images
-        .owned_by(ns, name, Some(target_namespace(source)))
-    {
-        left.entry(object_ns).or_default().push(object);
-    }
+    let (ns, name) = key_parts(source);
+    let target = source.target_namespace();
+    let left = shared.images.owned_by(ns, name, Some(target));
     let (mut deleted, mut errors) = (0, Vec::new());
-    for (object_ns, objects) in left {
-        let (ok, failed) = delete(shared, &object_ns, &objects).await;
+    for (object_ns, names) in left {
+        let (ok, failed) = delete(shared, &object_ns, names).await;
         deleted += ok;
         errors.extend(failed);
         if ok > 0 {
             let message = format!(
-                "deleted {ok} CatalogImages from namespace {object_ns}: spec.targetNamespace is now {}",
-                target_namespace(source)
+                "deleted {ok} CatalogImages from namespace {object_ns}: spec.targetNamespace is now {target}"
             );
             tracing::info!(source = %format!("{ns}/{name}"), "{message}");
             event(
@@ -108,13 +98,8 @@ pub(super) async fn prune_moved(shared: &Shared, source: &CatalogSource) -> (usi
     (deleted, errors)
 }
 
-async fn delete(
-    shared: &Shared,
-    namespace: &str,
-    objects: &[Arc<LiveImage>],
-) -> (usize, Vec<String>) {
+async fn delete(shared: &Shared, namespace: &str, names: Vec<String>) -> (usize, Vec<String>) {
     let api: Api<CatalogImage> = Api::namespaced(shared.client.clone(), namespace);
-    let names = objects.iter().map(|o| o.name.to_string()).collect();
     let (mut deleted, mut errors) = (0, Vec::new());
     for (name, result) in apply::prune_all(&api, names, &shared.metrics).await {
         match result {
@@ -127,7 +112,7 @@ async fn delete(
 
 /// Replaces the finalizer list, guarded by the resourceVersion the decision was made on.
 async fn set_finalizers(shared: &Shared, source: &CatalogSource, finalizers: Vec<String>) -> bool {
-    let (ns, name) = key_of(source);
+    let (ns, name) = key_parts(source);
     let api: Api<CatalogSource> = Api::namespaced(shared.client.clone(), ns);
     let patch = json!({"metadata": {
         "finalizers": finalizers,
@@ -146,19 +131,4 @@ async fn set_finalizers(shared: &Shared, source: &CatalogSource, finalizers: Vec
             false
         }
     }
-}
-
-fn key_of(source: &CatalogSource) -> (&str, &str) {
-    (
-        source.metadata.namespace.as_deref().unwrap_or_default(),
-        source.metadata.name.as_deref().unwrap_or_default(),
-    )
-}
-
-fn target_namespace(source: &CatalogSource) -> &str {
-    source
-        .spec
-        .target_namespace
-        .as_deref()
-        .unwrap_or_else(|| key_of(source).0)
 }

@@ -7,7 +7,7 @@
 //! CatalogImage watch and lets a sync wait until the watch has shown its own writes
 //! ([`PendingWrites`]), so the next plan never re-applies what was just written.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -187,15 +187,13 @@ impl LiveCache {
                 watcher::Event::Apply(o) => {
                     let (ns, live) = key(o);
                     self.seen.fetch_max(live.resource_version, Ordering::SeqCst);
-                    let previous = inner
-                        .objects
-                        .entry(ns)
-                        .or_default()
-                        .insert(live.name.clone(), Arc::new(live.clone()));
-                    match previous {
+                    let names = inner.objects.entry(ns).or_default();
+                    let change = match names.get(&live.name) {
                         Some(old) if old.same_except_status(&live) => Change::Status,
                         _ => Change::Object,
-                    }
+                    };
+                    names.insert(live.name.clone(), Arc::new(live));
+                    change
                 }
                 watcher::Event::Delete(o) => {
                     let (ns, live) = key(o);
@@ -227,24 +225,32 @@ impl LiveCache {
         }
     }
 
-    /// The objects source `namespace/name` manages by its source-namespace annotation, in
-    /// every namespace but `except`, with their namespaces: what it leaves behind when it is
-    /// deleted or its target namespace moves.
+    /// The names of the objects source `namespace/name` manages by its source-namespace
+    /// annotation, by namespace, in every namespace but `except`: what it leaves behind when
+    /// it is deleted or its target namespace moves.
     pub fn owned_by(
         &self,
         namespace: &str,
         name: &str,
         except: Option<&str>,
-    ) -> Vec<(String, Arc<LiveImage>)> {
+    ) -> BTreeMap<String, Vec<String>> {
         let inner = self.inner.read().unwrap();
-        inner
+        let mut owned: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (ns, names) in inner
             .objects
             .iter()
             .filter(|(ns, _)| Some(ns.as_str()) != except)
-            .flat_map(|(ns, names)| names.values().map(move |o| (ns, o)))
-            .filter(|(_, o)| o.owner() == Some((Some(namespace), name)))
-            .map(|(ns, o)| (ns.clone(), o.clone()))
-            .collect()
+        {
+            for object in names.values() {
+                if object.owner() == Some((Some(namespace), name)) {
+                    owned
+                        .entry(ns.clone())
+                        .or_default()
+                        .push(object.name.to_string());
+                }
+            }
+        }
+        owned
     }
 
     /// The objects of `namespace`, in no particular order.

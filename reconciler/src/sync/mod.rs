@@ -43,6 +43,19 @@ pub use metrics::Metrics;
 /// A source: (namespace, name).
 pub type Key = (String, String);
 
+/// (namespace, name) of a source, borrowed.
+pub(crate) fn key_parts(source: &CatalogSource) -> (&str, &str) {
+    (
+        source.metadata.namespace.as_deref().unwrap_or_default(),
+        source.metadata.name.as_deref().unwrap_or_default(),
+    )
+}
+
+fn key_of(source: &CatalogSource) -> Key {
+    let (ns, name) = key_parts(source);
+    (ns.to_string(), name.to_string())
+}
+
 /// Asks the controller to sync a source.
 #[derive(Clone, Debug)]
 pub struct Trigger {
@@ -161,11 +174,7 @@ impl Controller {
             while let Some(event) = source_events.next().await {
                 match event {
                     Ok(source) => {
-                        let key = (
-                            source.metadata.namespace.clone().unwrap_or_default(),
-                            source.metadata.name.clone().unwrap_or_default(),
-                        );
-                        handle.resync(key);
+                        handle.resync(key_of(&source));
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "watching CatalogSources failed; retrying")
@@ -239,16 +248,8 @@ fn owners_of(sources: &Store<CatalogSource>, image: &CatalogImage) -> Vec<Key> {
         .state()
         .iter()
         .filter(|s| s.metadata.name.as_deref() == Some(owner.as_str()))
-        .filter(|s| {
-            let own_ns = s.metadata.namespace.as_deref().unwrap_or_default();
-            s.spec.target_namespace.as_deref().unwrap_or(own_ns) == ns
-        })
-        .map(|s| {
-            (
-                s.metadata.namespace.clone().unwrap_or_default(),
-                s.metadata.name.clone().unwrap_or_default(),
-            )
-        })
+        .filter(|s| s.target_namespace() == ns)
+        .map(|s| key_of(s))
         .collect()
 }
 

@@ -79,10 +79,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
     };
     let mut status = previous.clone();
     let generation = source.metadata.generation;
-    let target_ns = spec
-        .target_namespace
-        .clone()
-        .unwrap_or_else(|| ns.to_string());
+    let target_ns = source.target_namespace().to_string();
     let annotations = source.metadata.annotations.clone().unwrap_or_default();
     status.observed_generation = generation;
     status.webhook_path = spec.webhook.as_ref().map(|_| format!("/hook/{ns}/{name}"));
@@ -177,35 +174,22 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         remove_condition(&mut status.conditions, condition::SOURCE_VERIFIED);
     }
 
-    let repo = match git2::Repository::open_bare(&cache_path) {
-        Ok(r) => r,
-        Err(e) => {
-            fail(
-                shared,
-                &mut state.written,
-                &source,
-                &previous,
-                status,
-                "ReadFailed",
-                &format!(
-                    "cannot open the cache {}: {}",
-                    cache_path.display(),
-                    e.message()
-                ),
-                generation,
-            )
-            .await;
-            return;
-        }
-    };
-
     // Entries, parsing only changed blobs.
-    let rules = source::tree::environment_rules(&repo, &revision, &spec.path, &target_ns);
-    let report = match tokio::task::block_in_place(|| {
-        state.entries.read(&repo, &revision, &spec.path, &rules)
-    }) {
-        Ok(r) => r,
-        Err(e) => {
+    let read = match git2::Repository::open_bare(&cache_path) {
+        Ok(repo) => {
+            let rules = source::tree::environment_rules(&repo, &revision, &spec.path, &target_ns);
+            tokio::task::block_in_place(|| state.entries.read(&repo, &revision, &spec.path, &rules))
+                .map_err(|e| e.to_string())
+        }
+        Err(e) => Err(format!(
+            "cannot open the cache {}: {}",
+            cache_path.display(),
+            e.message()
+        )),
+    };
+    let report = match read {
+        Ok(report) => report,
+        Err(message) => {
             fail(
                 shared,
                 &mut state.written,
@@ -213,14 +197,13 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
                 &previous,
                 status,
                 "ReadFailed",
-                &e.to_string(),
+                &message,
                 generation,
             )
             .await;
             return;
         }
     };
-    drop(repo);
     let names: BTreeSet<String> = report
         .entries
         .iter()
