@@ -8,5 +8,6 @@ pub mod emulator;
 pub mod fixture;
 pub mod forge;
 pub mod git;
+pub mod kubectl;
 pub mod process;
 pub mod registry;

@@ -421,16 +421,17 @@ fn samples_hold_one_catalog_source_per_environment() {
 fn applies_to_a_fresh_cluster_in_two_steps() {
     let (base, samples) = rendered();
     let emu = Emulator::start(EmulatorOptions::default()).expect("emulator starts");
-    let k = Kubectl::new(Some(&emu));
+    let k = kubectl(Some(&emu));
     // Client-side apply with server-side field validation (the default --validate=strict).
-    let out = k.ok(&["apply", "-f", "-"], Some(&base.yaml));
+    let out = k.ok_stdin(&["apply", "-f", "-"], Some(&base.yaml));
     assert_each(&out, &base.objects, "created");
-    let out = k.ok(&["apply", "-f", "-"], Some(&samples.yaml));
+    let out = k.ok_stdin(&["apply", "-f", "-"], Some(&samples.yaml));
     assert_each(&out, &samples.objects, "created");
 
     let both = format!("{}\n---\n{}", base.yaml, samples.yaml);
     let listed: Value =
-        serde_json::from_str(&k.ok(&["get", "-f", "-", "-o", "json"], Some(&both))).expect("json");
+        serde_json::from_str(&k.ok_stdin(&["get", "-f", "-", "-o", "json"], Some(&both)))
+            .expect("json");
     let stored = listed["items"].as_array().expect("items");
     let id = |o: &Value| {
         (
@@ -461,7 +462,7 @@ fn applies_to_a_fresh_cluster_in_two_steps() {
         }
     }
     assert_eq!(
-        k.ok(
+        k.ok_stdin(
             &[
                 "get",
                 "catalogsources",
@@ -479,12 +480,12 @@ fn applies_to_a_fresh_cluster_in_two_steps() {
 
     // Applying again changes nothing.
     assert_each(
-        &k.ok(&["apply", "-f", "-"], Some(&base.yaml)),
+        &k.ok_stdin(&["apply", "-f", "-"], Some(&base.yaml)),
         &base.objects,
         "unchanged",
     );
     assert_each(
-        &k.ok(&["apply", "-f", "-"], Some(&samples.yaml)),
+        &k.ok_stdin(&["apply", "-f", "-"], Some(&samples.yaml)),
         &samples.objects,
         "unchanged",
     );

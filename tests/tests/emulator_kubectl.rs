@@ -17,7 +17,7 @@ use support::*;
 fn crds_apply_get_and_explain() {
     let k = Kubectl::new();
     k.apply_crds();
-    let dir = k.dir.path();
+    let dir = k.dir();
     // apply -f: create, then update (generation bumps, client-side apply uses a merge patch).
     let f = write(
         dir,
@@ -193,7 +193,7 @@ fn crds_apply_get_and_explain() {
 fn server_side_apply_with_conflicts() {
     let k = Kubectl::new();
     k.apply_crds();
-    let dir = k.dir.path();
+    let dir = k.dir();
     let a = write(dir, "a.yaml", &image("ssa", "quay.io/a/b:1", "amd64", ""));
     let out = k.ok(&["apply", "--server-side", "--field-manager=alice", "-f", &a]);
     assert!(out.contains("serverside-applied"), "{out}");
@@ -283,7 +283,7 @@ fn watch_and_wait_see_later_changes() {
     let k = Kubectl::new();
     k.apply_crds();
     let f = write(
-        k.dir.path(),
+        k.dir(),
         "w.yaml",
         &image("watched", "quay.io/a/b:1", "arm64", ""),
     );
@@ -343,7 +343,7 @@ fn patch_label_and_status_subresource() {
     let k = Kubectl::new();
     k.apply_crds();
     let f = write(
-        k.dir.path(),
+        k.dir(),
         "p.yaml",
         &image("patched", "quay.io/a/b:1", "arm64", ""),
     );

@@ -9,6 +9,7 @@ use catalog_api::labels::{CATALOG_SOURCE, SOURCE_FINALIZER, SOURCE_NAMESPACE};
 use std::time::Duration;
 
 use catalog_e2e::git::{BareRepo, Change};
+use catalog_e2e::kubectl::{Kubectl, succeeded};
 use catalog_e2e::process::eventually;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
@@ -222,29 +223,6 @@ async fn phase_changes_reach_the_summary_in_a_batch_not_one_write_each() {
     );
 }
 
-/// Runs the real kubectl against the suite's emulator, with a fresh HOME.
-fn kubectl(env: &Env, args: &[&str], editor: Option<&str>) -> std::process::Output {
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    env.emu.write_kubeconfig(&kubeconfig).unwrap();
-    let mut cmd = std::process::Command::new("kubectl");
-    cmd.args(args)
-        .env("HOME", dir.path())
-        .env("KUBECONFIG", &kubeconfig);
-    if let Some(editor) = editor {
-        cmd.env("KUBE_EDITOR", editor).env("EDITOR", editor);
-    }
-    let out = cmd
-        .output()
-        .expect("kubectl runs (install kubectl 1.32 to run this suite)");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_real_kubectl_edit_is_reverted_by_the_watch_not_the_interval() {
     let repo = BareRepo::from_template("catalog").unwrap();
@@ -257,16 +235,13 @@ async fn a_real_kubectl_edit_is_reverted_by_the_watch_not_the_interval() {
     env.wait_applied("dev", &head).await;
     env.settle(Duration::from_millis(300)).await;
     let original = "quay.io/centos-automotive/autosd:cs9-qemu";
+    let kubectl = Kubectl::new(Some(&env.emu));
     let editor = format!("sed -i s#{original}#quay.io/evil/image:1#");
-    let edited = kubectl(
-        &env,
-        &["edit", "-n", NS, "catalogimage", "autosd-cs9-qemu"],
-        Some(&editor),
-    );
-    assert!(
-        String::from_utf8_lossy(&edited.stdout).contains("edited"),
-        "{edited:?}"
-    );
+    let args = ["edit", "-n", NS, "catalogimage", "autosd-cs9-qemu"];
+    let mut edit = kubectl.cmd(&args);
+    edit.env("KUBE_EDITOR", &editor).env("EDITOR", &editor);
+    let edited = succeeded(&args, &kubectl.run(edit, None));
+    assert!(edited.contains("edited"), "{edited}");
     eventually(
         Duration::from_secs(5),
         "the edit to be reverted",
@@ -277,19 +252,15 @@ async fn a_real_kubectl_edit_is_reverted_by_the_watch_not_the_interval() {
     )
     .await;
 
-    kubectl(
-        &env,
-        &[
-            "label",
-            "-n",
-            NS,
-            "catalogimage",
-            "autosd-cs9-qemu",
-            "automotive.sdv.cloud.redhat.com/distro=tampered",
-            "--overwrite",
-        ],
-        None,
-    );
+    kubectl.ok(&[
+        "label",
+        "-n",
+        NS,
+        "catalogimage",
+        "autosd-cs9-qemu",
+        "automotive.sdv.cloud.redhat.com/distro=tampered",
+        "--overwrite",
+    ]);
     eventually(
         Duration::from_secs(5),
         "the label to be restored",

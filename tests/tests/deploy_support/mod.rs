@@ -1,80 +1,18 @@
 //! Harness of the deploy suite: the real kubectl with a fresh HOME per run, `deploy/` and
 //! `deploy/samples/` rendered once, and accessors of the rendered objects.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use catalog_e2e::emulator::Emulator;
-use catalog_e2e::process::require_tool;
+pub use catalog_e2e::kubectl::Kubectl;
 use serde_json::Value;
 
 pub const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
-/// Runs the real kubectl with a fresh HOME each time, against `kubeconfig` when given.
-pub struct Kubectl {
-    dir: tempfile::TempDir,
-    runs: AtomicUsize,
-    kubeconfig: PathBuf,
-}
-
-impl Kubectl {
-    pub fn new(emulator: Option<&Emulator>) -> Self {
-        require_tool("kubectl", "kubectl");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let kubeconfig = dir.path().join("kubeconfig");
-        if let Some(emu) = emulator {
-            emu.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-        }
-        Kubectl {
-            dir,
-            runs: AtomicUsize::new(0),
-            kubeconfig,
-        }
-    }
-
-    /// Runs kubectl in the workspace root, asserts success, returns stdout.
-    pub fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let home = self.dir.path().join(format!(
-            "home-{}",
-            self.runs.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&home).expect("home");
-        let mut child = Command::new("kubectl")
-            .args(args)
-            .current_dir(ROOT)
-            .env("HOME", &home)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kubectl runs");
-        let writer = stdin.map(|text| {
-            let mut pipe = child.stdin.take().expect("stdin");
-            let text = text.to_string();
-            std::thread::spawn(move || pipe.write_all(text.as_bytes()))
-        });
-        let out = child.wait_with_output().expect("kubectl finishes");
-        if let Some(w) = writer {
-            w.join().expect("writer").expect("write stdin");
-        }
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed:\nstdout: {stdout}\nstderr: {stderr}"
-        );
-        stdout.into_owned()
-    }
+/// The real kubectl with a fresh HOME per run, in the workspace root (so `-k deploy/`
+/// resolves), against `emulator` when given.
+pub fn kubectl(emulator: Option<&Emulator>) -> Kubectl {
+    Kubectl::new(emulator).in_dir(ROOT)
 }
 
 /// One rendered kustomization: its YAML stream and its objects.
@@ -84,7 +22,7 @@ pub struct Rendered {
 }
 
 fn render(dir: &str) -> Rendered {
-    let yaml = Kubectl::new(None).ok(&["kustomize", dir], None);
+    let yaml = kubectl(None).ok(&["kustomize", dir]);
     let objects: Vec<Value> = serde_saphyr::from_multiple(&yaml)
         .unwrap_or_else(|e| panic!("`kubectl kustomize {dir}` printed invalid YAML: {e}"));
     let objects: Vec<Value> = objects.into_iter().filter(|o| !o.is_null()).collect();

@@ -1,10 +1,9 @@
 //! Harness of the kubectl suite: an emulator started without CRDs, kubectl runs with a fresh
 //! HOME each, manifests, and deadline-bounded polling of processes and their output.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -13,11 +12,17 @@ use catalog_e2e::emulator::{Emulator, EmulatorOptions};
 pub const CRDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds");
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
-/// One emulator (started without CRDs) and a way to run kubectl against it.
+/// One emulator (started without CRDs) and the real kubectl against it.
 pub struct Kubectl {
     pub emu: Emulator,
-    pub dir: tempfile::TempDir,
-    pub runs: AtomicUsize,
+    kubectl: catalog_e2e::kubectl::Kubectl,
+}
+
+impl std::ops::Deref for Kubectl {
+    type Target = catalog_e2e::kubectl::Kubectl;
+    fn deref(&self) -> &Self::Target {
+        &self.kubectl
+    }
 }
 
 pub fn kubectl_present() {
@@ -36,76 +41,8 @@ impl Kubectl {
     pub fn new() -> Self {
         kubectl_present();
         let emu = Emulator::start(EmulatorOptions::default()).expect("emulator starts");
-        let dir = tempfile::tempdir().expect("tempdir");
-        emu.write_kubeconfig(dir.path().join("kubeconfig"))
-            .expect("kubeconfig");
-        Kubectl {
-            emu,
-            dir,
-            runs: AtomicUsize::new(0),
-        }
-    }
-
-    /// A kubectl command with a fresh HOME (no discovery cache) and this emulator's kubeconfig.
-    pub fn cmd(&self, args: &[&str]) -> Command {
-        let n = self.runs.fetch_add(1, Ordering::Relaxed);
-        let home = self.dir.path().join(format!("home-{n}"));
-        std::fs::create_dir_all(&home).expect("home");
-        let mut c = Command::new("kubectl");
-        c.args(args)
-            .env("HOME", &home)
-            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
-            .env_remove("KUBECTL_EXTERNAL_DIFF")
-            .stdin(Stdio::null());
-        c
-    }
-
-    pub fn output(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut c = self.cmd(args);
-        if stdin.is_some() {
-            c.stdin(Stdio::piped());
-        }
-        c.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = c.spawn().expect("kubectl runs");
-        if let Some(text) = stdin {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(text.as_bytes())
-                .expect("write stdin");
-        }
-        child.wait_with_output().expect("kubectl finishes")
-    }
-
-    /// Runs kubectl, asserts success, returns stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
-        self.ok_stdin(args, None)
-    }
-
-    pub fn ok_stdin(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.output(args, stdin);
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed:\nstdout: {stdout}\nstderr: {stderr}"
-        );
-        stdout.into_owned()
-    }
-
-    /// Runs kubectl, asserts failure, returns stderr.
-    pub fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.output(args, stdin);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(
-            !out.status.success(),
-            "kubectl {args:?} unexpectedly succeeded: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        stderr
+        let kubectl = catalog_e2e::kubectl::Kubectl::new(Some(&emu));
+        Kubectl { emu, kubectl }
     }
 
     /// `kubectl apply -f` of every CRD file in crds/ (the directory also holds a

@@ -9,7 +9,7 @@ use super::support::*;
 fn delete_with_and_without_finalizer() {
     let k = Kubectl::new();
     k.apply_crds();
-    let dir = k.dir.path();
+    let dir = k.dir();
     let plain = write(
         dir,
         "plain.yaml",
@@ -114,7 +114,7 @@ fn create_replace_and_describe() {
     let k = Kubectl::new();
     k.apply_crds();
     let f = write(
-        k.dir.path(),
+        k.dir(),
         "c.yaml",
         &image("created", "quay.io/a/b:1", "arm64", ""),
     );
@@ -126,7 +126,7 @@ fn create_replace_and_describe() {
     // replace: the fetched object carries its resourceVersion; a stale one is a conflict.
     let fetched = k.ok(&["get", "cimg", "created", "-o", "yaml"]);
     let edited = fetched.replace("quay.io/a/b:1", "quay.io/a/b:2");
-    let e = write(k.dir.path(), "edited.yaml", &edited);
+    let e = write(k.dir(), "edited.yaml", &edited);
     assert!(k.ok(&["replace", "-f", &e]).contains("replaced"));
     assert_eq!(
         k.jsonpath(
