@@ -308,23 +308,26 @@ async fn main() -> anyhow::Result<()> {
     {
         let home = tmp.path().join("kubectl-home");
         std::fs::create_dir_all(&home)?;
+        let apply_all = || {
+            Command::new("kubectl")
+                .args([
+                    "apply",
+                    "--server-side",
+                    "--field-manager",
+                    "bench",
+                    "-n",
+                    "bench-kubectl",
+                    "-f",
+                ])
+                .arg(&dir)
+                .env("KUBECONFIG", &kubeconfig)
+                .env("HOME", &home)
+                .stdout(Stdio::null())
+                .output()
+        };
         emu.reset_requests();
         let t = Instant::now();
-        let out = Command::new("kubectl")
-            .args([
-                "apply",
-                "--server-side",
-                "--field-manager",
-                "bench",
-                "-n",
-                "bench-kubectl",
-                "-f",
-            ])
-            .arg(&dir)
-            .env("KUBECONFIG", &kubeconfig)
-            .env("HOME", &home)
-            .stdout(Stdio::null())
-            .output()?;
+        let out = apply_all()?;
         let took = t.elapsed();
         if out.status.success() {
             println!(
@@ -344,21 +347,7 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         let t = Instant::now();
-        let out = Command::new("kubectl")
-            .args([
-                "apply",
-                "--server-side",
-                "--field-manager",
-                "bench",
-                "-n",
-                "bench-kubectl",
-                "-f",
-            ])
-            .arg(&dir)
-            .env("KUBECONFIG", &kubeconfig)
-            .env("HOME", &home)
-            .stdout(Stdio::null())
-            .output()?;
+        let out = apply_all()?;
         println!(
             "kubectl apply --server-side again (no-op): {} (success: {})",
             ms(t.elapsed()),
