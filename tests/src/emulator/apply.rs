@@ -68,6 +68,20 @@ pub(super) fn apply(
             json!({"name": name, "group": def.group, "kind": def.plural, "causes": causes}),
         )
     };
+    // The applied configuration merged over `base` (a fresh object or the live one).
+    let merge = |base: &Value, entries: &mut Vec<_>| {
+        managed::apply(
+            base,
+            &applied,
+            entries,
+            &opts.manager,
+            &def.api_version(),
+            opts.force,
+            &t,
+            &now,
+        )
+        .map_err(conflict)
+    };
     match st.get(&def.storage, &key) {
         None => {
             if scope == Scope::Status {
@@ -78,17 +92,7 @@ pub(super) fn apply(
                 base["metadata"]["namespace"] = json!(ns);
             }
             let mut entries = Vec::new();
-            let merged = managed::apply(
-                &base,
-                &applied,
-                &mut entries,
-                &opts.manager,
-                &def.api_version(),
-                opts.force,
-                &t,
-                &now,
-            )
-            .map_err(conflict)?;
+            let merged = merge(&base, &mut entries)?;
             let mut obj = merged;
             let m = meta_mut(&mut obj)?;
             m.insert("uid".into(), json!(meta::new_uid()));
@@ -113,17 +117,7 @@ pub(super) fn apply(
             check_rv(def, name, &old, &applied, false)?;
             let live = present(def, &old);
             let mut entries = managed::read_entries(&old);
-            let merged = managed::apply(
-                &live,
-                &applied,
-                &mut entries,
-                &opts.manager,
-                &def.api_version(),
-                opts.force,
-                &t,
-                &now,
-            )
-            .map_err(conflict)?;
+            let merged = merge(&live, &mut entries)?;
             finish(
                 st,
                 def,

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::builtin::age_col;
 pub use super::builtin::builtin_defs;
 use super::error::Cause;
+use super::objects::strings;
 
 /// Kind-specific behaviour hooks (defaulting, conversion, side effects).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,17 +110,6 @@ impl ResourceDef {
 
 fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
     v.pointer(ptr).and_then(Value::as_str)
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Validates a CustomResourceDefinition and derives one [`ResourceDef`] per served version.
