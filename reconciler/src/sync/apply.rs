@@ -8,6 +8,7 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 
 use catalog_api::{CatalogImage, FIELD_MANAGER};
 
+use super::live::resource_version;
 use super::metrics::Metrics;
 use super::plan::{ApplyOp, PlanInput};
 
@@ -41,14 +42,7 @@ pub fn apply_all<'a>(
                 let result = api
                     .patch(&op.name, &params, &Patch::Apply(&object))
                     .await
-                    .map(|applied| {
-                        applied
-                            .metadata
-                            .resource_version
-                            .as_deref()
-                            .and_then(|v| v.parse().ok())
-                            .unwrap_or(0)
-                    })
+                    .map(|applied| resource_version(&applied.metadata))
                     .map_err(|e| format!("server-side apply of {} failed: {e}", op.name));
                 drop(object);
                 metrics.api_write("apply");

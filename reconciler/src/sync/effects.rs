@@ -13,6 +13,7 @@ use catalog_api::CatalogSource;
 use catalog_api::source::{CatalogSourceStatus, condition};
 
 use super::Shared;
+use super::live::resource_version;
 use super::reconcile::SourceState;
 use super::status::{merge_patch, set_condition};
 use crate::forge::{CommitState, StatusReport};
@@ -157,13 +158,7 @@ pub(super) async fn write_status(
         .await
     {
         Ok(object) => {
-            let rv = object
-                .metadata
-                .resource_version
-                .as_deref()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            *written = Some((status.clone(), rv));
+            *written = Some((status.clone(), resource_version(&object.metadata)));
         }
         Err(e) => {
             tracing::warn!(source = name, error = %e, "cannot write the CatalogSource status")

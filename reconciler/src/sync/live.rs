@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::watcher;
 use tokio::sync::Notify;
 
@@ -50,11 +51,7 @@ impl LiveImage {
         };
         LiveImage {
             name: meta.name.as_deref().unwrap_or_default().into(),
-            resource_version: meta
-                .resource_version
-                .as_deref()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            resource_version: resource_version(meta),
             phase: object.status.as_ref().and_then(|s| s.phase),
             labels: pairs(meta.labels.as_ref()),
             annotations: pairs(meta.annotations.as_ref()),
@@ -100,6 +97,16 @@ impl LiveImage {
     pub fn spec_equals(&self, spec: &CatalogImageSpec) -> bool {
         self.spec_fingerprint == spec_fingerprint(spec)
     }
+}
+
+/// An object's resourceVersion as a number (0 when absent). The API server's versions are
+/// opaque strings in general; this project relies on them being increasing integers, as
+/// etcd's and the emulator's are, to tell whether the watch has shown a write.
+pub(crate) fn resource_version(meta: &ObjectMeta) -> u64 {
+    meta.resource_version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn lookup<'a>(pairs: &'a Pairs, key: &str) -> Option<&'a str> {

@@ -17,7 +17,7 @@ use super::effects::{
 };
 use super::entries::EntryCache;
 use super::fetching::fetch_step;
-use super::live::{LiveImage, PendingWrites, Write};
+use super::live::{LiveImage, PendingWrites, Write, resource_version};
 use super::plan::{PlanInput, plan, short};
 use super::status::{
     invalid_entries, push_history, ready_condition, remove_condition, set_condition, summary,
@@ -64,12 +64,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
     let started = Instant::now();
     let (ns, name) = (key.0.as_str(), key.1.as_str());
     let spec = &source.spec;
-    let source_rv: u64 = source
-        .metadata
-        .resource_version
-        .as_deref()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let source_rv = resource_version(&source.metadata);
     let previous = match state.written.take() {
         Some((status, written_rv)) if written_rv > source_rv => {
             state.written = Some((status.clone(), written_rv));
