@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use git2::{
     CertificateCheckStatus, Cred, CredentialType, FetchOptions, Oid, RemoteCallbacks, Repository,
 };
@@ -186,7 +188,7 @@ pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
             )));
             return Err(git2::Error::from_str("no known_hosts"));
         };
-        match check_host_key(known_hosts, host, port, &base64_encode(raw)) {
+        match check_host_key(known_hosts, host, port, &STANDARD.encode(raw)) {
             HostKeyVerdict::Trusted => Ok(CertificateCheckStatus::CertificateOk),
             HostKeyVerdict::Revoked => {
                 host_problem.set(Some(format!(
@@ -346,41 +348,12 @@ fn ssh_port(url: &str) -> Option<u16> {
 fn fingerprint(key: &[u8]) -> String {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(key);
-    format!("SHA256:{}", base64_encode(&digest).trim_end_matches('='))
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    format!("SHA256:{}", STANDARD_NO_PAD.encode(digest))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        assert_eq!(base64_encode(b""), "");
-        assert_eq!(base64_encode(b"f"), "Zg==");
-        assert_eq!(base64_encode(b"fo"), "Zm8=");
-        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
-    }
 
     #[test]
     fn ssh_ports() {
