@@ -44,7 +44,7 @@ pub use metrics::Metrics;
 pub type Key = (String, String);
 
 /// (namespace, name) of a source, borrowed.
-pub(crate) fn key_parts(source: &CatalogSource) -> (&str, &str) {
+fn key_parts(source: &CatalogSource) -> (&str, &str) {
     (
         source.metadata.namespace.as_deref().unwrap_or_default(),
         source.metadata.name.as_deref().unwrap_or_default(),
