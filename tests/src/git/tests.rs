@@ -95,3 +95,18 @@ async fn smart_http_clone_push_and_auth() {
             .is_err()
     );
 }
+
+#[test]
+fn free_ports_are_below_the_ephemeral_range_and_never_repeat() {
+    let ephemeral_start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+    assert!(ports.iter().all(|p| *p < ephemeral_start), "{ports:?}");
+    let distinct: std::collections::BTreeSet<_> = ports.iter().collect();
+    assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+    for port in ports {
+        std::net::TcpListener::bind(("127.0.0.1", port)).expect("still free");
+    }
+}
