@@ -6,6 +6,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::source::LocalObjectRef;
+
 /// Default `verificationInterval`: an unchanged image costs one HEAD request per interval.
 pub const DEFAULT_VERIFICATION_INTERVAL: &str = "1h";
 /// Shortest `verificationInterval` accepted; anything faster hammers registries.
@@ -56,11 +58,14 @@ pub struct CatalogImageSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
 
-    /// Secret holding registry credentials: a `kubernetes.io/dockerconfigjson` or
-    /// `kubernetes.io/dockercfg` secret (the entry whose host matches the image's registry is
-    /// used), or a secret with `username`/`password` or `token` keys.
+    /// Secret in this CatalogImage's namespace holding registry credentials: a
+    /// `kubernetes.io/dockerconfigjson` or `kubernetes.io/dockercfg` secret (only the entry
+    /// whose host matches the image's registry is used), or a secret with `username`/`password`
+    /// or `token` keys that names the registries it is for in the annotation
+    /// `automotive.sdv.cloud.redhat.com/registry-hosts` (comma-separated `host[:port]`).
+    /// Secrets of other namespaces are never read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_secret_ref: Option<SecretRef>,
+    pub auth_secret_ref: Option<LocalObjectRef>,
 
     /// How often the image is re-verified in its registry (`90s`, `1h`, `1h30m`); minimum 30s.
     #[serde(default = "default_verification_interval")]
@@ -70,17 +75,6 @@ pub struct CatalogImageSpec {
     /// What the image is and what it runs on.
     #[serde(default)]
     pub metadata: ImageMetadata,
-}
-
-/// Reference to a Secret, by default in the CatalogImage's own namespace.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-pub struct SecretRef {
-    /// Name of the Secret.
-    #[schemars(length(min = 1, max = 253))]
-    pub name: String,
-    /// Namespace of the Secret; defaults to the namespace of the referring object.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
 }
 
 /// Build mode the image was produced with by automotive-image-builder.

@@ -36,6 +36,11 @@ pub const VERIFY_REQUESTED_AT: &str = "automotive.sdv.cloud.redhat.com/verify-re
 pub const RECONCILE_REQUESTED_AT: &str = "automotive.sdv.cloud.redhat.com/reconcile-requested-at";
 /// Revision whose deletions an operator approved beyond `maxDeletions` (or to empty the source).
 pub const APPROVE_DELETIONS: &str = "automotive.sdv.cloud.redhat.com/approve-deletions";
+/// On a Secret with `username`/`password` or `token` keys: the registries (`host[:port]`,
+/// comma-separated) it may be sent to. Such a Secret carries no host of its own, so without
+/// this binding it is never used for a registry: a Secret meant for git must not reach
+/// whatever registry a catalog entry names.
+pub const REGISTRY_HOSTS: &str = "automotive.sdv.cloud.redhat.com/registry-hosts";
 /// ImageBuild an entry was published from (`caib catalog publish`).
 pub const SOURCE_IMAGEBUILD: &str = "automotive.sdv.cloud.redhat.com/source-imagebuild";
 

@@ -138,7 +138,8 @@ pub struct GitRef {
     pub commit: Option<String>,
 }
 
-/// Reference to a Secret in the same namespace.
+/// Reference to a Secret in the referring object's own namespace. There is deliberately no
+/// namespace field: a tenant's object can never name another namespace's Secret.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub struct LocalObjectRef {
     /// Name of the Secret.

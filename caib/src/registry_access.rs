@@ -55,7 +55,7 @@ pub fn credentials(reference: &ImageReference) -> Credentials {
         };
         let data = BTreeMap::from([(".dockerconfigjson".to_owned(), bytes)]);
         if let Ok(creds) =
-            Credentials::from_secret_data(Some(DOCKER_CONFIG_JSON_TYPE), &data, reference)
+            Credentials::from_secret_data(Some(DOCKER_CONFIG_JSON_TYPE), &data, None, reference)
             && creds != Credentials::Anonymous
         {
             return creds;

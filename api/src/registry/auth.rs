@@ -196,10 +196,12 @@ impl RegistryClient {
             target.credentials,
             self.inner.auth.challenge(target.registry),
         ) {
-            (Credentials::Bearer(token), _) => header(format!("Bearer {token}"))
+            // Nothing is sent before the registry asked for credentials: a registry that
+            // serves the image anonymously never sees them.
+            (_, None) => Ok(None),
+            (Credentials::Bearer(token), Some(_)) => header(format!("Bearer {token}"))
                 .map(Some)
                 .map_err(bad_header),
-            (_, None) => Ok(None),
             (Credentials::Anonymous, Some(Challenge::Basic)) => Ok(None),
             (Credentials::Basic { username, password }, Some(Challenge::Basic)) => {
                 header(basic(username, password))
@@ -244,8 +246,9 @@ impl RegistryClient {
                 what: what.clone(),
                 detail: format!("the registry's token realm {realm:?} is not a URL: {e}"),
             })?;
-        let mut request = self.inner.http.get(url);
+        let mut request = self.inner.http.get(url.clone());
         if let Credentials::Basic { username, password } = credentials {
+            self.check_realm_transport(target, &url, &what)?;
             request = request.header(AUTHORIZATION, basic(username, password));
         }
         let response = self
@@ -272,6 +275,35 @@ impl RegistryClient {
                 what,
                 detail: "the token endpoint answered without a token".into(),
             })
+    }
+}
+
+impl RegistryClient {
+    /// The registry chooses where its token realm is, so a hostile registry could name a
+    /// plain-HTTP listener anywhere: credentials travel to a realm only over HTTPS, or to a
+    /// `host[:port]` the operator listed as insecure.
+    fn check_realm_transport(
+        &self,
+        target: &Target<'_>,
+        realm: &reqwest::Url,
+        what: &str,
+    ) -> Result<(), RegistryError> {
+        let host = match (realm.host_str(), realm.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => String::new(),
+        };
+        if realm.scheme() == "https" || self.is_insecure(&host) {
+            return Ok(());
+        }
+        Err(RegistryError::Unauthorized {
+            registry: target.registry.into(),
+            what: what.into(),
+            status: 401,
+            detail: format!(
+                "the registry's token realm {realm} is not HTTPS; credentials are sent to it only over HTTPS or when {host} is listed as an insecure registry"
+            ),
+        })
     }
 }
 

@@ -1,9 +1,13 @@
 //! Registry credentials and how they are read from Kubernetes Secrets.
 //!
 //! A `CatalogImage` names a Secret in `authSecretRef`; `caib` reads the same kinds of Secret.
-//! The rules live here once: a docker config picks the entry whose host is the image's
-//! registry (Docker Hub aliases included) and never an arbitrary entry, because sending one
-//! registry's password to another leaks it.
+//! The rules live here once, and they bind every credential to a registry host, because
+//! sending one registry's password to another leaks it:
+//! - a docker config picks the entry whose host is the image's registry (Docker Hub aliases
+//!   included), never an arbitrary entry;
+//! - a Secret with plain `username`/`password` or `token` keys says nothing about where it
+//!   belongs, so it is used only for the hosts listed in its
+//!   [`REGISTRY_HOSTS`](crate::labels::REGISTRY_HOSTS) annotation.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -71,7 +75,8 @@ impl Credentials {
     }
 
     /// Reads credentials for `reference` from a Secret (its `data`, falling back to
-    /// `stringData` for objects that were not round-tripped through an API server).
+    /// `stringData` for objects that were not round-tripped through an API server), honouring
+    /// its [`REGISTRY_HOSTS`](crate::labels::REGISTRY_HOSTS) binding.
     pub fn from_secret(
         secret: &Secret,
         reference: &ImageReference,
@@ -87,17 +92,25 @@ impl Credentials {
                 data.insert(k.clone(), v.0.clone());
             }
         }
-        Self::from_secret_data(secret.type_.as_deref(), &data, reference)
+        let bound_hosts = secret
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(crate::labels::REGISTRY_HOSTS))
+            .map(String::as_str);
+        Self::from_secret_data(secret.type_.as_deref(), &data, bound_hosts, reference)
     }
 
     /// Reads credentials for `reference` from decoded Secret data.
     ///
     /// Accepted, in this order: a `kubernetes.io/dockerconfigjson` (`.dockerconfigjson` key),
     /// a `kubernetes.io/dockercfg` (`.dockercfg` key), a `token` key (bearer token), or
-    /// `username` and `password` keys.
+    /// `username` and `password` keys. The last two only when `bound_hosts` (the value of the
+    /// registry-hosts annotation) lists the reference's registry.
     pub fn from_secret_data(
         secret_type: Option<&str>,
         data: &BTreeMap<String, Vec<u8>>,
+        bound_hosts: Option<&str>,
         reference: &ImageReference,
     ) -> Result<Credentials, CredentialsError> {
         let config_json = data.get(DOCKER_CONFIG_JSON_KEY);
@@ -135,48 +148,55 @@ impl Credentials {
                 })?;
             return pick_entry(&parsed, reference, DOCKER_CFG_KEY);
         }
-        let text = |key: &str| -> Result<Option<String>, CredentialsError> {
-            match data.get(key) {
-                None => Ok(None),
-                Some(bytes) => String::from_utf8(bytes.clone())
-                    .map(|s| Some(s.trim_end_matches(['\r', '\n']).to_string()))
-                    .map_err(|_| CredentialsError::NotUtf8 { key: key.into() }),
-            }
-        };
-        if let Some(token) = text("token")? {
-            if token.is_empty() {
+        let credentials = plain_credentials(data)?;
+        check_binding(bound_hosts, reference)?;
+        Ok(credentials)
+    }
+}
+
+/// `token`, or `username` and `password`.
+fn plain_credentials(data: &BTreeMap<String, Vec<u8>>) -> Result<Credentials, CredentialsError> {
+    let text = |key: &str| -> Result<Option<String>, CredentialsError> {
+        match data.get(key) {
+            None => Ok(None),
+            Some(bytes) => String::from_utf8(bytes.clone())
+                .map(|s| Some(s.trim_end_matches(['\r', '\n']).to_string()))
+                .map_err(|_| CredentialsError::NotUtf8 { key: key.into() }),
+        }
+    };
+    if let Some(token) = text("token")? {
+        if token.is_empty() {
+            return Err(CredentialsError::Empty {
+                key: "token".into(),
+            });
+        }
+        return Ok(Credentials::Bearer(token));
+    }
+    match (text("username")?, text("password")?) {
+        (Some(username), Some(password)) => {
+            if password.is_empty() {
                 return Err(CredentialsError::Empty {
-                    key: "token".into(),
+                    key: "password".into(),
                 });
             }
-            return Ok(Credentials::Bearer(token));
+            Ok(Credentials::Basic { username, password })
         }
-        match (text("username")?, text("password")?) {
-            (Some(username), Some(password)) => {
-                if password.is_empty() {
-                    return Err(CredentialsError::Empty {
-                        key: "password".into(),
-                    });
+        (Some(_), None) => Err(CredentialsError::MissingKey {
+            expected: "password (the secret has username)".into(),
+        }),
+        (None, Some(_)) => Err(CredentialsError::MissingKey {
+            expected: "username (the secret has password)".into(),
+        }),
+        (None, None) => Err(CredentialsError::MissingKey {
+            expected: format!(
+                "one of {DOCKER_CONFIG_JSON_KEY}, {DOCKER_CFG_KEY}, token, or username and password (found: {})",
+                if data.is_empty() {
+                    "no keys".to_string()
+                } else {
+                    data.keys().cloned().collect::<Vec<_>>().join(", ")
                 }
-                Ok(Credentials::Basic { username, password })
-            }
-            (Some(_), None) => Err(CredentialsError::MissingKey {
-                expected: "password (the secret has username)".into(),
-            }),
-            (None, Some(_)) => Err(CredentialsError::MissingKey {
-                expected: "username (the secret has password)".into(),
-            }),
-            (None, None) => Err(CredentialsError::MissingKey {
-                expected: format!(
-                    "one of {DOCKER_CONFIG_JSON_KEY}, {DOCKER_CFG_KEY}, token, or username and password (found: {})",
-                    if data.is_empty() {
-                        "no keys".to_string()
-                    } else {
-                        data.keys().cloned().collect::<Vec<_>>().join(", ")
-                    }
-                ),
-            }),
-        }
+            ),
+        }),
     }
 }
 
@@ -200,12 +220,40 @@ pub enum CredentialsError {
         registry: String,
         entries: String,
     },
+    #[error(
+        "its username/password or token is not bound to registry {registry} (annotation {annotation}: {hosts}), so it is not sent",
+        annotation = crate::labels::REGISTRY_HOSTS
+    )]
+    NotBound { registry: String, hosts: String },
     #[error("secret {key} entry {host}: {message}")]
     InvalidEntry {
         key: String,
         host: String,
         message: String,
     },
+}
+
+/// A Secret without a host of its own is used only for the registries its annotation lists.
+fn check_binding(
+    bound_hosts: Option<&str>,
+    reference: &ImageReference,
+) -> Result<(), CredentialsError> {
+    let listed = || {
+        bound_hosts
+            .into_iter()
+            .flat_map(|h| h.split(','))
+            .map(str::trim)
+    };
+    if listed().any(|host| !host.is_empty() && reference.matches_registry_key(host)) {
+        return Ok(());
+    }
+    Err(CredentialsError::NotBound {
+        registry: reference.registry().into(),
+        hosts: match bound_hosts.map(str::trim) {
+            None | Some("") => "none".into(),
+            Some(hosts) => hosts.into(),
+        },
+    })
 }
 
 /// One `auths` entry of a docker config.
@@ -315,20 +363,20 @@ mod tests {
         let d = data(&[(".dockerconfigjson", &json)]);
         let t = Some(DOCKER_CONFIG_JSON_TYPE);
         assert_eq!(
-            Credentials::from_secret_data(t, &d, &r("localhost:5000/a:1")).unwrap(),
+            Credentials::from_secret_data(t, &d, None, &r("localhost:5000/a:1")).unwrap(),
             Credentials::Basic {
                 username: "u".into(),
                 password: "p".into()
             }
         );
         assert_eq!(
-            Credentials::from_secret_data(t, &d, &r("quay.io/org/a:1")).unwrap(),
+            Credentials::from_secret_data(t, &d, None, &r("quay.io/org/a:1")).unwrap(),
             Credentials::Basic {
                 username: "q".into(),
                 password: "qp".into()
             }
         );
-        let err = Credentials::from_secret_data(t, &d, &r("quay.io.evil.com/a")).unwrap_err();
+        let err = Credentials::from_secret_data(t, &d, None, &r("quay.io.evil.com/a")).unwrap_err();
         assert!(
             matches!(err, CredentialsError::NoMatchingEntry { .. }),
             "{err}"
@@ -343,7 +391,7 @@ mod tests {
             b64("hub:secret")
         );
         let d = data(&[(".dockerconfigjson", &json)]);
-        let c = Credentials::from_secret_data(None, &d, &r("ubuntu:22.04")).unwrap();
+        let c = Credentials::from_secret_data(None, &d, None, &r("ubuntu:22.04")).unwrap();
         assert_eq!(
             c,
             Credentials::Basic {
@@ -359,6 +407,7 @@ mod tests {
         let c = Credentials::from_secret_data(
             Some(DOCKER_CFG_TYPE),
             &data(&[(".dockercfg", &cfg)]),
+            None,
             &r("r.example:443/x"),
         )
         .unwrap();
@@ -372,7 +421,8 @@ mod tests {
         let c = Credentials::from_secret_data(
             Some("Opaque"),
             &data(&[("username", "u"), ("password", "p\n")]),
-            &r("x/y"),
+            Some("quay.io, reg.example"),
+            &r("reg.example/y"),
         )
         .unwrap();
         assert_eq!(
@@ -382,24 +432,36 @@ mod tests {
                 password: "p".into()
             }
         );
-        let c = Credentials::from_secret_data(None, &data(&[("token", "t0k")]), &r("x/y")).unwrap();
+        let c = Credentials::from_secret_data(
+            None,
+            &data(&[("token", "t0k")]),
+            Some("docker.io"),
+            &r("x/y"),
+        )
+        .unwrap();
         assert_eq!(c, Credentials::Bearer("t0k".into()));
     }
 
     #[test]
     fn errors_name_the_problem_without_values() {
-        let e =
-            Credentials::from_secret_data(None, &data(&[("user", "x")]), &r("x/y")).unwrap_err();
+        let e = Credentials::from_secret_data(None, &data(&[("user", "x")]), None, &r("x/y"))
+            .unwrap_err();
         assert!(e.to_string().contains("found: user"), "{e}");
         let e = Credentials::from_secret_data(
             Some(DOCKER_CONFIG_JSON_TYPE),
             &data(&[(".dockerconfigjson", "{not json")]),
+            None,
             &r("x/y"),
         )
         .unwrap_err();
         assert!(matches!(e, CredentialsError::InvalidJson { .. }));
-        let e = Credentials::from_secret_data(Some(DOCKER_CONFIG_JSON_TYPE), &data(&[]), &r("x/y"))
-            .unwrap_err();
+        let e = Credentials::from_secret_data(
+            Some(DOCKER_CONFIG_JSON_TYPE),
+            &data(&[]),
+            None,
+            &r("x/y"),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains(".dockerconfigjson"), "{e}");
         let debug = format!(
             "{:?}",
@@ -409,6 +471,49 @@ mod tests {
             }
         );
         assert!(!debug.contains("hunter2"));
+    }
+
+    #[test]
+    fn plain_keys_are_used_only_for_the_bound_hosts() {
+        let basic = data(&[("username", "u"), ("password", "p")]);
+        let token = data(&[("token", "t")]);
+        for d in [&basic, &token] {
+            for bound in [
+                None,
+                Some(""),
+                Some("quay.io"),
+                Some("evil.example,quay.io:443"),
+            ] {
+                let e = Credentials::from_secret_data(
+                    Some("Opaque"),
+                    d,
+                    bound,
+                    &r("evil.example:5000/x"),
+                )
+                .unwrap_err();
+                assert!(
+                    matches!(e, CredentialsError::NotBound { .. }),
+                    "{bound:?}: {e}"
+                );
+                assert!(e.to_string().contains("registry evil.example:5000"), "{e}");
+            }
+            let ok = Credentials::from_secret_data(
+                Some("kubernetes.io/basic-auth"),
+                d,
+                Some(" quay.io , Evil.Example:5000"),
+                &r("evil.example:5000/x"),
+            );
+            assert!(ok.is_ok(), "{ok:?}");
+        }
+        // Docker Hub's aliases bind Docker Hub references.
+        assert!(
+            Credentials::from_secret_data(None, &basic, Some("docker.io"), &r("ubuntu:22.04"))
+                .is_ok()
+        );
+        // A secret without usable keys says so, rather than asking for a binding.
+        let e = Credentials::from_secret_data(None, &data(&[("user", "x")]), None, &r("x/y"))
+            .unwrap_err();
+        assert!(matches!(e, CredentialsError::MissingKey { .. }), "{e}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use catalog_api::image::{ImageMetadata, SecretRef, Target};
+use catalog_api::image::{ImageMetadata, LocalObjectRef, Target};
 use catalog_api::reference::is_valid_digest;
 use catalog_api::validate::check_dns_subdomain;
 use catalog_api::{CatalogImageSpec, ImageReference};
@@ -44,10 +44,10 @@ pub fn spec_from_flags(args: &AddArgs, default_interval: Option<&str>) -> Result
             .filter(|t| !t.is_empty())
             .cloned()
             .collect(),
-        auth_secret_ref: args.auth_secret.as_ref().map(|name| SecretRef {
-            name: name.clone(),
-            namespace: None,
-        }),
+        auth_secret_ref: args
+            .auth_secret
+            .as_ref()
+            .map(|name| LocalObjectRef { name: name.clone() }),
         verification_interval: interval,
         metadata: ImageMetadata {
             architecture: Some(args.architecture.clone()),

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use catalog_api::image::{ImageMetadata, SecretRef};
+use catalog_api::image::{ImageMetadata, LocalObjectRef};
 use catalog_api::repo::Environment;
 use catalog_api::validate::Entry;
 use catalog_api::{CatalogImageSpec, ImageReference};
@@ -80,7 +80,7 @@ struct Spec<'a> {
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     tags: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
-    auth_secret_ref: Option<&'a SecretRef>,
+    auth_secret_ref: Option<&'a LocalObjectRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     verification_interval: Option<&'a str>,
     metadata: &'a ImageMetadata,

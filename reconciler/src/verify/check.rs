@@ -3,7 +3,7 @@
 
 use catalog_api::image::RegistryMetadata;
 use catalog_api::labels::normalize_architecture;
-use catalog_api::registry::{Credentials, RegistryClient, RegistryError};
+use catalog_api::registry::{Credentials, CredentialsError, RegistryClient, RegistryError};
 use catalog_api::{CatalogImageSpec, ImageReference};
 use k8s_openapi::api::core::v1::Secret;
 
@@ -11,13 +11,16 @@ use super::guard::Guards;
 use super::plan::{Trigger, needs_inspection};
 use super::status::{Failure, Outcome, TagMoved, reason};
 
-/// The Secret named by `authSecretRef`, as found in the watch cache.
+/// The Secret named by `authSecretRef` (always in the image's namespace), as read for one
+/// verification.
 pub enum SecretLookup {
     /// No `authSecretRef`: anonymous.
     NotReferenced,
     /// Referenced (`namespace/name`) but absent.
     Missing(String),
-    Found(String, std::sync::Arc<Secret>),
+    /// Referenced, but the API server did not answer the read (`namespace/name`, why).
+    Unreadable(String, String),
+    Found(String, Secret),
 }
 
 fn failure(reason: &'static str, message: String, transient: bool) -> Outcome {
@@ -73,8 +76,24 @@ pub async fn check(
                 false,
             );
         }
+        SecretLookup::Unreadable(name, why) => {
+            return failure(
+                reason::SECRET_UNREADABLE,
+                format!("secret {name} could not be read: {why}"),
+                true,
+            );
+        }
         SecretLookup::Found(name, secret) => match Credentials::from_secret(secret, &reference) {
             Ok(c) => (c, Some(name.as_str())),
+            Err(e @ CredentialsError::NotBound { .. }) => {
+                let (namespace, short) = name.split_once('/').unwrap_or(("", name));
+                let message = format!(
+                    "secret {name}: {e}; if it is meant for this registry: kubectl annotate secret {short} -n {namespace} {}={}",
+                    catalog_api::labels::REGISTRY_HOSTS,
+                    reference.registry()
+                );
+                return failure(reason::SECRET_NOT_BOUND, message, false);
+            }
             Err(e) => {
                 return failure(reason::INVALID_SECRET, format!("secret {name}: {e}"), false);
             }

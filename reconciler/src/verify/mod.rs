@@ -6,7 +6,12 @@
 //! breaker and concurrency limit, [`metrics`] the Prometheus metrics.
 //!
 //! Triggers: a spec change (generation), the verify-requested-at annotation, a change of the
-//! referenced Secret, and the schedule (interval or backoff). Status writes change neither
+//! referenced Secret, and the schedule (interval or backoff).
+//!
+//! Secrets: only their metadata is watched (to notice a change of a referenced Secret), and a
+//! Secret's data is read with one GET when a verification needs it, from the image's own
+//! namespace only. Caching every Secret of the cluster would cost memory proportional to what
+//! tenants store, and hold credentials this controller never uses. Status writes change neither
 //! generation nor annotations, and the watch is filtered on exactly those, so the
 //! controller's own writes never start a verification.
 
@@ -31,6 +36,7 @@ use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt as _;
 use kube::api::Api;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -58,7 +64,8 @@ struct State {
     client: kube::Client,
     registry: RegistryClient,
     guards: guard::Guards,
-    secrets: Store<Secret>,
+    /// Metadata of the Secrets (names, resourceVersions): no data.
+    secrets: Store<PartialObjectMeta<Secret>>,
     timing: Timing,
     metrics: Metrics,
     recorder: Recorder,
@@ -124,25 +131,26 @@ async fn watch_and_verify(
         backoff_max: config.verify_backoff_max.max(config.verify_backoff_min),
         min_interval: config.min_verification_interval,
     };
-    let (images, secrets): (Api<CatalogImage>, Api<Secret>) = match &config.namespace {
-        Some(ns) => (
-            Api::namespaced(ctx.client.clone(), ns),
-            Api::namespaced(ctx.client.clone(), ns),
-        ),
-        None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
-    };
+    let (images, secrets): (Api<CatalogImage>, Api<PartialObjectMeta<Secret>>) =
+        match &config.namespace {
+            Some(ns) => (
+                Api::namespaced(ctx.client.clone(), ns),
+                Api::namespaced(ctx.client.clone(), ns),
+            ),
+            None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
+        };
     let (image_reader, image_writer) = reflector::store();
     let (secret_reader, secret_writer) = reflector::store();
     metrics.observe_images(image_reader.clone());
 
-    // Secrets: a watch cache for reading credentials, and a trigger for the images that
-    // reference a changed Secret, so fixing a Secret heals its images at once.
+    // Secrets: a metadata-only watch cache, and a trigger for the images that reference a
+    // changed Secret, so fixing a Secret heals its images at once.
     let (trigger_tx, trigger_rx) = tokio::sync::mpsc::channel::<ObjectRef<CatalogImage>>(1024);
     let images_for_secrets = image_reader.clone();
     let secret_task = tokio::spawn(async move {
         let stream = watcher(secrets, watcher::Config::default())
             .default_backoff()
-            .modify(|s: &mut Secret| s.managed_fields_mut().clear())
+            .modify(|s: &mut PartialObjectMeta<Secret>| s.managed_fields_mut().clear())
             .reflect(secret_writer)
             .applied_objects();
         futures::pin_mut!(stream);
@@ -222,36 +230,53 @@ fn trigger_hash(image: &CatalogImage) -> Option<u64> {
     Some(hasher.finish())
 }
 
-/// Images whose authSecretRef names this Secret.
-fn referencing(images: &Store<CatalogImage>, secret: &Secret) -> Vec<ObjectRef<CatalogImage>> {
+/// Images whose authSecretRef names this Secret (always a Secret of the image's namespace).
+fn referencing(
+    images: &Store<CatalogImage>,
+    secret: &PartialObjectMeta<Secret>,
+) -> Vec<ObjectRef<CatalogImage>> {
     let name = secret.name_any();
-    let namespace = secret.namespace().unwrap_or_default();
+    let namespace = secret.namespace();
     images
         .state()
         .iter()
         .filter(|image| {
-            image.spec.auth_secret_ref.as_ref().is_some_and(|r| {
-                let image_ns = image.namespace().unwrap_or_default();
-                r.name == name && r.namespace.as_deref().unwrap_or(&image_ns) == namespace
-            })
+            image.namespace() == namespace
+                && image
+                    .spec
+                    .auth_secret_ref
+                    .as_ref()
+                    .is_some_and(|r| r.name == name)
         })
         .map(|image| ObjectRef::from_obj(image.as_ref()))
         .collect()
 }
 
-fn lookup_secret(store: &Store<Secret>, image: &CatalogImage) -> SecretLookup {
+/// The resourceVersion of the Secret the image names, from the metadata cache: `None` when it
+/// names none or it does not exist.
+fn secret_version(
+    store: &Store<PartialObjectMeta<Secret>>,
+    image: &CatalogImage,
+) -> Option<String> {
+    let reference = image.spec.auth_secret_ref.as_ref()?;
+    let namespace = image.namespace().unwrap_or_default();
+    store
+        .get(&ObjectRef::new(&reference.name).within(&namespace))
+        .map(|s| s.resource_version().unwrap_or_default())
+}
+
+/// Reads the Secret the image names, from the image's own namespace and nowhere else.
+async fn lookup_secret(client: &kube::Client, image: &CatalogImage) -> SecretLookup {
     let Some(reference) = &image.spec.auth_secret_ref else {
         return SecretLookup::NotReferenced;
     };
-    let namespace = reference
-        .namespace
-        .clone()
-        .or_else(|| image.namespace())
-        .unwrap_or_default();
+    let namespace = image.namespace().unwrap_or_default();
     let name = format!("{namespace}/{}", reference.name);
-    match store.get(&ObjectRef::new(&reference.name).within(&namespace)) {
-        Some(secret) => SecretLookup::Found(name, secret),
-        None => SecretLookup::Missing(name),
+    let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    match api.get_opt(&reference.name).await {
+        Ok(Some(secret)) => SecretLookup::Found(name, secret),
+        Ok(None) => SecretLookup::Missing(name),
+        Err(e) => SecretLookup::Unreadable(name, e.to_string()),
     }
 }
 
@@ -263,11 +288,7 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
     let name = image.name_any();
     let key = (namespace.clone(), name.clone());
     let seed = image.metadata.uid.clone().unwrap_or_else(|| name.clone());
-    let secret = lookup_secret(&state.secrets, &image);
-    let secret_version = match &secret {
-        SecretLookup::Found(_, s) => Some(s.resource_version().unwrap_or_default()),
-        _ => None,
-    };
+    let secret_version = secret_version(&state.secrets, &image);
     let interval = plan::interval(&image.spec.verification_interval, &state.timing);
     let verify_requested = image.annotations().get(VERIFY_REQUESTED_AT).cloned();
     let now = Instant::now();
@@ -299,6 +320,7 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
         Due::Now(trigger) => trigger,
     };
     let started = Instant::now();
+    let secret = lookup_secret(&state.client, &image).await;
     let mut current: Option<CatalogImageStatus> = image.status.clone();
     let context = |now| status::Context {
         generation: image.metadata.generation,

@@ -57,6 +57,9 @@ pub mod reason {
     pub const INVALID_REFERENCE: &str = "InvalidReference";
     pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
     pub const INVALID_SECRET: &str = "InvalidSecret";
+    /// A Secret without a registry host of its own does not list this image's registry.
+    pub const SECRET_NOT_BOUND: &str = "SecretNotBoundToRegistry";
+    pub const SECRET_UNREADABLE: &str = "SecretUnreadable";
     pub const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
     pub const MANIFEST_NOT_FOUND: &str = "ManifestNotFound";
     pub const DIGEST_NOT_FOUND: &str = "DigestNotFound";
