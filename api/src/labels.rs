@@ -44,6 +44,18 @@ pub const REGISTRY_HOSTS: &str = "automotive.sdv.cloud.redhat.com/registry-hosts
 /// ImageBuild an entry was published from (`caib catalog publish`).
 pub const SOURCE_IMAGEBUILD: &str = "automotive.sdv.cloud.redhat.com/source-imagebuild";
 
+/// Whether a label or annotation key belongs to the reconciler, so a catalog file may not set
+/// it: ownership (`catalog-source`, `source-namespace`), traceability and the spec-derived
+/// labels are only trustworthy if no entry author can forge them. The one exception is
+/// [`SOURCE_IMAGEBUILD`], provenance that `caib catalog publish` writes into the file itself.
+pub fn is_reserved_key(key: &str) -> bool {
+    let reserved = key
+        .strip_prefix(PREFIX)
+        .is_some_and(|rest| rest.starts_with('/'))
+        || key.starts_with(TARGET_PREFIX);
+    reserved && key != SOURCE_IMAGEBUILD
+}
+
 /// Canonical architecture name as used by OCI image configs, accepting the kernel's
 /// spellings people copy from `uname -m`. Unknown names are returned unchanged so the
 /// validator can reject them with the original spelling.

@@ -282,20 +282,16 @@ fn check_metadata(c: &mut Checker, rules: &Rules) {
                 ),
             );
     }
-    for (kind, reserved) in [
-        ("labels", &[labels::CATALOG_SOURCE][..]),
-        (
-            "annotations",
-            &[labels::SOURCE_REVISION, labels::SOURCE_PATH][..],
-        ),
-    ] {
+    for kind in ["labels", "annotations"] {
         if let Some(Value::Map(entries)) = metadata.get(kind).map(|n| &n.value) {
             for (key, node) in entries {
-                if reserved.contains(&key.as_str()) {
+                if labels::is_reserved_key(key) {
                     c.at(
                         node,
                         format!(
-                            "metadata.{kind}.{key}: set by the reconciler, not by catalog files"
+                            "metadata.{kind}.{key}: keys under {}/ and {} are set by the reconciler, not by catalog files",
+                            labels::PREFIX,
+                            labels::TARGET_PREFIX
                         ),
                     );
                 }

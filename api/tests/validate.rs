@@ -308,3 +308,49 @@ fn every_rejected_reference_is_reported_at_registry_url() {
         );
     }
 }
+
+#[test]
+fn a_secret_of_another_namespace_cannot_be_named() {
+    let report = check(
+        &entry(
+            "s",
+            "  authSecretRef:\n    name: git-creds\n    namespace: victim\n",
+        ),
+        &Rules::default(),
+    );
+    let error = only_error(&report);
+    assert!(
+        error.starts_with("env/bad.yaml:9:16: spec.authSecretRef.namespace: unknown field"),
+        "{error}"
+    );
+}
+
+#[test]
+fn reconciler_keys_are_refused_in_entry_files() {
+    for (kind, key) in [
+        ("labels", "automotive.sdv.cloud.redhat.com/catalog-source"),
+        ("labels", "automotive.sdv.cloud.redhat.com/architecture"),
+        ("labels", "target.automotive.sdv.cloud.redhat.com/qemu"),
+        (
+            "annotations",
+            "automotive.sdv.cloud.redhat.com/source-namespace",
+        ),
+        (
+            "annotations",
+            "automotive.sdv.cloud.redhat.com/approve-deletions",
+        ),
+    ] {
+        let bad = format!(
+            "apiVersion: automotive.sdv.cloud.redhat.com/v1alpha1\nkind: CatalogImage\nmetadata:\n  name: r\n  {kind}:\n    team: os\n    {key}: \"x\"\nspec:\n  registryUrl: quay.io/a/b:c\n"
+        );
+        let error = only_error(&check(&bad, &Rules::default()));
+        assert!(
+            error.starts_with(&format!("env/bad.yaml:7:"))
+                && error.contains(&format!("metadata.{kind}.{key}: keys under")),
+            "{error}"
+        );
+    }
+    // caib publish's provenance annotation and keys of other prefixes are the author's.
+    let fine = "apiVersion: automotive.sdv.cloud.redhat.com/v1alpha1\nkind: CatalogImage\nmetadata:\n  name: r\n  labels:\n    example.com/automotive.sdv.cloud.redhat.com: x\n  annotations:\n    automotive.sdv.cloud.redhat.com/source-imagebuild: ns/build\nspec:\n  registryUrl: quay.io/a/b:c\n";
+    assert!(check(fine, &Rules::default()).is_valid());
+}

@@ -80,6 +80,12 @@ pub struct Config {
     /// Leader election: how long a Lease stays valid without renewal.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub lease_duration: std::time::Duration,
+    /// Let a CatalogSource apply into another namespace than its own (`spec.targetNamespace`).
+    /// Off by default: on a shared cluster a tenant's source must not write into another
+    /// tenant's namespace. Turn it on only where every CatalogSource author is trusted with
+    /// every namespace (single-tenant clusters).
+    #[arg(long)]
+    pub allow_cross_namespace_targets: bool,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "json", env = "CATALOG_LOG_FORMAT")]
     pub log_format: LogFormat,

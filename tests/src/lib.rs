@@ -11,3 +11,4 @@ pub mod git;
 pub mod kubectl;
 pub mod process;
 pub mod registry;
+pub mod trap;

@@ -395,8 +395,13 @@ fn samples_hold_one_catalog_source_per_environment() {
             "{}",
             name(source)
         );
-        assert_eq!(namespace(source), system_namespace(), "{}", name(source));
-        let target = spec["targetNamespace"].as_str().expect("targetNamespace");
+        // Multi-tenant layout: each source lives in the namespace it applies into.
+        assert!(
+            spec.get("targetNamespace").is_none(),
+            "{}: no targetNamespace",
+            name(source)
+        );
+        let target = namespace(source);
         if let Some(fixed) = &env.namespace {
             assert_eq!(target, fixed, "{}", env.name);
         }
@@ -463,14 +468,7 @@ fn applies_to_a_fresh_cluster_in_two_steps() {
     }
     assert_eq!(
         k.ok_stdin(
-            &[
-                "get",
-                "catalogsources",
-                "-n",
-                system_namespace(),
-                "-o",
-                "name"
-            ],
+            &["get", "catalogsources", "--all-namespaces", "-o", "name"],
             None
         )
         .lines()

@@ -1,6 +1,8 @@
 //! What happens to a source's CatalogImages over the source's life: deleted with it (the
 //! prune finalizer) unless `prune` is off, moved when `targetNamespace` changes, and never
-//! touched by a same-named source of another namespace.
+//! touched by a same-named source of another namespace. The tests that apply into another
+//! namespace run with `--allow-cross-namespace-targets` (the single-tenant layout; the
+//! default refusal is in the tenancy suite).
 
 mod sync_common;
 
@@ -63,7 +65,7 @@ async fn deleting_a_source_deletes_its_images_unless_prune_is_off() {
     let repo = BareRepo::from_template("catalog").unwrap();
     let head = repo.head("main").unwrap();
     let mut env = Env::start().await;
-    env.spawn_reconciler(&[]);
+    env.spawn_reconciler(&["--allow-cross-namespace-targets"]);
     env.create_source("dev", &repo.file_url(), json!({})).await;
     env.create_source(
         "staging",
@@ -104,7 +106,7 @@ async fn a_new_target_namespace_gets_the_entries_and_the_old_one_is_emptied() {
     let head = repo.head("main").unwrap();
     let mut env = Env::start().await;
     create_namespace(&env, "moved").await;
-    env.spawn_reconciler(&[]);
+    env.spawn_reconciler(&["--allow-cross-namespace-targets"]);
     env.create_source("dev", &repo.file_url(), json!({})).await;
     env.wait_applied("dev", &head).await;
     assert_eq!(env.image_names().await, TEMPLATE_DEV);
@@ -123,7 +125,7 @@ async fn same_named_sources_of_two_namespaces_never_prune_each_other() {
     let head = repo.head("main").unwrap();
     let mut env = Env::start().await;
     create_namespace(&env, "team-b").await;
-    env.spawn_reconciler(&[]);
+    env.spawn_reconciler(&["--allow-cross-namespace-targets"]);
     env.create_source("dev", &repo.file_url(), json!({})).await;
     env.wait_applied("dev", &head).await;
 

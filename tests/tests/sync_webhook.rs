@@ -166,7 +166,8 @@ async fn commit_statuses_reach_github_gitlab_and_gitea() {
     }
     env.create_secret("forge", &[("token", "forge-token")])
         .await;
-    env.spawn_reconciler(&[]);
+    // Three environments from one namespace: the single-tenant layout.
+    env.spawn_reconciler(&["--allow-cross-namespace-targets"]);
     let sources = [
         ("dev", "environments/dev", NS, "github", forge.github_url()),
         (

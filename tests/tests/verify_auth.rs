@@ -111,6 +111,14 @@ async fn missing_secret_fails_until_created_and_plain_keys_work() {
         &[("username", "robot"), ("password", "t0ken")],
     )
     .await;
+    // Plain keys without a registry binding are not sent.
+    eventually(WAIT, "the unbound Secret to be reported", || async {
+        available_message(&env.image("later").await)
+            .starts_with("SecretNotBoundToRegistry")
+            .then_some(())
+    })
+    .await;
+    env.bind_secret("creds", &host).await;
     env.wait_phase("later", Phase::Available).await;
     eventually(WAIT, "Failed and Verified events", || async {
         let reasons = env.event_reasons("later").await;

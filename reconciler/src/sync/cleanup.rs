@@ -33,17 +33,9 @@ pub(super) async fn finalize(shared: &Shared, source: &CatalogSource) -> bool {
     }
     let (ns, name) = key_parts(source);
     if source.spec.prune && !source.spec.suspend {
-        let target = source.target_namespace();
-        let mut managed = shared.images.owned_by(ns, name, None);
-        // Objects from before the source-namespace annotation, in the target namespace.
-        for object in shared.images.namespace(target) {
-            if object.owner() == Some((None, name)) {
-                managed
-                    .entry(target.to_string())
-                    .or_default()
-                    .push(object.name.to_string());
-            }
-        }
+        // Only what carries both the label and the source-namespace annotation: a
+        // label-only object is nobody's and survives the deletion.
+        let managed = owned(shared, source, None);
         let mut deleted = 0;
         for (object_ns, names) in managed {
             let (ok, errors) = delete(shared, &object_ns, names).await;
@@ -74,7 +66,7 @@ pub(super) async fn finalize(shared: &Shared, source: &CatalogSource) -> bool {
 pub(super) async fn prune_moved(shared: &Shared, source: &CatalogSource) -> (usize, Vec<String>) {
     let (ns, name) = key_parts(source);
     let target = source.target_namespace();
-    let left = shared.images.owned_by(ns, name, Some(target));
+    let left = owned(shared, source, Some(target));
     let (mut deleted, mut errors) = (0, Vec::new());
     for (object_ns, names) in left {
         let (ok, failed) = delete(shared, &object_ns, names).await;
@@ -96,6 +88,22 @@ pub(super) async fn prune_moved(shared: &Shared, source: &CatalogSource) -> (usi
         }
     }
     (deleted, errors)
+}
+
+/// What `source` owns outside `except`, by namespace. Without
+/// `--allow-cross-namespace-targets` a source acts only in its own namespace, so objects
+/// elsewhere that claim to be its own (anyone can write the label and annotation) are left.
+fn owned(
+    shared: &Shared,
+    source: &CatalogSource,
+    except: Option<&str>,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let (ns, name) = key_parts(source);
+    let mut owned = shared.images.owned_by(ns, name, except);
+    if !shared.allow_cross_namespace_targets {
+        owned.retain(|object_ns, _| object_ns == ns);
+    }
+    owned
 }
 
 async fn delete(shared: &Shared, namespace: &str, names: Vec<String>) -> (usize, Vec<String>) {

@@ -71,19 +71,18 @@ impl LiveImage {
         lookup(&self.annotations, key)
     }
 
-    /// The managing source as (namespace, name): the namespace is `None` on objects applied
-    /// before the source-namespace annotation existed.
+    /// The source named on this object as (namespace, name): the namespace is `None` when the
+    /// object carries the label without the annotation (hand-made, or left by another tool).
     pub fn owner(&self) -> Option<(Option<&str>, &str)> {
         let name = self.label(CATALOG_SOURCE)?;
         Some((self.annotation(SOURCE_NAMESPACE), name))
     }
 
-    /// Whether source `namespace/name` manages this object. Objects without the
-    /// source-namespace annotation are matched by name alone (callers only ask that within
-    /// the source's target namespace).
+    /// Whether source `namespace/name` manages this object: both the `catalog-source` label
+    /// and the `source-namespace` annotation must name it. Ownership is never inferred from
+    /// the label alone, which anyone who can create a CatalogImage can set.
     pub fn managed_by(&self, namespace: &str, name: &str) -> bool {
-        self.owner()
-            .is_some_and(|(ns, n)| n == name && ns.is_none_or(|ns| ns == namespace))
+        self.owner() == Some((Some(namespace), name))
     }
 
     /// Equal in everything the planner reads (the verifier's status writes change only the

@@ -160,6 +160,7 @@ impl Controller {
                 },
             ),
             forge: crate::forge::Client::new(),
+            allow_cross_namespace_targets: ctx.config.allow_cross_namespace_targets,
         });
 
         let handle = self.handle.clone();
@@ -346,6 +347,8 @@ pub(crate) struct Shared {
     pub due: Mutex<HashMap<Key, Instant>>,
     pub recorder: Recorder,
     pub forge: crate::forge::Client,
+    /// `--allow-cross-namespace-targets`.
+    pub allow_cross_namespace_targets: bool,
 }
 
 impl Shared {

@@ -187,6 +187,25 @@ fn approved(input: &PlanInput<'_>) -> bool {
     }
 }
 
+/// Why an existing object of the entry's name is left alone.
+fn conflict_message(owner: Option<(Option<&str>, &str)>, input: &PlanInput<'_>) -> String {
+    let adopt = format!(
+        "to adopt it, label it {CATALOG_SOURCE}={} and annotate it {SOURCE_NAMESPACE}={}, or delete it",
+        input.source, input.source_namespace
+    );
+    match owner {
+        Some((Some(ns), other)) => format!(
+            "a CatalogImage with this name is managed by CatalogSource {ns}/{other}; it is left as it is"
+        ),
+        Some((None, _)) => format!(
+            "a CatalogImage with this name carries the {CATALOG_SOURCE} label but no {SOURCE_NAMESPACE} annotation, so no source owns it; it is never taken over ({adopt})"
+        ),
+        None => format!(
+            "a CatalogImage with this name already exists and is not managed by a CatalogSource; it is never taken over ({adopt})"
+        ),
+    }
+}
+
 /// Plans one sync. `live` are the CatalogImages of the target namespace (any owner).
 pub fn plan(input: &PlanInput<'_>, live: &[Arc<LiveImage>]) -> Plan {
     let mut plan = Plan::default();
@@ -217,29 +236,15 @@ pub fn plan(input: &PlanInput<'_>, live: &[Arc<LiveImage>]) -> Plan {
             }
             continue;
         }
-        match owner {
-            Some(Some(_)) if mine => {}
-            Some(Some((ns, other))) => {
-                let other = match ns {
-                    Some(ns) => format!("{ns}/{other}"),
-                    None => other.to_string(),
-                };
-                plan.conflicts.push(ConflictEntry {
-                    name: name.into(),
-                    path: entry.path.clone(),
-                    message: format!("a CatalogImage with this name is managed by CatalogSource {other}; it is left as it is"),
-                });
-                continue;
-            }
-            Some(None) => {
-                plan.conflicts.push(ConflictEntry {
-                    name: name.into(),
-                    path: entry.path.clone(),
-                    message: format!("a CatalogImage with this name already exists and is not managed by a CatalogSource; it is never taken over (label it {CATALOG_SOURCE}={} to adopt it, or delete it)", input.source),
-                });
-                continue;
-            }
-            None => {}
+        if let Some(owner) = owner
+            && !mine
+        {
+            plan.conflicts.push(ConflictEntry {
+                name: name.into(),
+                path: entry.path.clone(),
+                message: conflict_message(owner, input),
+            });
+            continue;
         }
         inventory.insert(name.into(), entry.path.clone());
         if let Some(live) = existing {

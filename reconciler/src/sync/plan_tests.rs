@@ -326,7 +326,8 @@ fn a_same_named_source_of_another_namespace_is_another_owner() {
         plan.conflicts
     );
 
-    // Objects applied before the annotation existed are matched by name.
+    // An object carrying only the label (hand-made, or left by another tool) is nobody's:
+    // a conflict for its entry, never updated, adopted or pruned.
     let mut legacy = (*live_of(&a, Some("dev"))).clone();
     legacy
         .metadata
@@ -343,8 +344,17 @@ fn a_same_named_source_of_another_namespace_is_another_owner() {
         .unwrap()
         .remove(SOURCE_NAMESPACE);
     let plan = Fixture::new(vec![a]).plan(&[Arc::new(legacy), Arc::new(legacy_gone)]);
-    assert_eq!(plan.prune, vec!["gone".to_string()]);
-    assert_eq!(plan.updates(), 1, "the annotation is added");
+    assert!(plan.prune.is_empty(), "{plan:?}");
+    assert!(plan.apply.is_empty(), "{plan:?}");
+    assert_eq!(plan.conflicts.len(), 1);
+    assert!(
+        plan.conflicts[0]
+            .message
+            .contains("but no automotive.sdv.cloud.redhat.com/source-namespace annotation"),
+        "{:?}",
+        plan.conflicts
+    );
+    assert!(plan.inventory.is_empty());
 }
 
 #[test]

@@ -93,6 +93,25 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         return;
     }
 
+    if target_ns != ns && !shared.allow_cross_namespace_targets {
+        shared.due.lock().unwrap().remove(key);
+        let message = format!(
+            "spec.targetNamespace {target_ns:?} is not this CatalogSource's namespace {ns:?}: nothing is applied or pruned; remove spec.targetNamespace and create the CatalogSource in {target_ns:?}, or run the reconciler with --allow-cross-namespace-targets (single-tenant clusters)"
+        );
+        fail(
+            shared,
+            &mut state.written,
+            &source,
+            &previous,
+            status,
+            "CrossNamespaceTarget",
+            &message,
+            generation,
+        )
+        .await;
+        return;
+    }
+
     if !fetch_step(
         shared,
         key,

@@ -317,6 +317,29 @@ impl Emulator {
         self.shared.hooks.set_latency(d);
     }
 
+    /// Stores `object` as it is, without defaulting, pruning or validation: an object written
+    /// before a schema change (what an etcd holds from an older CRD version). Watchers see it
+    /// like any write. Panics when the resource is not served (a test's own mistake).
+    pub fn store_raw(&self, group: &str, version: &str, plural: &str, mut object: Value) {
+        let mut st = self.shared.lock_store();
+        let def = st
+            .def(group, version, plural)
+            .unwrap_or_else(|| panic!("{group}/{version} {plural} is not served"));
+        let meta = object["metadata"].as_object_mut().expect("metadata");
+        meta.entry("uid")
+            .or_insert_with(|| Value::String(format!("raw-{}", st.rv() + 1)));
+        meta.entry("generation").or_insert(Value::from(1));
+        meta.entry("creationTimestamp").or_insert_with(|| {
+            Value::String(
+                jiff::Timestamp::now()
+                    .strftime("%Y-%m-%dT%H:%M:%SZ")
+                    .to_string(),
+            )
+        });
+        let key = store::key_of(&object);
+        st.put(&def.storage, key, object);
+    }
+
     /// The current resourceVersion (the latest committed change).
     pub fn resource_version(&self) -> u64 {
         self.shared.lock_store().rv()

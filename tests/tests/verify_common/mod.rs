@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use catalog_api::CatalogImage;
 use catalog_api::image::{Phase, condition};
-use catalog_api::labels::VERIFY_REQUESTED_AT;
+use catalog_api::labels::{REGISTRY_HOSTS, VERIFY_REQUESTED_AT};
 use catalog_e2e::fixture::{self, Cluster};
 use catalog_e2e::process::eventually;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -155,6 +155,19 @@ impl Env {
     /// Creates or replaces a Secret from string data with an optional type.
     pub async fn put_secret(&self, name: &str, type_: Option<&str>, data: &[(&str, &str)]) {
         self.cluster.put_secret(NS, name, type_, data).await;
+    }
+
+    /// Binds Secret `name` to registry `hosts` with the registry-hosts annotation, as an
+    /// operator does for a Secret with plain `username`/`password` or `token` keys.
+    pub async fn bind_secret(&self, name: &str, hosts: &str) {
+        self.api::<k8s_openapi::api::core::v1::Secret>(NS)
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {REGISTRY_HOSTS: hosts}}})),
+            )
+            .await
+            .expect("annotate the Secret");
     }
 
     /// Reasons of the events recorded for `name` (both Event APIs).
