@@ -20,7 +20,7 @@ pub enum SecretLookup {
     Missing(String),
     /// Referenced, but the API server did not answer the read (`namespace/name`, why).
     Unreadable(String, String),
-    Found(String, Secret),
+    Found(String, Box<Secret>),
 }
 
 fn failure(reason: &'static str, message: String, transient: bool) -> Outcome {

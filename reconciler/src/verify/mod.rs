@@ -274,7 +274,7 @@ async fn lookup_secret(client: &kube::Client, image: &CatalogImage) -> SecretLoo
     let name = format!("{namespace}/{}", reference.name);
     let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     match api.get_opt(&reference.name).await {
-        Ok(Some(secret)) => SecretLookup::Found(name, secret),
+        Ok(Some(secret)) => SecretLookup::Found(name, Box::new(secret)),
         Ok(None) => SecretLookup::Missing(name),
         Err(e) => SecretLookup::Unreadable(name, e.to_string()),
     }
