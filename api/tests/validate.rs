@@ -345,7 +345,7 @@ fn reconciler_keys_are_refused_in_entry_files() {
         );
         let error = only_error(&check(&bad, &Rules::default()));
         assert!(
-            error.starts_with(&format!("env/bad.yaml:7:"))
+            error.starts_with("env/bad.yaml:7:")
                 && error.contains(&format!("metadata.{kind}.{key}: keys under")),
             "{error}"
         );
