@@ -42,7 +42,10 @@ pub enum TransportError {
 pub fn host(remote: &str) -> Option<String> {
     if remote.contains("://") {
         let url = Url::parse(remote).ok()?;
-        return url.host_str().filter(|h| !h.is_empty()).map(str::to_lowercase);
+        return url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .map(str::to_lowercase);
     }
     // scp-like: the host is between the last `@` and the first `:` (before any `/`).
     let (before, _) = remote.split_once(':')?;
@@ -123,7 +126,10 @@ mod tests {
         for (remote, expected) in [
             ("https://GitHub.com/o/r.git", Some("github.com")),
             ("https://tok@github.com:443/o/r.git", Some("github.com")),
-            ("ssh://git@gitlab.example.com:2222/g/r.git", Some("gitlab.example.com")),
+            (
+                "ssh://git@gitlab.example.com:2222/g/r.git",
+                Some("gitlab.example.com"),
+            ),
             ("git@github.com:o/r.git", Some("github.com")),
             ("gitea.local:o/r.git", Some("gitea.local")),
             ("http://[::1]:8080/r.git", Some("[::1]")),
@@ -149,13 +155,19 @@ mod tests {
         let err = check_token_url("CAIB_FORGE_API_URL", "http://tok@forge.example.com/api")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("CAIB_FORGE_API_URL http://***@forge.example.com/api"), "{err}");
+        assert!(
+            err.starts_with("CAIB_FORGE_API_URL http://***@forge.example.com/api"),
+            "{err}"
+        );
         assert!(err.contains("https"), "{err}");
         assert!(!err.contains("tok@"), "{err}");
         let err = check_token_url("catalog.yaml forge.apiUrl", "ftp://h/x").unwrap_err();
         assert!(matches!(err, TransportError::Scheme { .. }), "{err}");
         let err = check_token_url("catalog.yaml forge.apiUrl", "forge.example.com").unwrap_err();
-        assert!(err.to_string().contains("catalog.yaml forge.apiUrl"), "{err}");
+        assert!(
+            err.to_string().contains("catalog.yaml forge.apiUrl"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -109,11 +109,27 @@ mod tests {
     #[test]
     fn derived_from_the_remote_host() {
         for (provider, remote, expected) in [
-            (Github, "https://github.com/o/r.git", "https://api.github.com"),
+            (
+                Github,
+                "https://github.com/o/r.git",
+                "https://api.github.com",
+            ),
             (Github, "git@github.com:o/r.git", "https://api.github.com"),
-            (Github, "https://ghe.corp.example/o/r.git", "https://ghe.corp.example/api/v3"),
-            (Gitlab, "ssh://git@gitlab.com:2222/g/r.git", "https://gitlab.com/api/v4"),
-            (Gitea, "https://tok@gitea.example.org/o/r.git", "https://gitea.example.org/api/v1"),
+            (
+                Github,
+                "https://ghe.corp.example/o/r.git",
+                "https://ghe.corp.example/api/v3",
+            ),
+            (
+                Gitlab,
+                "ssh://git@gitlab.com:2222/g/r.git",
+                "https://gitlab.com/api/v4",
+            ),
+            (
+                Gitea,
+                "https://tok@gitea.example.org/o/r.git",
+                "https://gitea.example.org/api/v1",
+            ),
         ] {
             let got = resolve(&forge(provider, None), remote, None).unwrap();
             assert_eq!(got, expected, "{remote}");
@@ -137,7 +153,12 @@ mod tests {
         let err = resolve(&foreign, remote, None).unwrap_err();
         assert!(matches!(err, ApiUrlError::ForeignHost { .. }), "{err}");
         let text = err.to_string();
-        for needle in ["collector.evil.example", "gitlab.example.com", ENV_VAR, "forge.apiUrl"] {
+        for needle in [
+            "collector.evil.example",
+            "gitlab.example.com",
+            ENV_VAR,
+            "forge.apiUrl",
+        ] {
             assert!(text.contains(needle), "{needle}: {text}");
         }
         // The variable is the user's own choice and wins.

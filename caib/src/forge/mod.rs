@@ -247,6 +247,8 @@ impl ForgeClient {
 /// Where a redirect points, redacted, for [`RedirectRefused`].
 fn location(response: &reqwest::Response) -> String {
     let value = response.headers().get(reqwest::header::LOCATION);
-    let text = value.and_then(|v| v.to_str().ok()).unwrap_or("(no Location)");
+    let text = value
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("(no Location)");
     redact_url(text).into_owned()
 }

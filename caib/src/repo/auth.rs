@@ -74,7 +74,9 @@ pub fn callbacks(state: &AuthState) -> RemoteCallbacks<'_> {
         {
             *state.in_clear.borrow_mut() = Some(redact_url(url).into_owned());
             *state.exhausted.borrow_mut() = true;
-            return Err(git2::Error::from_str("credentials withheld over plain http"));
+            return Err(git2::Error::from_str(
+                "credentials withheld over plain http",
+            ));
         }
         if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
             if !tried.contains(&"token")
