@@ -162,8 +162,8 @@ mod tests {
             assert!(text.contains(needle), "{needle}: {text}");
         }
         // The variable is the user's own choice and wins.
-        let env = Some("https://collector.evil.example/api/v4");
-        assert_eq!(resolve(&foreign, remote, env).unwrap(), env.unwrap());
+        let env = "https://collector.evil.example/api/v4";
+        assert_eq!(resolve(&foreign, remote, Some(env)).unwrap(), env);
     }
 
     #[test]
