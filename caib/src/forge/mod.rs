@@ -221,7 +221,8 @@ impl ForgeClient {
             return Err(CaibError::Other(
                 RedirectRefused {
                     method: req.method,
-                    url: shown,
+                    // The last URL asked: a same-host redirect may have been followed first.
+                    url: redact_url(response.url().as_str()).into_owned(),
                     status: status.as_u16(),
                     location: location(&response),
                 }
