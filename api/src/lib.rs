@@ -10,6 +10,7 @@ pub mod duration;
 pub mod entry;
 pub mod image;
 pub mod labels;
+pub mod redact;
 pub mod reference;
 #[cfg(feature = "registry")]
 pub mod registry;

@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+use catalog_api::redact::redact_text;
+
 /// Process exit codes.
 pub mod exit {
     /// Any other error; also "differences found" for `catalog diff`.
@@ -48,13 +50,15 @@ impl CaibError {
         }
     }
 
-    /// Print the error the way the user should see it and return the exit code.
+    /// Print the error the way the user should see it and return the exit code. Every URL
+    /// in it is redacted here once more: messages quote libraries' errors, which quote URLs.
     pub fn report(&self) -> ExitCode {
-        match self {
-            CaibError::Silent(_) => {}
-            CaibError::Other(e) => eprintln!("Error: {e:#}"),
-            other => eprintln!("Error: {other}"),
-        }
+        let text = match self {
+            CaibError::Silent(_) => return ExitCode::from(self.exit_code()),
+            CaibError::Other(e) => format!("{e:#}"),
+            other => other.to_string(),
+        };
+        eprintln!("Error: {}", redact_text(&text));
         ExitCode::from(self.exit_code())
     }
 }

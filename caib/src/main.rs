@@ -6,9 +6,11 @@ mod commands;
 mod config;
 mod error;
 mod forge;
+mod logging;
 mod output;
 mod registry_access;
 mod repo;
+mod transport;
 
 use std::process::ExitCode;
 
@@ -28,7 +30,7 @@ fn main() -> ExitCode {
             });
         }
     };
-    init_logging(cli.global.verbose);
+    logging::init(cli.global.verbose);
     let mut cli = cli;
     match config::Config::load()
         .map(|c| c.apply(&mut cli.global))
@@ -37,22 +39,6 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => e.report(),
     }
-}
-
-fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIB_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none())
-        .init();
 }
 
 fn run(cli: Cli) -> Result<()> {

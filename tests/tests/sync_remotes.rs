@@ -81,7 +81,7 @@ async fn smart_http_with_wrong_credentials_names_the_url_without_the_password() 
     .await;
     let source = env.wait_ready_reason("inline", "FetchFailed").await;
     let message = ready(&source).unwrap().2;
-    assert!(message.contains("alice:***@127.0.0.1"), "{message}");
+    assert!(message.contains("http://***@127.0.0.1"), "{message}");
     assert!(!message.contains("pw-in-url"), "{message}");
 
     // Fixing the secret recovers.

@@ -78,7 +78,7 @@ pub fn submit(
     // a pushed branch without its pull request for want of credentials.
     let forge = match (&target, &repo.config.forge) {
         (Target::Branch(branch), Some(forge)) => {
-            let client = ForgeClient::new(forge)?;
+            let client = ForgeClient::new(forge, &repo.location.url)?;
             let existing = block_on(client.find_open(branch))?;
             Some((client, existing))
         }
@@ -289,7 +289,7 @@ pub fn wait(
     };
     block_on(async {
         if let (Some(pr), Some(forge)) = (pull_request, &repo.config.forge) {
-            let client = ForgeClient::new(forge)?;
+            let client = ForgeClient::new(forge, &repo.location.url)?;
             eprintln!("Waiting for {} to be merged...", pr.url);
             loop {
                 match client.get(pr.number).await?.state {

@@ -1,15 +1,55 @@
 //! Pull requests on the catalog repository's forge (GitHub and GitHub Enterprise, GitLab merge
 //! requests, Gitea/Forgejo) over their REST APIs with reqwest. Settings come from catalog.yaml
-//! `forge`; `CAIB_FORGE_API_URL` overrides the API URL (enterprise installs, tests).
+//! `forge`; the API URL, and so where the token goes, is chosen by [`api_url`].
 
+pub mod api_url;
 pub mod request;
 
+use catalog_api::redact::{redact_text, redact_url};
 use catalog_api::repo::Forge;
 use catalog_api::source::ForgeProvider;
+use reqwest::redirect::{Attempt, Policy};
 use serde_json::Value;
 
 use crate::error::{CaibError, Result};
+use crate::transport;
 pub use request::{ApiRequest, PrState, PullRequest};
+
+/// Redirects followed at most, like reqwest's default policy.
+const MAX_REDIRECTS: usize = 10;
+
+/// The forge answered a redirect caib does not follow with its token.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{method} {url}: the forge redirected ({status}) to {location}, on another host or in \
+     clear; caib does not send its token there. Set {var} to the new API URL if it is intended",
+    var = api_url::ENV_VAR
+)]
+pub struct RedirectRefused {
+    pub method: &'static str,
+    pub url: String,
+    pub status: u16,
+    pub location: String,
+}
+
+/// Follows a redirect only on the same host (the port aside, see [`transport`]) and to https
+/// or loopback: the token header goes with it, and reqwest strips only `Authorization` on
+/// cross-host redirects, never GitLab's `PRIVATE-TOKEN`. Other redirects are handed back as
+/// responses and become [`RedirectRefused`].
+fn redirect_policy() -> Policy {
+    Policy::custom(|attempt: Attempt<'_>| {
+        let host = |u: &reqwest::Url| u.host_str().map(str::to_ascii_lowercase);
+        let same_host = attempt.previous().last().and_then(host) == host(attempt.url());
+        let secure = attempt.url().scheme() == "https" || transport::is_loopback(attempt.url());
+        if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else if same_host && secure {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
 
 /// A forge API client for one repository.
 pub struct ForgeClient {
@@ -30,22 +70,15 @@ fn provider_token_var(provider: ForgeProvider) -> &'static str {
 }
 
 impl ForgeClient {
-    /// Client for catalog.yaml's `forge`. Fails (exit 3) without a token, before anything is
-    /// pushed, so a change is never left half-submitted for want of credentials.
-    pub fn new(forge: &Forge) -> Result<ForgeClient> {
+    /// Client for catalog.yaml's `forge` of the catalog repository at `remote` (its URL, for
+    /// the API host). Fails (exit 3) without a token and (exit 2) when the API URL may not
+    /// carry it, before anything is pushed, so a change is never left half-submitted.
+    pub fn new(forge: &Forge, remote: &str) -> Result<ForgeClient> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let provider = forge.provider;
-        let api_url = std::env::var("CAIB_FORGE_API_URL")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .or_else(|| forge.api_url.clone())
-            .or_else(|| request::default_api_url(provider).map(str::to_owned))
-            .ok_or_else(|| {
-                CaibError::Usage(
-                    "catalog.yaml forge.apiUrl is required for gitea (e.g. https://gitea.example.com/api/v1)"
-                        .into(),
-                )
-            })?;
+        let env = std::env::var(api_url::ENV_VAR).ok();
+        let api_url = api_url::resolve(forge, remote, env.as_deref())
+            .map_err(|e| CaibError::Usage(e.to_string()))?;
         let var = provider_token_var(provider);
         let token = ["CAIB_GIT_TOKEN", var]
             .iter()
@@ -59,11 +92,12 @@ impl ForgeClient {
         let http = reqwest::Client::builder()
             .user_agent(concat!("caib/", env!("CARGO_PKG_VERSION")))
             .timeout(std::time::Duration::from_secs(30))
+            .redirect(redirect_policy())
             .build()
             .map_err(|e| CaibError::Other(anyhow::anyhow!("cannot build an HTTP client: {e}")))?;
         Ok(ForgeClient {
             provider,
-            api_url: api_url.trim_end_matches('/').to_owned(),
+            api_url,
             repo: forge.repo.clone(),
             token,
             http,
@@ -147,14 +181,17 @@ impl ForgeClient {
         Ok((self.create(head, base, title, body).await?, true))
     }
 
+    /// The pull request in `value`; its URL redacted, as it is only ever printed.
     fn parse(&self, value: &Value) -> Result<PullRequest> {
-        request::parse_pr(self.provider, value).ok_or_else(|| {
+        let mut pr = request::parse_pr(self.provider, value).ok_or_else(|| {
             CaibError::Other(anyhow::anyhow!(
                 "{}: unexpected pull request response: {}",
-                self.api_url,
+                redact_url(&self.api_url),
                 value.to_string().chars().take(300).collect::<String>()
             ))
-        })
+        })?;
+        pr.url = redact_url(&pr.url).into_owned();
+        Ok(pr)
     }
 
     async fn send(&self, req: ApiRequest) -> Result<Value> {
@@ -174,17 +211,30 @@ impl ForgeClient {
         if let Some(body) = &req.body {
             builder = builder.json(body);
         }
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| CaibError::Other(anyhow::anyhow!("{} {url}: {e}", req.method)))?;
+        let shown = redact_url(&url).into_owned();
+        let response = builder.send().await.map_err(|e| {
+            let e = redact_text(&e.to_string()).into_owned();
+            CaibError::Other(anyhow::anyhow!("{} {shown}: {e}", req.method))
+        })?;
         let status = response.status();
+        if status.is_redirection() {
+            return Err(CaibError::Other(
+                RedirectRefused {
+                    method: req.method,
+                    // The last URL asked: a same-host redirect may have been followed first.
+                    url: redact_url(response.url().as_str()).into_owned(),
+                    status: status.as_u16(),
+                    location: location(&response),
+                }
+                .into(),
+            ));
+        }
         let text = response.text().await.unwrap_or_default();
         if status.is_success() {
             return serde_json::from_str(&text).or(Ok(Value::Null));
         }
         let message = request::error_message(&text);
-        let what = format!("{} {url}: {} {message}", req.method, status.as_u16());
+        let what = format!("{} {shown}: {} {message}", req.method, status.as_u16());
         Err(match status.as_u16() {
             401 | 403 => CaibError::Auth(format!(
                 "{what} (check the token in CAIB_GIT_TOKEN or {})",
@@ -193,4 +243,13 @@ impl ForgeClient {
             _ => CaibError::Other(anyhow::anyhow!("{what}")),
         })
     }
+}
+
+/// Where a redirect points, redacted, for [`RedirectRefused`].
+fn location(response: &reqwest::Response) -> String {
+    let value = response.headers().get(reqwest::header::LOCATION);
+    let text = value
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("(no Location)");
+    redact_url(text).into_owned()
 }

@@ -32,15 +32,6 @@ pub enum PrState {
     Merged,
 }
 
-/// Default API base URL of the public service, when `forge.apiUrl` is not set.
-pub fn default_api_url(provider: ForgeProvider) -> Option<&'static str> {
-    match provider {
-        ForgeProvider::Github => Some("https://api.github.com"),
-        ForgeProvider::Gitlab => Some("https://gitlab.com/api/v4"),
-        ForgeProvider::Gitea => None,
-    }
-}
-
 /// Percent-encodes everything but unreserved characters (for path segments and query values).
 pub fn encode(value: &str) -> String {
     value

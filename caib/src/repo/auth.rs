@@ -4,9 +4,11 @@
 
 use std::cell::RefCell;
 
+use catalog_api::redact::{redact_text, redact_url};
 use git2::{Cred, CredentialType, RemoteCallbacks};
 
 use crate::error::CaibError;
+use crate::transport;
 
 /// Token variables, in the order they are looked up.
 pub const TOKEN_VARS: [&str; 4] = [
@@ -35,6 +37,8 @@ pub const REDIRECTS: git2::RemoteRedirect = git2::RemoteRedirect::None;
 pub struct AuthState {
     tried: RefCell<Vec<&'static str>>,
     exhausted: RefCell<bool>,
+    /// The (redacted) plain-http URL credentials were asked for and withheld from.
+    in_clear: RefCell<Option<String>>,
 }
 
 impl AuthState {
@@ -66,12 +70,23 @@ pub fn callbacks(state: &AuthState) -> RemoteCallbacks<'_> {
     let mut callbacks = RemoteCallbacks::new();
     callbacks.credentials(move |url, username, allowed| {
         let mut tried = state.tried.borrow_mut();
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) && !transport::may_send_secret(url)
+        {
+            *state.in_clear.borrow_mut() = Some(redact_url(url).into_owned());
+            *state.exhausted.borrow_mut() = true;
+            return Err(git2::Error::from_str(
+                "credentials withheld over plain http",
+            ));
+        }
         if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
             if !tried.contains(&"token")
                 && let Some((var, token)) = env_token()
             {
                 tried.push("token");
-                tracing::debug!("authenticating to {url} with the token from {var}");
+                tracing::debug!(
+                    "authenticating to {} with the token from {var}",
+                    redact_url(url)
+                );
                 return Cred::userpass_plaintext(
                     username.unwrap_or_else(|| token_username(url)),
                     &token,
@@ -111,18 +126,26 @@ pub fn is_auth_error(err: &git2::Error, state: &AuthState) -> bool {
         || (state.failed() && message.contains("unauthorized"))
 }
 
-/// A failed `what` (`fetch`, `push`) against `url` as the user should see it.
+/// A failed `what` (`fetch`, `push`) against `url` (redacted) as the user should see it;
+/// libgit2's message is redacted too, as it may quote a URL.
 pub fn map_error(err: git2::Error, what: &str, url: &str, state: &AuthState) -> CaibError {
+    if let Some(asked) = state.in_clear.borrow().as_deref() {
+        return CaibError::Auth(format!(
+            "{what} {url}: the remote asked for credentials over plain http ({asked}); caib \
+             sends tokens and passwords only over https (plain http only to a loopback host). \
+             Use an https:// URL"
+        ));
+    }
+    let message = redact_text(err.message());
     if is_auth_error(&err, state) {
         CaibError::Auth(format!(
-            "{what} {url}: authentication failed ({}; {}). Set CAIB_GIT_TOKEN (or GITHUB_TOKEN, \
-             GITLAB_TOKEN, GITEA_TOKEN), configure a git credential helper, or load a key into \
-             ssh-agent",
-            err.message(),
+            "{what} {url}: authentication failed ({message}; {}). Set CAIB_GIT_TOKEN (or \
+             GITHUB_TOKEN, GITLAB_TOKEN, GITEA_TOKEN), configure a git credential helper, or \
+             load a key into ssh-agent",
             state.tried_text()
         ))
     } else {
-        CaibError::Other(anyhow::anyhow!("{what} {url}: {}", err.message()))
+        CaibError::Other(anyhow::anyhow!("{what} {url}: {message}"))
     }
 }
 
@@ -159,6 +182,22 @@ mod tests {
             map_error(e, "fetch", "http://h/r.git", &state).exit_code(),
             crate::error::exit::ERROR
         );
+    }
+
+    #[test]
+    fn messages_never_quote_credentials() {
+        let state = AuthState::default();
+        let e = git2::Error::from_str("cannot fetch 'https://ghp_x@h.example/r.git': 404");
+        let text = map_error(e, "fetch", "https://***@h.example/r.git", &state).to_string();
+        assert!(!text.contains("ghp_x"), "{text}");
+        assert!(text.contains("'https://***@h.example/r.git'"), "{text}");
+
+        // Credentials asked for over plain http off the machine are withheld, and said so.
+        *state.in_clear.borrow_mut() = Some("http://git.example.com/r.git".into());
+        let e = git2::Error::from_str("credentials withheld over plain http");
+        let mapped = map_error(e, "fetch", "http://git.example.com/r.git", &state);
+        assert_eq!(mapped.exit_code(), crate::error::exit::AUTH);
+        assert!(mapped.to_string().contains("only over https"), "{mapped}");
     }
 
     #[test]

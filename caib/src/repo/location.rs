@@ -4,16 +4,18 @@
 
 use std::path::{Path, PathBuf};
 
+use catalog_api::redact::redact_url;
 use sha2::{Digest, Sha256};
 
 use crate::error::{CaibError, Result};
+use crate::transport;
 
 /// A resolved `--catalog-repo`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Location {
     /// What libgit2 fetches from and pushes to: a URL, or an absolute local path.
     pub url: String,
-    /// The URL with any password removed, for messages.
+    /// The URL without credentials, for messages.
     pub display: String,
     /// A local repository with a working tree (never modified while it has uncommitted changes).
     pub worktree: Option<PathBuf>,
@@ -41,9 +43,12 @@ pub fn resolve(value: Option<&str>) -> Result<Location> {
         ));
     };
     if is_url(value) {
+        let token_set = super::auth::env_token().is_some();
+        transport::check_git_remote("--catalog-repo", value, token_set)
+            .map_err(|e| CaibError::Usage(e.to_string()))?;
         return Ok(Location {
             url: value.to_owned(),
-            display: redact(value),
+            display: redact_url(value).into_owned(),
             worktree: None,
         });
     }
@@ -71,21 +76,6 @@ pub fn resolve(value: Option<&str>) -> Result<Location> {
         display: absolute.display().to_string(),
         worktree,
     })
-}
-
-/// `http://user:secret@host/x` → `http://user@host/x`: never print a password.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}@{host}{path}")
-        }
-        None => url.to_owned(),
-    }
 }
 
 /// `$XDG_CACHE_HOME/caib/repos/<hash of url>`, else `$HOME/.cache/caib/repos/<hash>`.
@@ -117,15 +107,6 @@ mod tests {
         assert!(!is_url("/srv/catalog"));
         assert!(!is_url("./catalog"));
         assert!(!is_url("catalog"));
-    }
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact("http://alice:s3cret@127.0.0.1:80/r.git"),
-            "http://alice@127.0.0.1:80/r.git"
-        );
-        assert_eq!(redact("https://host/r.git"), "https://host/r.git");
     }
 
     #[test]

@@ -326,7 +326,8 @@ impl CatalogRepo {
 }
 
 fn git_err(e: git2::Error) -> CaibError {
-    CaibError::Other(anyhow::anyhow!("git: {}", e.message()))
+    let message = catalog_api::redact::redact_text(e.message()).into_owned();
+    CaibError::Other(anyhow::anyhow!("git: {message}"))
 }
 
 fn remote_tip(repo: &Repository, branch: &str) -> Option<Oid> {

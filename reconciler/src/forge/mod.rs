@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use catalog_api::redact::redact_url;
 use catalog_api::source::ForgeProvider;
 
 /// Commit status value, mapped to each forge's vocabulary.
@@ -84,7 +85,7 @@ impl Client {
             .repository
             .clone()
             .or_else(|| repository_from_url(&report.repo_url))
-            .ok_or_else(|| ForgeError::NoRepository(crate::source::redact_url(&report.repo_url)))?;
+            .ok_or_else(|| ForgeError::NoRepository(redact_url(&report.repo_url).into_owned()))?;
         let base = report.api_url.trim_end_matches('/');
         let description: String = report.description.chars().take(140).collect();
         let state = report.state.wire(report.provider);

@@ -15,7 +15,9 @@ use git2::{
 };
 
 use super::auth::{Credentials, HostKeyVerdict, check_host_key};
-use super::{SourceError, redact_url};
+use catalog_api::redact::{redact_text, redact_url};
+
+use super::SourceError;
 
 /// Which commit of the remote to sync.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,7 +101,7 @@ fn set_network_timeouts() {
 /// HTTP request, as Flux does.
 pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
     set_network_timeouts();
-    let url = redact_url(&request.url);
+    let url = redact_url(&request.url).into_owned();
     let repo = open_cache(&request.cache_path)?;
     if let RefSpec::Commit(sha) = &request.reference
         && let Ok(found) = resolve(&repo, &request.reference, &url)
@@ -327,9 +329,10 @@ pub fn resolve(repo: &Repository, reference: &RefSpec, url: &str) -> Result<Fetc
     })
 }
 
-/// Removes credentials that libgit2 may echo in its messages.
+/// Removes credentials that libgit2 may echo in its messages: those of any URL in it, and
+/// the secret's values wherever they appear.
 fn scrub(message: &str, creds: &Credentials) -> String {
-    let mut message = message.to_string();
+    let mut message = redact_text(message).into_owned();
     for secret in [&creds.password, &creds.bearer_token].into_iter().flatten() {
         message = message.replace(secret.as_str(), "***");
     }

@@ -81,7 +81,7 @@ pub(super) async fn fetch(
         timeout,
         cache_path: cache_path(shared, ns, name),
     };
-    let url = source::redact_url(&spec.url);
+    let url = catalog_api::redact::redact_url(&spec.url).into_owned();
     let work = tokio::task::spawn_blocking(move || source::fetch(&request));
     match tokio::time::timeout(timeout + Duration::from_secs(1), work).await {
         Ok(Ok(result)) => result.map_err(|e: SourceError| e.to_string()),

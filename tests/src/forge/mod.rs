@@ -49,7 +49,7 @@ mod routes;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -145,7 +145,8 @@ pub(crate) struct State {
     pub(crate) injected: Vec<(u16, Value)>,
 }
 
-/// A running fake forge on `127.0.0.1:<random port>`; stops when dropped.
+/// A running fake forge on `127.0.0.1:<random port>` (or [`FakeForge::start_on`]'s address);
+/// stops when dropped.
 pub struct FakeForge {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
@@ -166,13 +167,19 @@ impl FakeForge {
 
     /// Starts the fake; `None` accepts any request, authenticated or not.
     pub async fn start_with(token: Option<String>) -> FakeForge {
+        Self::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), token).await
+    }
+
+    /// Starts the fake on `ip` (any 127.x.y.z is loopback on Linux): a forge on another
+    /// host than the git remote's 127.0.0.1, for tests about where tokens go.
+    pub async fn start_on(ip: IpAddr, token: Option<String>) -> FakeForge {
         let state = Arc::new(Mutex::new(State {
             token,
             ..State::default()
         }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind((ip, 0))
             .await
-            .expect("bind fake forge on 127.0.0.1:0");
+            .unwrap_or_else(|e| panic!("bind fake forge on {ip}:0: {e}"));
         let addr = listener.local_addr().expect("fake forge address");
         let shared = state.clone();
         let app = axum::Router::new().fallback(
@@ -187,7 +194,7 @@ impl FakeForge {
         FakeForge { addr, state, task }
     }
 
-    /// `http://127.0.0.1:PORT` (no trailing slash).
+    /// `http://127.0.0.1:PORT` (no trailing slash; the address it listens on).
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -46,6 +46,11 @@ impl RedirectingRemote {
         })
     }
 
+    /// `http://127.0.0.1:PORT`: every path under it redirects (a forge API base URL).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// `http://127.0.0.1:PORT/<name>.git`.
     pub fn url(&self, name: &str) -> String {
         format!("http://{}/{name}.git", self.addr)
