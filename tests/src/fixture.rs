@@ -25,6 +25,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use catalog_api::CatalogImage;
+use catalog_api::image::Phase;
+
 use crate::emulator::{Emulator, EmulatorOptions};
 use crate::process::{binary, eventually};
 use crate::registry::{ImageFixture, PushedImage, Registry, RegistryConfig};
@@ -350,4 +353,17 @@ where
         Ok(value) => value,
         Err(_) => panic!("{}", explain().await),
     }
+}
+
+/// How many CatalogImages of `api` are Available (0 when the list fails).
+pub async fn available_count(api: &Api<CatalogImage>) -> usize {
+    api.list(&Default::default())
+        .await
+        .map(|l| {
+            l.items
+                .iter()
+                .filter(|i| i.status.as_ref().and_then(|s| s.phase) == Some(Phase::Available))
+                .count()
+        })
+        .unwrap_or(0)
 }

@@ -44,6 +44,18 @@ where
     }
 }
 
+/// Peak resident memory (VmHWM) of process `pid` in MiB; NaN once it is gone.
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
 /// Fails with an install hint when a required external tool is missing.
 pub fn require_tool(tool: &str, package: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();

@@ -39,19 +39,6 @@ fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn peak_rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
 async fn applied(sources: &Api<CatalogSource>) -> Option<String> {
     sources
         .get("bench")
@@ -226,7 +213,7 @@ async fn main() -> anyhow::Result<()> {
         wait_applied(&sources, &head, Duration::from_secs(1800)).await?;
         let initial = t.elapsed();
         println!("initial sync: {n} entries in {} ({:.0} entries/s), {} API writes", ms(initial), n as f64 / initial.as_secs_f64(), emu.writes());
-        println!("  peak RSS after initial sync: {:.1} MiB", peak_rss_mib(pid));
+        println!("  peak RSS after initial sync: {:.1} MiB", catalog_e2e::process::peak_rss_mib(pid));
 
         // Let trailing watch events settle.
         let mut last = emu.writes();
@@ -289,7 +276,7 @@ async fn main() -> anyhow::Result<()> {
         latencies.sort();
         let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
         println!("commit -> applied via webhook ({rounds} rounds): p50 {}, p90 {}, max {}", ms(pct(0.5)), ms(pct(0.9)), ms(pct(1.0)));
-        println!("reconciler peak RSS: {:.1} MiB", peak_rss_mib(pid));
+        println!("reconciler peak RSS: {:.1} MiB", catalog_e2e::process::peak_rss_mib(pid));
         anyhow::Ok(())
     }
     .await;

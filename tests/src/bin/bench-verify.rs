@@ -20,7 +20,7 @@ use catalog_api::CatalogImage;
 use catalog_e2e::emulator::{Emulator, EmulatorOptions};
 use catalog_e2e::registry::{ImageFixture, Registry, RegistryConfig};
 use futures::StreamExt;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::json;
 
 const NS: &str = "bench";
@@ -29,17 +29,6 @@ const REPOSITORIES: usize = 50;
 fn reconciler_path() -> PathBuf {
     let exe = std::env::current_exe().expect("own path");
     exe.parent().unwrap().join("catalog-reconciler")
-}
-
-fn vm_hwm_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 fn metric(text: &str, name: &str) -> f64 {
@@ -56,22 +45,6 @@ async fn scrape(port: u16) -> String {
         Ok(r) => r.text().await.unwrap_or_default(),
         Err(_) => String::new(),
     }
-}
-
-async fn available(images: &Api<CatalogImage>) -> usize {
-    images
-        .list(&ListParams::default())
-        .await
-        .map(|l| {
-            l.items
-                .iter()
-                .filter(|i| {
-                    i.status.as_ref().and_then(|s| s.phase)
-                        == Some(catalog_api::image::Phase::Available)
-                })
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 #[tokio::main]
@@ -173,7 +146,7 @@ async fn main() -> anyhow::Result<()> {
     // Poll the reconciler's own gauge (cheap) rather than listing 1,000 objects, which
     // would load the emulator sharing these cores; confirm with one list at the end.
     loop {
-        peak = peak.max(vm_hwm_mib(pid));
+        peak = peak.max(catalog_e2e::process::peak_rss_mib(pid));
         let metrics = scrape(port).await;
         if metric(&metrics, "catalog_images{phase=\"Available\"}") >= count as f64 {
             break;
@@ -185,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     anyhow::ensure!(
-        available(&images).await == count,
+        catalog_e2e::fixture::available_count(&images).await == count,
         "the API disagrees with the reconciler's cache"
     );
     let first_wall = started.elapsed();
@@ -204,7 +177,7 @@ async fn main() -> anyhow::Result<()> {
     let waiting = Instant::now();
     loop {
         let metrics = scrape(port).await;
-        peak = peak.max(vm_hwm_mib(pid));
+        peak = peak.max(catalog_e2e::process::peak_rss_mib(pid));
         if metric(&metrics, "catalog_verifications_total") >= first_verifications + count as f64 {
             let requests = metric(&metrics, "catalog_registry_requests_total") - first_requests;
             println!(
@@ -221,7 +194,7 @@ async fn main() -> anyhow::Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    peak = peak.max(vm_hwm_mib(pid));
+    peak = peak.max(catalog_e2e::process::peak_rss_mib(pid));
     println!("reconciler peak RSS (VmHWM): {peak:.1} MiB");
     let _ = child.kill();
     let _ = child.wait();
