@@ -8,18 +8,38 @@ use std::time::Duration;
 #[error("invalid duration {input:?}: {reason} (expected e.g. 90s, 5m, 1h30m)")]
 pub struct DurationError {
     pub input: String,
-    pub reason: &'static str,
+    pub reason: String,
 }
 
 /// The schema pattern matching what [`parse`] accepts, so the API server rejects the same
 /// strings the validator does.
 pub const PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$";
 
+/// Longest `interval` (CatalogSource) and `verificationInterval` (CatalogImage): 30 days.
+/// Anything longer is a typo or an attack (a huge value once overflowed the scheduler).
+pub const MAX_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Longest `timeout` of a CatalogSource fetch: 10 minutes.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Parses like [`parse`] and refuses anything longer than `max`, so no spec value can push a
+/// timer past what the reconciler's clocks can represent. The CRDs carry the same bound as a
+/// validation rule (`duration(self) <= duration('720h')`), checked by the API server.
+pub fn parse_at_most(input: &str, max: Duration) -> Result<Duration, DurationError> {
+    let parsed = parse(input)?;
+    if parsed > max {
+        return Err(DurationError {
+            input: input.to_string(),
+            reason: format!("longer than the maximum of {}", format(max)),
+        });
+    }
+    Ok(parsed)
+}
+
 /// Parse a Go duration string (units ns, us, µs, ms, s, m, h; fractions allowed).
 pub fn parse(input: &str) -> Result<Duration, DurationError> {
-    let err = |reason| DurationError {
+    let err = |reason: &str| DurationError {
         input: input.to_string(),
-        reason,
+        reason: reason.to_string(),
     };
     if input.is_empty() {
         return Err(err("empty"));

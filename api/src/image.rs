@@ -67,9 +67,11 @@ pub struct CatalogImageSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_secret_ref: Option<LocalObjectRef>,
 
-    /// How often the image is re-verified in its registry (`90s`, `1h`, `1h30m`); minimum 30s.
+    /// How often the image is re-verified in its registry (`90s`, `1h`, `1h30m`); minimum 30s,
+    /// maximum 720h (30 days).
     #[serde(default = "default_verification_interval")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "duration(self) <= duration('720h')", "message": "must be at most 720h (30 days)"}]))]
     pub verification_interval: String,
 
     /// What the image is and what it runs on.

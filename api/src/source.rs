@@ -59,14 +59,17 @@ pub struct CatalogSourceSpec {
     #[serde(default = "default_path")]
     pub path: String,
 
-    /// How often the remote is fetched (`1m`, `5m`); webhooks make syncs immediate.
+    /// How often the remote is fetched (`1m`, `5m`); webhooks make syncs immediate. At most
+    /// 720h (30 days).
     #[serde(default = "default_interval")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "duration(self) <= duration('720h')", "message": "must be at most 720h (30 days)"}]))]
     pub interval: String,
 
-    /// Timeout of one fetch.
+    /// Timeout of one fetch; at most 10m.
     #[serde(default = "default_timeout")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "duration(self) <= duration('10m')", "message": "must be at most 10m"}]))]
     pub timeout: String,
 
     /// Namespace the CatalogImages are applied to; defaults to this object's namespace. When
@@ -111,6 +114,28 @@ pub struct CatalogSourceSpec {
     /// `token` key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookSpec>,
+}
+
+impl CatalogSourceSpec {
+    /// `interval`, at most [`MAX_INTERVAL`](crate::duration::MAX_INTERVAL).
+    pub fn interval(&self) -> Result<std::time::Duration, crate::duration::DurationError> {
+        crate::duration::parse_at_most(&self.interval, crate::duration::MAX_INTERVAL)
+    }
+
+    /// `timeout`, at most [`MAX_TIMEOUT`](crate::duration::MAX_TIMEOUT).
+    pub fn timeout(&self) -> Result<std::time::Duration, crate::duration::DurationError> {
+        crate::duration::parse_at_most(&self.timeout, crate::duration::MAX_TIMEOUT)
+    }
+
+    /// The first duration field that is out of bounds, as `(field, why)`: objects stored
+    /// before the CRD carried the bounds (or written where they are not enforced) are checked
+    /// again by the reconciler before any timer is set from them.
+    pub fn invalid_duration(&self) -> Option<(&'static str, crate::duration::DurationError)> {
+        if let Err(e) = self.interval() {
+            return Some(("spec.interval", e));
+        }
+        self.timeout().err().map(|e| ("spec.timeout", e))
+    }
 }
 
 impl CatalogSource {

@@ -389,7 +389,7 @@ fn check_spec(c: &mut Checker, image: &CatalogImage, rules: &Rules) {
             format!("required in {env}: pin the image (caib catalog promote pins it for you)"),
         );
     }
-    match duration::parse(&spec.verification_interval) {
+    match duration::parse_at_most(&spec.verification_interval, duration::MAX_INTERVAL) {
         Ok(d) if d.as_secs() < MIN_VERIFICATION_INTERVAL_SECS => c.field(
             "spec.verificationInterval",
             format!(

@@ -2,7 +2,7 @@
 //! Events and commit statuses.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Resource;
@@ -25,7 +25,17 @@ pub(super) fn jitter(base: Duration, fraction: f64) -> Duration {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     let unit = f64::from(nanos % 1000) / 1000.0; // 0..1
-    base.mul_f64(1.0 + fraction * (unit * 2.0 - 1.0))
+    let factor = 1.0 + fraction * (unit * 2.0 - 1.0);
+    // Saturating: `mul_f64` panics where the product does not fit a Duration.
+    Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(base)
+}
+
+/// The instant `after` from now, saturating instead of panicking: no duration a spec can hold
+/// may overflow the clock (spec durations are bounded too; this is the second line).
+pub(super) fn later(after: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .unwrap_or_else(|| now + catalog_api::duration::MAX_INTERVAL)
 }
 
 pub(super) async fn read_secret(

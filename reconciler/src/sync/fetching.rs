@@ -9,7 +9,7 @@ use catalog_api::CatalogSource;
 use catalog_api::labels::RECONCILE_REQUESTED_AT;
 use catalog_api::source::{CatalogSourceStatus, condition};
 
-use super::effects::{event, fetch, jitter, write_status};
+use super::effects::{event, fetch, jitter, later, write_status};
 use super::plan::{FetchState, fetch_due};
 use super::reconcile::SourceState;
 use super::status::{STALLED_AFTER_FAILURES, fetch_failed};
@@ -37,8 +37,9 @@ pub(super) async fn fetch_step(
         .as_ref()
         .and_then(|a| a.get(RECONCILE_REQUESTED_AT))
         .cloned();
-    let interval = catalog_api::duration::parse(&spec.interval).unwrap_or(Duration::from_secs(60));
-    let timeout = catalog_api::duration::parse(&spec.timeout).unwrap_or(Duration::from_secs(60));
+    // Checked before this step (reconcile.rs refuses an out-of-bounds spec).
+    let interval = spec.interval().unwrap_or(Duration::from_secs(60));
+    let timeout = spec.timeout().unwrap_or(Duration::from_secs(60));
     let manual = requested_at.is_some() && requested_at != previous.last_handled_reconcile_at;
     let backing_off = state.failures > 0
         && shared
@@ -72,7 +73,7 @@ pub(super) async fn fetch_step(
                     .due
                     .lock()
                     .unwrap()
-                    .insert(key.clone(), Instant::now() + jitter(interval, 0.1));
+                    .insert(key.clone(), later(jitter(interval, 0.1)));
             }
             Err(message) => {
                 state.failures += 1;
@@ -89,7 +90,7 @@ pub(super) async fn fetch_step(
                     .due
                     .lock()
                     .unwrap()
-                    .insert(key.clone(), Instant::now() + jitter(backoff, 0.2));
+                    .insert(key.clone(), later(jitter(backoff, 0.2)));
                 tracing::warn!(source = %format!("{ns}/{name}"), error = %message, "fetch failed");
                 let already = previous.conditions.iter().any(|c| {
                     c.type_ == condition::READY

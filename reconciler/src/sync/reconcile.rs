@@ -9,11 +9,11 @@ use kube::api::Api;
 use kube::runtime::events::EventType;
 
 use catalog_api::CatalogImage;
-use catalog_api::labels::APPROVE_DELETIONS;
+use catalog_api::labels::{APPROVE_DELETIONS, RECONCILE_REQUESTED_AT};
 use catalog_api::source::{CatalogSourceStatus, SyncRecord, condition};
 
 use super::effects::{
-    cache_path, event, fail, jitter, report_commit, verify_revision, write_status,
+    cache_path, event, fail, jitter, later, report_commit, verify_revision, write_status,
 };
 use super::entries::EntryCache;
 use super::fetching::fetch_step;
@@ -53,7 +53,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         if cleanup::finalize(shared, &source).await {
             shared.forget(key);
         } else {
-            let retry = Instant::now() + jitter(Duration::from_secs(5), 0.2);
+            let retry = later(jitter(Duration::from_secs(5), 0.2));
             shared.due.lock().unwrap().insert(key.clone(), retry);
         }
         return;
@@ -90,6 +90,24 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         );
         shared.due.lock().unwrap().remove(key);
         write_status(shared, &mut state.written, &source, &previous, &status).await;
+        return;
+    }
+
+    if let Some((field, error)) = spec.invalid_duration() {
+        shared.due.lock().unwrap().remove(key);
+        status.last_handled_reconcile_at = annotations.get(RECONCILE_REQUESTED_AT).cloned();
+        let message = format!("{field}: {error}; nothing is fetched or applied until it is fixed");
+        fail(
+            shared,
+            &mut state.written,
+            &source,
+            &previous,
+            status,
+            "InvalidSpec",
+            &message,
+            generation,
+        )
+        .await;
         return;
     }
 

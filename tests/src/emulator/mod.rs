@@ -32,6 +32,7 @@
 
 mod apply;
 mod builtin;
+mod cel;
 mod delete;
 mod discovery;
 mod error;

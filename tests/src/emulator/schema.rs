@@ -230,6 +230,7 @@ pub fn validate(schema: &Value, value: &Value, path: &str, causes: &mut Vec<Caus
         _ => {}
     }
     validate_combinators(schema, value, path, causes);
+    super::cel::validate_rules(schema, value, path, causes);
 }
 
 fn validate_string(schema: &Value, v: &Value, s: &str, path: &str, causes: &mut Vec<Cause>) {
