@@ -10,6 +10,7 @@
 //! [`plan::plan`] (pure) → [`apply`] → [`cleanup`] → status, events, commit status.
 
 pub mod apply;
+pub mod approval;
 mod cleanup;
 mod effects;
 pub mod entries;
