@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod plan;
 mod reconcile;
 pub mod status;
+mod trust;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;

@@ -1,189 +1,331 @@
-//! SSH commit signature verification (`gpg.format=ssh` commits): the commit's `gpgsig` header
-//! is an SSHSIG over the commit object without that header, namespace `git`.
+//! SSH signature verification (`gpg.format=ssh`) of commits and annotated tags: a commit's
+//! `gpgsig` header, or the signature block appended to a tag's message, is an SSHSIG over the
+//! object without it, in namespace `git`.
+//!
+//! Trust is what the Secret's `allowed_signers` lines say ([`allowed_signers`]), read as
+//! `ssh-keygen -Y verify` reads them, with one choice made for git: the principal is the
+//! committer's (tagger's) e-mail, so a key listed for `release@example.com` does not vouch for
+//! a commit whose committer claims to be someone else. (`git verify-commit` accepts any
+//! principal the key is listed for.) Validity times are checked against the committer
+//! (tagger) time, as git passes it to ssh-keygen.
+
+pub mod allowed_signers;
+
+use std::collections::BTreeMap;
 
 use git2::{Oid, Repository};
 use ssh_key::{PublicKey, SshSig};
 
-/// Trusted keys parsed from the values of the `verify.secretRef` Secret. Each value may be in
-/// allowed_signers format (`principals [options] keytype base64 [comment]`) or
-/// authorized_keys format (`[options] keytype base64 [comment]`); comments and blank lines
-/// are ignored. Returns the keys and the lines that could not be read (1-based, with key).
-pub fn parse_trusted_keys<'a>(
-    values: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> (Vec<PublicKey>, Vec<String>) {
-    let mut keys = Vec::new();
-    let mut problems = Vec::new();
-    for (secret_key, text) in values {
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
+use allowed_signers::matches_pattern_list;
+pub use allowed_signers::{ALLOWED_SIGNERS, AUTHORIZED_KEYS, AllowedSigner, LineProblem, Origin};
+
+/// The signature namespace of git objects (`ssh-keygen -Y sign -n git`).
+pub const NAMESPACE: &str = "git";
+
+/// The usable lines of the verify Secret, and why the others are not used.
+#[derive(Debug)]
+pub struct TrustedKeys {
+    pub signers: Vec<AllowedSigner>,
+    pub problems: Vec<LineProblem>,
+}
+
+/// Why a Secret yields no trusted key. Messages follow "secret NS/NAME ".
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeysError {
+    #[error(
+        "has neither an `allowed_signers` nor an `authorized_keys` key (only those are read; it has: {})",
+        .0.join(", ")
+    )]
+    NoKeyEntries(Vec<String>),
+    #[error("key `{0}` is not UTF-8 text")]
+    NotText(String),
+    #[error("has no usable SSH public key: {}", .0.join("; "))]
+    NoUsableKey(Vec<String>),
+}
+
+impl TrustedKeys {
+    /// Reads the `allowed_signers` and `authorized_keys` keys of a Secret's data, and nothing
+    /// else: any other key (a note, a private key put there by mistake) grants no trust.
+    pub fn from_secret_data(data: &BTreeMap<String, Vec<u8>>) -> Result<TrustedKeys, KeysError> {
+        let mut trusted = TrustedKeys {
+            signers: Vec::new(),
+            problems: Vec::new(),
+        };
+        let mut found = false;
+        for key in [ALLOWED_SIGNERS, AUTHORIZED_KEYS] {
+            let Some(bytes) = data.get(key) else {
                 continue;
-            }
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let found = fields.windows(2).find_map(|w| {
-                is_key_type(w[0])
-                    .then(|| PublicKey::from_openssh(&format!("{} {}", w[0], w[1])).ok())
-                    .flatten()
-            });
-            match found {
-                Some(key) => keys.push(key),
-                None => problems.push(format!("{secret_key}:{}: no SSH public key found", n + 1)),
-            }
+            };
+            found = true;
+            let text = std::str::from_utf8(bytes).map_err(|_| KeysError::NotText(key.into()))?;
+            let (signers, problems) = allowed_signers::parse(key, text);
+            trusted.signers.extend(signers);
+            trusted.problems.extend(problems);
         }
+        if !found {
+            return Err(KeysError::NoKeyEntries(data.keys().cloned().collect()));
+        }
+        if trusted.signers.is_empty() {
+            let problems = trusted.problems.iter().map(ToString::to_string).collect();
+            return Err(KeysError::NoUsableKey(problems));
+        }
+        Ok(trusted)
     }
-    (keys, problems)
 }
 
-fn is_key_type(field: &str) -> bool {
-    field.starts_with("ssh-") || field.starts_with("ecdsa-sha2-") || field.starts_with("sk-")
-}
-
-/// Why a commit is not trusted.
+/// Why an object is not trusted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SignatureError {
-    #[error("commit {0} is not signed")]
+    #[error("{0} is not signed")]
     Unsigned(String),
-    #[error("commit {commit} has an unreadable signature: {message}")]
-    Malformed { commit: String, message: String },
-    #[error("commit {commit} is signed by {fingerprint}, which is not a trusted key")]
-    Untrusted { commit: String, fingerprint: String },
-    #[error("commit {commit} has a signature that does not verify: {message}")]
-    Invalid { commit: String, message: String },
+    #[error("{0} is a lightweight tag: verify.mode Tag needs a signed annotated tag")]
+    NotAnnotated(String),
+    #[error("{what} has an unreadable signature: {message}")]
+    Malformed { what: String, message: String },
+    #[error("{what} is signed by {fingerprint}, {detail}")]
+    Untrusted {
+        what: String,
+        fingerprint: String,
+        detail: String,
+    },
+    #[error(
+        "{what} has a signature that does not verify ({message}): it was changed after signing, or the signature is forged"
+    )]
+    Invalid { what: String, message: String },
 }
 
-/// Verifies the SSH signature of `commit` against `trusted`; returns the signing key's
-/// fingerprint.
-pub fn verify_commit(
-    repo: &Repository,
-    commit: &str,
-    trusted: &[PublicKey],
-) -> Result<String, SignatureError> {
-    let oid = Oid::from_str(commit).map_err(|e| SignatureError::Malformed {
-        commit: commit.into(),
-        message: e.message().into(),
-    })?;
-    let (signature, signed) = repo
+/// What is verified: the signed bytes and signature of a commit or tag, and the identity
+/// and time the allowed_signers options are checked against.
+#[derive(Debug)]
+pub struct SignedObject {
+    /// `commit <sha>` or `tag <name>`, for messages.
+    pub what: String,
+    pub payload: Vec<u8>,
+    pub signature: Vec<u8>,
+    /// `committer` or `tagger`.
+    pub role: &'static str,
+    /// The committer's (tagger's) e-mail: the principal.
+    pub email: String,
+    /// The committer (tagger) time, Unix seconds.
+    pub time: i64,
+}
+
+/// A trusted signature: the signer's fingerprint and the line that trusts it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub fingerprint: String,
+    pub origin: Origin,
+}
+
+/// The signed parts of commit `sha`.
+pub fn commit(repo: &Repository, sha: &str) -> Result<SignedObject, SignatureError> {
+    let what = format!("commit {sha}");
+    let malformed = |message: &str| SignatureError::Malformed {
+        what: what.clone(),
+        message: message.into(),
+    };
+    let oid = Oid::from_str(sha).map_err(|e| malformed(e.message()))?;
+    let commit = repo.find_commit(oid).map_err(|e| malformed(e.message()))?;
+    let (signature, payload) = repo
         .extract_signature(&oid, None)
-        .map_err(|_| SignatureError::Unsigned(commit.into()))?;
-    let text = std::str::from_utf8(&signature).map_err(|e| SignatureError::Malformed {
-        commit: commit.into(),
-        message: e.to_string(),
-    })?;
-    if !text.contains("BEGIN SSH SIGNATURE") {
-        return Err(SignatureError::Malformed {
-            commit: commit.into(),
-            message: "not an SSH signature (only gpg.format=ssh signatures are supported)".into(),
-        });
-    }
-    let sig = SshSig::from_pem(text).map_err(|e| SignatureError::Malformed {
-        commit: commit.into(),
-        message: e.to_string(),
-    })?;
-    verify_data(commit, &signed, &sig, trusted)
+        .map_err(|_| SignatureError::Unsigned(what.clone()))?;
+    let committer = commit.committer();
+    Ok(SignedObject {
+        payload: payload.to_vec(),
+        signature: signature.to_vec(),
+        role: "committer",
+        email: String::from_utf8_lossy(committer.email_bytes()).into_owned(),
+        time: committer.when().seconds(),
+        what,
+    })
 }
 
-fn verify_data(
+/// The signed parts of annotated tag `name`, which must point at `commit` (the synced one).
+pub fn annotated_tag(
+    repo: &Repository,
+    name: &str,
     commit: &str,
-    data: &[u8],
-    sig: &SshSig,
-    trusted: &[PublicKey],
-) -> Result<String, SignatureError> {
+) -> Result<SignedObject, SignatureError> {
+    let what = format!("tag {name}");
+    let malformed = |message: String| SignatureError::Malformed {
+        what: what.clone(),
+        message,
+    };
+    let object = repo
+        .revparse_single(&format!("refs/tags/{name}"))
+        .map_err(|e| malformed(e.message().into()))?;
+    let Some(tag) = object.as_tag() else {
+        return Err(SignatureError::NotAnnotated(what));
+    };
+    let target = object
+        .peel_to_commit()
+        .map_err(|e| malformed(e.message().into()))?;
+    if target.id().to_string() != commit {
+        return Err(malformed(format!(
+            "it points at {}, not at the synced commit {commit}",
+            target.id()
+        )));
+    }
+    let odb = repo.odb().map_err(|e| malformed(e.message().into()))?;
+    let raw = odb
+        .read(tag.id())
+        .map_err(|e| malformed(e.message().into()))?;
+    let data = raw.data();
+    let Some(start) = signature_start(data) else {
+        return Err(SignatureError::Unsigned(what));
+    };
+    let (email, time) = match tag.tagger() {
+        Some(t) => (
+            String::from_utf8_lossy(t.email_bytes()).into_owned(),
+            t.when().seconds(),
+        ),
+        None => (String::new(), jiff::Timestamp::now().as_second()),
+    };
+    Ok(SignedObject {
+        payload: data[..start].to_vec(),
+        signature: data[start..].to_vec(),
+        role: "tagger",
+        email,
+        time,
+        what,
+    })
+}
+
+/// Start of the last line opening a signature block (git's `parse_signed_buffer`): a tag's
+/// signature is appended to its message.
+fn signature_start(data: &[u8]) -> Option<usize> {
+    const MARKERS: [&[u8]; 4] = [
+        b"-----BEGIN PGP SIGNATURE-----",
+        b"-----BEGIN PGP MESSAGE-----",
+        b"-----BEGIN SIGNED MESSAGE-----",
+        b"-----BEGIN SSH SIGNATURE-----",
+    ];
+    let mut start = None;
+    let mut at = 0;
+    for line in data.split_inclusive(|b| *b == b'\n') {
+        if MARKERS.iter().any(|m| line.starts_with(m)) {
+            start = Some(at);
+        }
+        at += line.len();
+    }
+    start
+}
+
+/// Checks the signature (first: a tampered object is refused whoever signed it), then that a
+/// line of `trusted` lists the signing key and allows it for this object.
+pub fn verify(object: &SignedObject, trusted: &TrustedKeys) -> Result<Verified, SignatureError> {
+    let sig = read_signature(object)?;
     let signer = PublicKey::from(sig.public_key().clone());
     let fingerprint = signer.fingerprint(Default::default()).to_string();
-    let Some(key) = trusted.iter().find(|k| k.key_data() == signer.key_data()) else {
-        return Err(SignatureError::Untrusted {
-            commit: commit.into(),
-            fingerprint,
-        });
-    };
-    key.verify("git", data, sig)
+    signer
+        .verify(NAMESPACE, &object.payload, &sig)
         .map_err(|e| SignatureError::Invalid {
-            commit: commit.into(),
+            what: object.what.clone(),
             message: e.to_string(),
         })?;
-    Ok(fingerprint)
+    let mut refused = Vec::new();
+    for line in trusted
+        .signers
+        .iter()
+        .filter(|s| s.key.key_data() == sig.public_key())
+    {
+        match refusal(line, object) {
+            None => {
+                return Ok(Verified {
+                    fingerprint,
+                    origin: line.origin.clone(),
+                });
+            }
+            Some(why) => refused.push(format!("{}: {why}", line.origin)),
+        }
+    }
+    Err(SignatureError::Untrusted {
+        what: object.what.clone(),
+        fingerprint,
+        detail: untrusted_detail(&refused, &trusted.problems),
+    })
+}
+
+fn read_signature(object: &SignedObject) -> Result<SshSig, SignatureError> {
+    let malformed = |message: String| SignatureError::Malformed {
+        what: object.what.clone(),
+        message,
+    };
+    let text = std::str::from_utf8(&object.signature).map_err(|e| malformed(e.to_string()))?;
+    if !text.contains("BEGIN SSH SIGNATURE") {
+        return Err(malformed(
+            "not an SSH signature (only gpg.format=ssh signatures are supported)".into(),
+        ));
+    }
+    let sig = SshSig::from_pem(text.trim()).map_err(|e| malformed(e.to_string()))?;
+    if sig.namespace() != NAMESPACE {
+        return Err(SignatureError::Invalid {
+            what: object.what.clone(),
+            message: format!(
+                "it is signed in namespace {:?}, git signatures are in {NAMESPACE:?}",
+                sig.namespace()
+            ),
+        });
+    }
+    Ok(sig)
+}
+
+/// Why a line listing the signer's key does not allow this object, `None` when it does.
+fn refusal(line: &AllowedSigner, object: &SignedObject) -> Option<String> {
+    let role = object.role;
+    if let Some(principals) = &line.principals
+        && !matches_pattern_list(&object.email, principals)
+    {
+        return Some(format!(
+            "the {role} e-mail {:?} does not match its principals {principals:?}",
+            object.email
+        ));
+    }
+    if let Some(namespaces) = &line.namespaces
+        && !matches_pattern_list(NAMESPACE, namespaces)
+    {
+        return Some(format!(
+            "the key may sign only in namespaces {namespaces:?}, and git signs in {NAMESPACE:?}"
+        ));
+    }
+    let time = show_time(object.time);
+    if let Some(after) = line.valid_after
+        && object.time < after
+    {
+        return Some(format!(
+            "the key is valid only from {} (valid-after) and the {role} time is {time}",
+            show_time(after)
+        ));
+    }
+    if let Some(before) = line.valid_before
+        && object.time > before
+    {
+        return Some(format!(
+            "the key is valid only until {} (valid-before) and the {role} time is {time}",
+            show_time(before)
+        ));
+    }
+    None
+}
+
+fn untrusted_detail(refused: &[String], problems: &[LineProblem]) -> String {
+    let mut detail = if refused.is_empty() {
+        "which no line of allowed_signers or authorized_keys lists".to_string()
+    } else {
+        format!("but no line allows it: {}", refused.join("; "))
+    };
+    if !problems.is_empty() {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        detail.push_str(&format!(" (lines not used: {})", lines.join("; ")));
+    }
+    detail
+}
+
+fn show_time(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| seconds.to_string())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_allowed_signers_and_authorized_keys() {
-        let key =
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
-        let allowed = format!("# trusted\nalice@example.com namespaces=\"git\" {key} alice\n");
-        let authorized = format!("{key} bob\nnot a key\n");
-        let (keys, problems) = parse_trusted_keys([
-            ("allowed_signers", allowed.as_str()),
-            ("authorized_keys", authorized.as_str()),
-        ]);
-        assert_eq!(keys.len(), 2);
-        assert_eq!(
-            problems,
-            vec!["authorized_keys:2: no SSH public key found".to_string()]
-        );
-    }
-
-    use crate::test_support::run;
-
-    #[test]
-    fn verifies_ssh_signed_commits() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path();
-        for name in ["good", "bad"] {
-            run(
-                dir,
-                "ssh-keygen",
-                &["-q", "-t", "ed25519", "-N", "", "-f", name],
-            );
-        }
-        let good_pub = std::fs::read_to_string(dir.join("good.pub")).unwrap();
-        let (trusted, _) = parse_trusted_keys([("authorized_keys", good_pub.as_str())]);
-        run(dir, "git", &["init", "-q", "-b", "main", "repo"]);
-        let repo_dir = dir.join("repo");
-        let sign = |key: &str, message: &str| {
-            let key = dir.join(key);
-            let key_opt = format!("user.signingkey={}", key.display());
-            run(
-                &repo_dir,
-                "git",
-                &[
-                    "-c",
-                    "gpg.format=ssh",
-                    "-c",
-                    &key_opt,
-                    "commit",
-                    "-q",
-                    "--allow-empty",
-                    "-S",
-                    "-m",
-                    message,
-                ],
-            );
-            run(&repo_dir, "git", &["rev-parse", "HEAD"])
-        };
-        run(
-            &repo_dir,
-            "git",
-            &["commit", "-q", "--allow-empty", "-m", "unsigned"],
-        );
-        let unsigned = run(&repo_dir, "git", &["rev-parse", "HEAD"]);
-        let good = sign("good", "good");
-        let bad = sign("bad", "bad");
-        let repo = Repository::open(&repo_dir).unwrap();
-        assert!(
-            verify_commit(&repo, &good, &trusted)
-                .unwrap()
-                .starts_with("SHA256:")
-        );
-        assert_eq!(
-            verify_commit(&repo, &unsigned, &trusted),
-            Err(SignatureError::Unsigned(unsigned.clone()))
-        );
-        assert!(matches!(
-            verify_commit(&repo, &bad, &trusted),
-            Err(SignatureError::Untrusted { .. })
-        ));
-    }
-}
+mod tests;
