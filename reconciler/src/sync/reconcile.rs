@@ -20,7 +20,7 @@ use super::plan::{PlanInput, plan, short};
 use super::status::{
     invalid_entries, push_history, ready_condition, remove_condition, set_condition, summary,
 };
-use super::trust::{Check, verify_step};
+use super::trust::{Check, rollback_step, verify_step};
 use super::{Key, Shared, apply, cleanup};
 use crate::forge::CommitState;
 use crate::source::{self, Fetched};
@@ -114,7 +114,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
     status.last_attempted_revision = Some(revision.clone());
     let cache_path = cache_path(shared, ns, name);
 
-    // Signature verification.
+    // Signature verification, then no rollback.
     if let Some(verify) = &spec.verify {
         let check = Check {
             shared,
@@ -123,7 +123,9 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
             revision: &revision,
             cache: &cache_path,
         };
-        if !verify_step(&check, verify, &mut state.written, &mut status).await {
+        if !verify_step(&check, verify, &mut state.written, &mut status).await
+            || !rollback_step(&check, &annotations, &mut state.written, &status).await
+        {
             return;
         }
     } else {

@@ -1,20 +1,24 @@
-//! The trust step of a verified source (`spec.verify`), between fetch and planning: the
-//! signature of the commit (or annotated tag). A refusal applies nothing of the revision and
-//! leaves the cluster as the last applied revision made it.
+//! The trust steps of a verified source (`spec.verify`), between fetch and planning: the
+//! signature of the commit (or annotated tag), then no rollback. Either refusal applies
+//! nothing of the revision and leaves the cluster as the last applied revision made it.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use kube::runtime::events::EventType;
 
+use catalog_api::labels::APPROVE_REVISION;
 use catalog_api::source::{CatalogSourceStatus, VerifyMode, VerifySpec, condition};
 use catalog_api::{CatalogSource, CatalogSourceSpec};
 
 use super::Shared;
+use super::approval::{Approval, approval, how_to_approve, refusal_note};
 use super::effects::{event, fail, read_secret};
 use super::status::set_condition;
+use crate::source::ancestry::{Ancestry, ancestry};
 use crate::source::signature::{self, SignatureError, TrustedKeys};
 
-/// What the step looks at.
+/// What both steps look at.
 pub(super) struct Check<'a> {
     pub shared: &'a Shared,
     pub source: &'a CatalogSource,
@@ -30,6 +34,10 @@ impl Check<'_> {
             .namespace
             .as_deref()
             .unwrap_or_default()
+    }
+
+    fn name(&self) -> &str {
+        self.source.metadata.name.as_deref().unwrap_or_default()
     }
 
     /// Records a refusal (Ready=False, Stalled) and, when its message is new, a warning Event.
@@ -181,4 +189,65 @@ fn reason_of(error: &SignatureError) -> &'static str {
         SignatureError::Untrusted { .. } => "UntrustedSigner",
         SignatureError::Malformed { .. } | SignatureError::Invalid { .. } => "InvalidSignature",
     }
+}
+
+/// No rollback: a revision that does not descend from the last applied one (a force-push
+/// back to an older, still validly signed commit, or to another history) applies nothing
+/// until the `approve-revision` annotation names it in full. False when the sync stops here.
+pub(super) async fn rollback_step(
+    check: &Check<'_>,
+    annotations: &BTreeMap<String, String>,
+    written: &mut Option<(CatalogSourceStatus, u64)>,
+    status: &CatalogSourceStatus,
+) -> bool {
+    let Some(applied) = check.previous.last_applied_revision.as_deref() else {
+        return true;
+    };
+    let related = tokio::task::block_in_place(|| {
+        git2::Repository::open_bare(check.cache)
+            .and_then(|repo| ancestry(&repo, check.revision, applied))
+    });
+    let relation = match related {
+        Ok(relation) if relation.is_forward() => return true,
+        Ok(relation) => relation,
+        Err(e) => {
+            let message = format!(
+                "cannot tell whether {} descends from the applied revision {applied}: {}",
+                check.revision,
+                e.message()
+            );
+            check.refuse(written, status, "ReadFailed", &message).await;
+            return false;
+        }
+    };
+    let approval = approval(
+        annotations.get(APPROVE_REVISION).map(String::as_str),
+        check.revision,
+    );
+    if approval == Approval::Approved {
+        return true;
+    }
+    let message = rollback_message(check, applied, relation, approval);
+    check
+        .refuse(written, status, "NonFastForward", &message)
+        .await;
+    false
+}
+
+fn rollback_message(
+    check: &Check<'_>,
+    applied: &str,
+    relation: Ancestry,
+    approval: Approval<'_>,
+) -> String {
+    let revision = check.revision;
+    let what = match relation {
+        Ancestry::Older => "is older than (an ancestor of)",
+        _ => "does not descend from",
+    };
+    format!(
+        "revision {revision} {what} the applied revision {applied}: the ref was force-pushed or reset, and a verified source never rolls back on its own; nothing of it is applied. If this revision is intended, {}{}",
+        refusal_note(APPROVE_REVISION, approval),
+        how_to_approve(check.namespace(), check.name(), APPROVE_REVISION, revision)
+    )
 }
