@@ -62,9 +62,18 @@ mod tests {
     fn only_the_full_id_approves() {
         assert_eq!(approval(None, REV), Approval::Absent);
         assert_eq!(approval(Some(REV), REV), Approval::Approved);
-        assert_eq!(approval(Some(&format!(" {REV}\n")), REV), Approval::Approved);
-        assert_eq!(approval(Some(&REV[..7]), REV), Approval::NotFullId("1111111"));
-        assert_eq!(approval(Some(&REV[..39]), REV), Approval::NotFullId(&REV[..39]));
+        assert_eq!(
+            approval(Some(&format!(" {REV}\n")), REV),
+            Approval::Approved
+        );
+        assert_eq!(
+            approval(Some(&REV[..7]), REV),
+            Approval::NotFullId("1111111")
+        );
+        assert_eq!(
+            approval(Some(&REV[..39]), REV),
+            Approval::NotFullId(&REV[..39])
+        );
         let other = "2".repeat(40);
         assert_eq!(approval(Some(&other), REV), Approval::Other(&other));
         let sha256 = "a".repeat(64);
@@ -82,7 +91,9 @@ mod tests {
         );
         assert_eq!(
             message,
-            format!("approve-deletions \"2222222\" is not a full commit id; approve with: kubectl -n catalog annotate catalogsource dev {key}={REV} --overwrite")
+            format!(
+                "approve-deletions \"2222222\" is not a full commit id; approve with: kubectl -n catalog annotate catalogsource dev {key}={REV} --overwrite"
+            )
         );
     }
 }

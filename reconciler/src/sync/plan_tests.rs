@@ -283,7 +283,11 @@ fn deletions_over_budget_wait_for_approval() {
     assert_eq!(plan.prune.len(), 15);
     f.approved = Some("2".repeat(40));
     let other = f.plan(&live).blocked.expect("approval is per revision");
-    assert!(other.message.contains("names another revision"), "{}", other.message);
+    assert!(
+        other.message.contains("names another revision"),
+        "{}",
+        other.message
+    );
 }
 
 #[test]
