@@ -251,3 +251,57 @@ fn rollback_message(
         how_to_approve(check.namespace(), check.name(), APPROVE_REVISION, revision)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(git_ref: serde_json::Value) -> CatalogSourceSpec {
+        serde_json::from_value(serde_json::json!({"url": "file:///r.git", "ref": git_ref})).unwrap()
+    }
+
+    #[test]
+    fn mode_tag_needs_a_tag_ref() {
+        let verify = |mode: VerifyMode| VerifySpec {
+            mode,
+            secret_ref: Default::default(),
+        };
+        let tagged = spec(serde_json::json!({"tag": "v1"}));
+        let branch = spec(serde_json::json!({"branch": "main"}));
+        assert_eq!(
+            tag_to_verify(&tagged, &verify(VerifyMode::Tag)),
+            Ok(Some("v1"))
+        );
+        assert_eq!(tag_to_verify(&tagged, &verify(VerifyMode::Head)), Ok(None));
+        let (reason, message) = tag_to_verify(&branch, &verify(VerifyMode::Tag)).unwrap_err();
+        assert_eq!(reason, "TagRequired");
+        assert!(message.contains("spec.ref names no tag"), "{message}");
+    }
+
+    #[test]
+    fn refusal_reasons() {
+        let what = || "commit x".to_string();
+        let cases = [
+            (SignatureError::Unsigned(what()), "Unsigned"),
+            (SignatureError::NotAnnotated(what()), "Unsigned"),
+            (
+                SignatureError::Untrusted {
+                    what: what(),
+                    fingerprint: String::new(),
+                    detail: String::new(),
+                },
+                "UntrustedSigner",
+            ),
+            (
+                SignatureError::Invalid {
+                    what: what(),
+                    message: String::new(),
+                },
+                "InvalidSignature",
+            ),
+        ];
+        for (error, reason) in cases {
+            assert_eq!(reason_of(&error), reason, "{error}");
+        }
+    }
+}
