@@ -35,12 +35,16 @@ pub const VERIFY_REQUESTED_AT: &str = "automotive.sdv.cloud.redhat.com/verify-re
 /// Any new value makes a CatalogSource sync at once.
 pub const RECONCILE_REQUESTED_AT: &str = "automotive.sdv.cloud.redhat.com/reconcile-requested-at";
 /// Revision whose deletions an operator approved beyond `maxDeletions` (or to empty the source).
+/// Only a full commit id approves: a prefix could name a commit pushed later.
 pub const APPROVE_DELETIONS: &str = "automotive.sdv.cloud.redhat.com/approve-deletions";
 /// On a Secret with `username`/`password` or `token` keys: the registries (`host[:port]`,
 /// comma-separated) it may be sent to. Such a Secret carries no host of its own, so without
 /// this binding it is never used for a registry: a Secret meant for git must not reach
 /// whatever registry a catalog entry names.
 pub const REGISTRY_HOSTS: &str = "automotive.sdv.cloud.redhat.com/registry-hosts";
+/// Revision an operator approved although it does not descend from the last applied one (a
+/// force-push back to an older or unrelated commit of a verified source). Full commit id only.
+pub const APPROVE_REVISION: &str = "automotive.sdv.cloud.redhat.com/approve-revision";
 /// ImageBuild an entry was published from (`caib catalog publish`).
 pub const SOURCE_IMAGEBUILD: &str = "automotive.sdv.cloud.redhat.com/source-imagebuild";
 

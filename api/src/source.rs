@@ -92,13 +92,16 @@ pub struct CatalogSourceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalObjectRef>,
 
-    /// Verify the SSH signature of the synced commit before applying anything.
+    /// Verify the SSH signature of the synced commit (or tag) before applying anything. A
+    /// verified source also never rolls back: a revision that does not descend from the last
+    /// applied one waits for the `automotive.sdv.cloud.redhat.com/approve-revision: <full sha>`
+    /// annotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifySpec>,
 
     /// Most entries one revision may delete (a number, or a percentage such as `"20%"`). A
     /// revision deleting more applies none of its deletions until approved with the
-    /// `automotive.sdv.cloud.redhat.com/approve-deletions: <revision>` annotation.
+    /// `automotive.sdv.cloud.redhat.com/approve-deletions: <full commit sha>` annotation.
     #[serde(default = "default_max_deletions")]
     pub max_deletions: IntOrString,
 
@@ -176,16 +179,25 @@ pub struct LocalObjectRef {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifySpec {
-    /// What to verify; only the synced commit (`HEAD`) is supported.
-    #[serde(default = "default_verify_mode")]
-    #[schemars(extend("enum" = ["HEAD"]))]
-    pub mode: String,
-    /// Secret whose values are trusted SSH public keys (allowed_signers or authorized_keys format).
+    /// What carries the signature: the synced commit (`HEAD`), or the annotated tag of
+    /// `ref.tag` (`Tag`).
+    #[serde(default)]
+    pub mode: VerifyMode,
+    /// Secret whose `allowed_signers` key (OpenSSH ALLOWED SIGNERS format: principals matched
+    /// against the committer's e-mail, `namespaces`, `valid-after`, `valid-before`) and/or
+    /// `authorized_keys` key (any committer) list the trusted SSH keys. Other keys are not read.
     pub secret_ref: LocalObjectRef,
 }
 
-fn default_verify_mode() -> String {
-    "HEAD".into()
+/// Which object's SSH signature is verified.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum VerifyMode {
+    /// The commit the ref resolves to.
+    #[default]
+    #[serde(rename = "HEAD")]
+    Head,
+    /// The annotated tag named by `spec.ref.tag` (its tagger e-mail is the principal).
+    Tag,
 }
 
 /// Forge kinds whose REST APIs we speak.

@@ -211,6 +211,26 @@ async fn deletions_over_max_deletions_wait_for_approval() {
         ],
         "the rest applies, nothing deleted"
     );
+    // A prefix approves nothing; the message gives the full id to copy.
+    let short = &commit[..7];
+    env.patch_source(
+        "dev",
+        json!({"metadata": {"annotations": {APPROVE_DELETIONS: short}}}),
+    )
+    .await;
+    let source = env
+        .wait_source("dev", "a refused short approval", |s| {
+            ready(s).is_some_and(|c| c.2.contains("is not a full commit id"))
+        })
+        .await;
+    let message = ready(&source).unwrap().2;
+    assert!(
+        message.contains(&format!(
+            "approve-deletions \"{short}\" is not a full commit id; approve with: kubectl -n {NS} annotate catalogsource dev {APPROVE_DELETIONS}={commit} --overwrite"
+        )),
+        "{message}"
+    );
+    assert_eq!(env.image_names().await.len(), 4, "nothing deleted");
     env.patch_source(
         "dev",
         json!({"metadata": {"annotations": {APPROVE_DELETIONS: commit}}}),

@@ -1,11 +1,12 @@
 //! Sync over real remotes: git-daemon going away and coming back, smart HTTP with basic auth,
-//! SSH-signed commits, two sources claiming one name, and a reconciler killed mid-sync.
+//! two sources claiming one name, and a reconciler killed mid-sync. (Signed commits:
+//! sync_signatures.)
 
 mod sync_common;
 
 use std::time::Duration;
 
-use catalog_e2e::git::{BareRepo, Change, GitDaemon, SmartHttp, generate_ssh_key};
+use catalog_e2e::git::{BareRepo, GitDaemon, SmartHttp};
 use catalog_e2e::process::eventually;
 use serde_json::json;
 use sync_common::*;
@@ -102,87 +103,6 @@ async fn smart_http_with_wrong_credentials_names_the_url_without_the_password() 
     .await;
     env.wait_applied("dev", &repo.head("main").unwrap()).await;
     assert_eq!(env.image_names().await, TEMPLATE_DEV);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn only_commits_signed_by_a_trusted_key_are_applied() {
-    let repo = BareRepo::from_template("catalog").unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let (trusted_key, trusted_pub) = generate_ssh_key(keys.path(), "trusted").unwrap();
-    let (other_key, _) = generate_ssh_key(keys.path(), "other").unwrap();
-    let mut env = Env::start().await;
-    env.create_secret(
-        "signers",
-        &[(
-            "allowed_signers",
-            &format!("release@example.com {trusted_pub}\n"),
-        )],
-    )
-    .await;
-    env.spawn_reconciler(&[]);
-    env.create_source(
-        "dev",
-        &repo.file_url(),
-        json!({"verify": {"mode": "HEAD", "secretRef": {"name": "signers"}}}),
-    )
-    .await;
-
-    // The seed commit is unsigned: nothing applies.
-    let unsigned = repo.head("main").unwrap();
-    let source = env.wait_ready_reason("dev", "VerificationFailed").await;
-    let verified = condition(&source, "SourceVerified").unwrap();
-    assert_eq!(
-        (verified.0.as_str(), verified.1.as_str()),
-        ("False", "Unsigned")
-    );
-    assert!(verified.2.contains(&unsigned), "{verified:?}");
-    assert!(env.image_names().await.is_empty());
-
-    let signed = repo
-        .commit_signed(
-            "main",
-            "signed",
-            &[Change::write(
-                "environments/dev/new-one.yaml",
-                entry_yaml("new-one", "quay.io/acme/new:1"),
-            )],
-            &trusted_key,
-        )
-        .unwrap();
-    env.patch_source(
-        "dev",
-        json!({"metadata": {"annotations": {REQUEST: "signed"}}}),
-    )
-    .await;
-    let source = env.wait_applied("dev", &signed).await;
-    assert_eq!(condition(&source, "SourceVerified").unwrap().0, "True");
-    assert_eq!(env.image_names().await.len(), 4);
-
-    let untrusted = repo
-        .commit_signed(
-            "main",
-            "untrusted",
-            &[Change::delete("environments/dev/new-one.yaml")],
-            &other_key,
-        )
-        .unwrap();
-    env.patch_source(
-        "dev",
-        json!({"metadata": {"annotations": {REQUEST: "untrusted"}}}),
-    )
-    .await;
-    let source = env.wait_ready_reason("dev", "VerificationFailed").await;
-    let verified = condition(&source, "SourceVerified").unwrap();
-    assert_eq!(verified.1, "UntrustedSigner");
-    assert!(verified.2.contains(&untrusted));
-    assert!(
-        env.image("new-one").await.is_some(),
-        "an untrusted commit applies nothing"
-    );
-    assert_eq!(
-        source.status.unwrap().last_applied_revision.as_deref(),
-        Some(signed.as_str())
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

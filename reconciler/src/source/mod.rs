@@ -3,6 +3,7 @@
 //!
 //! Everything here is blocking libgit2 work; callers run it on `spawn_blocking`.
 
+pub mod ancestry;
 pub mod auth;
 pub mod fetch;
 pub mod signature;

@@ -10,6 +10,7 @@
 //! [`plan::plan`] (pure) → [`apply`] → [`cleanup`] → status, events, commit status.
 
 pub mod apply;
+pub mod approval;
 mod cleanup;
 mod effects;
 pub mod entries;
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod plan;
 mod reconcile;
 pub mod status;
+mod trust;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;

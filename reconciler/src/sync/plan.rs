@@ -11,6 +11,7 @@ use catalog_api::source::{ConflictEntry, InventoryEntry};
 use catalog_api::validate::Entry;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::approval::{Approval, approval, how_to_approve, refusal_note};
 use super::live::LiveImage;
 
 /// What the plan needs to know about the source.
@@ -33,7 +34,7 @@ pub struct PlanInput<'a> {
     pub prune: bool,
     pub max_deletions: &'a IntOrString,
     pub allow_empty: bool,
-    /// Value of the approve-deletions annotation.
+    /// Value of the approve-deletions annotation (only the full revision id approves).
     pub approved_revision: Option<&'a str>,
     /// Previous inventory (name → path), to recognise entries of broken files that have no
     /// source-path annotation.
@@ -180,13 +181,6 @@ pub fn deletion_budget(max: &IntOrString, managed_before: usize) -> usize {
     }
 }
 
-fn approved(input: &PlanInput<'_>) -> bool {
-    match input.approved_revision.map(str::trim) {
-        Some(a) if a.len() >= 7 => input.revision.starts_with(a),
-        _ => false,
-    }
-}
-
 /// Why an existing object of the entry's name is left alone.
 fn conflict_message(owner: Option<(Option<&str>, &str)>, input: &PlanInput<'_>) -> String {
     let adopt = format!(
@@ -289,13 +283,19 @@ pub fn plan(input: &PlanInput<'_>, live: &[Arc<LiveImage>]) -> Plan {
         deletions.push(((*name).to_string(), path));
     }
 
-    if !deletions.is_empty() && !approved(input) {
+    let approval = approval(input.approved_revision, input.revision);
+    if !deletions.is_empty() && approval != Approval::Approved {
         let budget = deletion_budget(input.max_deletions, managed_before);
         let remaining = managed_before - deletions.len();
         let how = format!(
-            "approve with: kubectl annotate catalogsource <name> {}={} --overwrite",
-            labels::APPROVE_DELETIONS,
-            input.revision
+            "{}{}",
+            refusal_note(labels::APPROVE_DELETIONS, approval),
+            how_to_approve(
+                input.source_namespace,
+                input.source,
+                labels::APPROVE_DELETIONS,
+                input.revision
+            )
         );
         let blocked = if remaining == 0 && !input.allow_empty {
             Some(Blocked {

@@ -266,11 +266,28 @@ fn deletions_over_budget_wait_for_approval() {
     assert_eq!(plan.creates(), 1, "the rest of the revision still applies");
     assert_eq!(plan.inventory.len(), 21);
     f.approved = Some(REV[..8].into());
+    let refused = f.plan(&live).blocked.expect("a prefix does not approve");
+    assert!(
+        refused.message.contains(&format!(
+            "(approve-deletions \"{}\" is not a full commit id; approve with: kubectl -n {} annotate catalogsource dev {}={REV} --overwrite)",
+            &REV[..8],
+            f.source_namespace,
+            labels::APPROVE_DELETIONS
+        )),
+        "{}",
+        refused.message
+    );
+    f.approved = Some(REV.into());
     let plan = f.plan(&live);
     assert!(plan.blocked.is_none());
     assert_eq!(plan.prune.len(), 15);
-    f.approved = Some("2222222".into());
-    assert!(f.plan(&live).blocked.is_some(), "approval is per revision");
+    f.approved = Some("2".repeat(40));
+    let other = f.plan(&live).blocked.expect("approval is per revision");
+    assert!(
+        other.message.contains("names another revision"),
+        "{}",
+        other.message
+    );
 }
 
 #[test]

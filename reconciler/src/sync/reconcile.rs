@@ -12,9 +12,7 @@ use catalog_api::CatalogImage;
 use catalog_api::labels::{APPROVE_DELETIONS, RECONCILE_REQUESTED_AT};
 use catalog_api::source::{CatalogSourceStatus, SyncRecord, condition};
 
-use super::effects::{
-    cache_path, event, fail, jitter, later, report_commit, verify_revision, write_status,
-};
+use super::effects::{cache_path, event, fail, jitter, later, report_commit, write_status};
 use super::entries::EntryCache;
 use super::fetching::fetch_step;
 use super::live::{LiveImage, PendingWrites, Write, resource_version};
@@ -22,6 +20,7 @@ use super::plan::{PlanInput, plan, short};
 use super::status::{
     invalid_entries, push_history, ready_condition, remove_condition, set_condition, summary,
 };
+use super::trust::{Check, rollback_step, verify_step};
 use super::{Key, Shared, apply, cleanup};
 use crate::forge::CommitState;
 use crate::source::{self, Fetched};
@@ -152,55 +151,19 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
     status.last_attempted_revision = Some(revision.clone());
     let cache_path = cache_path(shared, ns, name);
 
-    // Signature verification.
+    // Signature verification, then no rollback.
     if let Some(verify) = &spec.verify {
-        let verdict =
-            verify_revision(shared, ns, &verify.secret_ref.name, &cache_path, &revision).await;
-        match verdict {
-            Ok(fingerprint) => set_condition(
-                &mut status.conditions,
-                condition::SOURCE_VERIFIED,
-                true,
-                "Verified",
-                &format!("commit {revision} is signed by trusted key {fingerprint}"),
-                generation,
-            ),
-            Err((reason, message)) => {
-                set_condition(
-                    &mut status.conditions,
-                    condition::SOURCE_VERIFIED,
-                    false,
-                    reason,
-                    &message,
-                    generation,
-                );
-                let already = previous
-                    .conditions
-                    .iter()
-                    .any(|c| c.type_ == condition::SOURCE_VERIFIED && c.message == message);
-                fail(
-                    shared,
-                    &mut state.written,
-                    &source,
-                    &previous,
-                    status,
-                    "VerificationFailed",
-                    &format!("{message}: nothing of this revision is applied"),
-                    generation,
-                )
-                .await;
-                if !already {
-                    event(
-                        shared,
-                        &source,
-                        EventType::Warning,
-                        "VerificationFailed",
-                        &message,
-                    )
-                    .await;
-                }
-                return;
-            }
+        let check = Check {
+            shared,
+            source: &source,
+            previous: &previous,
+            revision: &revision,
+            cache: &cache_path,
+        };
+        if !verify_step(&check, verify, &mut state.written, &mut status).await
+            || !rollback_step(&check, &annotations, &mut state.written, &status).await
+        {
+            return;
         }
     } else {
         remove_condition(&mut status.conditions, condition::SOURCE_VERIFIED);

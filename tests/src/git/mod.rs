@@ -20,8 +20,8 @@
 //! - [`SilentRemote`]: accepts connections and never answers (fetch timeouts).
 //!
 //! Signed commits: [`BareRepo::commit_signed`] signs with an SSH key through
-//! `git commit-tree -S` with `gpg.format=ssh` (needs `ssh-keygen`, package openssh-client);
-//! [`generate_ssh_key`] makes such a key.
+//! `git commit-tree -S` with `gpg.format=ssh` (needs `ssh-keygen`, package openssh-client),
+//! [`BareRepo::tag_signed`] makes signed annotated tags; [`generate_ssh_key`] makes such a key.
 
 mod daemon;
 mod http;
@@ -232,6 +232,42 @@ impl BareRepo {
     pub fn tag(&self, tag: &str, rev: &str) -> anyhow::Result<()> {
         run_git(&self.path, &["tag", "--force", tag, rev], &[])?;
         Ok(())
+    }
+
+    /// Creates (or moves) an annotated tag at `rev` signed with the SSH key at `key` (`git tag
+    /// -s` with `gpg.format=ssh`), tagged by the harness identity at the next harness date.
+    pub fn tag_signed(&self, tag: &str, rev: &str, key: &Path) -> anyhow::Result<()> {
+        let n = self.commits.fetch_add(1, Ordering::SeqCst);
+        let date = format!("{} +0000", EPOCH + n);
+        let signing_key = format!("user.signingkey={}", key.display());
+        let message = format!("Release {tag}");
+        let args = [
+            "-c",
+            "gpg.format=ssh",
+            "-c",
+            &signing_key,
+            "tag",
+            "--force",
+            "-s",
+            "-m",
+            &message,
+            tag,
+            rev,
+        ];
+        let envs = [
+            ("GIT_COMMITTER_NAME", AUTHOR_NAME),
+            ("GIT_COMMITTER_EMAIL", AUTHOR_EMAIL),
+            ("GIT_COMMITTER_DATE", date.as_str()),
+        ];
+        run_git(&self.path, &args, &envs)?;
+        Ok(())
+    }
+
+    /// Writes `content` as a raw object of type `kind` (`git hash-object -t KIND -w`), as is:
+    /// a commit edited after signing, say. Returns its id.
+    pub fn write_object(&self, kind: &str, content: &[u8]) -> anyhow::Result<String> {
+        let args = ["hash-object", "-t", kind, "-w", "--stdin"];
+        run_git_stdin(&self.path, &args, &[], content)
     }
 
     /// Runs any git command in the bare repository and returns its trimmed stdout.

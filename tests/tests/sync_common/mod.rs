@@ -166,7 +166,7 @@ impl Env {
 
     /// Waits (up to [`WAIT`]) until `done` holds for source `name`; on timeout the panic
     /// shows `what`, the source's status and the reconciler's log.
-    async fn wait_source(
+    pub async fn wait_source(
         &self,
         name: &str,
         what: &str,
