@@ -5,6 +5,7 @@ mod config;
 mod forge;
 mod http;
 mod leader;
+mod panics;
 mod source;
 mod sync;
 #[cfg(test)]

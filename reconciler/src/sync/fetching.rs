@@ -1,6 +1,7 @@
 //! The fetch step of a sync: whether to fetch, the fetch itself, and what a failure
 //! records (backoff, metrics, conditions, one status write and Event per new failure).
 
+use crate::panics::LockExt as _;
 use std::time::{Duration, Instant};
 
 use kube::runtime::events::EventType;
@@ -44,8 +45,7 @@ pub(super) async fn fetch_step(
     let backing_off = state.failures > 0
         && shared
             .due
-            .lock()
-            .unwrap()
+            .locked()
             .get(key)
             .is_some_and(|at| *at > Instant::now());
     let need_fetch = fetch_due(&FetchState {
@@ -71,8 +71,7 @@ pub(super) async fn fetch_step(
                 state.failures = 0;
                 shared
                     .due
-                    .lock()
-                    .unwrap()
+                    .locked()
                     .insert(key.clone(), later(jitter(interval, 0.1)));
             }
             Err(message) => {
@@ -88,8 +87,7 @@ pub(super) async fn fetch_step(
                     .min(interval.max(Duration::from_secs(2)));
                 shared
                     .due
-                    .lock()
-                    .unwrap()
+                    .locked()
                     .insert(key.clone(), later(jitter(backoff, 0.2)));
                 tracing::warn!(source = %format!("{ns}/{name}"), error = %message, "fetch failed");
                 let already = previous.conditions.iter().any(|c| {

@@ -7,6 +7,7 @@
 //! CatalogImage watch and lets a sync wait until the watch has shown its own writes
 //! ([`PendingWrites`]), so the next plan never re-applies what was just written.
 
+use crate::panics::RwLockExt as _;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -162,7 +163,7 @@ impl LiveCache {
             )
         };
         let change = {
-            let mut inner = self.inner.write().unwrap();
+            let mut inner = self.inner.write_locked();
             match event {
                 watcher::Event::Init => {
                     inner.relist = Some(Namespaces::new());
@@ -224,7 +225,7 @@ impl LiveCache {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            if self.inner.read().unwrap().ready {
+            if self.inner.read_locked().ready {
                 return;
             }
             changed.await;
@@ -240,7 +241,7 @@ impl LiveCache {
         name: &str,
         except: Option<&str>,
     ) -> BTreeMap<String, Vec<String>> {
-        let inner = self.inner.read().unwrap();
+        let inner = self.inner.read_locked();
         let mut owned: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (ns, names) in inner
             .objects
@@ -262,8 +263,7 @@ impl LiveCache {
     /// The objects of `namespace`, in no particular order.
     pub fn namespace(&self, namespace: &str) -> Vec<Arc<LiveImage>> {
         self.inner
-            .read()
-            .unwrap()
+            .read_locked()
             .objects
             .get(namespace)
             .map(|names| names.values().cloned().collect())
@@ -272,8 +272,7 @@ impl LiveCache {
 
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<LiveImage>> {
         self.inner
-            .read()
-            .unwrap()
+            .read_locked()
             .objects
             .get(namespace)
             .and_then(|names| names.get(name).cloned())

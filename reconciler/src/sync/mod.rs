@@ -12,6 +12,7 @@
 pub mod apply;
 pub mod approval;
 mod cleanup;
+mod contain;
 mod effects;
 pub mod entries;
 mod fetching;
@@ -24,6 +25,7 @@ mod reconcile;
 pub mod status;
 mod trust;
 
+use crate::panics::LockExt as _;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -186,7 +188,6 @@ impl Controller {
             }
         });
         let handle = self.handle.clone();
-        let sources_for_images = sources.clone();
         let image_events = watcher(images_api, watcher::Config::default()).default_backoff();
         let image_task = tokio::spawn(async move {
             futures::pin_mut!(image_events);
@@ -200,10 +201,7 @@ impl Controller {
                             | watcher::Event::InitApply(o) => Some(o),
                             watcher::Event::Init | watcher::Event::InitDone => None,
                         };
-                        for key in touched
-                            .map(|o| owners_of(&sources_for_images, o))
-                            .unwrap_or_default()
-                        {
+                        if let Some(key) = touched.and_then(owner_of) {
                             match change {
                                 live::Change::Object => handle.resync(key),
                                 live::Change::Status => handle.resync_batched(key),
@@ -231,29 +229,13 @@ impl Controller {
     }
 }
 
-/// Sources managing this CatalogImage: the one its label and source-namespace annotation
-/// name, or (objects from before the annotation) every same-named source targeting its
-/// namespace.
-fn owners_of(sources: &Store<CatalogSource>, image: &CatalogImage) -> Vec<Key> {
+/// The source managing this CatalogImage: the one its label and source-namespace annotation
+/// name together (a label alone makes an object nobody's).
+fn owner_of(image: &CatalogImage) -> Option<Key> {
     let meta = &image.metadata;
-    let Some(owner) = meta.labels.as_ref().and_then(|l| l.get(CATALOG_SOURCE)) else {
-        return Vec::new();
-    };
-    if let Some(ns) = meta
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(SOURCE_NAMESPACE))
-    {
-        return vec![(ns.clone(), owner.clone())];
-    }
-    let ns = meta.namespace.as_deref().unwrap_or_default();
-    sources
-        .state()
-        .iter()
-        .filter(|s| s.metadata.name.as_deref() == Some(owner.as_str()))
-        .filter(|s| s.target_namespace() == ns)
-        .map(|s| key_of(s))
-        .collect()
+    let name = meta.labels.as_ref()?.get(CATALOG_SOURCE)?;
+    let namespace = meta.annotations.as_ref()?.get(SOURCE_NAMESPACE)?;
+    Some((namespace.clone(), name.clone()))
 }
 
 /// How many sources sync at once.
@@ -290,9 +272,9 @@ async fn schedule(
             }
             _ = tick.tick() => {
                 let now = Instant::now();
-                let due: Vec<Key> = shared.due.lock().unwrap().iter().filter(|(_, t)| **t <= now).map(|(k, _)| k.clone()).collect();
+                let due: Vec<Key> = shared.due.locked().iter().filter(|(_, t)| **t <= now).map(|(k, _)| k.clone()).collect();
                 for key in due {
-                    shared.due.lock().unwrap().remove(&key);
+                    shared.due.locked().remove(&key);
                     *pending.entry(key).or_default() |= true;
                 }
                 batched.retain(|key, at| {
@@ -317,7 +299,11 @@ async fn schedule(
             running.insert(key.clone());
             let shared = shared.clone();
             tasks.spawn(async move {
-                reconcile::sync_source(&shared, &key, fetch).await;
+                if let Err(panic) =
+                    crate::panics::contained(reconcile::sync_source(&shared, &key, fetch)).await
+                {
+                    contain::report_panic(&shared, &key, &panic).await;
+                }
                 memory::release_free_pages();
                 key
             });
@@ -355,12 +341,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn state(&self, key: &Key) -> Arc<tokio::sync::Mutex<reconcile::SourceState>> {
-        self.states
-            .lock()
-            .unwrap()
-            .entry(key.clone())
-            .or_default()
-            .clone()
+        self.states.locked().entry(key.clone()).or_default().clone()
     }
 
     fn source(&self, key: &Key) -> Option<Arc<CatalogSource>> {
@@ -371,7 +352,7 @@ impl Shared {
     /// declare there. Sources whose contested set changed are asked to resync, so both sides
     /// report the conflict.
     fn claim(&self, key: &Key, namespace: &str, names: &BTreeSet<String>) -> BTreeSet<String> {
-        let mut claims = self.claims.lock().unwrap();
+        let mut claims = self.claims.locked();
         let mut affected: BTreeSet<Key> = BTreeSet::new();
         for (ns, by_name) in claims.iter_mut() {
             by_name.retain(|name, claimers| {
@@ -414,8 +395,8 @@ impl Shared {
 
     fn forget(&self, key: &Key) {
         self.claim(key, "", &BTreeSet::new());
-        self.states.lock().unwrap().remove(key);
-        self.due.lock().unwrap().remove(key);
+        self.states.locked().remove(key);
+        self.due.locked().remove(key);
     }
 }
 

@@ -1,5 +1,6 @@
 //! One sync of one CatalogSource: fetch → verify → read → plan → apply → status.
 
+use crate::panics::LockExt as _;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,7 +54,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
             shared.forget(key);
         } else {
             let retry = later(jitter(Duration::from_secs(5), 0.2));
-            shared.due.lock().unwrap().insert(key.clone(), retry);
+            shared.due.locked().insert(key.clone(), retry);
         }
         return;
     }
@@ -87,13 +88,13 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
             "spec.suspend is true: nothing is fetched or applied; the applied entries stay as they are",
             generation,
         );
-        shared.due.lock().unwrap().remove(key);
+        shared.due.locked().remove(key);
         write_status(shared, &mut state.written, &source, &previous, &status).await;
         return;
     }
 
     if let Some((field, error)) = spec.invalid_duration() {
-        shared.due.lock().unwrap().remove(key);
+        shared.due.locked().remove(key);
         status.last_handled_reconcile_at = annotations.get(RECONCILE_REQUESTED_AT).cloned();
         let message = format!("{field}: {error}; nothing is fetched or applied until it is fixed");
         fail(
@@ -111,7 +112,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
     }
 
     if target_ns != ns && !shared.allow_cross_namespace_targets {
-        shared.due.lock().unwrap().remove(key);
+        shared.due.locked().remove(key);
         let message = format!(
             "spec.targetNamespace {target_ns:?} is not this CatalogSource's namespace {ns:?}: nothing is applied or pruned; remove spec.targetNamespace and create the CatalogSource in {target_ns:?}, or run the reconciler with --allow-cross-namespace-targets (single-tenant clusters)"
         );

@@ -22,6 +22,7 @@ pub mod metrics;
 mod plan;
 mod status;
 
+use crate::panics::LockExt as _;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
@@ -70,6 +71,20 @@ struct State {
     metrics: Metrics,
     recorder: Recorder,
     memory: Mutex<HashMap<(String, String), Memory>>,
+}
+
+/// Why a reconcile ended without its normal requeue.
+#[derive(Debug, thiserror::Error)]
+enum ReconcileError {
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// A bug hit on this image: contained so the controller keeps verifying the others.
+    #[error("verifying {namespace}/{name} panicked: {message}")]
+    Panicked {
+        namespace: String,
+        name: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -205,7 +220,7 @@ async fn watch_and_verify(
         .reconcile_on(secret_triggers)
         .with_config(ControllerConfig::default().concurrency(config.verify_workers))
         .graceful_shutdown_on(ctx.shutdown.clone().cancelled_owned())
-        .run(reconcile, error_policy, state)
+        .run(reconcile_contained, error_policy, state)
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "verification controller");
@@ -293,7 +308,7 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
     let verify_requested = image.annotations().get(VERIFY_REQUESTED_AT).cloned();
     let now = Instant::now();
     let (secret_changed, scheduled_in, registry_wait) = {
-        let memory = state.memory.lock().unwrap();
+        let memory = state.memory.locked();
         let m = memory.get(&key);
         (
             m.and_then(|m| m.secret_version.as_ref())
@@ -382,12 +397,12 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
     );
     let registry_wait_until = match &outcome {
         status::Outcome::Failed(f) if f.transient && new_phase == Phase::Unavailable => {
-            Some(Instant::now() + transition.requeue)
+            Instant::now().checked_add(transition.requeue)
         }
         _ => None,
     };
     {
-        let mut memory = state.memory.lock().unwrap();
+        let mut memory = state.memory.locked();
         if memory.len() > 1024 {
             // Deleted images leave entries whose plan lies in the past; dropping a live
             // image's entry only loses its precise timer (the status still schedules it).
@@ -400,7 +415,7 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
             key,
             Memory {
                 secret_version: Some(secret_version),
-                scheduled: Some(Instant::now() + transition.requeue),
+                scheduled: Instant::now().checked_add(transition.requeue),
                 registry_wait_until,
             },
         );
@@ -408,7 +423,32 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
     Ok(Action::requeue(transition.requeue))
 }
 
-fn error_policy(_image: Arc<CatalogImage>, error: &WriteError, _state: Arc<State>) -> Action {
-    tracing::warn!(error = %error, "verification status not written; retrying in 5s");
-    Action::requeue(Duration::from_secs(5))
+/// One image's verification, with a panic kept inside it (the Controller would otherwise
+/// end with it, and no image would be verified again).
+async fn reconcile_contained(
+    image: Arc<CatalogImage>,
+    state: Arc<State>,
+) -> Result<Action, ReconcileError> {
+    let (namespace, name) = (image.namespace().unwrap_or_default(), image.name_any());
+    match crate::panics::contained(reconcile(image, state)).await {
+        Ok(result) => Ok(result?),
+        Err(message) => Err(ReconcileError::Panicked {
+            namespace,
+            name,
+            message,
+        }),
+    }
+}
+
+fn error_policy(_image: Arc<CatalogImage>, error: &ReconcileError, _state: Arc<State>) -> Action {
+    match error {
+        ReconcileError::Write(_) => {
+            tracing::warn!(error = %error, "verification status not written; retrying in 5s");
+            Action::requeue(Duration::from_secs(5))
+        }
+        ReconcileError::Panicked { .. } => {
+            tracing::error!(error = %error, "a verification panicked; retrying in 5m (please report this as a bug)");
+            Action::requeue(Duration::from_secs(300))
+        }
+    }
 }

@@ -40,10 +40,12 @@ pub fn jitter(seed: impl Hash) -> f64 {
     (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// The spec's interval, with the operator's floor applied.
+/// The spec's interval, with the operator's floor applied and capped at the CRD's maximum
+/// (an object stored before the CRD carried that bound must not overflow a timer).
 pub fn interval(spec_interval: &str, timing: &Timing) -> Duration {
     catalog_api::duration::parse(spec_interval)
         .unwrap_or(Duration::from_secs(3600))
+        .min(catalog_api::duration::MAX_INTERVAL)
         .max(timing.min_interval)
 }
 
@@ -236,6 +238,19 @@ mod tests {
             scheduled_in: None,
             seed: "uid-1",
         }
+    }
+
+    #[test]
+    fn an_interval_too_large_for_the_clock_is_capped() {
+        let max = catalog_api::duration::MAX_INTERVAL;
+        assert_eq!(interval("2562047788015215h", &T), max);
+        assert_eq!(interval("721h", &T), max);
+        assert_eq!(interval("1s", &T), T.min_interval);
+        assert!(
+            std::time::Instant::now()
+                .checked_add(periodic_delay(max, 0.0))
+                .is_some()
+        );
     }
 
     #[test]
