@@ -77,6 +77,10 @@ pub struct ServerLimits {
     pub max_connections: usize,
 }
 
+/// Largest request header (and read buffer) per connection, so connections times this bounds
+/// the memory clients can fill with headers (forges send a few KiB; beyond: 431).
+pub const MAX_HEADER: usize = 16 * 1024;
+
 /// How long open connections get to finish after shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -143,7 +147,8 @@ async fn serve_connection(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(MAX_HEADER);
     let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
     futures::pin_mut!(conn);
     let result = tokio::select! {

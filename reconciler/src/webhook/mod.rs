@@ -44,6 +44,10 @@ use secrets::{SecretCache, SecretKey};
 /// Largest accepted payload (GitHub caps deliveries at 25 MiB; pushes are far smaller).
 pub const MAX_BODY: usize = 1024 * 1024;
 
+/// Bodies read at once: they are held in memory, so this times [`MAX_BODY`] bounds what
+/// deliveries can occupy (16 MiB); further deliveries wait, within the body timeout.
+pub const MAX_BODIES_IN_FLIGHT: usize = 16;
+
 /// The one answer to every delivery that did not authenticate.
 const UNAUTHORIZED: &str = "delivery not authenticated";
 
@@ -70,6 +74,7 @@ struct Inner {
     handle: Handle,
     limiter: Limiter,
     body_timeout: Duration,
+    bodies: tokio::sync::Semaphore,
 }
 
 impl WebhookState {
@@ -89,6 +94,7 @@ impl WebhookState {
                     limits.unauthenticated_per_second,
                 ),
                 body_timeout: limits.body_timeout,
+                bodies: tokio::sync::Semaphore::new(MAX_BODIES_IN_FLIGHT),
             }),
         }
     }
@@ -114,7 +120,7 @@ pub enum Refusal {
     SourceBusy,
     #[error("the body was not received in time")]
     BodyTimeout,
-    #[error("the body is larger than 1 MiB")]
+    #[error("the body could not be read whole (at most 1 MiB)")]
     BodyTooLarge,
     #[error("{UNAUTHORIZED}")]
     Unauthorized,
@@ -182,7 +188,7 @@ async fn deliver(
         tracing::debug!("webhook: the unauthenticated budget is spent");
         return Err(Refusal::Unauthenticated);
     }
-    let body = read_body(body, state.body_timeout).await?;
+    let body = read_body(body, &state.bodies, state.body_timeout).await?;
     let token = token_for(state, &key).await;
     // Without a token, the same HMAC with a throwaway key: refusals take the same time.
     let checked = auth::authenticate(headers, &body, token.as_deref().unwrap_or(b"-"));
@@ -226,13 +232,22 @@ pub fn check_dns_label(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// The whole body, within `timeout` and [`MAX_BODY`].
-async fn read_body(body: Body, timeout: Duration) -> Result<Bytes, Refusal> {
-    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY)).await {
-        Err(_) => Err(Refusal::BodyTimeout),
-        Ok(Err(_)) => Err(Refusal::BodyTooLarge),
-        Ok(Ok(bytes)) => Ok(bytes),
-    }
+/// The whole body, at most [`MAX_BODY`], read while holding one of `slots`; waiting for the
+/// slot and reading both count against `timeout`.
+async fn read_body(
+    body: Body,
+    slots: &tokio::sync::Semaphore,
+    timeout: Duration,
+) -> Result<Bytes, Refusal> {
+    let read = async {
+        let _slot = slots.acquire().await.map_err(|_| Refusal::NotServing)?;
+        axum::body::to_bytes(body, MAX_BODY)
+            .await
+            .map_err(|_| Refusal::BodyTooLarge)
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(Refusal::BodyTimeout))
 }
 
 /// The token of the source's webhook Secret, from the caches; None for a missing source, one
