@@ -270,8 +270,8 @@ async fn a_missing_source_a_source_without_webhook_and_a_bad_signature_look_the_
 }
 
 /// Sends `sent` on a fresh connection and waits for the server to close it (at most 15 s);
-/// returns how long that took.
-async fn closed_after_stall(port: u16, sent: &[u8]) -> Duration {
+/// returns how long that took and what the server sent.
+async fn closed_after_stall(port: u16, sent: &[u8]) -> (Duration, String) {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
@@ -287,21 +287,35 @@ async fn closed_after_stall(port: u16, sent: &[u8]) -> Duration {
         closed.is_ok(),
         "the server kept a stalled connection open for 15 s"
     );
-    start.elapsed()
+    (
+        start.elapsed(),
+        String::from_utf8_lossy(&received).into_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_stalled_header_or_body_is_closed_within_15_seconds() {
+async fn a_stalled_header_or_body_is_closed_within_15_seconds_and_a_huge_header_refused() {
     let (env, _repo) = env_with_webhook_source(&[]).await;
     let half_header = format!("POST /hook/{NS}/dev HTTP/1.1\r\nHost: x\r\nContent-Le");
-    let header_took = closed_after_stall(env.http_port, half_header.as_bytes()).await;
+    let (header_took, _) = closed_after_stall(env.http_port, half_header.as_bytes()).await;
     eprintln!("half a header: closed after {header_took:?}");
     let half_body =
         format!("POST /hook/{NS}/dev HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{\"ref\":");
-    let body_took = closed_after_stall(env.http_port, half_body.as_bytes()).await;
+    let (body_took, answer) = closed_after_stall(env.http_port, half_body.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     eprintln!("half a body: answered and closed after {body_took:?}");
-    // The server still serves.
     let client = reqwest::Client::new();
+    let huge = [("X-Padding", "a".repeat(64 * 1024)), github(TOKEN)];
+    let answer = client
+        .post(env.webhook_url("dev"))
+        .header(huge[0].0, &huge[0].1)
+        .header(huge[1].0, &huge[1].1)
+        .body(BODY)
+        .send()
+        .await
+        .expect("an answer to a 64 KiB header");
+    assert_eq!(answer.status().as_u16(), 431, "a 64 KiB header is refused");
+    // The server still serves.
     let answer = post(&client, &env.webhook_url("dev"), &[github(TOKEN)]).await;
     assert_eq!(answer.status, 202, "{answer:?}");
 }
