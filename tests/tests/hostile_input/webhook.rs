@@ -297,13 +297,20 @@ async fn closed_after_stall(port: u16, sent: &[u8]) -> (Duration, String) {
 async fn a_stalled_header_or_body_is_closed_within_15_seconds_and_a_huge_header_refused() {
     let (env, _repo) = env_with_webhook_source(&[]).await;
     let half_header = format!("POST /hook/{NS}/dev HTTP/1.1\r\nHost: x\r\nContent-Le");
-    let (header_took, _) = closed_after_stall(env.http_port, half_header.as_bytes()).await;
-    eprintln!("half a header: closed after {header_took:?}");
     let half_body =
         format!("POST /hook/{NS}/dev HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{\"ref\":");
-    let (body_took, answer) = closed_after_stall(env.http_port, half_body.as_bytes()).await;
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    eprintln!("half a body: answered and closed after {body_took:?}");
+    // A whole request on a keep-alive connection, then silence: idle connections close too.
+    let idle = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let ((header_took, _), (body_took, body_answer), (idle_took, idle_answer)) = tokio::join!(
+        closed_after_stall(env.http_port, half_header.as_bytes()),
+        closed_after_stall(env.http_port, half_body.as_bytes()),
+        closed_after_stall(env.http_port, idle.as_bytes()),
+    );
+    eprintln!("half a header: closed after {header_took:?}");
+    assert!(body_answer.starts_with("HTTP/1.1 408"), "{body_answer}");
+    eprintln!("half a body: answered 408 and closed after {body_took:?}");
+    assert!(idle_answer.starts_with("HTTP/1.1 200"), "{idle_answer}");
+    eprintln!("idle keep-alive: closed after {idle_took:?}");
     let client = reqwest::Client::new();
     let huge = [("X-Padding", "a".repeat(64 * 1024)), github(TOKEN)];
     let answer = client
@@ -382,4 +389,56 @@ async fn metrics_move_to_their_own_address_and_leave_the_webhook_port() {
         401,
         "webhooks stay on --http-addr"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_connections_waits_its_turn_and_never_reaches_the_metrics_port() {
+    let mut env = Env::start().await;
+    let metrics_port = catalog_e2e::git::free_port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    env.spawn_reconciler(&[
+        "--metrics-addr",
+        &metrics_addr,
+        "--http-max-connections",
+        "4",
+        "--http-read-timeout",
+        "3s",
+    ]);
+    let port = env.http_port;
+    eventually(WAIT, "the reconciler to serve", || async {
+        reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())
+    })
+    .await;
+    // Four connections that send nothing hold every slot of the webhook port.
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        stalled.push(stream);
+    }
+    let mut fifth = tokio::spawn(get(port, "/healthz"));
+    let probe = tokio::time::timeout(Duration::from_secs(2), get(metrics_port, "/healthz")).await;
+    assert_eq!(
+        probe.map(|a| a.0).ok(),
+        Some(200),
+        "the metrics port answers while the webhook port is full"
+    );
+    // The premise: the slots are held for 3 s, so a fifth client is not served within 1 s.
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), &mut fifth)
+            .await
+            .is_err(),
+        "the webhook port is full: a fifth client waits"
+    );
+    // The stalled connections time out; the fifth client is served then.
+    let (status, _) = tokio::time::timeout(Duration::from_secs(15), fifth)
+        .await
+        .expect("the fifth client is served once the stalled ones are closed")
+        .expect("the request task");
+    assert_eq!(status, 200);
+    drop(stalled);
 }
