@@ -16,9 +16,31 @@ every CatalogImage in its OCI registry and reports the result in its status. It 
 or the in-cluster configuration."
 )]
 pub struct Config {
-    /// Address of the HTTP server: /metrics, /healthz, /readyz and the webhook receiver.
+    /// Address of the HTTP server: the webhook receiver (POST /hook/<namespace>/<name>),
+    /// /healthz and /readyz, and /metrics unless --metrics-addr names another address.
     #[arg(long, default_value = "0.0.0.0:8080", env = "CATALOG_HTTP_ADDR")]
     pub http_addr: SocketAddr,
+    /// Address for /metrics (and /healthz, /readyz), so the internet-facing --http-addr can
+    /// carry only webhooks and probes. Default: --http-addr, which then serves everything.
+    #[arg(long, env = "CATALOG_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// HTTP: a request's header, and a webhook's body, must arrive within this; a stalled
+    /// connection is closed (idle keep-alive connections too).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub http_read_timeout: std::time::Duration,
+    /// HTTP: connections served at once per address; further clients wait in the accept
+    /// queue, so no client can exhaust file descriptors or memory.
+    #[arg(long, default_value_t = 256)]
+    pub http_max_connections: usize,
+    /// Webhooks: deliveries that have not authenticated (all sources together) accepted at
+    /// once; beyond, 429. A delivery whose signature matches gives its charge back.
+    #[arg(long, default_value_t = 200)]
+    pub webhook_unauthenticated_burst: u32,
+    /// Webhooks: unauthenticated deliveries accepted per second, sustained (each costs at most
+    /// a 1 MiB read and an HMAC). Authenticated deliveries are limited per source instead: 60
+    /// at once, one more per second.
+    #[arg(long, default_value_t = 20)]
+    pub webhook_unauthenticated_rate: u32,
     /// Registry host:port allowed over plain HTTP (repeatable).
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
     pub insecure_registries: Vec<String>,

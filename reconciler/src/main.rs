@@ -88,20 +88,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         registry: Arc::new(registry),
         ready: ready.clone(),
     };
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.http_addr))?;
-    tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
-    let app = http::router(health).merge(webhook::router(webhook::WebhookState::new(
-        client.clone(),
+    let secrets = Arc::new(webhook::secrets::SecretCache::new(client.clone()));
+    let hooks = webhook::WebhookState::new(
+        sync_controller.sources(),
+        secrets.clone(),
         sync_controller.handle(),
-    )));
-    let server_shutdown = shutdown.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(server_shutdown.cancelled_owned())
-            .await
-    });
+        webhook_limits(&config),
+    );
+    let server = spawn_servers(&config, health, hooks, shutdown.clone()).await?;
 
     let signal_shutdown = shutdown.clone();
     tokio::spawn(async move {
@@ -122,16 +116,21 @@ async fn run(config: Config) -> anyhow::Result<()> {
         false => None,
     };
     if config.leader_elect && leadership.is_none() {
-        server.await.context("http server panicked")??;
+        server.await.context("http server panicked")?;
         return Ok(());
     }
     let sync = if config.local_source.is_some() {
         Some(tokio::spawn(sync::local::run(ctx.clone(), sync_metrics)))
+    } else if config.controllers.sync() {
+        let watch = tokio::spawn(secrets.watch(secret_metadata(&ctx)));
+        let sync = tokio::spawn(sync_controller.run(ctx.clone()));
+        Some(tokio::spawn(async move {
+            let result = sync.await;
+            watch.abort();
+            result?
+        }))
     } else {
-        config
-            .controllers
-            .sync()
-            .then(|| tokio::spawn(sync_controller.run(ctx.clone())))
+        None
     };
     let verify = config
         .controllers
@@ -149,8 +148,58 @@ async fn run(config: Config) -> anyhow::Result<()> {
         );
     }
     shutdown.cancel();
-    server.await.context("http server panicked")??;
+    server.await.context("http server panicked")?;
     Ok(())
+}
+
+fn webhook_limits(config: &Config) -> webhook::Limits {
+    webhook::Limits {
+        body_timeout: config.http_read_timeout,
+        unauthenticated_burst: config.webhook_unauthenticated_burst,
+        unauthenticated_per_second: config.webhook_unauthenticated_rate,
+    }
+}
+
+/// The Secrets whose metadata the webhook token cache follows: those the controllers see.
+fn secret_metadata(
+    ctx: &Context,
+) -> kube::Api<kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Secret>> {
+    match &ctx.config.namespace {
+        Some(ns) => kube::Api::namespaced(ctx.client.clone(), ns),
+        None => kube::Api::all(ctx.client.clone()),
+    }
+}
+
+/// Binds --http-addr (webhooks, probes, and /metrics unless split) and --metrics-addr when
+/// it differs (metrics, probes), and serves them until `shutdown`.
+async fn spawn_servers(
+    config: &Config,
+    health: http::Health,
+    hooks: webhook::WebhookState,
+    shutdown: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let limits = http::ServerLimits {
+        header_timeout: config.http_read_timeout,
+        max_connections: config.http_max_connections,
+    };
+    let split = config.metrics_addr.filter(|a| *a != config.http_addr);
+    let mut app = http::probes(health.clone()).merge(webhook::router(hooks));
+    let mut servers = Vec::new();
+    if let Some(addr) = split {
+        let listener = http::bind(addr).await?;
+        tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
+        let metrics = http::probes(health.clone()).merge(http::metrics_route(health));
+        servers.push(http::serve(listener, metrics, limits, shutdown.clone()));
+    } else {
+        app = app.merge(http::metrics_route(health));
+    }
+    let listener = http::bind(config.http_addr).await?;
+    let what = if split.is_some() { "" } else { " /metrics," };
+    tracing::info!(addr = %listener.local_addr()?, "serving /hook,{what} /healthz, /readyz");
+    servers.push(http::serve(listener, app, limits, shutdown));
+    Ok(tokio::spawn(async move {
+        futures::future::join_all(servers).await;
+    }))
 }
 
 async fn wait_for_signal() {

@@ -2,7 +2,7 @@
 //! `kubectl apply -k deploy/samples/`. This suite renders both with the real `kubectl
 //! kustomize`, checks the objects for what the installation promises (least-privilege RBAC; a
 //! restricted, leader-elected Deployment whose every argument and variable the real
-//! `catalog-reconciler` accepts; a metrics Service; one sample CatalogSource per environment of
+//! `catalog-reconciler` accepts; a metrics Service and a webhook Service on separate ports; one sample CatalogSource per environment of
 //! `catalog-repo-template/catalog.yaml`), and applies them with the real kubectl to
 //! kube-emulator, a fresh cluster, in the two steps the README gives.
 //!
@@ -39,7 +39,7 @@ fn base_holds_the_crds_and_the_controller_and_no_custom_resource() {
         ("Namespace", 1),
         ("Role", 1),
         ("RoleBinding", 1),
-        ("Service", 1),
+        ("Service", 2),
         ("ServiceAccount", 1),
     ]
     .into();
@@ -232,46 +232,7 @@ fn deployment_runs_two_leader_elected_restricted_replicas() {
         assert_eq!(from, Some(&json!(field)), "{var} from the downward API");
     }
 
-    // Probes and the Service reach the port --http-addr listens on.
-    let addr = arg_value(&args, "--http-addr").expect("--http-addr");
-    let port: u64 = addr
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .parse()
-        .expect("port");
-    let ports = c["ports"].as_array().expect("ports");
-    let resolves = |p: &Value| {
-        ports.iter().any(|cp| {
-            cp["containerPort"] == port && (p == &cp["containerPort"] || p == &cp["name"])
-        })
-    };
-    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
-        let get = &c[probe]["httpGet"];
-        assert_eq!(get["path"], path, "{probe} path");
-        assert!(
-            resolves(&get["port"]),
-            "{probe} port {} is not {port}",
-            get["port"]
-        );
-    }
-    let svc = only(base, "Service");
-    assert_eq!(namespace(svc), namespace(d));
-    for (k, v) in svc["spec"]["selector"]
-        .as_object()
-        .expect("service selector")
-    {
-        assert_eq!(
-            pod_labels.get(k),
-            Some(v),
-            "Service selector {k} matches the pods"
-        );
-    }
-    let svc_ports = svc["spec"]["ports"].as_array().expect("service ports");
-    assert!(
-        svc_ports.iter().any(|p| resolves(&p["targetPort"])),
-        "the Service exposes /metrics on {port}: {svc_ports:?}"
-    );
+    deploy_support::ports::check_ports_and_services(base, d);
 
     for what in ["requests", "limits"] {
         for res in ["cpu", "memory"] {

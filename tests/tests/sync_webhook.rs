@@ -138,7 +138,8 @@ async fn webhooks_with_good_signatures_sync_at_once_and_bad_ones_are_refused() {
             body
         )
         .await,
-        404
+        401,
+        "a missing source is answered like a bad signature"
     );
     // Rate limit per source.
     let mut codes = Vec::new();

@@ -115,22 +115,33 @@ pub struct Controller {
     cache_dir: PathBuf,
     handle: Handle,
     rx: mpsc::UnboundedReceiver<Trigger>,
+    sources: Store<CatalogSource>,
+    sources_writer: reflector::store::Writer<CatalogSource>,
 }
 
 impl Controller {
     pub fn new(metrics: Metrics, cache_dir: PathBuf) -> Controller {
         memory::limit_arenas();
         let (tx, rx) = mpsc::unbounded_channel();
+        let (sources, sources_writer) = reflector::store();
         Controller {
             metrics,
             cache_dir,
             handle: Handle { tx },
             rx,
+            sources,
+            sources_writer,
         }
     }
 
     pub fn handle(&self) -> Handle {
         self.handle.clone()
+    }
+
+    /// The controller's cache of CatalogSources, for the webhook receiver: filled once
+    /// [`Controller::run`] runs (ready after its first list), never otherwise.
+    pub fn sources(&self) -> Store<CatalogSource> {
+        self.sources.clone()
     }
 
     /// Runs until `ctx.shutdown` fires.
@@ -144,7 +155,7 @@ impl Controller {
                 ),
                 None => (Api::all(client.clone()), Api::all(client.clone())),
             };
-        let (sources, sources_writer) = reflector::store();
+        let (sources, sources_writer) = (self.sources, self.sources_writer);
         let images = Arc::new(live::LiveCache::default());
         let shared = Arc::new(Shared {
             client: client.clone(),

@@ -1,6 +1,8 @@
 //! Harness of the deploy suite: the real kubectl with a fresh HOME per run, `deploy/` and
 //! `deploy/samples/` rendered once, and accessors of the rendered objects.
 
+pub mod ports;
+
 use std::sync::OnceLock;
 
 use catalog_e2e::emulator::Emulator;

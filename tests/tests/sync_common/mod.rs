@@ -61,6 +61,11 @@ impl Env {
         self.reconciler = Some(fixture::spawn_reconciler(cmd));
     }
 
+    /// Process id of the running reconciler, to read its memory from /proc.
+    pub fn reconciler_pid(&self) -> Option<u32> {
+        self.reconciler.as_ref().map(Child::id)
+    }
+
     /// Kills the reconciler (SIGKILL: no graceful shutdown).
     pub fn kill_reconciler(&mut self) {
         if let Some(mut child) = self.reconciler.take() {

@@ -1,0 +1,322 @@
+//! Push webhook receiver: `POST /hook/<namespace>/<name>` triggers an immediate sync of that
+//! CatalogSource, authenticated with the `token` key of its `spec.webhook.secretRef` (see
+//! [`auth`]).
+//!
+//! Anyone on the internet can reach this endpoint, so no delivery can make the reconciler do
+//! unbounded work or tell which sources exist:
+//! - the namespace and name are checked (DNS-1123 label / subdomain) before anything else: 400;
+//! - the source comes from the sync controller's cache and its token from
+//!   [`secrets::SecretCache`]: deliveries cause no API request (only the first one per Secret
+//!   after it changes);
+//! - the body is read within `--http-read-timeout`, at most [`MAX_BODY`] bytes;
+//! - a missing source, a source without `spec.webhook` and a bad signature get the same 401,
+//!   after the same work (an HMAC with a throwaway key when there is no token);
+//! - budgets ([`limit`]): deliveries that have not authenticated share one global budget (429
+//!   when spent); only authenticated ones count against their source's.
+//!
+//! Only the replica running the sync controller (the leader) serves deliveries: elsewhere its
+//! cache is never filled and every delivery gets 503, whatever its path.
+
+pub mod auth;
+pub mod limit;
+pub mod secrets;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use futures::FutureExt as _;
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use catalog_api::CatalogSource;
+use catalog_api::validate::check_dns_subdomain;
+
+use crate::sync::{Handle, Key};
+use limit::Limiter;
+use secrets::{SecretCache, SecretKey};
+
+/// Largest accepted payload (GitHub caps deliveries at 25 MiB; pushes are far smaller).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Bodies read at once: they are held in memory, so this times [`MAX_BODY`] bounds what
+/// deliveries can occupy (16 MiB); further deliveries wait, within the body timeout.
+pub const MAX_BODIES_IN_FLIGHT: usize = 16;
+
+/// The one answer to every delivery that did not authenticate.
+const UNAUTHORIZED: &str = "delivery not authenticated";
+
+/// Bounds of the receiver (see the flags in [`crate::Config`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Longest wait for the whole body.
+    pub body_timeout: Duration,
+    /// Unauthenticated deliveries accepted at once (all sources together).
+    pub unauthenticated_burst: u32,
+    /// Unauthenticated deliveries accepted per second, sustained.
+    pub unauthenticated_per_second: u32,
+}
+
+/// Everything a delivery needs; cheap to clone.
+#[derive(Clone)]
+pub struct WebhookState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sources: Store<CatalogSource>,
+    secrets: Arc<SecretCache>,
+    handle: Handle,
+    limiter: Limiter,
+    body_timeout: Duration,
+    bodies: tokio::sync::Semaphore,
+}
+
+impl WebhookState {
+    pub fn new(
+        sources: Store<CatalogSource>,
+        secrets: Arc<SecretCache>,
+        handle: Handle,
+        limits: Limits,
+    ) -> WebhookState {
+        WebhookState {
+            inner: Arc::new(Inner {
+                sources,
+                secrets,
+                handle,
+                limiter: Limiter::new(
+                    limits.unauthenticated_burst,
+                    limits.unauthenticated_per_second,
+                ),
+                body_timeout: limits.body_timeout,
+                bodies: tokio::sync::Semaphore::new(MAX_BODIES_IN_FLIGHT),
+            }),
+        }
+    }
+}
+
+/// The webhook routes, to merge into the operations router.
+pub fn router(state: WebhookState) -> Router {
+    Router::new()
+        .route("/hook/{namespace}/{name}", post(hook))
+        .with_state(state)
+}
+
+/// Why a delivery was not accepted; each maps to one status and one fixed message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the path must be /hook/<namespace>/<name> with a valid namespace and name")]
+    BadPath,
+    #[error("webhooks are served by the leader replica once its caches are synced; retry")]
+    NotServing,
+    #[error("too many unauthenticated webhook deliveries; retry later")]
+    Unauthenticated,
+    #[error("too many webhook deliveries for this source; retry later")]
+    SourceBusy,
+    #[error("the body was not received in time")]
+    BodyTimeout,
+    #[error("the body could not be read whole (at most 1 MiB)")]
+    BodyTooLarge,
+    #[error("{UNAUTHORIZED}")]
+    Unauthorized,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Refusal::BadPath => StatusCode::BAD_REQUEST,
+            Refusal::NotServing => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Unauthenticated | Refusal::SourceBusy => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Refusal::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Unauthorized => StatusCode::UNAUTHORIZED,
+        };
+        let mut response = reply(status, &self.to_string());
+        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+            let retry = HeaderValue::from_static("1");
+            response.headers_mut().insert(header::RETRY_AFTER, retry);
+        }
+        response
+    }
+}
+
+fn reply(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "message": message }).to_string(),
+    )
+        .into_response()
+}
+
+async fn hook(
+    State(state): State<WebhookState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match deliver(&state.inner, path, &headers, body).await {
+        Ok(key) => {
+            tracing::info!(source = %format!("{}/{}", key.0, key.1), "webhook accepted; syncing");
+            state.inner.handle.request_sync(&key.0, &key.1);
+            reply(StatusCode::ACCEPTED, "sync triggered")
+        }
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Every check of a delivery, cheapest first; the source to sync when it passes.
+async fn deliver(
+    state: &Inner,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Key, Refusal> {
+    let key = valid_key(path)?;
+    if !matches!(
+        state.sources.wait_until_ready().now_or_never(),
+        Some(Ok(()))
+    ) {
+        return Err(Refusal::NotServing);
+    }
+    if !state.limiter.admit_unauthenticated() {
+        tracing::debug!("webhook: the unauthenticated budget is spent");
+        return Err(Refusal::Unauthenticated);
+    }
+    let body = read_body(body, &state.bodies, state.body_timeout).await?;
+    let token = token_for(state, &key).await;
+    // Without a token, the same HMAC with a throwaway key: refusals take the same time.
+    let checked = auth::authenticate(headers, &body, token.as_deref().unwrap_or(b"-"));
+    match (token, checked) {
+        (Some(_), Ok(())) => state.limiter.authenticated(),
+        (_, outcome) => {
+            tracing::debug!(source = %format!("{}/{}", key.0, key.1), reason = outcome.err().unwrap_or("unknown source or no token"), "webhook refused");
+            return Err(Refusal::Unauthorized);
+        }
+    }
+    if !state.limiter.admit_source(&key) {
+        return Err(Refusal::SourceBusy);
+    }
+    Ok(key)
+}
+
+/// The (namespace, name) of the path, when both are valid Kubernetes names. `%2F` decodes to a
+/// `/`, which neither may contain.
+fn valid_key(path: Result<Path<(String, String)>, PathRejection>) -> Result<Key, Refusal> {
+    let Ok(Path((namespace, name))) = path else {
+        return Err(Refusal::BadPath);
+    };
+    if check_dns_label(&namespace).is_err() || check_dns_subdomain(&name).is_err() {
+        return Err(Refusal::BadPath);
+    }
+    Ok((namespace, name))
+}
+
+/// Namespaces are DNS-1123 labels: at most 63 lowercase letters, digits and '-', starting
+/// and ending with a letter or digit.
+pub fn check_dns_label(name: &str) -> Result<(), &'static str> {
+    let bytes = name.as_bytes();
+    let inner_ok = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-';
+    let end_ok = |b: Option<&u8>| b.is_some_and(|b| *b != b'-' && inner_ok(b));
+    if name.len() > 63 || !bytes.iter().all(inner_ok) || !end_ok(bytes.first()) {
+        return Err("is not a DNS-1123 label");
+    }
+    if !end_ok(bytes.last()) {
+        return Err("is not a DNS-1123 label");
+    }
+    Ok(())
+}
+
+/// The whole body, at most [`MAX_BODY`], read while holding one of `slots`; waiting for the
+/// slot and reading both count against `timeout`.
+async fn read_body(
+    body: Body,
+    slots: &tokio::sync::Semaphore,
+    timeout: Duration,
+) -> Result<Bytes, Refusal> {
+    let read = async {
+        let _slot = slots.acquire().await.map_err(|_| Refusal::NotServing)?;
+        axum::body::to_bytes(body, MAX_BODY)
+            .await
+            .map_err(|_| Refusal::BodyTooLarge)
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(Refusal::BodyTimeout))
+}
+
+/// The token of the source's webhook Secret, from the caches; None for a missing source, one
+/// without `spec.webhook`, or a Secret without a token.
+async fn token_for(state: &Inner, key: &Key) -> Option<Arc<[u8]>> {
+    let source = state.sources.get(&ObjectRef::new(&key.1).within(&key.0))?;
+    let secret = (
+        key.0.clone(),
+        source.spec.webhook.as_ref()?.secret_ref.name.clone(),
+    );
+    let sources = &state.sources;
+    let wanted = |k: &SecretKey| named_by_a_source(sources, k);
+    match state.secrets.token(&secret, wanted).await {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::warn!(error = %e, secret = %format!("{}/{}", secret.0, secret.1), "webhook: cannot read the Secret");
+            None
+        }
+    }
+}
+
+/// Whether some CatalogSource of the Secret's namespace names it as its webhook Secret.
+fn named_by_a_source(sources: &Store<CatalogSource>, key: &SecretKey) -> bool {
+    sources
+        .find(|s| {
+            s.metadata.namespace.as_deref() == Some(key.0.as_str())
+                && s.spec
+                    .webhook
+                    .as_ref()
+                    .is_some_and(|w| w.secret_ref.name == key.1)
+        })
+        .is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_must_be_dns_labels() {
+        for good in ["catalog", "a", "a-1", &"a".repeat(63)] {
+            assert!(check_dns_label(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a.b",
+            "a/b",
+            "a_b",
+            &"a".repeat(64),
+            "é",
+        ] {
+            assert!(check_dns_label(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_refusal_that_could_reveal_a_source_reads_the_same() {
+        let body = |r: Refusal| r.to_string();
+        assert_eq!(body(Refusal::Unauthorized), UNAUTHORIZED);
+        assert_eq!(
+            Refusal::Unauthorized.into_response().status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            Refusal::Unauthenticated.into_response().headers()[header::RETRY_AFTER],
+            "1"
+        );
+    }
+}
