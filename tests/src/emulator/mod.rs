@@ -49,6 +49,7 @@ mod objects;
 mod openapi;
 mod patch;
 mod proto;
+mod ratchet;
 mod read;
 mod resources;
 mod schema;

@@ -158,7 +158,12 @@ pub(super) fn finish(
             }
         }
         schema::apply_defaults(s, &mut new);
-        schema::validate(s, &new, "", &mut causes);
+        let mut schema_causes = Vec::new();
+        schema::validate(s, &new, "", &mut schema_causes);
+        if let Some(old) = old.as_deref() {
+            super::ratchet::ratchet(old, &new, &mut schema_causes);
+        }
+        causes.extend(schema_causes);
     }
     if let Some(m) = new.get("metadata").and_then(Value::as_object) {
         meta::validate_meta(m, &mut causes);

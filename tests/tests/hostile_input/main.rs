@@ -4,4 +4,5 @@
 #[path = "../sync_common/mod.rs"]
 mod sync_common;
 
+mod durations;
 mod webhook;

@@ -66,6 +66,14 @@ impl Env {
         self.reconciler.as_ref().map(Child::id)
     }
 
+    /// Whether the reconciler process is still running (false once it exited, by a crash or
+    /// otherwise).
+    pub fn reconciler_running(&mut self) -> bool {
+        self.reconciler
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
     /// Kills the reconciler (SIGKILL: no graceful shutdown).
     pub fn kill_reconciler(&mut self) {
         if let Some(mut child) = self.reconciler.take() {
