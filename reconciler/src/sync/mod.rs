@@ -161,6 +161,7 @@ impl Controller {
             ),
             forge: crate::forge::Client::new(),
             allow_cross_namespace_targets: ctx.config.allow_cross_namespace_targets,
+            max_entries: ctx.config.max_entries_per_source,
         });
 
         let handle = self.handle.clone();
@@ -349,6 +350,8 @@ pub(crate) struct Shared {
     pub forge: crate::forge::Client,
     /// `--allow-cross-namespace-targets`.
     pub allow_cross_namespace_targets: bool,
+    /// `--max-entries-per-source`.
+    pub max_entries: usize,
 }
 
 impl Shared {
