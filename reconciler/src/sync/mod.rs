@@ -222,6 +222,14 @@ impl Controller {
                 }
             }
         }
+        let live: HashSet<Key> = sources.state().iter().map(|s| key_of(s)).collect();
+        let (cache_dir, namespace) = (shared.cache_dir.clone(), ctx.config.namespace.clone());
+        let orphans = tokio::task::spawn_blocking(move || {
+            cleanup::remove_orphan_caches(&cache_dir, namespace.as_deref(), &live)
+        });
+        if let Err(e) = orphans.await {
+            tracing::warn!(error = %e, "removing the caches of deleted sources failed");
+        }
         tracing::info!("sync controller started");
         let result = schedule(shared, self.rx, ctx.clone()).await;
         source_task.abort();
@@ -413,10 +421,17 @@ impl Shared {
         contested
     }
 
+    /// Drops everything kept for a source that is gone, its Git cache included.
     fn forget(&self, key: &Key) {
         self.claim(key, "", &BTreeSet::new());
         self.states.lock().unwrap().remove(key);
         self.due.lock().unwrap().remove(key);
+        // Kubernetes names never hold `/` or `..`; a key that does names no cache of ours.
+        let plain = |part: &str| !part.is_empty() && !part.contains(['/', '\\']) && part != "..";
+        if plain(&key.0) && plain(&key.1) {
+            let cache = effects::cache_path(self, &key.0, &key.1);
+            tokio::task::block_in_place(|| cleanup::remove_cache(&cache));
+        }
     }
 }
 
