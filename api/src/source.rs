@@ -64,7 +64,8 @@ pub struct CatalogSourceSpec {
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
     pub interval: String,
 
-    /// Timeout of one fetch.
+    /// Hard deadline of one fetch, connecting and the ref advertisement included; at most
+    /// `10m` (a longer value is cut to 10m).
     #[serde(default = "default_timeout")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
     pub timeout: String,

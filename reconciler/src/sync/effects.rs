@@ -17,7 +17,7 @@ use super::live::resource_version;
 use super::reconcile::SourceState;
 use super::status::{merge_patch, set_condition};
 use crate::forge::{CommitState, StatusReport};
-use crate::source::{self, Credentials, FetchRequest, Fetched, RefSpec, SourceError};
+use crate::source::{self, Credentials, FetchRequest, Fetched, RefSpec};
 
 pub(super) fn jitter(base: Duration, fraction: f64) -> Duration {
     let nanos = std::time::SystemTime::now()
@@ -81,17 +81,8 @@ pub(super) async fn fetch(
         timeout,
         cache_path: cache_path(shared, ns, name),
     };
-    let url = catalog_api::redact::redact_url(&spec.url).into_owned();
-    let work = tokio::task::spawn_blocking(move || source::fetch(&request));
-    match tokio::time::timeout(timeout + Duration::from_secs(1), work).await {
-        Ok(Ok(result)) => result.map_err(|e: SourceError| e.to_string()),
-        Ok(Err(e)) => Err(format!("fetching {url} crashed: {e}")),
-        Err(_) => Err(SourceError::Timeout {
-            url,
-            seconds: timeout.as_secs(),
-        }
-        .to_string()),
-    }
+    let key = (ns.to_string(), name.to_string());
+    shared.fetches.fetch(&shared.workers, &key, request).await
 }
 
 #[allow(clippy::too_many_arguments)]

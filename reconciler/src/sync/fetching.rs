@@ -10,6 +10,7 @@ use catalog_api::labels::RECONCILE_REQUESTED_AT;
 use catalog_api::source::{CatalogSourceStatus, condition};
 
 use super::effects::{event, fetch, jitter, write_status};
+use super::isolation::MAX_FETCH_TIMEOUT;
 use super::plan::{FetchState, fetch_due};
 use super::reconcile::SourceState;
 use super::status::{STALLED_AFTER_FAILURES, fetch_failed};
@@ -38,7 +39,9 @@ pub(super) async fn fetch_step(
         .and_then(|a| a.get(RECONCILE_REQUESTED_AT))
         .cloned();
     let interval = catalog_api::duration::parse(&spec.interval).unwrap_or(Duration::from_secs(60));
-    let timeout = catalog_api::duration::parse(&spec.timeout).unwrap_or(Duration::from_secs(60));
+    let timeout = catalog_api::duration::parse(&spec.timeout)
+        .unwrap_or(Duration::from_secs(60))
+        .clamp(Duration::from_secs(1), MAX_FETCH_TIMEOUT);
     let manual = requested_at.is_some() && requested_at != previous.last_handled_reconcile_at;
     let backing_off = state.failures > 0
         && shared

@@ -14,6 +14,7 @@ mod cleanup;
 mod effects;
 pub mod entries;
 mod fetching;
+mod isolation;
 pub mod live;
 pub mod local;
 pub(crate) mod memory;
@@ -22,6 +23,7 @@ pub mod plan;
 mod reconcile;
 pub mod status;
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -162,6 +164,8 @@ impl Controller {
             forge: crate::forge::Client::new(),
             allow_cross_namespace_targets: ctx.config.allow_cross_namespace_targets,
             max_entries: ctx.config.max_entries_per_source,
+            workers: Arc::new(tokio::sync::Semaphore::new(PARALLEL_SOURCES)),
+            fetches: isolation::FetchSlots::new(ctx.config.fetch_concurrency),
         });
 
         let handle = self.handle.clone();
@@ -263,7 +267,8 @@ fn owners_of(sources: &Store<CatalogSource>, image: &CatalogImage) -> Vec<Key> {
         .collect()
 }
 
-/// How many sources sync at once.
+/// How many sources sync at once (fetching aside: a sync waiting on its remote gives its
+/// slot to another, see [`isolation`]).
 const PARALLEL_SOURCES: usize = 4;
 
 /// Runs syncs: one at a time per source, triggers arriving during a sync queue one more run.
@@ -317,15 +322,18 @@ async fn schedule(
             .cloned()
             .collect();
         for key in ready {
-            if running.len() >= PARALLEL_SOURCES {
-                break;
-            }
             let fetch = pending.remove(&key).unwrap_or(false);
             running.insert(key.clone());
             let shared = shared.clone();
+            // One task per source; at most PARALLEL_SOURCES of them hold a worker slot.
             tasks.spawn(async move {
-                reconcile::sync_source(&shared, &key, fetch).await;
-                memory::release_free_pages();
+                if let Ok(slot) = shared.workers.clone().acquire_owned().await {
+                    let sync = reconcile::sync_source(&shared, &key, fetch);
+                    isolation::WORKER
+                        .scope(RefCell::new(Some(slot)), sync)
+                        .await;
+                    memory::release_free_pages();
+                }
                 key
             });
         }
@@ -360,6 +368,10 @@ pub(crate) struct Shared {
     pub allow_cross_namespace_targets: bool,
     /// `--max-entries-per-source`.
     pub max_entries: usize,
+    /// [`PARALLEL_SOURCES`] sync worker slots (released while a sync waits on its fetch).
+    pub workers: Arc<tokio::sync::Semaphore>,
+    /// `--fetch-concurrency` fetch slots and the fetches still running.
+    pub fetches: isolation::FetchSlots,
 }
 
 impl Shared {
