@@ -58,6 +58,12 @@ pub(super) fn cache_path(shared: &Shared, ns: &str, name: &str) -> std::path::Pa
     shared.cache_dir.join(ns).join(format!("{name}.git"))
 }
 
+/// Branch and tag fetches take only the tip commit (depth 1) where the transport supports
+/// it: a sync reads one tree. Whatever needs the history between two revisions (an
+/// ancestry check of a new revision against the applied one) must turn this off, or fetch
+/// the applied revision too.
+pub(super) const SHALLOW_FETCHES: bool = true;
+
 pub(super) async fn fetch(
     shared: &Shared,
     source: &CatalogSource,
@@ -80,6 +86,7 @@ pub(super) async fn fetch(
         credentials,
         timeout,
         cache_path: cache_path(shared, ns, name),
+        shallow: SHALLOW_FETCHES,
     };
     let key = (ns.to_string(), name.to_string());
     shared.fetches.fetch(&shared.workers, &key, request).await

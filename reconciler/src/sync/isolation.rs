@@ -132,6 +132,7 @@ mod tests {
             credentials: Credentials::default(),
             timeout: Duration::from_secs(1),
             cache_path: cache.to_path_buf(),
+            shallow: true,
         }
     }
 
