@@ -274,12 +274,6 @@ async fn deleting_a_source_removes_its_cache_and_a_restart_removes_orphans() {
         "premise: {} holds the cache",
         cache.display()
     );
-    // Over git://, a branch is fetched shallow: only the tip commit.
-    let shallow = std::fs::read_to_string(cache.join("shallow")).unwrap_or_default();
-    assert!(
-        shallow.contains(&repo.head("main").unwrap()),
-        "shallow fetch: {shallow:?}"
-    );
 
     env.sources()
         .delete("dev", &Default::default())
@@ -300,4 +294,30 @@ async fn deleting_a_source_removes_its_cache_and_a_restart_removes_orphans() {
         || async { (!orphan.exists()).then_some(()) },
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_branch_is_fetched_shallow_over_the_network_and_later_commits_still_sync() {
+    let repo = BareRepo::from_template("catalog").unwrap();
+    let daemon = GitDaemon::start_for(repo.base_path()).unwrap();
+    let mut env = Env::start().await;
+    env.spawn_reconciler(&[]);
+    env.create_source("dev", &daemon.url(&repo), json!({"interval": "1s"}))
+        .await;
+    let first = repo.head("main").unwrap();
+    env.wait_applied("dev", &first).await;
+    // libgit2 records the commits whose parents it did not fetch in `shallow`.
+    let shallow_file = env.cache_dir().join(NS).join("dev.git").join("shallow");
+    let shallow = std::fs::read_to_string(&shallow_file).unwrap_or_default();
+    assert_eq!(shallow.trim(), first, "only the tip was fetched");
+
+    let next = repo
+        .write(
+            "main",
+            "environments/dev/next.yaml",
+            entry_yaml("next", "quay.io/acme/n:1"),
+        )
+        .unwrap();
+    env.wait_applied("dev", &next).await;
+    assert!(env.image("next").await.is_some());
 }
