@@ -302,17 +302,17 @@ const UNSHALLOW: i32 = i32::MAX;
 
 /// How deep to fetch: only the tip of a branch or tag when `request.shallow` (a sync reads
 /// one tree; the history of a large catalog is most of its size); everything otherwise,
-/// and everything again when a pinned commit must be found in a cache a shallow fetch
-/// filled. libgit2 ≥ 1.7 fetches shallow over http(s), ssh and git://; its local transport
-/// (`file://`, plain paths) ignores the depth and copies what the refs reach.
+/// and the whole history again (unshallowing) when a pinned commit or a full fetch is asked
+/// of a cache an earlier shallow fetch filled. libgit2 ≥ 1.7 fetches shallow over http(s),
+/// ssh and git://; its local transport (`file://`, plain paths) refuses a depth, so those
+/// always fetch in full.
 fn fetch_depth(repo: &Repository, request: &FetchRequest) -> i32 {
+    if !remote_transport(&request.url) {
+        return 0;
+    }
     match request.reference {
-        RefSpec::Branch(_) | RefSpec::Tag(_)
-            if request.shallow && remote_transport(&request.url) =>
-        {
-            1
-        }
-        RefSpec::Commit(_) if repo.is_shallow() => UNSHALLOW,
+        RefSpec::Branch(_) | RefSpec::Tag(_) if request.shallow => 1,
+        _ if repo.is_shallow() => UNSHALLOW,
         _ => 0,
     }
 }
@@ -411,6 +411,36 @@ mod tests {
         for url in ["file:///srv/r.git", "/srv/r.git", "./r.git", "r.git"] {
             assert!(!remote_transport(url), "{url}");
         }
+    }
+
+    #[test]
+    fn depth_is_one_for_network_branches_and_unshallows_when_history_is_asked_for() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(tmp.path()).unwrap();
+        let request = |url: &str, reference, shallow| FetchRequest {
+            url: url.into(),
+            reference,
+            credentials: Credentials::default(),
+            timeout: Duration::from_secs(1),
+            cache_path: tmp.path().into(),
+            shallow,
+        };
+        let branch = || RefSpec::Branch("main".into());
+        let net = "git://h/r.git";
+        assert_eq!(fetch_depth(&repo, &request(net, branch(), true)), 1);
+        assert_eq!(
+            fetch_depth(&repo, &request("file:///r.git", branch(), true)),
+            0
+        );
+        assert_eq!(fetch_depth(&repo, &request(net, branch(), false)), 0);
+        std::fs::write(tmp.path().join("shallow"), format!("{}\n", "1".repeat(40))).unwrap();
+        assert!(repo.is_shallow(), "premise");
+        let pinned = RefSpec::Commit("1".repeat(40));
+        assert_eq!(fetch_depth(&repo, &request(net, pinned, true)), UNSHALLOW);
+        assert_eq!(
+            fetch_depth(&repo, &request(net, branch(), false)),
+            UNSHALLOW
+        );
     }
 
     #[test]

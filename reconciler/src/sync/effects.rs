@@ -59,9 +59,10 @@ pub(super) fn cache_path(shared: &Shared, ns: &str, name: &str) -> std::path::Pa
 }
 
 /// Branch and tag fetches take only the tip commit (depth 1) where the transport supports
-/// it: a sync reads one tree. Whatever needs the history between two revisions (an
-/// ancestry check of a new revision against the applied one) must turn this off, or fetch
-/// the applied revision too.
+/// it: a sync reads one tree. A source with `spec.verify` fetches its whole history: the
+/// no-rollback check walks from the new revision back to the applied one, and a depth-1
+/// fetch cuts that walk (libgit2 treats the shallow tip as parentless), so every update
+/// would look like a non-fast-forward.
 pub(super) const SHALLOW_FETCHES: bool = true;
 
 pub(super) async fn fetch(
@@ -86,7 +87,7 @@ pub(super) async fn fetch(
         credentials,
         timeout,
         cache_path: cache_path(shared, ns, name),
-        shallow: SHALLOW_FETCHES,
+        shallow: SHALLOW_FETCHES && spec.verify.is_none(),
     };
     let key = (ns.to_string(), name.to_string());
     shared.fetches.fetch(&shared.workers, &key, request).await
