@@ -123,6 +123,22 @@ pub fn read_entry_blob(repo: &Repository, path: &str, blob: Oid) -> Result<Vec<u
     Ok(repo.find_blob(blob).map_err(cannot)?.content().to_vec())
 }
 
+/// The diagnostic of a `catalog.yaml` over [`catalog_api::entry::MAX_FILE_BYTES`] at
+/// `commit` (read from its object header; the file is not loaded): its rules are not used,
+/// so the source says why rather than silently syncing with the defaults.
+pub fn oversized_config(repo: &Repository, commit: &str) -> Option<Diagnostic> {
+    let entry = Oid::from_str(commit)
+        .and_then(|oid| repo.find_commit(oid))
+        .and_then(|c| c.tree())
+        .and_then(|t| t.get_path(std::path::Path::new("catalog.yaml")))
+        .ok()?;
+    let (size, _) = repo
+        .odb()
+        .and_then(|odb| odb.read_header(entry.id()))
+        .ok()?;
+    catalog_api::entry::check_size("catalog.yaml", size as u64)
+}
+
 /// Validation rules of the environment at `dir`, from the repository's `catalog.yaml` when
 /// it declares that environment (`requireDigest`, name, namespace), else defaults. The
 /// target namespace of the CatalogSource always wins.

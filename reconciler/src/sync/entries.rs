@@ -9,7 +9,7 @@ use catalog_api::validate::{Entry, Report, Rules, combine_files, validate_file};
 use git2::{Oid, Repository};
 
 use crate::source::SourceError;
-use crate::source::tree::{FileBlob, list_files, read_entry_blob};
+use crate::source::tree::{FileBlob, list_files, oversized_config, read_entry_blob};
 
 /// Per-file validation results keyed by (path, blob id): a file whose blob did not change
 /// is not read or parsed again. The entries themselves are kept once, in the last report
@@ -79,6 +79,7 @@ impl EntryCache {
         let mut files = HashMap::with_capacity(listing.len());
         let mut entries: Vec<Entry> = Vec::with_capacity(previous.len().max(listing.len()));
         let mut diagnostics = listing_diagnostics;
+        diagnostics.extend(oversized_config(repo, commit));
         self.parsed_last = 0;
         for (file, reuse) in listing.iter().zip(reusable) {
             let key = (file.path.clone(), file.blob);
@@ -198,6 +199,7 @@ mod tests {
             std::fs::write(dir.join(format!("e{i}.yaml")), entry(&format!("e{i}"), "1")).unwrap();
         }
         std::fs::write(dir.join("zeros.yaml"), vec![0u8; 1024 * 1024]).unwrap();
+        std::fs::write(work.join("catalog.yaml"), vec![b'#'; 300 * 1024]).unwrap();
         git(work, &["add", "."]);
         git(work, &["commit", "-qm", "one"]);
         let commit = git(work, &["rev-parse", "HEAD"]);
@@ -207,10 +209,13 @@ mod tests {
             .read(&repo, &commit, "env", &Rules::default(), 4)
             .unwrap();
         assert_eq!(report.entries.len(), 3, "the other entries are unaffected");
-        assert_eq!(report.diagnostics.len(), 1, "{:?}", report.diagnostics);
+        let errors: Vec<String> = report.diagnostics.iter().map(|d| d.to_string()).collect();
         assert_eq!(
-            report.diagnostics[0].to_string(),
-            "env/zeros.yaml:1:1: file is 1048576 bytes, over the 256 KiB limit for an entry file (262144 bytes): it is not read"
+            errors,
+            [
+                "catalog.yaml:1:1: file is 307200 bytes, over the 256 KiB limit for an entry file (262144 bytes): it is not read",
+                "env/zeros.yaml:1:1: file is 1048576 bytes, over the 256 KiB limit for an entry file (262144 bytes): it is not read",
+            ]
         );
 
         let mut cache = EntryCache::default();
