@@ -8,6 +8,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 use crate::diagnostic::Diagnostic;
+use crate::expansion;
 
 /// Largest entry file accepted. An entry is a few hundred bytes; anything near this is a
 /// mistake (a committed image, a log) and would bloat the reconciler's memory.
@@ -114,6 +115,7 @@ impl Node {
 
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        expansion::charge::<D::Error>(std::mem::size_of::<Node>())?;
         let spanned = Spanned::<Value>::deserialize(deserializer)?;
         Ok(Node {
             value: spanned.value,
@@ -150,9 +152,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Float(v))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        expansion::charge::<E>(v.len())?;
         Ok(Value::String(v.to_string()))
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        expansion::charge::<E>(v.len())?;
         Ok(Value::String(v))
     }
     fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
@@ -174,11 +178,27 @@ impl<'de> Visitor<'de> for ValueVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut entries = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
+            expansion::charge::<A::Error>(key.len() + std::mem::size_of::<String>())?;
             let value = map.next_value::<Node>()?;
             entries.push((key, value));
         }
         Ok(Value::Map(entries))
     }
+}
+
+/// The diagnostic for a file of `size` bytes when it is over [`MAX_FILE_BYTES`]. Callers
+/// that can learn the size without reading the file (a Git object header, file metadata)
+/// call this first, so an oversized file is never loaded.
+pub fn check_size(path: &str, size: u64) -> Option<Diagnostic> {
+    (size > MAX_FILE_BYTES as u64).then(|| {
+        Diagnostic::file(
+            path,
+            format!(
+                "file is {size} bytes, over the {} KiB limit for an entry file ({MAX_FILE_BYTES} bytes): it is not read",
+                MAX_FILE_BYTES / 1024
+            ),
+        )
+    })
 }
 
 /// One YAML document of a file, parsed, or the reason it could not be.
@@ -193,15 +213,8 @@ pub struct Document {
 /// others: a broken second document still lets the first one be read.
 pub fn parse_file(path: &str, bytes: &[u8]) -> (Vec<Document>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
-    if bytes.len() > MAX_FILE_BYTES {
-        diagnostics.push(Diagnostic::file(
-            path,
-            format!(
-                "file is {} bytes, over the {} KiB limit for an entry file",
-                bytes.len(),
-                MAX_FILE_BYTES / 1024
-            ),
-        ));
+    if let Some(oversized) = check_size(path, bytes.len() as u64) {
+        diagnostics.push(oversized);
         return (Vec::new(), diagnostics);
     }
     let text = match std::str::from_utf8(bytes) {
@@ -219,6 +232,7 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> (Vec<Document>, Vec<Diagnostic>) 
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut documents = Vec::new();
+    expansion::reset();
     for (first_line, chunk) in split_documents(text) {
         if is_blank(chunk) {
             continue;
@@ -236,6 +250,16 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> (Vec<Document>, Vec<Diagnostic>) 
             Ok(mut root) => {
                 shift_lines(&mut root, first_line - 1);
                 documents.push(Document { first_line, root });
+            }
+            Err(_) if expansion::spent() => {
+                diagnostics.push(Diagnostic::new(
+                    path,
+                    first_line,
+                    1,
+                    expansion::spent_diagnostic(),
+                ));
+                // The budget is the file's: its later documents are not parsed.
+                break;
             }
             Err(e) => {
                 let (line, column) = e
@@ -265,6 +289,12 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> (Vec<Document>, Vec<Diagnostic>) 
 fn yaml_options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
+    // The parser's own copies of anchored content (64 MiB by default) are bounded too, a
+    // little above what the Node deserializer may build (see `expansion`), so the clearer
+    // expansion message is the one a bomb normally gets.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_recorded_anchor_bytes = 4 * expansion::MAX_EXPANDED_BYTES;
+    options.budget = Some(budget);
     options
 }
 
@@ -409,6 +439,24 @@ mod tests {
         let big = vec![b'a'; MAX_FILE_BYTES + 1];
         let (_, d) = parse_file("big.yaml", &big);
         assert!(d[0].message.contains("256 KiB"));
+    }
+
+    #[test]
+    fn an_alias_bomb_stops_at_the_expansion_budget() {
+        // 100 KiB of text, 2 GiB once every alias is resolved.
+        let mut text = format!("a: &a \"{}\"\n", "x".repeat(100 * 1024 - 64));
+        text.push_str("b: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n");
+        text.push_str("c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\n");
+        text.push_str("d: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n");
+        assert!(text.len() < 101 * 1024, "premise: a file under 101 KiB");
+        let (docs, d) = parse_file("bomb.yaml", text.as_bytes());
+        assert!(docs.is_empty());
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].message.contains("expands past 4 MiB"), "{d:?}");
+        // The budget is per file: the next file parses.
+        let (docs, d) = parse_file("ok.yaml", b"a: &a x\nb: *a\n");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(docs[0].root.locate("b").as_str(), Some("x"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod diagnostic;
 pub mod duration;
 pub mod entry;
+pub mod expansion;
 pub mod image;
 pub mod labels;
 pub mod redact;

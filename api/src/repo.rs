@@ -176,12 +176,9 @@ impl RepoConfig {
     /// Read `catalog.yaml` from a working tree.
     pub fn load(root: &Path) -> Result<RepoConfig, Vec<Diagnostic>> {
         let file = root.join(CONFIG_FILE);
-        match std::fs::read(&file) {
+        match read_bounded(&file, CONFIG_FILE) {
             Ok(bytes) => RepoConfig::parse(CONFIG_FILE, &bytes),
-            Err(e) => Err(vec![Diagnostic::file(
-                CONFIG_FILE,
-                format!("cannot read {}: {e}", file.display()),
-            )]),
+            Err(diagnostic) => Err(vec![diagnostic]),
         }
     }
 }
@@ -247,17 +244,33 @@ pub fn read_environment_files(root: &Path, dir: &str) -> (Vec<(String, Vec<u8>)>
             if path.is_dir() {
                 stack.push(path);
             } else if name.ends_with(".yaml") || name.ends_with(".yml") {
-                match std::fs::read(&path) {
+                match read_bounded(&path, &rel) {
                     Ok(bytes) => files.push((rel, bytes)),
-                    Err(e) => {
-                        diagnostics.push(Diagnostic::file(&rel, format!("cannot read file: {e}")))
-                    }
+                    Err(diagnostic) => diagnostics.push(diagnostic),
                 }
             }
         }
     }
     files.sort();
     (files, diagnostics)
+}
+
+/// Reads a file of the working tree unless its metadata says it is over
+/// [`crate::entry::MAX_FILE_BYTES`]: a 50 MiB file committed by mistake is reported, never
+/// loaded. The read itself stops past the limit too, for a file that grows meanwhile.
+pub fn read_bounded(path: &Path, rel: &str) -> Result<Vec<u8>, Diagnostic> {
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| Diagnostic::file(rel, format!("cannot read file: {e}"));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let size = file.metadata().map_err(cannot)?.len();
+    if let Some(oversized) = crate::entry::check_size(rel, size) {
+        return Err(oversized);
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(crate::entry::MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    Ok(bytes)
 }
 
 fn relative(root: &Path, path: &Path) -> String {

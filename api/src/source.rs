@@ -66,7 +66,8 @@ pub struct CatalogSourceSpec {
     #[schemars(extend("x-kubernetes-validations" = [{"rule": "duration(self) <= duration('720h')", "message": "must be at most 720h (30 days)"}]))]
     pub interval: String,
 
-    /// Timeout of one fetch; at most 10m.
+    /// Hard deadline of one fetch, connecting and the ref advertisement included; at most
+    /// 10m.
     #[serde(default = "default_timeout")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
     #[schemars(extend("x-kubernetes-validations" = [{"rule": "duration(self) <= duration('10m')", "message": "must be at most 10m"}]))]

@@ -354,3 +354,55 @@ fn reconciler_keys_are_refused_in_entry_files() {
     let fine = "apiVersion: automotive.sdv.cloud.redhat.com/v1alpha1\nkind: CatalogImage\nmetadata:\n  name: r\n  labels:\n    example.com/automotive.sdv.cloud.redhat.com: x\n  annotations:\n    automotive.sdv.cloud.redhat.com/source-imagebuild: ns/build\nspec:\n  registryUrl: quay.io/a/b:c\n";
     assert!(check(fine, &Rules::default()).is_valid());
 }
+
+#[test]
+fn an_oversized_file_on_disk_is_reported_from_its_metadata_without_being_read() {
+    let repo = tempfile::tempdir().unwrap();
+    let env = repo.path().join("environments/dev");
+    std::fs::create_dir_all(&env).unwrap();
+    std::fs::write(env.join("good.yaml"), entry("good", "")).unwrap();
+    // 50 MiB of zeros, sparse: nothing to read but what the file claims.
+    let big = std::fs::File::create(env.join("zeros.yaml")).unwrap();
+    big.set_len(50 * 1024 * 1024).unwrap();
+    assert_eq!(big.metadata().unwrap().len(), 52_428_800, "premise");
+    let report = validate_environment_dir(repo.path(), "environments/dev", &Rules::default());
+    assert_eq!(report.entries.len(), 1, "the good entry is unaffected");
+    assert_eq!(
+        only_error(&report),
+        "environments/dev/zeros.yaml:1:1: file is 52428800 bytes, over the 256 KiB limit for an entry file (262144 bytes): it is not read"
+    );
+}
+
+#[test]
+fn an_oversized_catalog_yaml_is_reported_without_being_read() {
+    let repo = tempfile::tempdir().unwrap();
+    let config = std::fs::File::create(repo.path().join("catalog.yaml")).unwrap();
+    config.set_len(300 * 1024).unwrap();
+    let errors = catalog_api::repo::RepoConfig::load(repo.path()).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0]
+            .to_string()
+            .starts_with("catalog.yaml:1:1: file is 307200 bytes, over the 256 KiB limit"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn an_alias_bomb_is_invalid_and_the_other_entries_are_not() {
+    // Under 100 KiB of text; resolved, 64 anchors of 64 KiB repeated 8 x 8 x 16 times.
+    let mut bomb = entry("bomb", "");
+    bomb.push_str(&format!("x-a: &a \"{}\"\n", "a".repeat(64 * 1024)));
+    bomb.push_str("x-b: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n");
+    bomb.push_str("x-c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\n");
+    bomb.push_str("x-d: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n");
+    assert!(bomb.len() < 100 * 1024, "premise: a file under 100 KiB");
+    let report = check(&bomb, &Rules::default());
+    let error = only_error(&report);
+    assert!(error.starts_with("env/bad.yaml:1:1: "), "{error}");
+    assert!(
+        error.contains("expands past 4 MiB once its aliases (*name) are resolved"),
+        "{error}"
+    );
+}

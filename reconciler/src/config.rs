@@ -108,6 +108,17 @@ pub struct Config {
     /// every namespace (single-tenant clusters).
     #[arg(long)]
     pub allow_cross_namespace_targets: bool,
+    /// Most entry files one CatalogSource may hold (counted in the Git trees before any file
+    /// is parsed). A source over it is Ready=False with reason `TooManyEntries` and keeps
+    /// what it applied before: a runaway commit (a generator loop, a wrong path) must not
+    /// make the reconciler parse and hold an unbounded number of entries.
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    pub max_entries_per_source: usize,
+    /// Git fetches running at once, over all sources. A fetch abandoned at its deadline
+    /// (`spec.timeout`) keeps its slot until libgit2 really lets go of the connection, so
+    /// hung remotes are bounded by this; syncs do not hold a worker while they fetch.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub fetch_concurrency: usize,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "json", env = "CATALOG_LOG_FORMAT")]
     pub log_format: LogFormat,

@@ -275,6 +275,10 @@ fn deployment_runs_two_leader_elected_restricted_replicas() {
             volume.is_some_and(|v| v["emptyDir"].is_object()),
             "{path} is an emptyDir"
         );
+        // A hostile repository must not fill the node's disk: both are bounded.
+        let limit = volume.and_then(|v| v["emptyDir"]["sizeLimit"].as_str());
+        let wanted = if path == cache { "2Gi" } else { "64Mi" };
+        assert_eq!(limit, Some(wanted), "{path}'s emptyDir sizeLimit");
     }
 }
 

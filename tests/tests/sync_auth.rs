@@ -7,7 +7,6 @@ mod sync_common;
 use std::time::{Duration, Instant};
 
 use catalog_e2e::git::{BareRepo, RedirectingRemote, SilentRemote, SmartHttp};
-use catalog_e2e::process::eventually;
 use serde_json::json;
 use sync_common::*;
 
@@ -97,12 +96,15 @@ async fn a_remote_that_never_answers_times_out_and_other_sources_keep_syncing() 
     assert!(env.image("still-syncing").await.is_some());
     let stuck = env.source("stuck").await;
     assert_eq!(ready(&stuck).unwrap().1, "FetchFailed");
-    eventually(
-        WAIT,
+    // Retried after its backoff, without a second connection while libgit2 still holds the
+    // first one (until its own idle timeout): abandoned fetches do not pile up.
+    env.wait_source_where(
+        "stuck",
         "the stuck source to be retried after its backoff",
-        || async { (silent.connections() >= 2).then_some(()) },
+        |s| ready(s).is_some_and(|c| c.2.contains("still open")),
     )
     .await;
+    assert_eq!(silent.connections(), 1);
 }
 
 /// Sets up a source whose URL redirects to `target_port` on another host name, with the

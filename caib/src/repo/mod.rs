@@ -430,6 +430,14 @@ impl ValidationCache {
                 cache
                     .entry((env.name.clone(), path.clone(), id))
                     .or_insert_with(|| {
+                        // The object header gives the size: an oversized blob is not loaded.
+                        let size = repo.odb().and_then(|odb| odb.read_header(id));
+                        if let Ok((size, _)) = size
+                            && let Some(oversized) =
+                                catalog_api::entry::check_size(&path, size as u64)
+                        {
+                            return (Vec::new(), vec![oversized]);
+                        }
                         let bytes = repo
                             .find_blob(id)
                             .map(|b| b.content().to_vec())

@@ -56,6 +56,10 @@ pub struct FetchRequest {
     pub timeout: Duration,
     /// The bare cache repository of this source (created when missing).
     pub cache_path: PathBuf,
+    /// Fetch a branch or tag with depth 1 (see [`fetch_depth`]). Off where the history
+    /// matters: an ancestry check between the applied and the new revision needs both
+    /// commits and the path between them.
+    pub shallow: bool,
 }
 
 /// The fetched commit.
@@ -219,6 +223,7 @@ pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
     let mut options = FetchOptions::new();
     options.remote_callbacks(callbacks);
     options.download_tags(git2::AutotagOption::None);
+    options.depth(fetch_depth(&repo, request));
     // Never logged: FetchOptions is not printed and libgit2 does not echo request headers.
     let bearer_header = bearer
         .filter(|_| request.url.starts_with("http"))
@@ -292,6 +297,40 @@ pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
     resolve(&repo, &request.reference, &url)
 }
 
+/// libgit2's depth for "fetch everything and unshallow" (`GIT_FETCH_DEPTH_UNSHALLOW`).
+const UNSHALLOW: i32 = i32::MAX;
+
+/// How deep to fetch: only the tip of a branch or tag when `request.shallow` (a sync reads
+/// one tree; the history of a large catalog is most of its size); everything otherwise,
+/// and the whole history again (unshallowing) when a pinned commit or a full fetch is asked
+/// of a cache an earlier shallow fetch filled. libgit2 ≥ 1.7 fetches shallow over http(s),
+/// ssh and git://; its local transport (`file://`, plain paths) refuses a depth, so those
+/// always fetch in full.
+fn fetch_depth(repo: &Repository, request: &FetchRequest) -> i32 {
+    if !remote_transport(&request.url) {
+        return 0;
+    }
+    match request.reference {
+        RefSpec::Branch(_) | RefSpec::Tag(_) if request.shallow => 1,
+        _ if repo.is_shallow() => UNSHALLOW,
+        _ => 0,
+    }
+}
+
+/// Whether libgit2 reaches `url` over the network (http(s), ssh, git://, scp-like
+/// `user@host:path`) rather than with its local transport, which refuses a depth ("shallow
+/// fetch is not supported by the local transport").
+fn remote_transport(url: &str) -> bool {
+    if let Some((scheme, _)) = url.split_once("://") {
+        return matches!(
+            scheme,
+            "http" | "https" | "ssh" | "git" | "git+ssh" | "ssh+git"
+        );
+    }
+    url.split_once(':')
+        .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'))
+}
+
 fn open_cache(path: &std::path::Path) -> Result<Repository, SourceError> {
     let cache_error = |e: &dyn std::fmt::Display| SourceError::Cache {
         path: path.display().to_string(),
@@ -359,6 +398,52 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_network_transports_fetch_shallow() {
+        for url in [
+            "https://h/r.git",
+            "http://h:8080/r.git",
+            "ssh://git@h:2222/r.git",
+            "git://h/r.git",
+            "git@github.com:org/r.git",
+        ] {
+            assert!(remote_transport(url), "{url}");
+        }
+        for url in ["file:///srv/r.git", "/srv/r.git", "./r.git", "r.git"] {
+            assert!(!remote_transport(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn depth_is_one_for_network_branches_and_unshallows_when_history_is_asked_for() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(tmp.path()).unwrap();
+        let request = |url: &str, reference, shallow| FetchRequest {
+            url: url.into(),
+            reference,
+            credentials: Credentials::default(),
+            timeout: Duration::from_secs(1),
+            cache_path: tmp.path().into(),
+            shallow,
+        };
+        let branch = || RefSpec::Branch("main".into());
+        let net = "git://h/r.git";
+        assert_eq!(fetch_depth(&repo, &request(net, branch(), true)), 1);
+        assert_eq!(
+            fetch_depth(&repo, &request("file:///r.git", branch(), true)),
+            0
+        );
+        assert_eq!(fetch_depth(&repo, &request(net, branch(), false)), 0);
+        std::fs::write(tmp.path().join("shallow"), format!("{}\n", "1".repeat(40))).unwrap();
+        assert!(repo.is_shallow(), "premise");
+        let pinned = RefSpec::Commit("1".repeat(40));
+        assert_eq!(fetch_depth(&repo, &request(net, pinned, true)), UNSHALLOW);
+        assert_eq!(
+            fetch_depth(&repo, &request(net, branch(), false)),
+            UNSHALLOW
+        );
+    }
+
+    #[test]
     fn ssh_ports() {
         assert_eq!(ssh_port("ssh://git@localhost:2222/r.git"), Some(2222));
         assert_eq!(ssh_port("ssh://git@localhost/r.git"), None);
@@ -383,6 +468,7 @@ mod tests {
             credentials: Credentials::default(),
             timeout: Duration::from_secs(10),
             cache_path: tmp.path().join("cache"),
+            shallow: true,
         };
         let got = fetch(&request(RefSpec::Branch("main".into()))).unwrap();
         assert_eq!(got.commit, first);

@@ -32,4 +32,23 @@ pub enum SourceError {
         path: String,
         message: String,
     },
+    #[error(
+        "{path} at {revision} holds {count} entry files, over the limit of {limit} per source (--max-entries-per-source): nothing of this revision is applied or pruned"
+    )]
+    TooManyEntries {
+        revision: String,
+        path: String,
+        count: usize,
+        limit: usize,
+    },
+}
+
+impl SourceError {
+    /// The Ready condition's reason when reading a revision failed with this error.
+    pub fn read_reason(&self) -> &'static str {
+        match self {
+            SourceError::TooManyEntries { .. } => "TooManyEntries",
+            _ => "ReadFailed",
+        }
+    }
 }

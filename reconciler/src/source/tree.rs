@@ -27,10 +27,14 @@ pub fn normalize_dir(dir: &str) -> String {
 /// Entry files (`*.yaml`, `*.yml`, recursively, hidden names skipped) under `dir` at
 /// `commit`, sorted by path. Symlinks are reported, not followed (the object database has
 /// no file system to resolve them against safely).
+///
+/// More than `max_files` entry files is [`SourceError::TooManyEntries`]: they are counted
+/// from the trees alone, so a 30,000-file directory costs a tree walk, not 30,000 parses.
 pub fn list_files(
     repo: &Repository,
     commit: &str,
     dir: &str,
+    max_files: usize,
 ) -> Result<(Vec<FileBlob>, Vec<Diagnostic>), SourceError> {
     let read_error = |message: String| SourceError::Read {
         revision: commit.to_string(),
@@ -62,6 +66,7 @@ pub fn list_files(
     };
     let mut files = Vec::new();
     let mut diagnostics = Vec::new();
+    let mut count = 0usize;
     tree.walk(TreeWalkMode::PreOrder, |parent, entry| {
         let name = entry.name().unwrap_or_default();
         if name.starts_with('.') {
@@ -76,10 +81,13 @@ pub fn list_files(
                         "symlinks are not followed in a synced catalog: commit the file itself",
                     ));
                 } else {
-                    files.push(FileBlob {
-                        path,
-                        blob: entry.id(),
-                    });
+                    count += 1;
+                    if count <= max_files {
+                        files.push(FileBlob {
+                            path,
+                            blob: entry.id(),
+                        });
+                    }
                 }
             }
             _ => {}
@@ -87,13 +95,48 @@ pub fn list_files(
         TreeWalkResult::Ok
     })
     .map_err(|e| read_error(e.message().to_string()))?;
+    if count > max_files {
+        return Err(SourceError::TooManyEntries {
+            revision: commit.to_string(),
+            path: if dir.is_empty() { ".".into() } else { dir },
+            count,
+            limit: max_files,
+        });
+    }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((files, diagnostics))
 }
 
-/// Content of a blob.
-pub fn read_blob(repo: &Repository, blob: Oid) -> Result<Vec<u8>, git2::Error> {
-    Ok(repo.find_blob(blob)?.content().to_vec())
+/// Content of the blob of file `path`, unless its object header says it is over
+/// [`catalog_api::entry::MAX_FILE_BYTES`]: then the diagnostic (path, size, limit), and the
+/// blob is never loaded (a 50 MiB blob would be inflated whole by `find_blob`).
+pub fn read_entry_blob(repo: &Repository, path: &str, blob: Oid) -> Result<Vec<u8>, Diagnostic> {
+    let cannot =
+        |e: git2::Error| Diagnostic::file(path, format!("cannot read the blob: {}", e.message()));
+    let (size, _) = repo
+        .odb()
+        .and_then(|odb| odb.read_header(blob))
+        .map_err(cannot)?;
+    if let Some(oversized) = catalog_api::entry::check_size(path, size as u64) {
+        return Err(oversized);
+    }
+    Ok(repo.find_blob(blob).map_err(cannot)?.content().to_vec())
+}
+
+/// The diagnostic of a `catalog.yaml` over [`catalog_api::entry::MAX_FILE_BYTES`] at
+/// `commit` (read from its object header; the file is not loaded): its rules are not used,
+/// so the source says why rather than silently syncing with the defaults.
+pub fn oversized_config(repo: &Repository, commit: &str) -> Option<Diagnostic> {
+    let entry = Oid::from_str(commit)
+        .and_then(|oid| repo.find_commit(oid))
+        .and_then(|c| c.tree())
+        .and_then(|t| t.get_path(std::path::Path::new("catalog.yaml")))
+        .ok()?;
+    let (size, _) = repo
+        .odb()
+        .and_then(|odb| odb.read_header(entry.id()))
+        .ok()?;
+    catalog_api::entry::check_size("catalog.yaml", size as u64)
 }
 
 /// Validation rules of the environment at `dir`, from the repository's `catalog.yaml` when
@@ -111,7 +154,12 @@ pub fn environment_rules(
         .and_then(|oid| repo.find_commit(oid))
         .and_then(|c| c.tree())
         .and_then(|t| t.get_path(std::path::Path::new("catalog.yaml")))
-        .and_then(|e| repo.find_blob(e.id()).map(|b| b.content().to_vec()));
+        .map_err(|e| Diagnostic::file("catalog.yaml", e.message()))
+        .and_then(|e| read_entry_blob(repo, "catalog.yaml", e.id()));
+    if let Err(problem) = &config {
+        // As before this change, a catalog.yaml that cannot be used leaves the defaults.
+        tracing::debug!(%problem, "catalog.yaml not used");
+    }
     if let Ok(bytes) = config
         && let Ok(config) = catalog_api::repo::RepoConfig::parse("catalog.yaml", &bytes)
         && let Some(env) = config

@@ -2,6 +2,9 @@
 //! [`SOURCE_FINALIZER`], as Flux's garbage collection on Kustomization deletion), and its
 //! CatalogImages in the previous namespace after `spec.targetNamespace` changed.
 
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use serde_json::json;
@@ -10,7 +13,7 @@ use catalog_api::labels::SOURCE_FINALIZER;
 use catalog_api::{CatalogImage, CatalogSource};
 
 use super::effects::event;
-use super::{Shared, apply, key_parts};
+use super::{Key, Shared, apply, key_parts};
 
 /// Adds the finalizer when missing (the first sync of a source): one write, once.
 pub(super) async fn ensure_finalizer(shared: &Shared, source: &CatalogSource) {
@@ -138,5 +141,75 @@ async fn set_finalizers(shared: &Shared, source: &CatalogSource, finalizers: Vec
             tracing::warn!(source = %format!("{ns}/{name}"), error = %e, "cannot update the finalizers");
             false
         }
+    }
+}
+
+/// Removes the bare Git cache of a source that no longer exists: a deleted source must not
+/// keep its clone on the (size-limited) cache volume.
+pub(super) fn remove_cache(path: &Path) {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => tracing::info!(cache = %path.display(), "removed the cache of a deleted source"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(cache = %path.display(), error = %e, "cannot remove the cache of a deleted source")
+        }
+    }
+}
+
+/// Removes the caches (`<cache_dir>/<namespace>/<name>.git`) of sources that are not in
+/// `live`, once at startup: sources deleted while the reconciler was down. Only the
+/// namespaces this process watches (`namespace`, or all) are looked at, and only `*.git`
+/// directories are touched, so a cache dir shared with other shards or tools is safe.
+pub(super) fn remove_orphan_caches(cache_dir: &Path, namespace: Option<&str>, live: &HashSet<Key>) {
+    let namespaces: Vec<PathBuf> = match namespace {
+        Some(ns) => vec![cache_dir.join(ns)],
+        None => subdirectories(cache_dir),
+    };
+    for ns_dir in namespaces {
+        let Some(ns) = ns_dir.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        for cache in subdirectories(&ns_dir) {
+            let name = cache.file_name().and_then(|n| n.to_str());
+            let Some(name) = name.and_then(|n| n.strip_suffix(".git")) else {
+                continue;
+            };
+            if !live.contains(&(ns.to_string(), name.to_string())) {
+                remove_cache(&cache);
+            }
+        }
+        // Only succeeds when empty: the namespace's last cache is gone.
+        let _ = std::fs::remove_dir(&ns_dir);
+    }
+}
+
+fn subdirectories(dir: &Path) -> Vec<PathBuf> {
+    let Ok(listing) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    listing
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orphan_caches_are_removed_and_live_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        for cache in ["a/live.git", "a/gone.git", "b/gone.git", "a/other"] {
+            std::fs::create_dir_all(dir.join(cache)).unwrap();
+        }
+        let live = HashSet::from([("a".to_string(), "live".to_string())]);
+        remove_orphan_caches(dir, None, &live);
+        assert!(dir.join("a/live.git").is_dir());
+        assert!(dir.join("a/other").is_dir(), "not a cache: not touched");
+        assert!(!dir.join("a/gone.git").exists());
+        assert!(!dir.join("b").exists(), "an emptied namespace dir goes too");
     }
 }

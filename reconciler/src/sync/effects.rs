@@ -17,7 +17,7 @@ use super::live::resource_version;
 use super::reconcile::SourceState;
 use super::status::{merge_patch, set_condition};
 use crate::forge::{CommitState, StatusReport};
-use crate::source::{self, Credentials, FetchRequest, Fetched, RefSpec, SourceError};
+use crate::source::{Credentials, FetchRequest, Fetched, RefSpec};
 
 pub(super) fn jitter(base: Duration, fraction: f64) -> Duration {
     let nanos = std::time::SystemTime::now()
@@ -68,6 +68,13 @@ pub(super) fn cache_path(shared: &Shared, ns: &str, name: &str) -> std::path::Pa
     shared.cache_dir.join(ns).join(format!("{name}.git"))
 }
 
+/// Branch and tag fetches take only the tip commit (depth 1) where the transport supports
+/// it: a sync reads one tree. A source with `spec.verify` fetches its whole history: the
+/// no-rollback check walks from the new revision back to the applied one, and a depth-1
+/// fetch cuts that walk (libgit2 treats the shallow tip as parentless), so every update
+/// would look like a non-fast-forward.
+pub(super) const SHALLOW_FETCHES: bool = true;
+
 pub(super) async fn fetch(
     shared: &Shared,
     source: &CatalogSource,
@@ -90,18 +97,10 @@ pub(super) async fn fetch(
         credentials,
         timeout,
         cache_path: cache_path(shared, ns, name),
+        shallow: SHALLOW_FETCHES && spec.verify.is_none(),
     };
-    let url = catalog_api::redact::redact_url(&spec.url).into_owned();
-    let work = tokio::task::spawn_blocking(move || source::fetch(&request));
-    match tokio::time::timeout(timeout + Duration::from_secs(1), work).await {
-        Ok(Ok(result)) => result.map_err(|e: SourceError| e.to_string()),
-        Ok(Err(e)) => Err(format!("fetching {url} crashed: {e}")),
-        Err(_) => Err(SourceError::Timeout {
-            url,
-            seconds: timeout.as_secs(),
-        }
-        .to_string()),
-    }
+    let key = (ns.to_string(), name.to_string());
+    shared.fetches.fetch(&shared.workers, &key, request).await
 }
 
 #[allow(clippy::too_many_arguments)]

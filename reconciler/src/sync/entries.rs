@@ -9,7 +9,7 @@ use catalog_api::validate::{Entry, Report, Rules, combine_files, validate_file};
 use git2::{Oid, Repository};
 
 use crate::source::SourceError;
-use crate::source::tree::{list_files, read_blob};
+use crate::source::tree::{FileBlob, list_files, oversized_config, read_entry_blob};
 
 /// Per-file validation results keyed by (path, blob id): a file whose blob did not change
 /// is not read or parsed again. The entries themselves are kept once, in the last report
@@ -29,12 +29,14 @@ pub struct EntryCache {
 
 impl EntryCache {
     /// The validation report of `dir` at `commit`, as `validate_environment` would produce it.
+    /// More than `max_files` entry files is an error, found before any file is parsed.
     pub fn read(
         &mut self,
         repo: &Repository,
         commit: &str,
         dir: &str,
         rules: &Rules,
+        max_files: usize,
     ) -> Result<Arc<Report>, SourceError> {
         let rules_key = format!("{rules:?}");
         if rules_key != self.rules_key {
@@ -49,7 +51,7 @@ impl EntryCache {
             self.parsed_last = 0;
             return Ok(report.clone());
         }
-        let (listing, listing_diagnostics) = list_files(repo, commit, dir)?;
+        let (listing, listing_diagnostics) = list_files(repo, commit, dir, max_files)?;
         // The previous revision's entries, moved (nobody else holds the report between
         // syncs) and found by path through a sorted index, so they are never regrouped into
         // per-file vectors: a 10,000-entry environment exists twice at most, briefly.
@@ -77,6 +79,7 @@ impl EntryCache {
         let mut files = HashMap::with_capacity(listing.len());
         let mut entries: Vec<Entry> = Vec::with_capacity(previous.len().max(listing.len()));
         let mut diagnostics = listing_diagnostics;
+        diagnostics.extend(oversized_config(repo, commit));
         self.parsed_last = 0;
         for (file, reuse) in listing.iter().zip(reusable) {
             let key = (file.path.clone(), file.blob);
@@ -92,16 +95,7 @@ impl EntryCache {
                 }
                 None => {
                     self.parsed_last += 1;
-                    let (file_entries, file_diagnostics) = match read_blob(repo, file.blob) {
-                        Ok(bytes) => validate_file(&file.path, &bytes, rules),
-                        Err(e) => (
-                            Vec::new(),
-                            vec![Diagnostic::file(
-                                &file.path,
-                                format!("cannot read the blob: {}", e.message()),
-                            )],
-                        ),
-                    };
+                    let (file_entries, file_diagnostics) = parse_blob(repo, file, rules);
                     let count = file_entries.len();
                     entries.extend(file_entries);
                     (count, file_diagnostics)
@@ -115,6 +109,14 @@ impl EntryCache {
         let report = Arc::new(combine_files([(entries, diagnostics)]));
         self.last = Some((last_key, report.clone()));
         Ok(report)
+    }
+}
+
+/// The entries and diagnostics of one file; an oversized blob is reported unread.
+fn parse_blob(repo: &Repository, file: &FileBlob, rules: &Rules) -> (Vec<Entry>, Vec<Diagnostic>) {
+    match read_entry_blob(repo, &file.path, file.blob) {
+        Ok(bytes) => validate_file(&file.path, &bytes, rules),
+        Err(diagnostic) => (Vec::new(), vec![diagnostic]),
     }
 }
 
@@ -148,10 +150,10 @@ mod tests {
         let repo = Repository::open(work).unwrap();
         let rules = Rules::default();
         let mut cache = EntryCache::default();
-        let report = cache.read(&repo, &first, "env", &rules).unwrap();
+        let report = cache.read(&repo, &first, "env", &rules, 100).unwrap();
         assert_eq!(cache.parsed_last, 20);
         assert_eq!(report.entries.len(), 20);
-        let again = cache.read(&repo, &first, "./env/", &rules).unwrap();
+        let again = cache.read(&repo, &first, "./env/", &rules, 100).unwrap();
         assert_eq!(cache.parsed_last, 0);
         assert_eq!(again.entries, report.entries);
 
@@ -161,7 +163,7 @@ mod tests {
         git(work, &["add", "."]);
         git(work, &["commit", "-qm", "two"]);
         let second = git(work, &["rev-parse", "HEAD"]);
-        let report = cache.read(&repo, &second, "env", &rules).unwrap();
+        let report = cache.read(&repo, &second, "env", &rules, 100).unwrap();
         assert_eq!(
             cache.parsed_last, 3,
             "only the three changed blobs are parsed"
@@ -179,11 +181,55 @@ mod tests {
         git(work, &["add", "-A"]);
         git(work, &["commit", "-qm", "three"]);
         let third = git(work, &["rev-parse", "HEAD"]);
-        let report = cache.read(&repo, &third, "env", &rules).unwrap();
+        let report = cache.read(&repo, &third, "env", &rules, 100).unwrap();
         assert_eq!(cache.parsed_last, 1, "only e5.yaml is parsed again");
         let expected = catalog_api::repo::validate_environment_dir(work, "env", &rules);
         assert_eq!(report.entries, expected.entries);
         assert_eq!(report.diagnostics, expected.diagnostics);
         assert!(report.entries.iter().any(|e| e.name() == "e5"));
+    }
+    #[test]
+    fn oversized_blobs_are_reported_unread_and_too_many_files_are_refused_before_parsing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let work = tmp.path();
+        git(work, &["init", "-q", "-b", "main"]);
+        let dir = work.join("env");
+        std::fs::create_dir(&dir).unwrap();
+        for i in 0..3 {
+            std::fs::write(dir.join(format!("e{i}.yaml")), entry(&format!("e{i}"), "1")).unwrap();
+        }
+        std::fs::write(dir.join("zeros.yaml"), vec![0u8; 1024 * 1024]).unwrap();
+        std::fs::write(work.join("catalog.yaml"), vec![b'#'; 300 * 1024]).unwrap();
+        git(work, &["add", "."]);
+        git(work, &["commit", "-qm", "one"]);
+        let commit = git(work, &["rev-parse", "HEAD"]);
+        let repo = Repository::open(work).unwrap();
+        let mut cache = EntryCache::default();
+        let report = cache
+            .read(&repo, &commit, "env", &Rules::default(), 4)
+            .unwrap();
+        assert_eq!(report.entries.len(), 3, "the other entries are unaffected");
+        let errors: Vec<String> = report.diagnostics.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            errors,
+            [
+                "catalog.yaml:1:1: file is 307200 bytes, over the 256 KiB limit for an entry file (262144 bytes): it is not read",
+                "env/zeros.yaml:1:1: file is 1048576 bytes, over the 256 KiB limit for an entry file (262144 bytes): it is not read",
+            ]
+        );
+
+        let mut cache = EntryCache::default();
+        let error = cache
+            .read(&repo, &commit, "env", &Rules::default(), 3)
+            .unwrap_err();
+        assert_eq!(error.read_reason(), "TooManyEntries");
+        let message = error.to_string();
+        assert!(message.contains("env at "), "{message}");
+        assert!(
+            message.contains("holds 4 entry files, over the limit of 3"),
+            "{message}"
+        );
+        assert!(message.contains("--max-entries-per-source"), "{message}");
+        assert_eq!(cache.parsed_last, 0, "nothing was parsed");
     }
 }

@@ -40,7 +40,10 @@ pub(super) async fn fetch_step(
         .cloned();
     // Checked before this step (reconcile.rs refuses an out-of-bounds spec).
     let interval = spec.interval().unwrap_or(Duration::from_secs(60));
-    let timeout = spec.timeout().unwrap_or(Duration::from_secs(60));
+    let timeout = spec
+        .timeout()
+        .unwrap_or(Duration::from_secs(60))
+        .max(Duration::from_secs(1));
     let manual = requested_at.is_some() && requested_at != previous.last_handled_reconcile_at;
     let backing_off = state.failures > 0
         && shared

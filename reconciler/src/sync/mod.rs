@@ -16,6 +16,7 @@ mod contain;
 mod effects;
 pub mod entries;
 mod fetching;
+mod isolation;
 pub mod live;
 pub mod local;
 pub(crate) mod memory;
@@ -24,6 +25,8 @@ pub mod plan;
 mod reconcile;
 pub mod status;
 mod trust;
+
+use std::cell::RefCell;
 
 use crate::panics::LockExt as _;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -176,6 +179,9 @@ impl Controller {
             ),
             forge: crate::forge::Client::new(),
             allow_cross_namespace_targets: ctx.config.allow_cross_namespace_targets,
+            max_entries: ctx.config.max_entries_per_source,
+            workers: Arc::new(tokio::sync::Semaphore::new(PARALLEL_SOURCES)),
+            fetches: isolation::FetchSlots::new(ctx.config.fetch_concurrency),
         });
 
         let handle = self.handle.clone();
@@ -232,6 +238,14 @@ impl Controller {
                 }
             }
         }
+        let live: HashSet<Key> = sources.state().iter().map(|s| key_of(s)).collect();
+        let (cache_dir, namespace) = (shared.cache_dir.clone(), ctx.config.namespace.clone());
+        let orphans = tokio::task::spawn_blocking(move || {
+            cleanup::remove_orphan_caches(&cache_dir, namespace.as_deref(), &live)
+        });
+        if let Err(e) = orphans.await {
+            tracing::warn!(error = %e, "removing the caches of deleted sources failed");
+        }
         tracing::info!("sync controller started");
         let result = schedule(shared, self.rx, ctx.clone()).await;
         source_task.abort();
@@ -249,7 +263,8 @@ fn owner_of(image: &CatalogImage) -> Option<Key> {
     Some((namespace.clone(), name.clone()))
 }
 
-/// How many sources sync at once.
+/// How many sources sync at once (fetching aside: a sync waiting on its remote gives its
+/// slot to another, see [`isolation`]).
 const PARALLEL_SOURCES: usize = 4;
 
 /// Runs syncs: one at a time per source, triggers arriving during a sync queue one more run.
@@ -303,19 +318,19 @@ async fn schedule(
             .cloned()
             .collect();
         for key in ready {
-            if running.len() >= PARALLEL_SOURCES {
-                break;
-            }
             let fetch = pending.remove(&key).unwrap_or(false);
             running.insert(key.clone());
             let shared = shared.clone();
+            // One task per source; at most PARALLEL_SOURCES of them hold a worker slot.
             tasks.spawn(async move {
-                if let Err(panic) =
-                    crate::panics::contained(reconcile::sync_source(&shared, &key, fetch)).await
-                {
-                    contain::report_panic(&shared, &key, &panic).await;
+                if let Ok(slot) = shared.workers.clone().acquire_owned().await {
+                    let sync = reconcile::sync_source(&shared, &key, fetch);
+                    let isolated = isolation::WORKER.scope(RefCell::new(Some(slot)), sync);
+                    if let Err(panic) = crate::panics::contained(isolated).await {
+                        contain::report_panic(&shared, &key, &panic).await;
+                    }
+                    memory::release_free_pages();
                 }
-                memory::release_free_pages();
                 key
             });
         }
@@ -348,6 +363,12 @@ pub(crate) struct Shared {
     pub forge: crate::forge::Client,
     /// `--allow-cross-namespace-targets`.
     pub allow_cross_namespace_targets: bool,
+    /// `--max-entries-per-source`.
+    pub max_entries: usize,
+    /// [`PARALLEL_SOURCES`] sync worker slots (released while a sync waits on its fetch).
+    pub workers: Arc<tokio::sync::Semaphore>,
+    /// `--fetch-concurrency` fetch slots and the fetches still running.
+    pub fetches: isolation::FetchSlots,
 }
 
 impl Shared {
@@ -404,10 +425,17 @@ impl Shared {
         contested
     }
 
+    /// Drops everything kept for a source that is gone, its Git cache included.
     fn forget(&self, key: &Key) {
         self.claim(key, "", &BTreeSet::new());
         self.states.locked().remove(key);
         self.due.locked().remove(key);
+        // Kubernetes names never hold `/` or `..`; a key that does names no cache of ours.
+        let plain = |part: &str| !part.is_empty() && !part.contains(['/', '\\']) && part != "..";
+        if plain(&key.0) && plain(&key.1) {
+            let cache = effects::cache_path(self, &key.0, &key.1);
+            tokio::task::block_in_place(|| cleanup::remove_cache(&cache));
+        }
     }
 }
 

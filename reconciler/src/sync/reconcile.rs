@@ -174,25 +174,33 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
     let read = match git2::Repository::open_bare(&cache_path) {
         Ok(repo) => {
             let rules = source::tree::environment_rules(&repo, &revision, &spec.path, &target_ns);
-            tokio::task::block_in_place(|| state.entries.read(&repo, &revision, &spec.path, &rules))
-                .map_err(|e| e.to_string())
+            let max = shared.max_entries;
+            tokio::task::block_in_place(|| {
+                state
+                    .entries
+                    .read(&repo, &revision, &spec.path, &rules, max)
+            })
+            .map_err(|e| (e.read_reason(), e.to_string()))
         }
-        Err(e) => Err(format!(
-            "cannot open the cache {}: {}",
-            cache_path.display(),
-            e.message()
+        Err(e) => Err((
+            "ReadFailed",
+            format!(
+                "cannot open the cache {}: {}",
+                cache_path.display(),
+                e.message()
+            ),
         )),
     };
     let report = match read {
         Ok(report) => report,
-        Err(message) => {
+        Err((reason, message)) => {
             fail(
                 shared,
                 &mut state.written,
                 &source,
                 &previous,
                 status,
-                "ReadFailed",
+                reason,
                 &message,
                 generation,
             )

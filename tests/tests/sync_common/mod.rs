@@ -54,7 +54,7 @@ impl Env {
         let log = fixture::log_file(&self.tmp.path().join("reconciler.log"), true);
         let mut cmd = fixture::reconciler_command(&self.kubeconfig(), self.http_port, Some("sync"));
         cmd.arg("--cache-dir")
-            .arg(self.tmp.path().join("cache"))
+            .arg(self.cache_dir())
             .args(extra)
             .env("RUST_LOG", "info,catalog_reconciler=debug,kube=warn")
             .stderr(log);
@@ -72,6 +72,11 @@ impl Env {
         self.reconciler
             .as_mut()
             .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
+    /// The reconciler's `--cache-dir`.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.tmp.path().join("cache")
     }
 
     /// Kills the reconciler (SIGKILL: no graceful shutdown).
@@ -175,6 +180,16 @@ impl Env {
             ready(s).is_some_and(|c| c.1 == reason)
         })
         .await
+    }
+
+    /// Waits (up to [`WAIT`]) until `done` holds for source `name`.
+    pub async fn wait_source_where(
+        &self,
+        name: &str,
+        what: &str,
+        done: impl Fn(&CatalogSource) -> bool,
+    ) -> CatalogSource {
+        self.wait_source(name, what, done).await
     }
 
     /// Waits (up to [`WAIT`]) until `done` holds for source `name`; on timeout the panic
