@@ -15,7 +15,8 @@ use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 
 use super::Credentials;
-use super::client::{ERROR_BODY_LIMIT, RegistryClient, Target};
+use super::body::{ERROR_BODY_LIMIT, TOKEN_BODY_LIMIT, read_capped, read_prefix};
+use super::client::{RegistryClient, Target};
 use super::error::{self, RegistryError};
 
 /// How a registry wants to be authenticated, from its `WWW-Authenticate` header.
@@ -121,7 +122,7 @@ pub(crate) struct TokenKey {
 
 impl AuthState {
     pub fn challenge(&self, registry: &str) -> Option<Challenge> {
-        self.challenges.lock().unwrap().get(registry).cloned()
+        self.challenges.lock().unwrap_or_else(|e| e.into_inner()).get(registry).cloned()
     }
 
     pub fn set_challenge(&self, registry: &str, challenge: Challenge) {
@@ -132,7 +133,7 @@ impl AuthState {
     }
 
     pub fn token(&self, key: &TokenKey) -> Option<String> {
-        let tokens = self.tokens.lock().unwrap();
+        let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         let (token, expires) = tokens.get(key)?;
         (Instant::now() < *expires).then(|| token.clone())
     }
@@ -141,7 +142,7 @@ impl AuthState {
         let lifetime = lifetime
             .saturating_sub(EXPIRY_MARGIN)
             .max(Duration::from_secs(1));
-        let mut tokens = self.tokens.lock().unwrap();
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         if tokens.len() > SWEEP_ABOVE {
             let now = Instant::now();
             tokens.retain(|_, (_, expires)| *expires > now);
@@ -149,8 +150,22 @@ impl AuthState {
         tokens.insert(key, (token, Instant::now() + lifetime));
     }
 
+    /// Drops what is remembered about registries `keep` rejects: the challenge map and the
+    /// token cache then hold only registries someone still asks about, whatever registries
+    /// answered in the past.
+    pub fn retain_registries(&self, keep: &dyn Fn(&str) -> bool) {
+        self.challenges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|registry, _| keep(registry));
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|key, _| keep(&key.registry));
+    }
+
     pub fn forget_token(&self, key: &TokenKey) {
-        self.tokens.lock().unwrap().remove(key);
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
 }
 
@@ -256,17 +271,17 @@ impl RegistryClient {
             .await?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = self.read_limited(target.registry, &what, response).await?;
         if !status.is_success() {
-            let body = &body[..body.len().min(ERROR_BODY_LIMIT)];
+            let body = read_prefix(response, ERROR_BODY_LIMIT).await;
             return Err(error::from_status(
                 target.registry,
                 &what,
                 status,
                 &headers,
-                body,
+                &body,
             ));
         }
+        let body = read_capped(target.registry, &what, response, TOKEN_BODY_LIMIT).await?;
         serde_json::from_slice::<TokenResponse>(&body)
             .ok()
             .and_then(TokenResponse::into_token)
@@ -369,5 +384,24 @@ mod tests {
         assert_eq!(state.token(&other), None);
         state.forget_token(&key);
         assert_eq!(state.token(&key), None);
+    }
+
+    #[test]
+    fn forgotten_registries_leave_no_challenge_nor_token() {
+        let state = AuthState::default();
+        for registry in ["kept:1", "gone:2"] {
+            state.set_challenge(registry, Challenge::Basic);
+            let key = TokenKey {
+                registry: registry.into(),
+                repository: "a".into(),
+                fingerprint: "f".into(),
+            };
+            state.set_token(key, "t".into(), Duration::from_secs(60));
+        }
+        state.retain_registries(&|r| r == "kept:1");
+        assert_eq!(state.challenge("kept:1"), Some(Challenge::Basic));
+        assert_eq!(state.challenge("gone:2"), None);
+        let tokens = state.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(tokens.keys().all(|k| k.registry == "kept:1") && tokens.len() == 1);
     }
 }
