@@ -18,6 +18,7 @@
 mod apply;
 mod check;
 mod guard;
+mod hosts;
 pub mod metrics;
 mod plan;
 mod status;
@@ -31,7 +32,7 @@ use anyhow::Context as _;
 use catalog_api::image::Phase;
 use catalog_api::labels::VERIFY_REQUESTED_AT;
 use catalog_api::registry::{RegistryClient, RegistryOptions};
-use catalog_api::{CatalogImage, CatalogImageStatus};
+use catalog_api::{CatalogImage, CatalogImageStatus, ImageReference};
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt as _;
@@ -45,7 +46,8 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 pub use metrics::Metrics;
 
 use crate::Context;
-use check::SecretLookup;
+use check::{Access, Admission, SecretLookup};
+use guard::Refused;
 use plan::{Due, Observation, Timing, Trigger};
 
 /// What this process remembers about one image between reconciles (not in the status:
@@ -63,7 +65,9 @@ struct Memory {
 struct State {
     client: kube::Client,
     registry: RegistryClient,
-    guards: guard::Guards,
+    guards: Arc<guard::Guards>,
+    /// `--verify-timeout`: deadline of one verification's registry requests together.
+    verify_timeout: Duration,
     /// Metadata of the Secrets (names, resourceVersions): no data.
     secrets: Store<PartialObjectMeta<Secret>>,
     timing: Timing,
@@ -171,15 +175,23 @@ async fn watch_and_verify(
     }
 
     let identity = config.identity.clone();
+    let guards = Arc::new(guard::Guards::new(
+        config.registry_concurrency,
+        timing.backoff_min,
+        timing.backoff_max,
+        metrics.clone(),
+    ));
+    let sweep_task = tokio::spawn(hosts::sweep_forever(
+        image_reader.clone(),
+        guards.clone(),
+        registry.clone(),
+        metrics.clone(),
+    ));
     let state = Arc::new(State {
         client: ctx.client.clone(),
         registry,
-        guards: guard::Guards::new(
-            config.registry_concurrency,
-            timing.backoff_min,
-            timing.backoff_max,
-            metrics.clone(),
-        ),
+        guards: guards.clone(),
+        verify_timeout: config.verify_timeout,
         secrets: secret_reader,
         timing,
         metrics,
@@ -213,6 +225,7 @@ async fn watch_and_verify(
         })
         .await;
     secret_task.abort();
+    sweep_task.abort();
     tracing::info!("verification controller stopped");
     Ok(())
 }
@@ -293,7 +306,7 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
     let verify_requested = image.annotations().get(VERIFY_REQUESTED_AT).cloned();
     let now = Instant::now();
     let (secret_changed, scheduled_in, registry_wait) = {
-        let memory = state.memory.lock().unwrap();
+        let memory = state.memory.lock().unwrap_or_else(|e| e.into_inner());
         let m = memory.get(&key);
         (
             m.and_then(|m| m.secret_version.as_ref())
@@ -319,6 +332,11 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
         Due::Later(wait) => return Ok(Action::requeue(wait)),
         Due::Now(trigger) => trigger,
     };
+    // Before anything else: an image of a saturated host gives its worker back at once.
+    let Some(admission) = admit(&state.guards, &image.spec.registry_url) else {
+        let jitter = plan::jitter((&seed, observation.now_ms));
+        return Ok(Action::requeue(guard::BUSY_RETRY.mul_f64(1.0 + jitter)));
+    };
     let started = Instant::now();
     let secret = lookup_secret(&state.client, &image).await;
     let mut current: Option<CatalogImageStatus> = image.status.clone();
@@ -337,15 +355,12 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
         current = Some(verifying);
     }
     let previous = current.as_ref().and_then(|s| s.registry_metadata.as_ref());
-    let outcome = check::check(
-        &state.registry,
-        &state.guards,
-        &image.spec,
-        &secret,
-        previous,
-        trigger,
-    )
-    .await;
+    let access = Access {
+        client: &state.registry,
+        admission,
+        deadline: state.verify_timeout,
+    };
+    let outcome = check::check(access, &image.spec, &secret, previous, trigger).await;
     let transition =
         status::transition(current.as_ref(), &outcome, &context(jiff::Timestamp::now()));
     apply::write_status(&state.client, &image, current.as_ref(), &transition.status).await?;
@@ -387,7 +402,7 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
         _ => None,
     };
     {
-        let mut memory = state.memory.lock().unwrap();
+        let mut memory = state.memory.lock().unwrap_or_else(|e| e.into_inner());
         if memory.len() > 1024 {
             // Deleted images leave entries whose plan lies in the past; dropping a live
             // image's entry only loses its precise timer (the status still schedules it).
@@ -406,6 +421,19 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
         );
     }
     Ok(Action::requeue(transition.requeue))
+}
+
+/// Asks the guard of the image's registry host for a pass without waiting; `None` when the
+/// host is saturated (the caller requeues shortly instead of holding a worker).
+fn admit(guards: &guard::Guards, registry_url: &str) -> Option<Admission> {
+    let Ok(reference) = ImageReference::parse(registry_url) else {
+        return Some(Admission::NoHost);
+    };
+    match guards.try_enter(reference.registry()) {
+        Ok(pass) => Some(Admission::Pass(pass)),
+        Err(Refused::Open(wait)) => Some(Admission::Open(wait)),
+        Err(Refused::Busy) => None,
+    }
 }
 
 fn error_policy(_image: Arc<CatalogImage>, error: &WriteError, _state: Arc<State>) -> Action {
