@@ -122,7 +122,11 @@ pub(crate) struct TokenKey {
 
 impl AuthState {
     pub fn challenge(&self, registry: &str) -> Option<Challenge> {
-        self.challenges.lock().unwrap_or_else(|e| e.into_inner()).get(registry).cloned()
+        self.challenges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(registry)
+            .cloned()
     }
 
     pub fn set_challenge(&self, registry: &str, challenge: Challenge) {
@@ -165,7 +169,10 @@ impl AuthState {
     }
 
     pub fn forget_token(&self, key: &TokenKey) {
-        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 }
 

@@ -70,7 +70,12 @@ mod tests {
             .unwrap();
         let never = std::future::pending::<Result<(), RegistryError>>();
         let e = rt
-            .block_on(with_deadline("r", "check", Duration::from_millis(20), never))
+            .block_on(with_deadline(
+                "r",
+                "check",
+                Duration::from_millis(20),
+                never,
+            ))
             .unwrap_err();
         assert!(e.to_string().contains("deadline of 20ms"), "{e}");
         let quick = async { Ok::<_, RegistryError>(7) };

@@ -73,8 +73,7 @@ impl RegistryClient {
                 entry.os,
                 entry.architecture
             );
-            let (body, content_type, _) =
-                self.fetch_manifest(target, &entry.digest, &what).await?;
+            let (body, content_type, _) = self.fetch_manifest(target, &entry.digest, &what).await?;
             let Parsed::Image(manifest) =
                 parse_manifest(&body, &content_type).map_err(|d| invalid(&what, d))?
             else {
