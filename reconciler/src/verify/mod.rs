@@ -8,6 +8,12 @@
 //! Triggers: a spec change (generation), the verify-requested-at annotation, a change of the
 //! referenced Secret, and the schedule (interval or backoff).
 //!
+//! Bounds against slow or hostile registries: a due image first *tries* its host's permit
+//! (`--registry-concurrency`) and, when the host is saturated, is requeued in 1-2s without
+//! holding one of the `--verify-workers` slots, so a silent registry cannot starve the others;
+//! all the registry requests of one verification share one deadline (`--verify-timeout`); and
+//! per-host state is swept once no image names the host ([`hosts`]).
+//!
 //! Secrets: only their metadata is watched (to notice a change of a referenced Secret), and a
 //! Secret's data is read with one GET when a verification needs it, from the image's own
 //! namespace only. Caching every Secret of the cluster would cost memory proportional to what
