@@ -103,6 +103,9 @@ fn parse_params(input: &str) -> HashMap<String, String> {
 pub(crate) const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 /// Tokens are dropped this long before they expire so a request never races expiry.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
+/// Longest a token is cached, whatever `expires_in` the endpoint claims: a registry's answer
+/// must not overflow the clock nor pin a token for ever.
+pub(crate) const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 /// Above this many cached tokens, expired ones are swept on insert (bounded memory).
 const SWEEP_ABOVE: usize = 1024;
 
@@ -144,6 +147,7 @@ impl AuthState {
 
     pub fn set_token(&self, key: TokenKey, token: String, lifetime: Duration) {
         let lifetime = lifetime
+            .min(MAX_TOKEN_LIFETIME)
             .saturating_sub(EXPIRY_MARGIN)
             .max(Duration::from_secs(1));
         let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
@@ -391,6 +395,26 @@ mod tests {
         assert_eq!(state.token(&other), None);
         state.forget_token(&key);
         assert_eq!(state.token(&key), None);
+    }
+
+    #[test]
+    fn an_endless_token_lifetime_is_capped() {
+        let state = AuthState::default();
+        let key = TokenKey {
+            registry: "r".into(),
+            repository: "a".into(),
+            fingerprint: "f".into(),
+        };
+        let claimed = TokenResponse {
+            token: Some("t".into()),
+            access_token: None,
+            expires_in: Some(u64::MAX),
+        };
+        let (token, lifetime) = claimed.into_token().unwrap();
+        state.set_token(key.clone(), token, lifetime);
+        let tokens = state.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let expires = tokens[&key].1;
+        assert!(expires <= Instant::now() + MAX_TOKEN_LIFETIME);
     }
 
     #[test]

@@ -75,3 +75,37 @@ pub(super) async fn read_prefix(mut response: Response, limit: usize) -> Vec<u8>
     }
     body
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(body: Vec<u8>) -> Response {
+        Response::from(http::Response::new(reqwest::Body::from(body)))
+    }
+
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn error_bodies_are_read_only_up_to_their_cap() {
+        let body = block_on(read_prefix(response(vec![b'x'; 1 << 20]), ERROR_BODY_LIMIT));
+        assert_eq!(body.len(), ERROR_BODY_LIMIT);
+    }
+
+    #[test]
+    fn documents_over_the_cap_are_refused() {
+        let big = vec![b'x'; TOKEN_BODY_LIMIT + 1];
+        let refused = block_on(read_capped("r", "token", response(big), TOKEN_BODY_LIMIT));
+        assert!(
+            matches!(refused, Err(RegistryError::Invalid { .. })),
+            "{refused:?}"
+        );
+        let small = block_on(read_capped("r", "token", response(b"{}".to_vec()), 2));
+        assert_eq!(small.unwrap(), b"{}");
+    }
+}
