@@ -312,7 +312,7 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
     let verify_requested = image.annotations().get(VERIFY_REQUESTED_AT).cloned();
     let now = Instant::now();
     let (secret_changed, scheduled_in, registry_wait) = {
-        let memory = state.memory.lock().unwrap_or_else(|e| e.into_inner());
+        let memory = state.memory.lock().unwrap();
         let m = memory.get(&key);
         (
             m.and_then(|m| m.secret_version.as_ref())
@@ -408,7 +408,7 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
         _ => None,
     };
     {
-        let mut memory = state.memory.lock().unwrap_or_else(|e| e.into_inner());
+        let mut memory = state.memory.lock().unwrap();
         if memory.len() > 1024 {
             // Deleted images leave entries whose plan lies in the past; dropping a live
             // image's entry only loses its precise timer (the status still schedules it).
