@@ -11,7 +11,7 @@ use catalog_api::registry::{
 use catalog_api::{CatalogImageSpec, ImageReference};
 use k8s_openapi::api::core::v1::Secret;
 
-use super::guard::Pass;
+use super::guard::{Guards, Pass, Refused};
 use super::plan::{Trigger, needs_inspection};
 use super::status::{Failure, Outcome, TagMoved, reason};
 
@@ -44,6 +44,19 @@ pub enum Admission {
     Open(Duration),
     /// `spec.registryUrl` does not parse, so it names no host.
     NoHost,
+}
+
+/// Asks the guard of the image's registry host for a pass without waiting; `None` when the
+/// host is saturated (the caller requeues shortly instead of holding a worker).
+pub fn admit(guards: &Guards, registry_url: &str) -> Option<Admission> {
+    let Ok(reference) = ImageReference::parse(registry_url) else {
+        return Some(Admission::NoHost);
+    };
+    match guards.try_enter(reference.registry()) {
+        Ok(pass) => Some(Admission::Pass(pass)),
+        Err(Refused::Open(wait)) => Some(Admission::Open(wait)),
+        Err(Refused::Busy) => None,
+    }
 }
 
 /// How a verification may use the registry.

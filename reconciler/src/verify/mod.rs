@@ -38,7 +38,7 @@ use anyhow::Context as _;
 use catalog_api::image::Phase;
 use catalog_api::labels::VERIFY_REQUESTED_AT;
 use catalog_api::registry::{RegistryClient, RegistryOptions};
-use catalog_api::{CatalogImage, CatalogImageStatus, ImageReference};
+use catalog_api::{CatalogImage, CatalogImageStatus};
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt as _;
@@ -52,8 +52,7 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 pub use metrics::Metrics;
 
 use crate::Context;
-use check::{Access, Admission, SecretLookup};
-use guard::Refused;
+use check::{Access, SecretLookup};
 use plan::{Due, Observation, Timing, Trigger};
 
 /// What this process remembers about one image between reconciles (not in the status:
@@ -339,7 +338,7 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
         Due::Now(trigger) => trigger,
     };
     // Before anything else: an image of a saturated host gives its worker back at once.
-    let Some(admission) = admit(&state.guards, &image.spec.registry_url) else {
+    let Some(admission) = check::admit(&state.guards, &image.spec.registry_url) else {
         let jitter = plan::jitter((&seed, observation.now_ms));
         return Ok(Action::requeue(guard::BUSY_RETRY.mul_f64(1.0 + jitter)));
     };
@@ -427,19 +426,6 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
         );
     }
     Ok(Action::requeue(transition.requeue))
-}
-
-/// Asks the guard of the image's registry host for a pass without waiting; `None` when the
-/// host is saturated (the caller requeues shortly instead of holding a worker).
-fn admit(guards: &guard::Guards, registry_url: &str) -> Option<Admission> {
-    let Ok(reference) = ImageReference::parse(registry_url) else {
-        return Some(Admission::NoHost);
-    };
-    match guards.try_enter(reference.registry()) {
-        Ok(pass) => Some(Admission::Pass(pass)),
-        Err(Refused::Open(wait)) => Some(Admission::Open(wait)),
-        Err(Refused::Busy) => None,
-    }
 }
 
 fn error_policy(_image: Arc<CatalogImage>, error: &WriteError, _state: Arc<State>) -> Action {
