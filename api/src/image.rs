@@ -274,9 +274,14 @@ pub struct RegistryMetadata {
     /// Whether the reference is an index (manifest list) of several platforms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_multi_arch: Option<bool>,
-    /// Every platform of an index, attestation entries excluded.
+    /// Platforms of an index, attestation entries excluded: at most 64 (the one matching the
+    /// declared architecture always among them), so a huge index keeps the status small.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub platform_variants: Vec<PlatformVariant>,
+    /// How many platforms the index lists (attestations excluded), including those beyond the
+    /// 64 in `platformVariants`. Absent for a single-platform image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_count: Option<i32>,
 }
 
 /// An OCI platform.

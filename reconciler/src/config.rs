@@ -93,12 +93,20 @@ pub struct Config {
     /// Verification: floor applied to every `spec.verificationInterval`.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub min_verification_interval: std::time::Duration,
-    /// Verification: concurrent requests per registry host.
+    /// Verification: concurrent verifications per registry host. An image whose host is at
+    /// this limit waits without holding a worker (requeued after 1-2s), so a slow registry
+    /// cannot occupy every `--verify-workers` slot.
     #[arg(long, default_value_t = 8)]
     pub registry_concurrency: usize,
     /// Verification: CatalogImages verified concurrently.
     #[arg(long, default_value_t = 64)]
     pub verify_workers: u16,
+    /// Verification: deadline of one whole verification, every registry request of it
+    /// together (token requests included), 1s to 10m. A registry that answers slowly (one byte
+    /// per second) ends it here as RegistryUnavailable; each single request is also limited to
+    /// 30s.
+    #[arg(long, default_value = "60s", value_parser = parse_verify_timeout)]
+    pub verify_timeout: std::time::Duration,
     /// Leader election: how long a Lease stays valid without renewal.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub lease_duration: std::time::Duration,
@@ -144,6 +152,20 @@ impl Controllers {
 pub enum LogFormat {
     Json,
     Text,
+}
+
+/// `--verify-timeout`: long enough for a real index and a token exchange, short enough that a
+/// stalled registry frees its host permit within minutes.
+fn parse_verify_timeout(input: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(input)?;
+    let (min, max) = (
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(600),
+    );
+    if d < min || d > max {
+        return Err(format!("{input} is outside 1s..10m"));
+    }
+    Ok(d)
 }
 
 fn parse_duration(input: &str) -> Result<std::time::Duration, String> {

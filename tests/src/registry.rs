@@ -14,9 +14,11 @@
 //! Plain-HTTP registries need `--insecure-registry {host}` on the reconciler; TLS registries
 //! (`RegistryConfig::tls`) are signed by a private CA whose PEM is at [`Registry::ca_path`].
 //! [`CountingProxy`] sits in front of a registry to count and time requests and to inject
-//! failures.
+//! failures; [`HostileRegistry`] is a fake registry that misbehaves on purpose (huge index,
+//! trickled or no answer, a token realm on another host).
 
 mod fixture;
+mod hostile;
 mod proxy;
 mod tls;
 
@@ -28,6 +30,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 pub use fixture::{ImageFixture, MediaTypes, PushedImage, PushedIndex};
+pub use hostile::{HostileRegistry, Seen as HostileRequest};
 pub use proxy::{CountingProxy, ProxiedRequest};
 
 use crate::process::require_tool;

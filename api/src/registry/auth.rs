@@ -15,7 +15,8 @@ use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 
 use super::Credentials;
-use super::client::{ERROR_BODY_LIMIT, RegistryClient, Target};
+use super::body::{ERROR_BODY_LIMIT, TOKEN_BODY_LIMIT, read_capped, read_prefix};
+use super::client::{RegistryClient, Target};
 use super::error::{self, RegistryError};
 
 /// How a registry wants to be authenticated, from its `WWW-Authenticate` header.
@@ -102,6 +103,9 @@ fn parse_params(input: &str) -> HashMap<String, String> {
 pub(crate) const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 /// Tokens are dropped this long before they expire so a request never races expiry.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
+/// Longest a token is cached, whatever `expires_in` the endpoint claims: a registry's answer
+/// must not overflow the clock nor pin a token for ever.
+pub(crate) const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 /// Above this many cached tokens, expired ones are swept on insert (bounded memory).
 const SWEEP_ABOVE: usize = 1024;
 
@@ -121,7 +125,11 @@ pub(crate) struct TokenKey {
 
 impl AuthState {
     pub fn challenge(&self, registry: &str) -> Option<Challenge> {
-        self.challenges.lock().unwrap().get(registry).cloned()
+        self.challenges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(registry)
+            .cloned()
     }
 
     pub fn set_challenge(&self, registry: &str, challenge: Challenge) {
@@ -132,16 +140,17 @@ impl AuthState {
     }
 
     pub fn token(&self, key: &TokenKey) -> Option<String> {
-        let tokens = self.tokens.lock().unwrap();
+        let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         let (token, expires) = tokens.get(key)?;
         (Instant::now() < *expires).then(|| token.clone())
     }
 
     pub fn set_token(&self, key: TokenKey, token: String, lifetime: Duration) {
         let lifetime = lifetime
+            .min(MAX_TOKEN_LIFETIME)
             .saturating_sub(EXPIRY_MARGIN)
             .max(Duration::from_secs(1));
-        let mut tokens = self.tokens.lock().unwrap();
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         if tokens.len() > SWEEP_ABOVE {
             let now = Instant::now();
             tokens.retain(|_, (_, expires)| *expires > now);
@@ -149,8 +158,25 @@ impl AuthState {
         tokens.insert(key, (token, Instant::now() + lifetime));
     }
 
+    /// Drops what is remembered about registries `keep` rejects: the challenge map and the
+    /// token cache then hold only registries someone still asks about, whatever registries
+    /// answered in the past.
+    pub fn retain_registries(&self, keep: &dyn Fn(&str) -> bool) {
+        self.challenges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|registry, _| keep(registry));
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|key, _| keep(&key.registry));
+    }
+
     pub fn forget_token(&self, key: &TokenKey) {
-        self.tokens.lock().unwrap().remove(key);
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 }
 
@@ -256,17 +282,17 @@ impl RegistryClient {
             .await?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = self.read_limited(target.registry, &what, response).await?;
         if !status.is_success() {
-            let body = &body[..body.len().min(ERROR_BODY_LIMIT)];
+            let body = read_prefix(response, ERROR_BODY_LIMIT).await;
             return Err(error::from_status(
                 target.registry,
                 &what,
                 status,
                 &headers,
-                body,
+                &body,
             ));
         }
+        let body = read_capped(target.registry, &what, response, TOKEN_BODY_LIMIT).await?;
         serde_json::from_slice::<TokenResponse>(&body)
             .ok()
             .and_then(TokenResponse::into_token)
@@ -369,5 +395,44 @@ mod tests {
         assert_eq!(state.token(&other), None);
         state.forget_token(&key);
         assert_eq!(state.token(&key), None);
+    }
+
+    #[test]
+    fn an_endless_token_lifetime_is_capped() {
+        let state = AuthState::default();
+        let key = TokenKey {
+            registry: "r".into(),
+            repository: "a".into(),
+            fingerprint: "f".into(),
+        };
+        let claimed = TokenResponse {
+            token: Some("t".into()),
+            access_token: None,
+            expires_in: Some(u64::MAX),
+        };
+        let (token, lifetime) = claimed.into_token().unwrap();
+        state.set_token(key.clone(), token, lifetime);
+        let tokens = state.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let expires = tokens[&key].1;
+        assert!(expires <= Instant::now() + MAX_TOKEN_LIFETIME);
+    }
+
+    #[test]
+    fn forgotten_registries_leave_no_challenge_nor_token() {
+        let state = AuthState::default();
+        for registry in ["kept:1", "gone:2"] {
+            state.set_challenge(registry, Challenge::Basic);
+            let key = TokenKey {
+                registry: registry.into(),
+                repository: "a".into(),
+                fingerprint: "f".into(),
+            };
+            state.set_token(key, "t".into(), Duration::from_secs(60));
+        }
+        state.retain_registries(&|r| r == "kept:1");
+        assert_eq!(state.challenge("kept:1"), Some(Challenge::Basic));
+        assert_eq!(state.challenge("gone:2"), None);
+        let tokens = state.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(tokens.keys().all(|k| k.registry == "kept:1") && tokens.len() == 1);
     }
 }

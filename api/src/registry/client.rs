@@ -9,18 +9,15 @@ use reqwest::{Method, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
 use super::auth::{AuthState, parse_challenge, token_key};
+use super::body::{ERROR_BODY_LIMIT, read_prefix};
 use super::error::{self, RegistryError};
-use super::manifest::{
-    ImageFacts, MANIFEST_ACCEPT, Parsed, PlatformFacts, parse_config, parse_manifest,
-    select_platform,
-};
+use super::index::IndexDoc;
+use super::manifest::{ImageFacts, MANIFEST_ACCEPT, Parsed, parse_config, parse_manifest};
 use super::{Credentials, RegistryOptions, RequestRecord};
 use crate::reference::{ImageReference, is_valid_digest};
 
 /// Docker Hub's API endpoint; `docker.io` itself only redirects.
 const DOCKER_HUB_ENDPOINT: &str = "registry-1.docker.io";
-/// Error bodies are read up to this size for their error code, never more.
-pub(super) const ERROR_BODY_LIMIT: usize = 16 * 1024;
 
 /// A client for OCI distribution registries. Cheap to clone; clones share connections,
 /// learned authentication schemes and cached tokens.
@@ -76,6 +73,12 @@ impl RegistryClient {
                 auth: AuthState::default(),
             }),
         })
+    }
+
+    /// Forgets the authentication schemes and tokens of every registry `keep` rejects (the
+    /// reconciler passes the registries its images still name), so these maps stay bounded.
+    pub fn retain_registries(&self, keep: &dyn Fn(&str) -> bool) {
+        self.inner.auth.retain_registries(keep);
     }
 
     /// Whether the operator allowed plain HTTP for this `host[:port]`.
@@ -152,7 +155,8 @@ impl RegistryClient {
     /// matching `architecture` (else the first linux platform).
     ///
     /// Requests: one for a manifest plus one config blob; for an index one more per
-    /// platform. Resolve first and pass a digest-pinned reference so the facts describe
+    /// platform, for at most [`super::MAX_PLATFORMS`] platforms (the selected one always among
+    /// them; [`ImageFacts::platform_count`] says how many the index lists). Resolve first and pass a digest-pinned reference so the facts describe
     /// exactly the resolved manifest.
     pub async fn inspect(
         &self,
@@ -184,54 +188,20 @@ impl RegistryClient {
                     media_type,
                     is_index: false,
                     platforms: Vec::new(),
+                    platform_count: 0,
                     size_bytes: manifest.size_bytes,
                     layer_count: manifest.layer_count,
                     config,
                 })
             }
             Parsed::Index(entries) => {
-                if entries.is_empty() {
-                    return Err(invalid(&what, "the index lists no platform images".into()));
-                }
-                let mut platforms = Vec::with_capacity(entries.len());
-                let mut configs = Vec::with_capacity(entries.len());
-                for entry in &entries {
-                    let what = format!(
-                        "manifest {}/{}@{} ({}/{})",
-                        reference.registry(),
-                        reference.repository(),
-                        entry.digest,
-                        entry.os,
-                        entry.architecture
-                    );
-                    let (body, content_type, _) =
-                        self.fetch_manifest(&target, &entry.digest, &what).await?;
-                    let Parsed::Image(manifest) =
-                        parse_manifest(&body, &content_type).map_err(|d| invalid(&what, d))?
-                    else {
-                        return Err(invalid(&what, "an index nested in an index".into()));
-                    };
-                    platforms.push(PlatformFacts {
-                        architecture: entry.architecture.clone(),
-                        os: entry.os.clone(),
-                        variant: entry.variant.clone(),
-                        digest: entry.digest.clone(),
-                        size_bytes: manifest.size_bytes,
-                        layer_count: manifest.layer_count,
-                    });
-                    configs.push(manifest.config_digest);
-                }
-                let selected = select_platform(&entries, architecture);
-                let config = self.fetch_config(&target, &configs[selected]).await?;
-                Ok(ImageFacts {
+                let index = IndexDoc {
+                    reference,
                     digest,
                     media_type,
-                    is_index: true,
-                    size_bytes: platforms[selected].size_bytes,
-                    layer_count: platforms[selected].layer_count,
-                    platforms,
-                    config,
-                })
+                    entries,
+                };
+                self.inspect_index(&target, index, architecture).await
             }
         }
     }
@@ -244,7 +214,7 @@ impl RegistryClient {
     }
 
     /// GET a manifest: body, content type and digest (verified when fetched by digest).
-    async fn fetch_manifest(
+    pub(super) async fn fetch_manifest(
         &self,
         target: &Target<'_>,
         object: &str,
@@ -284,7 +254,7 @@ impl RegistryClient {
         Ok((body, content_type, computed))
     }
 
-    async fn fetch_config(
+    pub(super) async fn fetch_config(
         &self,
         target: &Target<'_>,
         digest: &str,
@@ -309,37 +279,6 @@ impl RegistryClient {
             return Err(invalid("content does not match its digest".into()));
         }
         parse_config(&body).map_err(invalid)
-    }
-
-    /// Reads a body up to the configured limit: a hostile or broken registry cannot make the
-    /// controller allocate without bound.
-    pub(super) async fn read_limited(
-        &self,
-        registry: &str,
-        what: &str,
-        mut response: Response,
-    ) -> Result<Vec<u8>, RegistryError> {
-        let limit = self.inner.options.max_document_bytes;
-        let too_big = || RegistryError::Invalid {
-            registry: registry.into(),
-            what: what.into(),
-            detail: format!("document larger than {limit} bytes"),
-        };
-        if response.content_length().is_some_and(|l| l > limit as u64) {
-            return Err(too_big());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| error::from_transport(registry, what, &e))?
-        {
-            if body.len() + chunk.len() > limit {
-                return Err(too_big());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
     }
 
     /// Sends a request with the best credentials known for the registry; on a 401 learns the
@@ -387,12 +326,8 @@ impl RegistryClient {
                 }
             }
             let headers = response.headers().clone();
-            let body = self
-                .read_limited(target.registry, what, response)
-                .await
-                .unwrap_or_default();
-            let body = &body[..body.len().min(ERROR_BODY_LIMIT)];
-            let mut error = error::from_status(target.registry, what, status, &headers, body);
+            let body = read_prefix(response, ERROR_BODY_LIMIT).await;
+            let mut error = error::from_status(target.registry, what, status, &headers, &body);
             if let RegistryError::Unauthorized { detail, .. } = &mut error {
                 detail.push_str(match target.credentials {
                     Credentials::Anonymous => ": the registry requires credentials",

@@ -216,8 +216,12 @@ pub struct ImageFacts {
     pub media_type: String,
     /// Whether the reference is an index (manifest list).
     pub is_index: bool,
-    /// Platforms of an index, attestations excluded; empty for a single-platform image.
+    /// Platforms of an index that were read, attestations excluded: at most
+    /// [`super::MAX_PLATFORMS`]; empty for a single-platform image.
     pub platforms: Vec<PlatformFacts>,
+    /// How many platforms the index lists (attestations excluded), read or not; 0 for a
+    /// single-platform image.
+    pub platform_count: usize,
     /// Size (config + layers) of the image whose config was read.
     pub size_bytes: i64,
     /// Layer count of the image whose config was read.
@@ -243,6 +247,9 @@ impl ImageFacts {
             ),
             created_at: self.config.created.map(Time),
             is_multi_arch: Some(self.is_index),
+            platform_count: self
+                .is_index
+                .then(|| i32::try_from(self.platform_count).unwrap_or(i32::MAX)),
             platform_variants: self
                 .platforms
                 .iter()
@@ -398,6 +405,7 @@ mod tests {
             ],
             size_bytes: 20,
             layer_count: 2,
+            platform_count: 2,
             config: ImageConfig {
                 architecture: "arm64".into(),
                 os: "linux".into(),
@@ -408,6 +416,7 @@ mod tests {
         let m = facts.metadata();
         assert_eq!(m.is_multi_arch, Some(true));
         assert_eq!(m.platform_variants.len(), 2);
+        assert_eq!(m.platform_count, Some(2));
         assert_eq!(m.layer_count, Some(2));
         assert!(facts.provides_architecture("x86_64"));
         assert!(!facts.provides_architecture("s390x"));

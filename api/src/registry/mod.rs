@@ -29,9 +29,12 @@
 //! ```
 
 mod auth;
+mod body;
 mod client;
 mod credentials;
+mod deadline;
 mod error;
+mod index;
 mod manifest;
 
 use std::sync::Arc;
@@ -39,7 +42,9 @@ use std::time::Duration;
 
 pub use client::{RegistryClient, sha256_digest};
 pub use credentials::{Credentials, CredentialsError, DOCKER_CFG_TYPE, DOCKER_CONFIG_JSON_TYPE};
+pub use deadline::{deadline_exceeded, with_deadline};
 pub use error::RegistryError;
+pub use index::MAX_PLATFORMS;
 pub use manifest::{
     DOCKER_LIST, DOCKER_MANIFEST, ImageConfig, ImageFacts, MANIFEST_ACCEPT, OCI_INDEX,
     OCI_MANIFEST, PlatformFacts,
@@ -53,11 +58,13 @@ pub struct RegistryOptions {
     pub insecure_registries: Vec<String>,
     /// PEM bundles of CAs to trust in addition to the system roots (private registries).
     pub extra_ca_pem: Vec<Vec<u8>>,
-    /// Limit for a whole request, body included.
+    /// Limit for a whole request, body included. An operation of several requests is bounded
+    /// as a whole by its caller with [`with_deadline`].
     pub timeout: Duration,
     /// Limit for establishing a connection.
     pub connect_timeout: Duration,
-    /// Largest manifest, index or config accepted.
+    /// Largest manifest, index or config accepted (token answers have their own, smaller cap
+    /// and error bodies are read only up to 16 KiB).
     pub max_document_bytes: usize,
     pub user_agent: String,
     /// Told about every HTTP request sent (metrics, tests counting requests).

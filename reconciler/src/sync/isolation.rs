@@ -22,6 +22,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::Key;
 use crate::source::{self, FetchRequest, Fetched, SourceError};
 
+use crate::panics::LockExt as _;
+
 tokio::task_local! {
     /// The worker slot of the sync running in this task, when the scheduler gave it one.
     pub(super) static WORKER: RefCell<Option<OwnedSemaphorePermit>>;
@@ -42,7 +44,7 @@ struct InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         // Never held across anything that can panic; a poisoned set is still a set.
-        let mut set = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        let mut set = self.set.locked();
         set.remove(&self.key);
     }
 }
@@ -56,7 +58,7 @@ impl FetchSlots {
     }
 
     fn claim(&self, key: &Key) -> Option<InFlight> {
-        let mut set = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let mut set = self.in_flight.locked();
         set.insert(key.clone()).then(|| InFlight {
             key: key.clone(),
             set: self.in_flight.clone(),

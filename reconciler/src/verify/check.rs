@@ -3,11 +3,15 @@
 
 use catalog_api::image::RegistryMetadata;
 use catalog_api::labels::normalize_architecture;
-use catalog_api::registry::{Credentials, CredentialsError, RegistryClient, RegistryError};
+use std::time::Duration;
+
+use catalog_api::registry::{
+    Credentials, CredentialsError, RegistryClient, RegistryError, with_deadline,
+};
 use catalog_api::{CatalogImageSpec, ImageReference};
 use k8s_openapi::api::core::v1::Secret;
 
-use super::guard::Guards;
+use super::guard::{Guards, Pass, Refused};
 use super::plan::{Trigger, needs_inspection};
 use super::status::{Failure, Outcome, TagMoved, reason};
 
@@ -32,10 +36,43 @@ fn failure(reason: &'static str, message: String, transient: bool) -> Outcome {
     })
 }
 
+/// What the host guard said before the verification took a worker (see `guard`).
+pub enum Admission {
+    /// A permit on the image's registry host, reported to its breaker at the end.
+    Pass(Pass),
+    /// The host's breaker is open for this long.
+    Open(Duration),
+    /// `spec.registryUrl` does not parse, so it names no host.
+    NoHost,
+}
+
+/// Asks the guard of the image's registry host for a pass without waiting; `None` when the
+/// host is saturated (the caller requeues shortly instead of holding a worker).
+pub fn admit(guards: &Guards, registry_url: &str) -> Option<Admission> {
+    let Ok(reference) = ImageReference::parse(registry_url) else {
+        return Some(Admission::NoHost);
+    };
+    match guards.try_enter(reference.registry()) {
+        Ok(pass) => Some(Admission::Pass(pass)),
+        Err(Refused::Open(wait)) => Some(Admission::Open(wait)),
+        Err(Refused::Busy) => None,
+    }
+}
+
+/// How a verification may use the registry.
+pub struct Access<'a> {
+    pub client: &'a RegistryClient,
+    pub admission: Admission,
+    /// Deadline of all the registry requests together (`--verify-timeout`).
+    pub deadline: Duration,
+}
+
+/// What the deadline error calls a verification.
+const VERIFICATION: &str = "the verification (--verify-timeout)";
+
 /// Verifies `spec` against its registry.
 pub async fn check(
-    client: &RegistryClient,
-    guards: &Guards,
+    access: Access<'_>,
     spec: &CatalogImageSpec,
     secret: &SecretLookup,
     previous: Option<&RegistryMetadata>,
@@ -99,9 +136,16 @@ pub async fn check(
             }
         },
     };
-    let pass = match guards.enter(reference.registry()).await {
-        Ok(pass) => pass,
-        Err(wait) => {
+    let pass = match access.admission {
+        Admission::Pass(pass) => pass,
+        Admission::NoHost => {
+            return failure(
+                reason::INVALID_REFERENCE,
+                "spec.registryUrl names no registry host".into(),
+                false,
+            );
+        }
+        Admission::Open(wait) => {
             return Outcome::Failed(Failure {
                 reason: reason::CIRCUIT_OPEN,
                 message: format!(
@@ -114,16 +158,21 @@ pub async fn check(
             });
         }
     };
-    let result = resolve_and_inspect(
-        client,
+    let work = resolve_and_inspect(
+        access.client,
         &reference,
         pin.as_deref(),
         &credentials,
         spec,
         previous,
         trigger,
-    )
-    .await;
+    );
+    let registry = reference.registry();
+    let result = with_deadline(registry, VERIFICATION, access.deadline, async {
+        Ok(work.await)
+    })
+    .await
+    .unwrap_or_else(|e| Err((None, e)));
     pass.record(matches!(&result, Err((_, e)) if e.is_transient()));
     match result {
         Ok((metadata, tag_moved)) => match architecture_mismatch(spec, &metadata) {

@@ -1,7 +1,8 @@
 //! Verification metrics, registered on the process's prometheus-client Registry (names get
 //! the registry's `catalog_` prefix).
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use catalog_api::CatalogImage;
 use catalog_api::image::Phase;
@@ -16,6 +17,8 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::panics::LockExt as _;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     /// available, unavailable, failed
@@ -24,6 +27,9 @@ pub struct ResultLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
+    /// The registry (`host[:port]`) of the image the request was for, as a CatalogImage names
+    /// it: a token realm elsewhere is counted under its registry, so the label values are
+    /// chosen by catalog authors, never by what a registry answers.
     pub host: String,
     pub method: String,
     /// HTTP status, or `error` when no response arrived.
@@ -48,6 +54,8 @@ pub struct Metrics {
     pub registry_requests: Family<RequestLabels, Counter>,
     pub breaker_state: Family<HostLabels, Gauge>,
     images: Arc<ImagesByPhase>,
+    /// Label sets of `registry_requests` in use, so a host's series can be removed.
+    request_series: Arc<Mutex<HashSet<RequestLabels>>>,
 }
 
 impl Metrics {
@@ -59,6 +67,7 @@ impl Metrics {
             registry_requests: Family::default(),
             breaker_state: Family::default(),
             images: Arc::default(),
+            request_series: Arc::default(),
         };
         registry.register(
             "verifications",
@@ -95,18 +104,41 @@ impl Metrics {
             .set(state);
     }
 
-    /// The observer handed to the registry client.
+    /// Removes the breaker gauge of a host no image names any more.
+    pub fn forget_breaker(&self, host: &str) {
+        self.breaker_state.remove(&HostLabels { host: host.into() });
+    }
+
+    /// Removes the request counters of every host `keep` rejects (hosts no image names).
+    pub fn retain_request_hosts(&self, keep: &dyn Fn(&str) -> bool) {
+        let mut series = self.request_series.locked();
+        series.retain(|labels| {
+            let kept = keep(&labels.host);
+            if !kept {
+                self.registry_requests.remove(labels);
+            }
+            kept
+        });
+    }
+
+    /// The observer handed to the registry client: counts every request under the registry
+    /// of the image it was made for (`RequestRecord::registry`, not the host contacted).
     pub fn request_observer(&self) -> Arc<dyn RequestObserver> {
-        let requests = self.registry_requests.clone();
-        Arc::new(move |r: &RequestRecord<'_>| {
-            requests
-                .get_or_create(&RequestLabels {
-                    host: r.host.to_string(),
-                    method: r.method.to_string(),
-                    code: r.status.map_or("error".into(), |s| s.to_string()),
-                })
-                .inc();
-        })
+        let metrics = self.clone();
+        Arc::new(move |r: &RequestRecord<'_>| metrics.count_request(r))
+    }
+
+    fn count_request(&self, r: &RequestRecord<'_>) {
+        let labels = RequestLabels {
+            host: r.registry.to_string(),
+            method: r.method.to_string(),
+            code: r.status.map_or("error".into(), |s| s.to_string()),
+        };
+        self.registry_requests.get_or_create(&labels).inc();
+        let mut series = self.request_series.locked();
+        if !series.contains(&labels) {
+            series.insert(labels);
+        }
     }
 }
 
@@ -146,5 +178,42 @@ impl Collector for ImagesByPhase {
             ConstGauge::new(count).encode(family.encode_family(&labels)?)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_token_realm_is_counted_under_its_registry_and_forgotten_with_it() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let observer = metrics.request_observer();
+        for host in ["reg:5000", "auth.example:8443"] {
+            observer.observe(&RequestRecord {
+                registry: "reg:5000",
+                host,
+                method: "GET",
+                status: Some(200),
+                elapsed: Duration::ZERO,
+            });
+        }
+        let text = || {
+            let mut out = String::new();
+            prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+            out
+        };
+        let before = text();
+        assert!(
+            before
+                .contains(r#"registry_requests_total{host="reg:5000",method="GET",code="200"} 2"#),
+            "{before}"
+        );
+        assert!(!before.contains("auth.example"), "{before}");
+        metrics.retain_request_hosts(&|h| h != "reg:5000");
+        assert!(!text().contains("reg:5000"), "{}", text());
     }
 }

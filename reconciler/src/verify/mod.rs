@@ -8,6 +8,12 @@
 //! Triggers: a spec change (generation), the verify-requested-at annotation, a change of the
 //! referenced Secret, and the schedule (interval or backoff).
 //!
+//! Bounds against slow or hostile registries: a due image first *tries* its host's permit
+//! (`--registry-concurrency`) and, when the host is saturated, is requeued in 1-2s without
+//! holding one of the `--verify-workers` slots, so a silent registry cannot starve the others;
+//! all the registry requests of one verification share one deadline (`--verify-timeout`); and
+//! per-host state is swept once no image names the host ([`hosts`]).
+//!
 //! Secrets: only their metadata is watched (to notice a change of a referenced Secret), and a
 //! Secret's data is read with one GET when a verification needs it, from the image's own
 //! namespace only. Caching every Secret of the cluster would cost memory proportional to what
@@ -18,6 +24,7 @@
 mod apply;
 mod check;
 mod guard;
+mod hosts;
 pub mod metrics;
 mod plan;
 mod status;
@@ -46,7 +53,7 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 pub use metrics::Metrics;
 
 use crate::Context;
-use check::SecretLookup;
+use check::{Access, SecretLookup};
 use plan::{Due, Observation, Timing, Trigger};
 
 /// What this process remembers about one image between reconciles (not in the status:
@@ -64,7 +71,9 @@ struct Memory {
 struct State {
     client: kube::Client,
     registry: RegistryClient,
-    guards: guard::Guards,
+    guards: Arc<guard::Guards>,
+    /// `--verify-timeout`: deadline of one verification's registry requests together.
+    verify_timeout: Duration,
     /// Metadata of the Secrets (names, resourceVersions): no data.
     secrets: Store<PartialObjectMeta<Secret>>,
     timing: Timing,
@@ -186,15 +195,23 @@ async fn watch_and_verify(
     }
 
     let identity = config.identity.clone();
+    let guards = Arc::new(guard::Guards::new(
+        config.registry_concurrency,
+        timing.backoff_min,
+        timing.backoff_max,
+        metrics.clone(),
+    ));
+    let sweep_task = tokio::spawn(hosts::sweep_forever(
+        image_reader.clone(),
+        guards.clone(),
+        registry.clone(),
+        metrics.clone(),
+    ));
     let state = Arc::new(State {
         client: ctx.client.clone(),
         registry,
-        guards: guard::Guards::new(
-            config.registry_concurrency,
-            timing.backoff_min,
-            timing.backoff_max,
-            metrics.clone(),
-        ),
+        guards: guards.clone(),
+        verify_timeout: config.verify_timeout,
         secrets: secret_reader,
         timing,
         metrics,
@@ -228,6 +245,7 @@ async fn watch_and_verify(
         })
         .await;
     secret_task.abort();
+    sweep_task.abort();
     tracing::info!("verification controller stopped");
     Ok(())
 }
@@ -334,6 +352,11 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
         Due::Later(wait) => return Ok(Action::requeue(wait)),
         Due::Now(trigger) => trigger,
     };
+    // Before anything else: an image of a saturated host gives its worker back at once.
+    let Some(admission) = check::admit(&state.guards, &image.spec.registry_url) else {
+        let jitter = plan::jitter((&seed, observation.now_ms));
+        return Ok(Action::requeue(guard::BUSY_RETRY.mul_f64(1.0 + jitter)));
+    };
     let started = Instant::now();
     let secret = lookup_secret(&state.client, &image).await;
     let mut current: Option<CatalogImageStatus> = image.status.clone();
@@ -352,15 +375,12 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
         current = Some(verifying);
     }
     let previous = current.as_ref().and_then(|s| s.registry_metadata.as_ref());
-    let outcome = check::check(
-        &state.registry,
-        &state.guards,
-        &image.spec,
-        &secret,
-        previous,
-        trigger,
-    )
-    .await;
+    let access = Access {
+        client: &state.registry,
+        admission,
+        deadline: state.verify_timeout,
+    };
+    let outcome = check::check(access, &image.spec, &secret, previous, trigger).await;
     let transition =
         status::transition(current.as_ref(), &outcome, &context(jiff::Timestamp::now()));
     apply::write_status(&state.client, &image, current.as_ref(), &transition.status).await?;

@@ -331,7 +331,16 @@ fn describe(metadata: &RegistryMetadata) -> String {
         });
     }
     if metadata.is_multi_arch == Some(true) {
-        parts.push(format!("{} platforms", metadata.platform_variants.len()));
+        let listed = metadata.platform_variants.len();
+        let count = metadata
+            .platform_count
+            .and_then(|c| usize::try_from(c).ok())
+            .unwrap_or(listed);
+        parts.push(if count > listed {
+            format!("{count} platforms, {listed} read")
+        } else {
+            format!("{count} platforms")
+        });
     }
     if !parts.is_empty() {
         out.push_str(&format!(" ({})", parts.join(", ")));

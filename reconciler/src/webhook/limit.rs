@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::sync::Key;
 
+use crate::panics::LockExt as _;
+
 /// Deliveries accepted per source in a burst; refilled one per [`SOURCE_REFILL`] (a push a
 /// second, sustained). Floods beyond get 429; the source still syncs, since syncs coalesce.
 pub const SOURCE_BURST: u32 = 60;
@@ -82,18 +84,18 @@ impl Limiter {
 
     /// Charges a delivery that has not authenticated yet; false when the budget is spent.
     pub fn admit_unauthenticated(&self) -> bool {
-        lock(&self.unauthenticated).take(Instant::now())
+        self.unauthenticated.locked().take(Instant::now())
     }
 
     /// The delivery authenticated: its charge goes back to the unauthenticated budget.
     pub fn authenticated(&self) {
-        lock(&self.unauthenticated).refund();
+        self.unauthenticated.locked().refund();
     }
 
     /// Charges an authenticated delivery to its source; false when that budget is spent.
     pub fn admit_source(&self, key: &Key) -> bool {
         let now = Instant::now();
-        let mut sources = lock(&self.sources);
+        let mut sources = self.sources.locked();
         if !sources.contains_key(key) && sources.len() >= MAX_SOURCES {
             sources.retain(|_, bucket| !bucket.full(now));
             if sources.len() >= MAX_SOURCES {
@@ -110,13 +112,8 @@ impl Limiter {
 
     #[cfg(test)]
     fn tracked(&self) -> usize {
-        lock(&self.sources).len()
+        self.sources.locked().len()
     }
-}
-
-/// A poisoned lock only means another delivery panicked; the buckets stay usable.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ use kube::runtime::watcher::{self, watcher};
 
 use super::auth::trim_newline;
 
+use crate::panics::LockExt as _;
+
 /// (namespace, Secret name).
 pub type SecretKey = (String, String);
 
@@ -128,7 +130,7 @@ impl SecretCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SecretKey, Entry>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+        self.entries.locked()
     }
 
     #[cfg(test)]
