@@ -71,7 +71,11 @@ impl Default for Client {
 
 impl Client {
     pub fn new() -> Client {
+        // No redirect is followed: reqwest keeps GitLab's PRIVATE-TOKEN (and any custom
+        // header) on a redirect to another host, so a forge, or whoever answers for it, could
+        // send the token anywhere. A status API has no reason to redirect; a 3xx is reported.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(15))
             .user_agent("catalog-reconciler")
             .build()
@@ -167,6 +171,54 @@ fn encode_path(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A listener that answers every request with `answer` and sends each request's head.
+    fn listener(answer: String) -> (u16, std::sync::mpsc::Receiver<String>) {
+        use std::io::{Read as _, Write as _};
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for mut stream in server.incoming().flatten() {
+                let mut buf = [0u8; 8192];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        (port, rx)
+    }
+
+    #[tokio::test]
+    async fn the_token_never_follows_a_redirect() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (elsewhere, stolen) =
+            listener("HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n".into());
+        let (forge, asked) = listener(format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://localhost:{elsewhere}/api/v4/x\r\ncontent-length: 0\r\n\r\n"
+        ));
+        let report = StatusReport {
+            provider: ForgeProvider::Gitlab,
+            api_url: format!("http://127.0.0.1:{forge}/api/v4"),
+            repository: Some("acme/catalog".into()),
+            repo_url: "https://gitlab.example/acme/catalog.git".into(),
+            sha: "1".repeat(40),
+            state: CommitState::Success,
+            description: "ok".into(),
+            context: "catalog/dev".into(),
+        };
+        let error = Client::new().send(&report, "s3cret").await.unwrap_err();
+        let first = asked.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(
+            first.to_ascii_lowercase().contains("private-token: s3cret"),
+            "premise: {first}"
+        );
+        assert!(error.to_string().contains("307"), "{error}");
+        assert!(
+            stolen.recv_timeout(Duration::from_millis(500)).is_err(),
+            "the redirect target received a request"
+        );
+    }
 
     #[test]
     fn repositories_from_urls() {
