@@ -23,6 +23,7 @@ pub(crate) mod memory;
 pub mod metrics;
 pub mod plan;
 mod reconcile;
+mod spec_check;
 pub mod status;
 mod trust;
 

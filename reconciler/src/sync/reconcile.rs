@@ -22,7 +22,7 @@ use super::status::{
     invalid_entries, push_history, ready_condition, remove_condition, set_condition, summary,
 };
 use super::trust::{Check, rollback_step, verify_step};
-use super::{Key, Shared, apply, cleanup};
+use super::{Key, Shared, apply, cleanup, spec_check};
 use crate::forge::CommitState;
 use crate::source::{self, Fetched};
 
@@ -93,37 +93,18 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         return;
     }
 
-    if let Some((field, error)) = spec.invalid_duration() {
+    // Spec check: durations within bounds, the target namespace allowed.
+    if let Some(refused) = spec_check::refusal(&source, shared.allow_cross_namespace_targets) {
         shared.due.locked().remove(key);
         status.last_handled_reconcile_at = annotations.get(RECONCILE_REQUESTED_AT).cloned();
-        let message = format!("{field}: {error}; nothing is fetched or applied until it is fixed");
         fail(
             shared,
             &mut state.written,
             &source,
             &previous,
             status,
-            "InvalidSpec",
-            &message,
-            generation,
-        )
-        .await;
-        return;
-    }
-
-    if target_ns != ns && !shared.allow_cross_namespace_targets {
-        shared.due.locked().remove(key);
-        let message = format!(
-            "spec.targetNamespace {target_ns:?} is not this CatalogSource's namespace {ns:?}: nothing is applied or pruned; remove spec.targetNamespace and create the CatalogSource in {target_ns:?}, or run the reconciler with --allow-cross-namespace-targets (single-tenant clusters)"
-        );
-        fail(
-            shared,
-            &mut state.written,
-            &source,
-            &previous,
-            status,
-            "CrossNamespaceTarget",
-            &message,
+            refused.reason,
+            &refused.message,
             generation,
         )
         .await;
