@@ -23,7 +23,7 @@ impl Seen {
     }
 }
 
-/// Answers every request `401` with `WWW-Authenticate: <challenge>` and records it.
+/// Answers every request the same way (by default `401` with a challenge) and records it.
 pub struct CredentialTrap {
     port: u16,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -35,8 +35,27 @@ impl CredentialTrap {
         CredentialTrap::with_challenge("Basic realm=\"registry\"".into())
     }
 
-    /// A trap answering with `challenge` (e.g. a Bearer challenge naming a realm elsewhere).
+    /// A trap answering `401` with `challenge` (e.g. a Bearer challenge naming a realm
+    /// elsewhere).
     pub fn with_challenge(challenge: String) -> CredentialTrap {
+        let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
+        CredentialTrap::answering(format!(
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ))
+    }
+
+    /// A registry that serves every manifest anonymously (a HEAD answers 200 with a digest):
+    /// a client holding credentials has no reason to send them.
+    pub fn anonymous_registry() -> CredentialTrap {
+        CredentialTrap::answering(format!(
+            "HTTP/1.1 200 OK\r\nDocker-Content-Digest: sha256:{}\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 0\r\n\r\n",
+            "0".repeat(64)
+        ))
+    }
+
+    /// A trap sending `answer` (status line, headers and body) to every request.
+    pub fn answering(answer: String) -> CredentialTrap {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the trap");
         let port = listener.local_addr().expect("trap address").port();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -44,8 +63,8 @@ impl CredentialTrap {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let record = record.clone();
-                let challenge = challenge.clone();
-                std::thread::spawn(move || serve(stream, &challenge, &record));
+                let answer = answer.clone();
+                std::thread::spawn(move || serve(stream, &answer, &record));
             }
         });
         CredentialTrap { port, seen }
@@ -70,7 +89,7 @@ impl CredentialTrap {
     }
 }
 
-fn serve(stream: TcpStream, challenge: &str, seen: &Mutex<Vec<Seen>>) {
+fn serve(stream: TcpStream, answer: &str, seen: &Mutex<Vec<Seen>>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut writer = match stream.try_clone() {
         Ok(w) => w,
@@ -100,11 +119,6 @@ fn serve(stream: TcpStream, challenge: &str, seen: &Mutex<Vec<Seen>>) {
             request_line: request_line.trim_end().to_string(),
             headers,
         });
-        let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
-        let answer = format!(
-            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
         if writer.write_all(answer.as_bytes()).is_err() {
             return;
         }

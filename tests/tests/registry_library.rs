@@ -388,3 +388,41 @@ async fn plain_http_only_where_allowed() {
         "an HTTPS handshake with a plain-HTTP server fails: {err}"
     );
 }
+
+#[tokio::test]
+async fn credentials_wait_for_the_registrys_challenge() {
+    // A registry serving the image anonymously never sees the credentials held for it.
+    let anonymous = catalog_e2e::trap::CredentialTrap::anonymous_registry();
+    let client = client_for(&[anonymous.host()]);
+    for credentials in [
+        Credentials::Bearer("registry-token".into()),
+        Credentials::Basic {
+            username: "u".into(),
+            password: "p".into(),
+        },
+    ] {
+        client
+            .resolve(&reference(&anonymous.host(), "os/img:1"), &credentials)
+            .await
+            .expect("served anonymously");
+    }
+    assert_eq!(anonymous.seen().len(), 2, "premise: both resolves asked it");
+    assert!(anonymous.credentials().is_empty(), "{:?}", anonymous.seen());
+
+    // One that asks for them gets them, after its challenge.
+    let asking = catalog_e2e::trap::CredentialTrap::with_challenge("Bearer realm=\"x\"".into());
+    let client = client_for(&[asking.host()]);
+    let _ = client
+        .resolve(
+            &reference(&asking.host(), "os/img:1"),
+            &Credentials::Bearer("registry-token".into()),
+        )
+        .await;
+    let seen = asking.seen();
+    assert!(seen[0].header("authorization").is_none(), "{seen:?}");
+    assert_eq!(
+        asking.credentials(),
+        ["Bearer registry-token"],
+        "sent once asked"
+    );
+}
