@@ -1,4 +1,4 @@
-//! The one validator for catalog entries (DESIGN §5). `caib catalog validate`, the
+//! The one validator for catalog entries (README "The catalog repository"). `caib catalog validate`, the
 //! reconciler's sync and the tests all call [`validate_environment`], so what passes review in
 //! CI is exactly what the reconciler applies.
 

@@ -1,4 +1,4 @@
-//! Command-line interface definition: global flags of DESIGN §7 and every subcommand.
+//! Command-line interface definition: global flags (README "Usage") and every subcommand.
 
 use std::path::PathBuf;
 use std::time::Duration;

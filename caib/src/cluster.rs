@@ -1,6 +1,6 @@
 //! Talking to the cluster: one `kube::Client` built from the global flags, and the mapping of
 //! every Kubernetes failure a user will meet to a message that says what to do, with the exit
-//! code of DESIGN §7 (401/403 → 3, not found → 4, timeouts → 6).
+//! code of the README (401/403 → 3, not found → 4, timeouts → 6).
 //!
 //! Every cluster-reading command (and `publish`, which reads ImageBuilds) goes through here so
 //! that "no kubeconfig", "cluster unreachable" and "CRD not installed" read the same everywhere.

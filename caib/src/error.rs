@@ -1,4 +1,4 @@
-//! Errors that reach the user, each mapped to the exit code of DESIGN §7 so scripts can tell
+//! Errors that reach the user, each mapped to the exit codes the README lists so scripts can tell
 //! "not found" from "conflict" from "timed out".
 
 use std::process::ExitCode;

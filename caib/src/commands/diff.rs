@@ -5,7 +5,7 @@
 //! Only what the repository controls is compared: `spec` and the labels and annotations a
 //! user wrote. Status, server fields and everything the sync derives (spec labels, source
 //! traceability, verify requests) are left out, so a freshly synced catalog diffs empty.
-//! Exit 0 when equal, 1 when different (DESIGN §7).
+//! Exit 0 when equal, 1 when different.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

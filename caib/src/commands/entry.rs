@@ -1,4 +1,4 @@
-//! Entry files as caib writes them, and the duplicate rules of DESIGN §7: publishing what is
+//! Entry files as caib writes them, and the duplicate rules: publishing what is
 //! already there is a no-op success (CI pipelines retry), anything that would make two
 //! entries point at the same image, or silently overwrite one, is a conflict.
 

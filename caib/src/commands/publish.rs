@@ -1,6 +1,7 @@
 //! `caib catalog publish IMAGEBUILD`: a Completed ImageBuild of automotive-dev-operator into
 //! the catalog, digest pinned, through a commit and a pull request. The mapping from the build
-//! to the entry is DESIGN §7; the build is recorded in an annotation and a commit trailer.
+//! to the entry is [`facts`]; the build is recorded in an annotation and a
+//! commit trailer.
 
 use std::collections::BTreeMap;
 
@@ -33,7 +34,7 @@ pub struct BuildFacts {
     pub spec: CatalogImageSpec,
 }
 
-/// DESIGN §7: image `spec.export.container`, else `spec.export.disk.oci`; architecture
+/// The image is `spec.export.container`, else `spec.export.disk.oci`; architecture
 /// `spec.architecture`; distro `spec.aib.distro`; target `spec.aib.target`; build mode
 /// `spec.aib.mode` (default image; bootc → bootcCapable); export format
 /// `status.resolvedExportFormat`, else `spec.export.format`, else qcow2 (oci for a container).

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-/// What a Secret may hold (DESIGN §4): `username`/`password`, `bearerToken`, or `identity`
+/// What a Secret may hold: `username`/`password`, `bearerToken`, or `identity`
 /// (an SSH private key in OpenSSH format) with `known_hosts`.
 #[derive(Clone, Default)]
 pub struct Credentials {

@@ -1,4 +1,4 @@
-//! CatalogSource sync controller (DESIGN §6 "Sync"): keeps the CatalogImages of every
+//! CatalogSource sync controller: keeps the CatalogImages of every
 //! CatalogSource equal to the files of its Git ref.
 //!
 //! Structure: a reflector of CatalogSources and a compact watch cache of CatalogImages

@@ -1,5 +1,5 @@
 //! CatalogImage verification controller: checks every image in its registry and reports
-//! the result in its status (DESIGN §6 "Verification").
+//! the result in its status.
 //!
 //! Layout: [`plan`] decides when (pure), [`check`] talks to the registry, [`status`] computes
 //! the next status and events (pure), [`apply`] writes them; [`guard`] holds the per-host
