@@ -9,6 +9,7 @@ use super::managed::{self, Scope, Tracking};
 use super::meta;
 use super::patch;
 use super::resources::ResourceDef;
+use super::schema;
 use super::store::{Store, obj_key};
 use super::write::{WriteOpts, Written, check_identity, check_rv, finish, meta_mut, present};
 
@@ -47,6 +48,9 @@ pub(super) fn apply(
                 "{field} must be set in an apply patch"
             )));
         }
+    }
+    if let Some(schema) = def.schema.as_ref() {
+        undeclared_fields(schema, &applied)?;
     }
     check_identity(def, &mut applied, ns, Some(name))?;
     let key = obj_key(ns.filter(|_| def.namespaced), name);
@@ -130,4 +134,42 @@ pub(super) fn apply(
             )
         }
     }
+}
+
+/// Server-side apply converts the applied configuration to a typed object before anything
+/// else, and a field the schema does not declare fails that conversion whatever the
+/// `fieldValidation` (where other writes prune it): a plain Go error, hence a 500 without a
+/// reason (staging/src/k8s.io/apimachinery/pkg/util/managedfields/internal/structuredmerge.go,
+/// `Apply`; the path and list format are structured-merge-diff's typed/validate.go).
+fn undeclared_fields(schema: &Value, applied: &Value) -> ApiResult<()> {
+    let mut unknown = Vec::new();
+    schema::prune(schema, &mut applied.clone(), "", &mut unknown);
+    let errors: Vec<String> = unknown
+        .iter()
+        .map(|path| format!(".{path}: field not declared in schema"))
+        .collect();
+    let detail = match errors.as_slice() {
+        [] => return Ok(()),
+        [one] => one.clone(),
+        many => format!("errors:\n  {}", many.join("\n  ")),
+    };
+    let text = |f: &str| applied.get(f).and_then(Value::as_str).unwrap_or_default();
+    let meta = |f: &str| {
+        applied
+            .pointer(&format!("/metadata/{f}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let api_version = text("apiVersion");
+    let group_version = if api_version.contains('/') {
+        api_version.to_string()
+    } else {
+        format!("/{api_version}")
+    };
+    Err(ApiError::unclassified(format!(
+        "failed to create typed patch object ({}/{}; {group_version}, Kind={}): {detail}",
+        meta("namespace"),
+        meta("name"),
+        text("kind")
+    )))
 }

@@ -1,5 +1,5 @@
 //! Kind-specific behaviour of the built-in resources, applied on every write before
-//! validation: Secret `stringData` and immutability, Namespace defaults, and CRDs (validated,
+//! validation: Secret `stringData` and immutability, Namespace defaults, Event rules, and CRDs (validated,
 //! given an `Established` status, and turned into served resources).
 
 use base64::Engine;
@@ -29,6 +29,10 @@ pub fn normalize(
             None
         }
         Flavor::Crd => crd(new, causes),
+        Flavor::Event | Flavor::EventV1 => {
+            super::event_rules::validate(def.flavor == Flavor::EventV1, old, new, causes);
+            None
+        }
         _ => None,
     }
 }

@@ -197,7 +197,12 @@ pub(super) fn finish(
         }
     }
     if !causes.is_empty() {
-        return Err(ApiError::invalid(&def.kind, &def.group, &name, causes));
+        return Err(ApiError::invalid(
+            &def.kind,
+            def.error_group(),
+            &name,
+            causes,
+        ));
     }
 
     if def.has_generation() {
@@ -266,6 +271,7 @@ pub(super) fn finish(
             warnings,
         );
     }
+    super::limits::check_stored(&new)?;
     let created = old.is_none();
     let stored = st.put(&def.storage, key, new);
     if let Some(defs) = crd_defs {
