@@ -133,6 +133,86 @@ async fn events_are_validated_as_the_api_server_does() {
 }
 
 #[test]
+fn deleting_a_namespace_terminates_it_and_waits_for_its_content() {
+    let k = Kubectl::new();
+    k.ok(&["create", "namespace", "doomed"]);
+    k.ok(&["create", "configmap", "plain", "-n", "doomed"]);
+    let held = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: doomed\n  finalizers: [example.com/hold]\n";
+    k.ok_stdin(&["create", "-f", "-"], Some(held));
+    k.ok(&["delete", "namespace", "doomed", "--wait=false"]);
+    assert_eq!(
+        k.jsonpath(
+            &["namespace", "doomed"],
+            "{.status.phase} {.spec.finalizers} {.metadata.deletionTimestamp}"
+        )
+        .split(' ')
+        .take(2)
+        .collect::<Vec<_>>(),
+        ["Terminating", "[\"kubernetes\"]"]
+    );
+    assert!(
+        k.fails(&["get", "configmap", "plain", "-n", "doomed"], None)
+            .contains("NotFound")
+    );
+    assert!(
+        !k.jsonpath(
+            &["configmap", "held", "-n", "doomed"],
+            "{.metadata.deletionTimestamp}"
+        )
+        .is_empty()
+    );
+    let late = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: late\n  namespace: doomed\n";
+    let err = k.fails(&["create", "-f", "-"], Some(late));
+    assert!(
+        err.contains("Error from server (Forbidden): error when creating \"STDIN\": configmaps \"late\" is forbidden: unable to create new content in namespace doomed because it is being terminated"),
+        "{err}"
+    );
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let details = rt.block_on(async {
+        let cms: Api<ConfigMap> = Api::namespaced(k.emu.kube_client(), "doomed");
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": "late"}})).expect("cm");
+        status(
+            cms.create(&PostParams::default(), &cm)
+                .await
+                .expect_err("refused"),
+        )
+        .details
+    });
+    let cause = &details.expect("details").causes[0];
+    assert_eq!(
+        (
+            cause.reason.as_str(),
+            cause.message.as_str(),
+            cause.field.as_str()
+        ),
+        (
+            "NamespaceTerminating",
+            "namespace doomed is being terminated",
+            "metadata.namespace"
+        )
+    );
+    let again = k.fails(&["delete", "namespace", "doomed", "--wait=false"], None);
+    assert!(again.contains("The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system."), "{again}");
+    k.ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "-n",
+        "doomed",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    wait_for("the namespace to be removed", || {
+        let out = k.output(&["get", "namespace", "doomed"], None);
+        String::from_utf8_lossy(&out.stderr)
+            .contains("NotFound")
+            .then_some(())
+    });
+}
+
+#[test]
 fn server_side_apply_of_an_undeclared_field_fails_as_on_a_real_server() {
     let k = Kubectl::new();
     k.apply_crds();

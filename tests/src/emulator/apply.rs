@@ -101,11 +101,7 @@ pub(super) fn apply(
             let m = meta_mut(&mut obj)?;
             m.insert("uid".into(), json!(meta::new_uid()));
             m.insert("creationTimestamp".into(), json!(meta::now()));
-            if let Some(ns) = ns.filter(|_| def.namespaced)
-                && !st.namespace_exists(ns)
-            {
-                return Err(ApiError::not_found("namespaces", "", ns));
-            }
+            super::namespaces::admit_create(st, def, ns, name)?;
             finish(
                 st,
                 def,

@@ -47,6 +47,7 @@ mod kubeconfig;
 mod limits;
 mod managed;
 mod meta;
+mod namespaces;
 mod objects;
 mod openapi;
 mod patch;
