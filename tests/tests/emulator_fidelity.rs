@@ -161,6 +161,20 @@ fn deleting_a_namespace_terminates_it_and_waits_for_its_content() {
         )
         .is_empty()
     );
+    let condition = |t: &str| {
+        k.jsonpath(
+            &["namespace", "doomed"],
+            &format!("{{.status.conditions[?(@.type==\"{t}\")].message}}"),
+        )
+    };
+    assert_eq!(
+        condition("NamespaceContentRemaining"),
+        "Some resources are remaining: configmaps. has 1 resource instances"
+    );
+    assert_eq!(
+        condition("NamespaceFinalizersRemaining"),
+        "Some finalizers are remaining: example.com/hold in 1 resource instances"
+    );
     let late = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: late\n  namespace: doomed\n";
     let err = k.fails(&["create", "-f", "-"], Some(late));
     assert!(

@@ -135,6 +135,7 @@ pub fn finalize_terminating(st: &mut Store) {
     for ns in doomed {
         let name = meta_str(&ns, "name").unwrap_or_default().to_string();
         if has_content(st, &name) {
+            report_remaining(st, &ns, &name);
             continue;
         }
         let mut obj = (*ns).clone();
@@ -150,5 +151,110 @@ pub fn finalize_terminating(st: &mut Store) {
         } else if obj != *ns {
             st.put(&storage(), key, obj);
         }
+    }
+}
+
+/// What is left in `ns`: "resource.group has N resource instances" and "finalizer in N
+/// resource instances", sorted, as the controller's conditions word them.
+fn remaining(st: &Store, ns: &str) -> (Vec<String>, Vec<String>) {
+    let mut resources = Vec::new();
+    let mut finalizers = std::collections::BTreeMap::<String, usize>::new();
+    for def in namespaced_defs(st) {
+        let objs: Vec<&Arc<Value>> = st
+            .iter(&def.storage)
+            .filter(|(k, _)| k.0 == ns)
+            .map(|(_, o)| o)
+            .collect();
+        if !objs.is_empty() {
+            let (plural, group) = (&def.storage.1, &def.group);
+            resources.push(format!(
+                "{plural}.{group} has {} resource instances",
+                objs.len()
+            ));
+        }
+        for f in objs
+            .iter()
+            .flat_map(|o| strings(o.pointer("/metadata/finalizers")))
+        {
+            *finalizers.entry(f).or_default() += 1;
+        }
+    }
+    resources.sort();
+    let finalizers = finalizers
+        .into_iter()
+        .map(|(f, n)| format!("{f} in {n} resource instances"))
+        .collect();
+    (resources, finalizers)
+}
+
+/// The namespace controller's status conditions while content remains
+/// (pkg/controller/namespace/deletion/status_condition_utils.go); a condition keeps its
+/// `lastTransitionTime` while its status does not change.
+fn report_remaining(st: &mut Store, ns: &Value, name: &str) {
+    let (resources, finalizers) = remaining(st, name);
+    let ok = |t: &str, reason: &str, message: &str| {
+        (
+            t.to_string(),
+            "False",
+            reason.to_string(),
+            message.to_string(),
+        )
+    };
+    let mut wanted = vec![
+        ok(
+            "NamespaceDeletionDiscoveryFailure",
+            "ResourcesDiscovered",
+            "All resources successfully discovered",
+        ),
+        ok(
+            "NamespaceDeletionGroupVersionParsingFailure",
+            "ParsedGroupVersions",
+            "All legacy kube types successfully parsed",
+        ),
+        ok(
+            "NamespaceDeletionContentFailure",
+            "ContentDeleted",
+            "All content successfully deleted, may be waiting on finalization",
+        ),
+        (
+            "NamespaceContentRemaining".into(),
+            "True",
+            "SomeResourcesRemain".into(),
+            format!("Some resources are remaining: {}", resources.join(", ")),
+        ),
+        ok(
+            "NamespaceFinalizersRemaining",
+            "ContentRemoved",
+            "All content successfully removed",
+        ),
+    ];
+    if !finalizers.is_empty() {
+        wanted[4] = (
+            "NamespaceFinalizersRemaining".into(),
+            "True",
+            "SomeFinalizerRemain".into(),
+            format!("Some finalizers are remaining: {}", finalizers.join(", ")),
+        );
+    }
+    let old = ns
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let conditions: Vec<Value> = wanted
+        .into_iter()
+        .map(|(t, status, reason, message)| {
+            let since = old
+                .iter()
+                .find(|c| c["type"] == t.as_str() && c["status"] == status)
+                .and_then(|c| c.get("lastTransitionTime").cloned())
+                .unwrap_or_else(|| json!(meta::now()));
+            json!({"type": t, "status": status, "lastTransitionTime": since, "reason": reason, "message": message})
+        })
+        .collect();
+    if old != conditions {
+        let mut obj = ns.clone();
+        obj["status"]["conditions"] = json!(conditions);
+        st.put(&storage(), obj_key(None, name), obj);
     }
 }
