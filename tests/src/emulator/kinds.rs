@@ -1,6 +1,7 @@
 //! Kind-specific behaviour of the built-in resources, applied on every write before
-//! validation: Secret `stringData` and immutability, Namespace defaults, Event rules, and CRDs (validated,
-//! given an `Established` status, and turned into served resources).
+//! validation: Secret `stringData` and immutability, Namespace defaults, Event rules
+//! (event_rules.rs), and CRDs (validated, given an `Established` status, and turned into
+//! served resources).
 
 use base64::Engine;
 use serde_json::{Value, json};

@@ -7,7 +7,9 @@
 //! Deployments, RBAC; stored as written), with the API server semantics kubectl and kube-rs
 //! rely on.
 //! `tests/tests/emulator_kubectl.rs` proves it with the real kubectl,
-//! `tests/tests/emulator_kube_rs.rs` with kube-rs.
+//! `tests/tests/emulator_kube_rs.rs` with kube-rs, and `tests/tests/emulator_fidelity.rs`
+//! the rules a real server is stricter about (Event validation, namespace termination,
+//! undeclared fields in server-side apply, unconditional updates, size limits).
 //!
 //! ```no_run
 //! use catalog_e2e::emulator::{Emulator, EmulatorOptions, Fault};
