@@ -74,21 +74,18 @@ pub fn delete(
     if dry_run {
         return ok(200, status, Vec::new());
     }
-    match def.flavor {
-        Flavor::Crd => {
-            let group = old
-                .pointer("/spec/group")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let plural = old
-                .pointer("/spec/names/plural")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let storage = (group.to_string(), plural.to_string());
-            st.unregister(&storage);
-            st.remove_all(&storage);
-        }
-        _ => {}
+    if def.flavor == Flavor::Crd {
+        let group = old
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let plural = old
+            .pointer("/spec/names/plural")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let storage = (group.to_string(), plural.to_string());
+        st.unregister(&storage);
+        st.remove_all(&storage);
     }
     let orphan = options.is_some_and(|o| {
         o.get("propagationPolicy").and_then(Value::as_str) == Some("Orphan")
