@@ -169,3 +169,30 @@ fn undeclared_fields(schema: &Value, applied: &Value) -> ApiResult<()> {
         text("kind")
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undeclared_fields_are_listed_as_structured_merge_diff_does() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+            "properties": {"size": {"type": "integer"}}}}});
+        let one = json!({"apiVersion": "g.io/v1", "kind": "W", "metadata": {"name": "w", "namespace": "n"},
+            "spec": {"size": 1, "foo": 2}});
+        let e = undeclared_fields(&schema, &one).expect_err("undeclared");
+        assert_eq!((e.code, e.reason), (500, ""));
+        assert_eq!(
+            e.message,
+            "failed to create typed patch object (n/w; g.io/v1, Kind=W): .spec.foo: field not declared in schema"
+        );
+        let two = json!({"apiVersion": "v1", "kind": "W", "metadata": {"name": "w"}, "spec": {"a": 1, "b": 2}});
+        assert_eq!(
+            undeclared_fields(&schema, &two)
+                .expect_err("undeclared")
+                .message,
+            "failed to create typed patch object (/w; /v1, Kind=W): errors:\n  .spec.a: field not declared in schema\n  .spec.b: field not declared in schema"
+        );
+        assert!(undeclared_fields(&schema, &json!({"spec": {"size": 3}})).is_ok());
+    }
+}

@@ -258,3 +258,92 @@ fn report_remaining(st: &mut Store, ns: &Value, name: &str) {
         st.put(&storage(), obj_key(None, name), obj);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::write::{self, Validation, WriteOpts};
+
+    fn opts() -> WriteOpts {
+        WriteOpts {
+            manager: "test".into(),
+            manager_given: true,
+            validation: Validation::Strict,
+            dry_run: false,
+            force: false,
+        }
+    }
+
+    fn create(st: &mut Store, plural: &str, ns: Option<&str>, obj: Value) -> ApiResult<Written> {
+        let def = st.def("", "v1", plural).expect("served");
+        write::create(st, &def, ns, obj, &opts())
+    }
+
+    #[test]
+    fn termination_waits_for_finalizers_and_refuses_new_content() {
+        let mut st = Store::new(100);
+        let ns_def = st.def("", "v1", "namespaces").expect("served");
+        create(
+            &mut st,
+            "namespaces",
+            None,
+            json!({"metadata": {"name": "t"}}),
+        )
+        .expect("ns");
+        let held = json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}});
+        create(&mut st, "configmaps", Some("t"), held).expect("held");
+        create(
+            &mut st,
+            "configmaps",
+            Some("t"),
+            json!({"metadata": {"name": "free"}}),
+        )
+        .expect("free");
+        let old = get(&st, "t").expect("ns");
+        delete(&mut st, &ns_def, &old, false).expect("terminating");
+        let ns = get(&st, "t").expect("still there");
+        assert!(terminating(&ns));
+        assert_eq!(strings(ns.pointer("/spec/finalizers")), [FINALIZER]);
+        let cms = (String::new(), "configmaps".to_string());
+        assert!(st.get(&cms, &obj_key(Some("t"), "free")).is_none());
+        let e = create(
+            &mut st,
+            "configmaps",
+            Some("t"),
+            json!({"metadata": {"generateName": "late-"}}),
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(e.code, 403);
+        assert!(
+            e.message.starts_with("configmaps \"late-\" is forbidden"),
+            "{}",
+            e.message
+        );
+        let again = get(&st, "t").expect("ns");
+        assert_eq!(
+            delete(&mut st, &ns_def, &again, false)
+                .err()
+                .map(|e| e.code),
+            Some(409)
+        );
+        let cm_def = st.def("", "v1", "configmaps").expect("served");
+        let held = st.get(&cms, &obj_key(Some("t"), "held")).expect("held");
+        let mut released = (*held).clone();
+        released["metadata"]["finalizers"] = json!([]);
+        write::update(
+            &mut st,
+            &cm_def,
+            Some("t"),
+            "held",
+            crate::emulator::managed::Scope::Main,
+            released,
+            &opts(),
+        )
+        .expect("finalizer removed");
+        assert!(
+            get(&st, "t").is_none(),
+            "an empty terminating namespace is removed"
+        );
+    }
+}
