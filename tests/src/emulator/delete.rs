@@ -1,12 +1,13 @@
 //! DELETE: finalizers hold an object (marked with `deletionTimestamp`) until they are gone;
-//! deleting a Namespace removes its contents, deleting a CRD its custom resources; owners'
-//! dependents are garbage-collected.
+//! deleting a Namespace terminates it (namespaces.rs), deleting a CRD removes its custom
+//! resources; owners' dependents are garbage-collected.
 
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
 use super::gc;
 use super::meta;
+use super::namespaces;
 use super::resources::{Flavor, ResourceDef};
 use super::store::{Store, obj_key};
 use super::write::{Written, meta_mut, meta_str, ok, present, strings};
@@ -49,9 +50,12 @@ pub fn delete(
             format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
         ));
     }
+    if def.flavor == Flavor::Namespace {
+        return namespaces::delete(st, def, &old, dry_run);
+    }
     let mut obj = (*old).clone();
     let finalizers = strings(old.pointer("/metadata/finalizers"));
-    if !finalizers.is_empty() && def.flavor != Flavor::Namespace {
+    if !finalizers.is_empty() {
         if old.pointer("/metadata/deletionTimestamp").is_some() || dry_run {
             return ok(200, present(def, &old), Vec::new());
         }
@@ -70,36 +74,18 @@ pub fn delete(
     if dry_run {
         return ok(200, status, Vec::new());
     }
-    match def.flavor {
-        Flavor::Namespace => {
-            let storages: Vec<_> = st
-                .defs()
-                .into_iter()
-                .filter(|d| d.namespaced)
-                .map(|d| d.storage.clone())
-                .collect();
-            for storage in storages {
-                for (k, o) in st.objects(&storage) {
-                    if k.0 == name {
-                        st.remove(&storage, &k, (*o).clone());
-                    }
-                }
-            }
-        }
-        Flavor::Crd => {
-            let group = old
-                .pointer("/spec/group")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let plural = old
-                .pointer("/spec/names/plural")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let storage = (group.to_string(), plural.to_string());
-            st.unregister(&storage);
-            st.remove_all(&storage);
-        }
-        _ => {}
+    if def.flavor == Flavor::Crd {
+        let group = old
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let plural = old
+            .pointer("/spec/names/plural")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let storage = (group.to_string(), plural.to_string());
+        st.unregister(&storage);
+        st.remove_all(&storage);
     }
     let orphan = options.is_some_and(|o| {
         o.get("propagationPolicy").and_then(Value::as_str) == Some("Orphan")
@@ -109,5 +95,6 @@ pub fn delete(
     if let Some(uid) = meta_str(&old, "uid") {
         gc::collect(st, uid, orphan);
     }
+    namespaces::finalize_terminating(st);
     ok(200, status, Vec::new())
 }

@@ -194,6 +194,23 @@ impl ApiError {
         Self::new(500, "InternalError", message)
     }
 
+    /// A Go error that is not a `metav1.Status` (etcd's, structured-merge-diff's): the API
+    /// server answers 500 with the error's text and no reason
+    /// (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/status.go).
+    pub fn unclassified(message: impl Into<String>) -> Self {
+        Self::new(500, "", message)
+    }
+
+    /// 413 for a request body over the server's limit
+    /// (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/rest.go, `limitedReadBody`).
+    pub fn entity_too_large(limit: usize) -> Self {
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+        )
+    }
+
     pub fn unsupported_media_type(content_type: &str) -> Self {
         Self::new(
             415,
@@ -212,9 +229,11 @@ impl ApiError {
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
             "code": self.code,
         });
+        if !self.reason.is_empty() {
+            body["reason"] = json!(self.reason);
+        }
         let mut details = self.details.clone();
         if let Some(secs) = self.retry_after {
             let d = details.get_or_insert_with(|| json!({}));

@@ -1,6 +1,7 @@
 //! Kind-specific behaviour of the built-in resources, applied on every write before
-//! validation: Secret `stringData` and immutability, Namespace defaults, and CRDs (validated,
-//! given an `Established` status, and turned into served resources).
+//! validation: Secret `stringData` and immutability, Namespace defaults, Event rules
+//! (event_rules.rs), and CRDs (validated, given an `Established` status, and turned into
+//! served resources).
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -29,6 +30,10 @@ pub fn normalize(
             None
         }
         Flavor::Crd => crd(new, causes),
+        Flavor::Event | Flavor::EventV1 => {
+            super::event_rules::validate(def.flavor == Flavor::EventV1, old, new, causes);
+            None
+        }
         _ => None,
     }
 }
@@ -133,10 +138,24 @@ fn namespace(old: Option<&Value>, new: &mut Value, causes: &mut Vec<Cause>) {
             l.insert("kubernetes.io/metadata.name".into(), json!(name));
         }
     }
+    // On create the `kubernetes` finalizer is added; on update `spec.finalizers` is kept
+    // (only the namespace controller changes it): pkg/registry/core/namespace/strategy.go.
     let spec = m.entry("spec").or_insert_with(|| json!({}));
     if let Some(s) = spec.as_object_mut() {
-        s.entry("finalizers")
-            .or_insert_with(|| json!(["kubernetes"]));
+        let finalizers = match old {
+            Some(o) => o.pointer("/spec/finalizers").cloned(),
+            None => {
+                let mut f = super::objects::strings(s.get("finalizers"));
+                if !f.iter().any(|x| x == "kubernetes") {
+                    f.push("kubernetes".into());
+                }
+                Some(json!(f))
+            }
+        };
+        match finalizers {
+            Some(f) => s.insert("finalizers".into(), f),
+            None => s.remove("finalizers"),
+        };
     }
     if old.is_none() || m.get("status").is_none() {
         m.insert("status".into(), json!({"phase": "Active"}));

@@ -7,7 +7,9 @@
 //! Deployments, RBAC; stored as written), with the API server semantics kubectl and kube-rs
 //! rely on.
 //! `tests/tests/emulator_kubectl.rs` proves it with the real kubectl,
-//! `tests/tests/emulator_kube_rs.rs` with kube-rs.
+//! `tests/tests/emulator_kube_rs.rs` with kube-rs, and `tests/tests/emulator_fidelity.rs`
+//! the rules a real server is stricter about (Event validation, namespace termination,
+//! undeclared fields in server-side apply, unconditional updates, size limits).
 //!
 //! ```no_run
 //! use catalog_e2e::emulator::{Emulator, EmulatorOptions, Fault};
@@ -36,6 +38,7 @@ mod cel;
 mod delete;
 mod discovery;
 mod error;
+mod event_rules;
 mod events;
 mod fieldset;
 mod gc;
@@ -43,8 +46,10 @@ mod hook_routes;
 mod hooks;
 mod kinds;
 mod kubeconfig;
+mod limits;
 mod managed;
 mod meta;
+mod namespaces;
 mod objects;
 mod openapi;
 mod patch;

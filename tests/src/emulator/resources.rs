@@ -94,9 +94,24 @@ impl ResourceDef {
         matches!(self.flavor, Flavor::Lease | Flavor::Event | Flavor::EventV1)
     }
 
-    /// Custom resources and CRDs require `metadata.resourceVersion` on PUT.
+    /// The group validation errors name: the internal type's, which for events.k8s.io/v1 is
+    /// core's Event (pkg/apis/events/register.go registers `core.Event`), so its errors read
+    /// `Event "x" is invalid`.
+    pub fn error_group(&self) -> &str {
+        if self.flavor == Flavor::EventV1 {
+            ""
+        } else {
+            &self.group
+        }
+    }
+
+    /// Whether a PUT may omit `metadata.resourceVersion`: the strategy's
+    /// `AllowUnconditionalUpdate`. False for custom resources and CRDs
+    /// (staging/src/k8s.io/apiextensions-apiserver/pkg/registry/customresource/strategy.go,
+    /// .../registry/customresourcedefinition/strategy.go) and Leases
+    /// (pkg/registry/coordination/lease/strategy.go); true for the other built-ins served here.
     pub fn allow_unconditional_update(&self) -> bool {
-        !matches!(self.flavor, Flavor::Custom | Flavor::Crd)
+        !matches!(self.flavor, Flavor::Custom | Flavor::Crd | Flavor::Lease)
     }
 
     /// Whether `key` may appear in a field selector for this resource.

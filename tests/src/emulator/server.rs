@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +21,7 @@ use super::discovery;
 use super::error::{ApiError, ApiResult};
 use super::hook_routes;
 use super::hooks::Hooks;
+use super::limits;
 use super::managed::Scope;
 use super::openapi;
 use super::patch::{self, PatchKind};
@@ -80,6 +82,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .merge(hook_routes::routes())
         .fallback(api)
+        // The API server's own limits decide (limits.rs), not axum's 2 MiB default.
+        .layer(DefaultBodyLimit::disable())
         .with_state(shared)
 }
 
@@ -272,6 +276,7 @@ fn handle(
     if !def.namespaced && t.namespace.is_some() {
         return Err(ApiError::no_route(path));
     }
+    limits::check_body(verb, body)?;
     dispatch(s, &def, &t, verb, scope, &q, headers, body)
 }
 

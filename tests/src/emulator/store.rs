@@ -138,11 +138,6 @@ impl Store {
         self.objects.get(storage).into_iter().flat_map(|m| m.iter())
     }
 
-    pub fn namespace_exists(&self, ns: &str) -> bool {
-        self.get(&(String::new(), "namespaces".into()), &obj_key(None, ns))
-            .is_some()
-    }
-
     fn record(&mut self, change: Change) -> Arc<Value> {
         let change = Arc::new(change);
         let obj = change.object.clone();

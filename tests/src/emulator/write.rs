@@ -197,7 +197,12 @@ pub(super) fn finish(
         }
     }
     if !causes.is_empty() {
-        return Err(ApiError::invalid(&def.kind, &def.group, &name, causes));
+        return Err(ApiError::invalid(
+            &def.kind,
+            def.error_group(),
+            &name,
+            causes,
+        ));
     }
 
     if def.has_generation() {
@@ -246,8 +251,12 @@ pub(super) fn finish(
         if comparable(old) == comparable(&new) {
             return ok(200, present(def, old), warnings);
         }
+        // A namespace also waits for its `spec.finalizers` (ShouldDeleteNamespaceDuringUpdate,
+        // pkg/registry/core/namespace/storage/storage.go).
         if old.pointer("/metadata/deletionTimestamp").is_some()
             && strings(new.pointer("/metadata/finalizers")).is_empty()
+            && (def.flavor != Flavor::Namespace
+                || strings(new.pointer("/spec/finalizers")).is_empty())
         {
             if opts.dry_run {
                 return ok(200, present(def, &new), warnings);
@@ -256,6 +265,7 @@ pub(super) fn finish(
             if let Some(uid) = meta_str(&last, "uid") {
                 gc::collect(st, uid, false);
             }
+            super::namespaces::finalize_terminating(st);
             return ok(200, present(def, &last), warnings);
         }
     }
@@ -266,6 +276,7 @@ pub(super) fn finish(
             warnings,
         );
     }
+    super::limits::check_stored(&new)?;
     let created = old.is_none();
     let stored = st.put(&def.storage, key, new);
     if let Some(defs) = crd_defs {
@@ -299,6 +310,12 @@ pub fn create(
             "resourceVersion should not be set on objects to be created",
         ));
     }
+    // Admission names the object by its generateName until a name is generated.
+    let requested = ["name", "generateName"]
+        .iter()
+        .find_map(|k| m.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()))
+        .unwrap_or("Unknown")
+        .to_string();
     if m.get("name")
         .and_then(Value::as_str)
         .is_none_or(str::is_empty)
@@ -336,11 +353,7 @@ pub fn create(
     }
     m.insert("uid".into(), json!(meta::new_uid()));
     m.insert("creationTimestamp".into(), json!(meta::now()));
-    if let Some(ns) = ns.filter(|_| def.namespaced)
-        && !st.namespace_exists(ns)
-    {
-        return Err(ApiError::not_found("namespaces", "", ns));
-    }
+    super::namespaces::admit_create(st, def, ns, &requested)?;
     if st
         .get(&def.storage, &obj_key(ns.filter(|_| def.namespaced), &name))
         .is_some()
