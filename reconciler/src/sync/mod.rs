@@ -5,7 +5,8 @@
 //! ([`live::LiveCache`]) feed a small scheduler that runs at most one sync per source at a
 //! time. Triggers: a CatalogSource event, an event on a CatalogImage a source manages (drift
 //! is reverted at once; status-only changes are batched, see [`SUMMARY_EVERY`]), the webhook
-//! receiver ([`Handle::request_sync`]), and the per-source interval. Each sync is
+//! receiver (through the reconcile-requested-at annotation it sets), and the per-source
+//! interval. Each sync is
 //! [`reconcile::sync_source`]: fetch ([`fetching`]) → verify → read ([`entries`]) →
 //! [`plan::plan`] (pure) → [`apply`] → [`cleanup`] → status, events, commit status.
 
@@ -78,22 +79,15 @@ pub struct Trigger {
 /// 10,000 images turning Available cost a few status writes, not 10,000.
 pub const SUMMARY_EVERY: Duration = Duration::from_secs(2);
 
-/// Cheap handle to trigger syncs from elsewhere (the webhook receiver).
+/// Cheap handle to trigger syncs from the controller's own watches. The webhook receiver does
+/// not use it: it records deliveries on the CatalogSource (see `crate::webhook`), so that
+/// any replica can take them.
 #[derive(Clone)]
 pub struct Handle {
     tx: mpsc::UnboundedSender<Trigger>,
 }
 
 impl Handle {
-    /// Queues a sync of `namespace/name` that fetches the remote first.
-    pub fn request_sync(&self, namespace: &str, name: &str) {
-        let _ = self.tx.send(Trigger {
-            key: (namespace.into(), name.into()),
-            fetch: true,
-            batched: false,
-        });
-    }
-
     fn resync(&self, key: Key) {
         let _ = self.tx.send(Trigger {
             key,
@@ -111,8 +105,8 @@ impl Handle {
     }
 }
 
-/// The sync controller before it runs: created early so its metrics are registered and its
-/// [`Handle`] can be given to the webhook routes.
+/// The sync controller before it runs: created early so its metrics are registered and
+/// its triggers can be queued before it runs.
 pub struct Controller {
     metrics: Metrics,
     cache_dir: PathBuf,
@@ -135,16 +129,6 @@ impl Controller {
             sources,
             sources_writer,
         }
-    }
-
-    pub fn handle(&self) -> Handle {
-        self.handle.clone()
-    }
-
-    /// The controller's cache of CatalogSources, for the webhook receiver: filled once
-    /// [`Controller::run`] runs (ready after its first list), never otherwise.
-    pub fn sources(&self) -> Store<CatalogSource> {
-        self.sources.clone()
     }
 
     /// Runs until `ctx.shutdown` fires.
