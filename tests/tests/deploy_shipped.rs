@@ -205,7 +205,12 @@ async fn a_leader_killed_mid_sync_loses_no_entry_and_the_standby_finishes() {
         "{at_kill} of {ENTRIES} applied at the kill; Lease taken {handover:?} and all applied {:?} after it (lease {lease:?})",
         killed.elapsed()
     );
-    let syncs = synced_lines(&env.replicas[standby].logs());
+    // The "synced" line follows the status write and the Synced Event.
+    let syncs = eventually(WAIT, "the standby to log its sync", || async {
+        let syncs = synced_lines(&env.replicas[standby].logs());
+        (!syncs.is_empty()).then_some(syncs)
+    })
+    .await;
     let [created] = syncs.as_slice() else {
         panic!("one sync of the standby created the missing entries: {syncs:?}");
     };
