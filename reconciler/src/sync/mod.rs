@@ -68,8 +68,6 @@ fn key_of(source: &CatalogSource) -> Key {
 #[derive(Clone, Debug)]
 pub struct Trigger {
     pub key: Key,
-    /// Fetch the remote even if the interval has not elapsed (webhook, manual request).
-    pub fetch: bool,
     /// Only the summary counts may have changed: run within [`SUMMARY_EVERY`], together
     /// with every other such trigger of the source.
     pub batched: bool,
@@ -91,7 +89,6 @@ impl Handle {
     fn resync(&self, key: Key) {
         let _ = self.tx.send(Trigger {
             key,
-            fetch: false,
             batched: false,
         });
     }
@@ -99,7 +96,6 @@ impl Handle {
     fn resync_batched(&self, key: Key) {
         let _ = self.tx.send(Trigger {
             key,
-            fetch: false,
             batched: true,
         });
     }
@@ -271,7 +267,9 @@ async fn schedule(
                 if trigger.batched {
                     batched.entry(trigger.key).or_insert_with(|| Instant::now() + SUMMARY_EVERY);
                 } else {
-                    *pending.entry(trigger.key).or_default() |= trigger.fetch;
+                    // A fetch outside the interval is asked for on the source itself (the
+                    // reconcile-requested-at annotation), which the sync reads.
+                    pending.entry(trigger.key).or_default();
                 }
             }
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
