@@ -147,7 +147,11 @@ fn rbac_grants_exactly_what_the_reconciler_does() {
     // What tests/tests/deploy_shipped.rs records the reconciler doing, plus `create` (a
     // server-side apply that creates is authorized as create) and `delete` (pruning).
     let expected = grants(&[
-        (GROUP, "catalogimages", &["create", "delete", "list", "patch", "watch"]),
+        (
+            GROUP,
+            "catalogimages",
+            &["create", "delete", "list", "patch", "watch"],
+        ),
         (GROUP, "catalogimages/status", STATUS),
         // The prune finalizer, and webhook deliveries recorded as an annotation.
         (GROUP, "catalogsources", &["list", "patch", "watch"]),

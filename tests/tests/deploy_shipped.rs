@@ -9,9 +9,9 @@
 //! `Shipped::reconciler_credentials`: the admin kubeconfig until the emulator enforces RBAC,
 //! then the ServiceAccount's token, and these checks become enforced end to end.
 
+mod deploy_shipped_support;
 #[allow(dead_code)]
 mod deploy_support;
-mod deploy_shipped_support;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -108,7 +108,11 @@ async fn a_webhook_delivered_to_the_standby_is_applied_like_one_to_the_leader() 
     env.start_deployment().await;
     let repo = BareRepo::new("catalog").unwrap();
     let seed = repo
-        .write("main", "environments/dev/seed.yaml", entry("seed", UNVERIFIED))
+        .write(
+            "main",
+            "environments/dev/seed.yaml",
+            entry("seed", UNVERIFIED),
+        )
         .unwrap();
     env.create_source(&repo.file_url()).await;
     env.wait_applied(&seed, WAIT).await;
@@ -118,7 +122,11 @@ async fn a_webhook_delivered_to_the_standby_is_applied_like_one_to_the_leader() 
     let via_leader = commit_and_deliver(&env, &repo, "two", leader).await;
     eprintln!("applied {via_standby:?} after the standby's 202, {via_leader:?} after the leader's");
     let (l, s) = env.leader_and_standby().await;
-    assert_eq!((l, s), (leader, standby), "the premise: leadership did not move");
+    assert_eq!(
+        (l, s),
+        (leader, standby),
+        "the premise: leadership did not move"
+    );
     assert!(
         env.replicas[standby].logs().contains("sync requested"),
         "the standby took its delivery itself"
@@ -153,7 +161,9 @@ async fn sync_writes(env: &Shipped, i: usize) -> f64 {
 /// `created` of every "synced" log line (JSON, as the Deployment logs) of the suite's source
 /// that created something.
 fn synced_lines(logs: &str) -> Vec<usize> {
-    let lines = logs.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+    let lines = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
     let ours = format!("{TENANT}/{SOURCE}");
     lines
         .filter(|l| l["message"] == "synced" && l["source"] == ours.as_str())
@@ -164,7 +174,8 @@ fn synced_lines(logs: &str) -> Vec<usize> {
 
 /// The Lease's duration as the leader wrote it.
 async fn lease_duration(env: &Shipped) -> Duration {
-    let leases: Api<Lease> = Api::namespaced(env.client.clone(), deploy_support::system_namespace());
+    let leases: Api<Lease> =
+        Api::namespaced(env.client.clone(), deploy_support::system_namespace());
     let lease = leases.get("catalog-reconciler").await.expect("the Lease");
     let seconds = lease.spec.and_then(|s| s.lease_duration_seconds);
     Duration::from_secs(seconds.expect("leaseDurationSeconds") as u64)
@@ -189,17 +200,28 @@ async fn a_leader_killed_mid_sync_loses_no_entry_and_the_standby_finishes() {
     env.replicas[leader].kill();
     let killed = Instant::now();
     env.emu.set_latency(Duration::ZERO);
-    let at_kill = env.images().list(&Default::default()).await.unwrap().items.len();
+    let at_kill = env
+        .images()
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .len();
     assert!(
         at_kill > 0 && at_kill < ENTRIES,
         "the premise: the kill came mid-sync ({at_kill} of {ENTRIES} applied)"
     );
 
-    let handover = eventually(lease + HANDOVER_SLACK, "the standby to take the Lease", || async {
-        (env.leader().await == env.replicas[standby].name).then(|| killed.elapsed())
-    })
+    let handover = eventually(
+        lease + HANDOVER_SLACK,
+        "the standby to take the Lease",
+        || async { (env.leader().await == env.replicas[standby].name).then(|| killed.elapsed()) },
+    )
     .await;
-    assert!(handover <= lease + HANDOVER_SLACK, "handover after {handover:?}");
+    assert!(
+        handover <= lease + HANDOVER_SLACK,
+        "handover after {handover:?}"
+    );
     env.wait_applied(&head, ONE_SYNC).await;
     eprintln!(
         "{at_kill} of {ENTRIES} applied at the kill; Lease taken {handover:?} and all applied {:?} after it (lease {lease:?})",
@@ -219,7 +241,10 @@ async fn a_leader_killed_mid_sync_loses_no_entry_and_the_standby_finishes() {
         "the standby created only what was missing: {created} (after {at_kill})"
     );
     let images = env.images().list(&Default::default()).await.unwrap().items;
-    let names: BTreeSet<String> = images.iter().filter_map(|i| i.metadata.name.clone()).collect();
+    let names: BTreeSet<String> = images
+        .iter()
+        .filter_map(|i| i.metadata.name.clone())
+        .collect();
     let wanted: BTreeSet<String> = (0..ENTRIES).map(|i| format!("image-{i:05}")).collect();
     assert_eq!(images.len(), ENTRIES, "no entry duplicated");
     assert_eq!(names, wanted, "no entry lost");
@@ -296,7 +321,11 @@ async fn a_rolling_restart_loses_no_webhook_delivery() {
     env.start_deployment().await;
     let repo = BareRepo::new("catalog").unwrap();
     let seed = repo
-        .write("main", "environments/dev/seed.yaml", entry("seed", UNVERIFIED))
+        .write(
+            "main",
+            "environments/dev/seed.yaml",
+            entry("seed", UNVERIFIED),
+        )
         .unwrap();
     env.create_source(&repo.file_url()).await;
     env.wait_applied(&seed, WAIT).await;
@@ -333,14 +362,20 @@ async fn a_rolling_restart_loses_no_webhook_delivery() {
         wait_more(count()).await;
         let new = env.start_replica();
         env.wait_ready(new).await;
-        endpoints.lock().unwrap().push(env.replicas[new].hook_base());
+        endpoints
+            .lock()
+            .unwrap()
+            .push(env.replicas[new].hook_base());
         wait_more(count()).await;
     }
     let during = count() - before;
     stop.store(true, Ordering::SeqCst);
     deliveries.await.expect("every delivery was applied");
     assert!(during >= 4, "deliveries throughout the restart: {during}");
-    eprintln!("{} deliveries, {during} during the rolling restart, all applied", count());
+    eprintln!(
+        "{} deliveries, {during} during the rolling restart, all applied",
+        count()
+    );
     env.assert_no_forbidden();
     env.assert_rbac_grants_every_request();
 }
@@ -349,20 +384,47 @@ async fn a_rolling_restart_loses_no_webhook_delivery() {
 fn requests_are_classified_as_rbac_sees_them() {
     let a = |m: &str, p: &str, q: &str| access(m, p, q).map(|a| a.to_string());
     let cases = [
-        (("GET", "/api/v1/secrets", "watch=true"), "watch secrets. in *"),
-        (("GET", "/api/v1/namespaces/dev/secrets/hook", ""), "get secrets. in dev"),
         (
-            ("PATCH", "/apis/automotive.sdv.cloud.redhat.com/v1alpha1/namespaces/dev/catalogsources/catalog/status", ""),
+            ("GET", "/api/v1/secrets", "watch=true"),
+            "watch secrets. in *",
+        ),
+        (
+            ("GET", "/api/v1/namespaces/dev/secrets/hook", ""),
+            "get secrets. in dev",
+        ),
+        (
+            (
+                "PATCH",
+                "/apis/automotive.sdv.cloud.redhat.com/v1alpha1/namespaces/dev/catalogsources/catalog/status",
+                "",
+            ),
             "patch catalogsources/status.automotive.sdv.cloud.redhat.com in dev",
         ),
-        (("PUT", "/apis/coordination.k8s.io/v1/namespaces/catalog-system/leases/x", ""), "update leases.coordination.k8s.io in catalog-system"),
-        (("POST", "/apis/events.k8s.io/v1/namespaces/dev/events", ""), "create events.events.k8s.io in dev"),
-        (("GET", "/api/v1/namespaces/dev", ""), "get namespaces. in *"),
+        (
+            (
+                "PUT",
+                "/apis/coordination.k8s.io/v1/namespaces/catalog-system/leases/x",
+                "",
+            ),
+            "update leases.coordination.k8s.io in catalog-system",
+        ),
+        (
+            ("POST", "/apis/events.k8s.io/v1/namespaces/dev/events", ""),
+            "create events.events.k8s.io in dev",
+        ),
+        (
+            ("GET", "/api/v1/namespaces/dev", ""),
+            "get namespaces. in *",
+        ),
     ];
     for ((m, p, q), want) in cases {
         assert_eq!(a(m, p, q).as_deref(), Some(want), "{m} {p}?{q}");
     }
-    assert_eq!(a("GET", "/apis", ""), None, "discovery is no resource request");
+    assert_eq!(
+        a("GET", "/apis", ""),
+        None,
+        "discovery is no resource request"
+    );
     assert_eq!(a("GET", "/version", ""), None);
 }
 
@@ -380,7 +442,10 @@ fn the_rbac_check_refuses_what_deploy_does_not_grant() {
     assert!(rules.allow(&ask(group, "catalogsources", "patch", Some("dev"))));
     let lease = |ns| ask("coordination.k8s.io", "leases", "update", Some(ns));
     assert!(rules.allow(&lease(deploy_support::system_namespace())));
-    assert!(!rules.allow(&lease("dev")), "the Role holds in its namespace only");
+    assert!(
+        !rules.allow(&lease("dev")),
+        "the Role holds in its namespace only"
+    );
     assert!(!rules.allow(&ask("", "secrets", "delete", Some("dev"))));
     assert!(!rules.allow(&ask(group, "catalogsources", "create", Some("dev"))));
     assert!(!rules.allow(&ask("", "configmaps", "get", Some("dev"))));

@@ -94,10 +94,7 @@ impl Handle {
     }
 
     fn resync_batched(&self, key: Key) {
-        let _ = self.tx.send(Trigger {
-            key,
-            batched: true,
-        });
+        let _ = self.tx.send(Trigger { key, batched: true });
     }
 }
 

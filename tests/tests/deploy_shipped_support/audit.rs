@@ -161,10 +161,7 @@ async fn forward(State(shared): State<Shared>, request: Request) -> Response {
         }
     }
     let answer = upstream.send().await;
-    let status = answer
-        .as_ref()
-        .map(|a| a.status().as_u16())
-        .unwrap_or(502);
+    let status = answer.as_ref().map(|a| a.status().as_u16()).unwrap_or(502);
     if let Some(access) = seen {
         let mut log = shared.log.lock().unwrap();
         log.push(Recorded { access, status });

@@ -54,7 +54,10 @@ impl Shipped {
         };
         let emu = start_emulator(options, &tmp.path().join("kubeconfig"));
         let out = kubectl(Some(&emu)).ok(&["apply", "-k", "deploy/"]);
-        assert!(out.contains("deployment.apps/catalog-reconciler created"), "{out}");
+        assert!(
+            out.contains("deployment.apps/catalog-reconciler created"),
+            "{out}"
+        );
         let client = emu.kube_client();
         let proxy = AuditProxy::start(&emu.url()).await;
         let env = Shipped {
@@ -122,7 +125,9 @@ impl Shipped {
     /// Waits until replica `i` answers its readiness probe.
     pub async fn wait_ready(&self, i: usize) {
         let probe = &crate::deploy_support::container(Self::deployment())["readinessProbe"];
-        let path = probe["httpGet"]["path"].as_str().expect("readinessProbe path");
+        let path = probe["httpGet"]["path"]
+            .as_str()
+            .expect("readinessProbe path");
         let what = format!("{} to be ready", self.replicas[i].name);
         eventually(WAIT, &what, || async {
             self.replicas[i].probe(path).await.then_some(())
@@ -186,15 +191,34 @@ impl Shipped {
     /// Waits (at most `within`) until the source applied `revision`; on timeout panics with
     /// the source's status and the tail of every replica's log.
     pub async fn wait_applied(&self, revision: &str, within: Duration) {
-        let applied = || async { (self.applied().await.as_deref() == Some(revision)).then_some(()) };
+        let applied =
+            || async { (self.applied().await.as_deref() == Some(revision)).then_some(()) };
         fixture::wait_or_explain(within, applied, || async {
-            let status = self.sources().get_opt(SOURCE).await.ok().flatten().map(|s| s.status);
-            let mut why = format!("{SOURCE} did not apply {revision} within {within:?}: {status:?}");
+            let status = self
+                .sources()
+                .get_opt(SOURCE)
+                .await
+                .ok()
+                .flatten()
+                .map(|s| s.status);
+            let mut why =
+                format!("{SOURCE} did not apply {revision} within {within:?}: {status:?}");
             for r in &self.replicas {
                 let logs = r.logs();
-                let sync = logs.lines().filter(|l| !l.contains("catalog_reconciler::verify"));
-                let tail: Vec<&str> = sync.collect::<Vec<_>>().into_iter().rev().take(15).collect();
-                why += &format!("\n--- {} (last lines, newest first)\n{}", r.name, tail.join("\n"));
+                let sync = logs
+                    .lines()
+                    .filter(|l| !l.contains("catalog_reconciler::verify"));
+                let tail: Vec<&str> = sync
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .take(15)
+                    .collect();
+                why += &format!(
+                    "\n--- {} (last lines, newest first)\n{}",
+                    r.name,
+                    tail.join("\n")
+                );
             }
             why
         })
@@ -225,7 +249,9 @@ impl Shipped {
         assert!(refused.is_empty(), "403 answers: {refused:?}");
         for r in &self.replicas {
             let logs = r.logs();
-            let line = logs.lines().find(|l| l.to_lowercase().contains("forbidden"));
+            let line = logs
+                .lines()
+                .find(|l| l.to_lowercase().contains("forbidden"));
             assert!(line.is_none(), "{} was refused: {line:?}", r.name);
         }
     }
