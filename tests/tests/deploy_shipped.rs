@@ -262,7 +262,7 @@ type Endpoints = Arc<Mutex<Vec<String>>>;
 
 /// Delivers to the endpoints as a Service and a forge's redelivery do: another endpoint, or
 /// again, until one answers 202.
-async fn deliver_via_service(env_client: &reqwest::Client, endpoints: &Endpoints, turn: usize) {
+async fn deliver_via_service(client: &reqwest::Client, endpoints: &Endpoints, turn: usize) {
     let deadline = Instant::now() + WAIT;
     for attempt in turn.. {
         let targets = endpoints.lock().unwrap().clone();
@@ -272,7 +272,7 @@ async fn deliver_via_service(env_client: &reqwest::Client, endpoints: &Endpoints
             continue;
         };
         let url = format!("{base}/hook/{TENANT}/{SOURCE}");
-        let answer = env_client
+        let answer = client
             .post(url)
             .header("X-Gitlab-Token", TOKEN)
             .body("{}")
@@ -281,12 +281,13 @@ async fn deliver_via_service(env_client: &reqwest::Client, endpoints: &Endpoints
         if answer.is_ok_and(|a| a.status().as_u16() == 202) {
             return;
         }
+        // A redelivery's pause: nothing to await, the sender only retries.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 /// Commits and delivers until `stop`, each commit awaited until applied (the 1h interval
-/// would apply none of them: only the delivery can); returns how many were delivered.
+/// would apply none of them: only the delivery can), counting them in `delivered`.
 async fn keep_delivering(
     repo: BareRepo,
     sources: Api<catalog_api::CatalogSource>,
@@ -311,6 +312,38 @@ async fn keep_delivering(
         .await;
         delivered.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+/// Waits until more than `than` deliveries were applied.
+async fn wait_more(delivered: &AtomicUsize, than: usize) {
+    let what = format!("more than {than} deliveries applied");
+    eventually(WAIT, &what, || async {
+        (delivered.load(Ordering::SeqCst) > than).then_some(())
+    })
+    .await
+}
+
+/// One step of a rolling restart: replica `old` leaves the endpoints and gets SIGTERM, a
+/// new one starts and joins them once ready; a delivery is applied after each change.
+async fn replace_replica(
+    env: &mut Shipped,
+    old: usize,
+    endpoints: &Endpoints,
+    delivered: &AtomicUsize,
+) {
+    let base = env.replicas[old].hook_base();
+    endpoints.lock().unwrap().retain(|b| *b != base);
+    // The audit proxy runs on this runtime: wait for the exit off its workers.
+    let status = tokio::task::block_in_place(|| env.replicas[old].terminate());
+    assert!(status.success(), "graceful exit: {status:?}");
+    wait_more(delivered, delivered.load(Ordering::SeqCst)).await;
+    let new = env.start_replica();
+    env.wait_ready(new).await;
+    endpoints
+        .lock()
+        .unwrap()
+        .push(env.replicas[new].hook_base());
+    wait_more(delivered, delivered.load(Ordering::SeqCst)).await;
 }
 
 /// A rolling restart (SIGTERM one, start a new one, then the other) loses no delivery:
@@ -342,31 +375,10 @@ async fn a_rolling_restart_loses_no_webhook_delivery() {
         delivered.clone(),
         stop.clone(),
     ));
-    let wait_more = |than: usize| {
-        let delivered = delivered.clone();
-        async move {
-            let what = format!("more than {than} deliveries applied");
-            eventually(WAIT, &what, || async {
-                (delivered.load(Ordering::SeqCst) > than).then_some(())
-            })
-            .await
-        }
-    };
-    wait_more(1).await;
+    wait_more(&delivered, 1).await;
     let before = count();
     for old in [0, 1] {
-        let base = env.replicas[old].hook_base();
-        endpoints.lock().unwrap().retain(|b| *b != base);
-        let status = env.replicas[old].terminate();
-        assert!(status.success(), "graceful exit: {status:?}");
-        wait_more(count()).await;
-        let new = env.start_replica();
-        env.wait_ready(new).await;
-        endpoints
-            .lock()
-            .unwrap()
-            .push(env.replicas[new].hook_base());
-        wait_more(count()).await;
+        replace_replica(&mut env, old, &endpoints, &delivered).await;
     }
     let during = count() - before;
     stop.store(true, Ordering::SeqCst);
