@@ -159,15 +159,16 @@ fn start_webhook_caches(
     let (sources, follow) = webhook::sources::cache(watched(client, config));
     tokio::spawn(follow);
     tokio::spawn(secrets.clone().watch(watched(client, config)));
-    let (synced_sources, synced_secrets) = (sources.clone(), secrets.clone());
+    let (synced_sources, synced_secrets, flag) = (sources.clone(), secrets.clone(), ready.clone());
     tokio::spawn(async move {
         if synced_sources.wait_until_ready().await.is_ok() {
             synced_secrets.wait_synced().await;
-            ready.store(true, Ordering::Relaxed);
+            flag.store(true, Ordering::Relaxed);
             tracing::info!("webhook caches synced; ready");
         }
     });
-    webhook::WebhookState::new(sources, secrets, client.clone(), webhook_limits(config))
+    let limits = webhook_limits(config);
+    webhook::WebhookState::new(sources, secrets, client.clone(), ready, limits)
 }
 
 /// `K` in the namespace the controllers are limited to (`--namespace`), else in all.

@@ -29,6 +29,7 @@ pub mod secrets;
 pub mod sources;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -38,7 +39,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use futures::FutureExt as _;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 
@@ -79,6 +79,10 @@ pub struct WebhookState {
 
 struct Inner {
     sources: Store<CatalogSource>,
+    /// The caches listed once (what /readyz answers). A flag, not `Store::wait_until_ready`
+    /// polled with `now_or_never`: that steals the waker of the task awaiting the store (its
+    /// oneshot keeps one waker), which then never wakes.
+    ready: Arc<AtomicBool>,
     secrets: Arc<SecretCache>,
     client: kube::Client,
     limiter: Limiter,
@@ -91,11 +95,13 @@ impl WebhookState {
         sources: Store<CatalogSource>,
         secrets: Arc<SecretCache>,
         client: kube::Client,
+        ready: Arc<AtomicBool>,
         limits: Limits,
     ) -> WebhookState {
         WebhookState {
             inner: Arc::new(Inner {
                 sources,
+                ready,
                 secrets,
                 client,
                 limiter: Limiter::new(
@@ -212,10 +218,7 @@ async fn deliver(
     body: Body,
 ) -> Result<Key, Refusal> {
     let key = valid_key(path)?;
-    if !matches!(
-        state.sources.wait_until_ready().now_or_never(),
-        Some(Ok(()))
-    ) {
+    if !state.ready.load(Ordering::Relaxed) {
         return Err(Refusal::NotServing);
     }
     if !state.limiter.admit_unauthenticated() {
