@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use catalog_api::image::Phase;
 use catalog_api::labels::SOURCE_REVISION;
+use catalog_e2e::emulator::Fault;
 use catalog_e2e::fixture::registry_with;
 use catalog_e2e::git::BareRepo;
 use catalog_e2e::process::eventually;
@@ -50,6 +51,47 @@ const UNVERIFIED: &str = "127.0.0.1:9/os/app:v1";
 
 async fn phase(env: &Shipped, name: &str) -> Option<Phase> {
     env.images().get_opt(name).await.ok()??.status?.phase
+}
+
+/// `/readyz` means "can take webhook deliveries": not before the replica's webhook caches
+/// listed (while `/healthz` says alive), and then for a standby as for the leader.
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_follows_the_webhook_caches_not_leadership() {
+    let mut env = Shipped::install().await;
+    let lists = Fault::resource("catalogsources")
+        .verb("list")
+        .times(u32::MAX);
+    env.emu.fail_next(lists);
+    let first = env.start_replica();
+    let replica = &env.replicas[first];
+    eventually(WAIT, "the first replica to be alive", || async {
+        replica.probe("/healthz").await.then_some(())
+    })
+    .await;
+    eventually(WAIT, "its CatalogSource list to be refused", || async {
+        let refused = env.proxy.recorded().iter().any(|r| r.status == 500);
+        refused.then_some(())
+    })
+    .await;
+    assert!(
+        !replica.probe("/readyz").await,
+        "not ready before its caches list"
+    );
+    assert_eq!(env.deliver(&replica.hook_base()).await, Some(503));
+    env.emu.clear_faults();
+    env.wait_ready(first).await;
+
+    let second = env.start_replica();
+    env.wait_ready(second).await;
+    let (leader, standby) = env.leader_and_standby().await;
+    assert_eq!(
+        (leader, standby),
+        (first, second),
+        "the premise: the second is a standby"
+    );
+    assert!(env.replicas[standby].probe("/readyz").await);
+    env.assert_no_forbidden();
+    env.assert_rbac_grants_every_request();
 }
 
 /// A commit → entries synced → verified Available, with a real docker-registry; the second

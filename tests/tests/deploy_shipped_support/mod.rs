@@ -122,15 +122,20 @@ impl Shipped {
         }
     }
 
-    /// Waits until replica `i` answers its readiness probe.
+    /// Waits until replica `i` answers its readiness probe; on timeout panics with its log.
     pub async fn wait_ready(&self, i: usize) {
         let probe = &crate::deploy_support::container(Self::deployment())["readinessProbe"];
         let path = probe["httpGet"]["path"]
             .as_str()
             .expect("readinessProbe path");
-        let what = format!("{} to be ready", self.replicas[i].name);
-        eventually(WAIT, &what, || async {
-            self.replicas[i].probe(path).await.then_some(())
+        let replica = &self.replicas[i];
+        let ready = || async { replica.probe(path).await.then_some(()) };
+        fixture::wait_or_explain(WAIT, ready, || async {
+            format!(
+                "{} not ready within {WAIT:?}:\n{}",
+                replica.name,
+                replica.logs()
+            )
         })
         .await;
     }
