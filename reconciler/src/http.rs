@@ -23,12 +23,18 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub struct Health {
     pub registry: Arc<Registry>,
-    /// Set once the kube client answered and the controllers started.
+    /// Set once this replica can serve webhooks: its CatalogSource and webhook-Secret caches
+    /// have listed once (see `main::start_webhook_caches`). Leadership plays no part.
     pub ready: Arc<AtomicBool>,
 }
 
-/// `/healthz` and `/readyz`: on every address, so probes may target either; they tell
-/// nothing but "up".
+/// `/healthz` and `/readyz`, on every address so probes may target either.
+///
+/// `/healthz` (liveness) answers 200 while the process serves HTTP: a restart cures nothing
+/// else, and a standby waiting for the Lease is healthy. `/readyz` (readiness, what the
+/// webhook Service routes by) answers 200 once the replica can take webhook deliveries, its
+/// caches synced, leader or standby alike, and 503 before; the controllers' progress is not
+/// part of it, since only the leader runs them and the Service must reach both replicas.
 pub fn probes(health: Health) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

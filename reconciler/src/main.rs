@@ -88,13 +88,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         registry: Arc::new(registry),
         ready: ready.clone(),
     };
-    let secrets = Arc::new(webhook::secrets::SecretCache::new(client.clone()));
-    let hooks = webhook::WebhookState::new(
-        sync_controller.sources(),
-        secrets.clone(),
-        sync_controller.handle(),
-        webhook_limits(&config),
-    );
+    let hooks = start_webhook_caches(&client, &config, ready);
     let server = spawn_servers(&config, health, hooks, shutdown.clone()).await?;
 
     let signal_shutdown = shutdown.clone();
@@ -109,7 +103,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
         config: config.clone(),
         shutdown: shutdown.clone(),
     });
-    ready.store(true, Ordering::Relaxed);
     // With --leader-elect only the Lease holder runs controllers.
     let leadership = match config.leader_elect {
         true => leader::acquire(&ctx.client, &config, &shutdown).await?,
@@ -122,13 +115,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let sync = if config.local_source.is_some() {
         Some(tokio::spawn(sync::local::run(ctx.clone(), sync_metrics)))
     } else if config.controllers.sync() {
-        let watch = tokio::spawn(secrets.watch(secret_metadata(&ctx)));
-        let sync = tokio::spawn(sync_controller.run(ctx.clone()));
-        Some(tokio::spawn(async move {
-            let result = sync.await;
-            watch.abort();
-            result?
-        }))
+        Some(tokio::spawn(sync_controller.run(ctx.clone())))
     } else {
         None
     };
@@ -160,13 +147,39 @@ fn webhook_limits(config: &Config) -> webhook::Limits {
     }
 }
 
-/// The Secrets whose metadata the webhook token cache follows: those the controllers see.
-fn secret_metadata(
-    ctx: &Context,
-) -> kube::Api<kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Secret>> {
-    match &ctx.config.namespace {
-        Some(ns) => kube::Api::namespaced(ctx.client.clone(), ns),
-        None => kube::Api::all(ctx.client.clone()),
+/// Starts, on every replica whatever its leadership, the caches the webhook receiver reads
+/// (CatalogSources, webhook tokens), and marks the replica ready once both have listed: a
+/// standby serves deliveries as well as the leader, so the Service may send it traffic.
+fn start_webhook_caches(
+    client: &kube::Client,
+    config: &Config,
+    ready: Arc<AtomicBool>,
+) -> webhook::WebhookState {
+    let secrets = Arc::new(webhook::secrets::SecretCache::new(client.clone()));
+    let (sources, follow) = webhook::sources::cache(watched(client, config));
+    tokio::spawn(follow);
+    tokio::spawn(secrets.clone().watch(watched(client, config)));
+    let (synced_sources, synced_secrets, flag) = (sources.clone(), secrets.clone(), ready.clone());
+    tokio::spawn(async move {
+        if synced_sources.wait_until_ready().await.is_ok() {
+            synced_secrets.wait_synced().await;
+            flag.store(true, Ordering::Relaxed);
+            tracing::info!("webhook caches synced; ready");
+        }
+    });
+    let limits = webhook_limits(config);
+    webhook::WebhookState::new(sources, secrets, client.clone(), ready, limits)
+}
+
+/// `K` in the namespace the controllers are limited to (`--namespace`), else in all.
+fn watched<K>(client: &kube::Client, config: &Config) -> kube::Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    match &config.namespace {
+        Some(ns) => kube::Api::namespaced(client.clone(), ns),
+        None => kube::Api::all(client.clone()),
     }
 }
 

@@ -5,7 +5,8 @@
 //! ([`live::LiveCache`]) feed a small scheduler that runs at most one sync per source at a
 //! time. Triggers: a CatalogSource event, an event on a CatalogImage a source manages (drift
 //! is reverted at once; status-only changes are batched, see [`SUMMARY_EVERY`]), the webhook
-//! receiver ([`Handle::request_sync`]), and the per-source interval. Each sync is
+//! receiver (through the reconcile-requested-at annotation it sets), and the per-source
+//! interval. Each sync is
 //! [`reconcile::sync_source`]: fetch ([`fetching`]) → verify → read ([`entries`]) →
 //! [`plan::plan`] (pure) → [`apply`] → [`cleanup`] → status, events, commit status.
 
@@ -68,8 +69,6 @@ fn key_of(source: &CatalogSource) -> Key {
 #[derive(Clone, Debug)]
 pub struct Trigger {
     pub key: Key,
-    /// Fetch the remote even if the interval has not elapsed (webhook, manual request).
-    pub fetch: bool,
     /// Only the summary counts may have changed: run within [`SUMMARY_EVERY`], together
     /// with every other such trigger of the source.
     pub batched: bool,
@@ -79,41 +78,29 @@ pub struct Trigger {
 /// 10,000 images turning Available cost a few status writes, not 10,000.
 pub const SUMMARY_EVERY: Duration = Duration::from_secs(2);
 
-/// Cheap handle to trigger syncs from elsewhere (the webhook receiver).
+/// Cheap handle to trigger syncs from the controller's own watches. The webhook receiver does
+/// not use it: it records deliveries on the CatalogSource (see `crate::webhook`), so that
+/// any replica can take them.
 #[derive(Clone)]
 pub struct Handle {
     tx: mpsc::UnboundedSender<Trigger>,
 }
 
 impl Handle {
-    /// Queues a sync of `namespace/name` that fetches the remote first.
-    pub fn request_sync(&self, namespace: &str, name: &str) {
-        let _ = self.tx.send(Trigger {
-            key: (namespace.into(), name.into()),
-            fetch: true,
-            batched: false,
-        });
-    }
-
     fn resync(&self, key: Key) {
         let _ = self.tx.send(Trigger {
             key,
-            fetch: false,
             batched: false,
         });
     }
 
     fn resync_batched(&self, key: Key) {
-        let _ = self.tx.send(Trigger {
-            key,
-            fetch: false,
-            batched: true,
-        });
+        let _ = self.tx.send(Trigger { key, batched: true });
     }
 }
 
-/// The sync controller before it runs: created early so its metrics are registered and its
-/// [`Handle`] can be given to the webhook routes.
+/// The sync controller before it runs: created early so its metrics are registered and
+/// its triggers can be queued before it runs.
 pub struct Controller {
     metrics: Metrics,
     cache_dir: PathBuf,
@@ -136,16 +123,6 @@ impl Controller {
             sources,
             sources_writer,
         }
-    }
-
-    pub fn handle(&self) -> Handle {
-        self.handle.clone()
-    }
-
-    /// The controller's cache of CatalogSources, for the webhook receiver: filled once
-    /// [`Controller::run`] runs (ready after its first list), never otherwise.
-    pub fn sources(&self) -> Store<CatalogSource> {
-        self.sources.clone()
     }
 
     /// Runs until `ctx.shutdown` fires.
@@ -288,7 +265,9 @@ async fn schedule(
                 if trigger.batched {
                     batched.entry(trigger.key).or_insert_with(|| Instant::now() + SUMMARY_EVERY);
                 } else {
-                    *pending.entry(trigger.key).or_default() |= trigger.fetch;
+                    // A fetch outside the interval is asked for on the source itself (the
+                    // reconcile-requested-at annotation), which the sync reads.
+                    pending.entry(trigger.key).or_default();
                 }
             }
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {

@@ -2,26 +2,34 @@
 //! CatalogSource, authenticated with the `token` key of its `spec.webhook.secretRef` (see
 //! [`auth`]).
 //!
+//! Every replica receives, leader or not (as Flux's notification receiver does): an
+//! authenticated delivery is recorded on the CatalogSource itself, a merge patch setting
+//! `automotive.sdv.cloud.redhat.com/reconcile-requested-at` to the delivery time, and the
+//! leader's watch sees the new value and syncs at once. The request lives in the API server,
+//! not in one process's memory, so a delivery answered 202 survives the replica that took
+//! it, a leader change and a rolling restart.
+//!
 //! Anyone on the internet can reach this endpoint, so no delivery can make the reconciler do
 //! unbounded work or tell which sources exist:
 //! - the namespace and name are checked (DNS-1123 label / subdomain) before anything else: 400;
-//! - the source comes from the sync controller's cache and its token from
-//!   [`secrets::SecretCache`]: deliveries cause no API request (only the first one per Secret
-//!   after it changes);
+//! - the source comes from the receiver's own cache ([`sources`]) and its token from
+//!   [`secrets::SecretCache`]: refused deliveries cause no API request (only the first one per
+//!   Secret after it changes); an accepted one costs one PATCH;
 //! - the body is read within `--http-read-timeout`, at most [`MAX_BODY`] bytes;
 //! - a missing source, a source without `spec.webhook` and a bad signature get the same 401,
 //!   after the same work (an HMAC with a throwaway key when there is no token);
 //! - budgets ([`limit`]): deliveries that have not authenticated share one global budget (429
 //!   when spent); only authenticated ones count against their source's.
 //!
-//! Only the replica running the sync controller (the leader) serves deliveries: elsewhere its
-//! cache is never filled and every delivery gets 503, whatever its path.
+//! Until both caches have listed once, a valid path gets 503 (and /readyz says not ready).
 
 pub mod auth;
 pub mod limit;
 pub mod secrets;
+pub mod sources;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -31,13 +39,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use futures::FutureExt as _;
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use catalog_api::CatalogSource;
+use catalog_api::labels::RECONCILE_REQUESTED_AT;
 use catalog_api::validate::check_dns_subdomain;
 
-use crate::sync::{Handle, Key};
+use crate::sync::Key;
 use limit::Limiter;
 use secrets::{SecretCache, SecretKey};
 
@@ -70,8 +79,12 @@ pub struct WebhookState {
 
 struct Inner {
     sources: Store<CatalogSource>,
+    /// The caches listed once (what /readyz answers). A flag, not `Store::wait_until_ready`
+    /// polled with `now_or_never`: that steals the waker of the task awaiting the store (its
+    /// oneshot keeps one waker), which then never wakes.
+    ready: Arc<AtomicBool>,
     secrets: Arc<SecretCache>,
-    handle: Handle,
+    client: kube::Client,
     limiter: Limiter,
     body_timeout: Duration,
     bodies: tokio::sync::Semaphore,
@@ -81,14 +94,16 @@ impl WebhookState {
     pub fn new(
         sources: Store<CatalogSource>,
         secrets: Arc<SecretCache>,
-        handle: Handle,
+        client: kube::Client,
+        ready: Arc<AtomicBool>,
         limits: Limits,
     ) -> WebhookState {
         WebhookState {
             inner: Arc::new(Inner {
                 sources,
+                ready,
                 secrets,
-                handle,
+                client,
                 limiter: Limiter::new(
                     limits.unauthenticated_burst,
                     limits.unauthenticated_per_second,
@@ -112,8 +127,10 @@ pub fn router(state: WebhookState) -> Router {
 pub enum Refusal {
     #[error("the path must be /hook/<namespace>/<name> with a valid namespace and name")]
     BadPath,
-    #[error("webhooks are served by the leader replica once its caches are synced; retry")]
+    #[error("webhooks are served once this replica's caches are synced; retry")]
     NotServing,
+    #[error("the delivery could not be recorded on the CatalogSource; retry")]
+    NotRecorded,
     #[error("too many unauthenticated webhook deliveries; retry later")]
     Unauthenticated,
     #[error("too many webhook deliveries for this source; retry later")]
@@ -130,7 +147,7 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let status = match self {
             Refusal::BadPath => StatusCode::BAD_REQUEST,
-            Refusal::NotServing => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::NotServing | Refusal::NotRecorded => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Unauthenticated | Refusal::SourceBusy => StatusCode::TOO_MANY_REQUESTS,
             Refusal::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Refusal::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -160,13 +177,36 @@ async fn hook(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match deliver(&state.inner, path, &headers, body).await {
-        Ok(key) => {
-            tracing::info!(source = %format!("{}/{}", key.0, key.1), "webhook accepted; syncing");
-            state.inner.handle.request_sync(&key.0, &key.1);
-            reply(StatusCode::ACCEPTED, "sync triggered")
-        }
+    let accepted = match deliver(&state.inner, path, &headers, body).await {
+        Ok(key) => request_sync(&state.inner.client, &key).await,
+        Err(refusal) => Err(refusal),
+    };
+    match accepted {
+        Ok(()) => reply(StatusCode::ACCEPTED, "sync requested"),
         Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Records the delivery on the source (see the module documentation): a fresh
+/// reconcile-requested-at, the delivery time in RFC 3339 with nanoseconds.
+async fn request_sync(client: &kube::Client, key: &Key) -> Result<(), Refusal> {
+    let at = format!("{:.9}", jiff::Timestamp::now());
+    let patch = serde_json::json!({"metadata": {"annotations": {RECONCILE_REQUESTED_AT: at}}});
+    let api: Api<CatalogSource> = Api::namespaced(client.clone(), &key.0);
+    let params = PatchParams {
+        field_manager: Some("catalog-reconciler-webhook".into()),
+        ..PatchParams::default()
+    };
+    let source = format!("{}/{}", key.0, key.1);
+    match api.patch(&key.1, &params, &Patch::Merge(patch)).await {
+        Ok(_) => {
+            tracing::info!(source = %source, requested_at = %at, "webhook accepted; sync requested");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(source = %source, error = %e, "webhook: cannot record the delivery on the CatalogSource");
+            Err(Refusal::NotRecorded)
+        }
     }
 }
 
@@ -178,10 +218,7 @@ async fn deliver(
     body: Body,
 ) -> Result<Key, Refusal> {
     let key = valid_key(path)?;
-    if !matches!(
-        state.sources.wait_until_ready().now_or_never(),
-        Some(Ok(()))
-    ) {
+    if !state.ready.load(Ordering::Relaxed) {
         return Err(Refusal::NotServing);
     }
     if !state.limiter.admit_unauthenticated() {

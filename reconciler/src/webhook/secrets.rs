@@ -43,6 +43,9 @@ pub struct SecretCache {
     epoch: AtomicU64,
     /// The watch has listed once; before that nothing is cached.
     watching: AtomicBool,
+    /// Latched on the first complete list: what readiness waits for (a later relist does not
+    /// make the replica unready, tokens are then read with a GET, as before the first list).
+    synced: tokio::sync::watch::Sender<bool>,
 }
 
 impl SecretCache {
@@ -52,7 +55,14 @@ impl SecretCache {
             entries: Mutex::default(),
             epoch: AtomicU64::new(0),
             watching: AtomicBool::new(false),
+            synced: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Returns once the Secret metadata watch has listed once.
+    pub async fn wait_synced(&self) {
+        let mut synced = self.synced.subscribe();
+        let _ = synced.wait_for(|s| *s).await;
     }
 
     /// The token of `key`, from the cache or one GET. `wanted` says whether a Secret is still
@@ -102,7 +112,10 @@ impl SecretCache {
                 self.watching.store(false, Ordering::SeqCst);
                 self.invalidate(|_, _| true);
             }
-            watcher::Event::InitDone => self.watching.store(true, Ordering::SeqCst),
+            watcher::Event::InitDone => {
+                self.watching.store(true, Ordering::SeqCst);
+                self.synced.send_replace(true);
+            }
             watcher::Event::Apply(meta) | watcher::Event::InitApply(meta) => {
                 let version = meta.metadata.resource_version.clone();
                 let key = key_of(meta);

@@ -354,8 +354,9 @@ async fn metrics_move_to_their_own_address_and_leave_the_webhook_port() {
     let metrics_port = catalog_e2e::git::free_port();
     let metrics_addr = format!("127.0.0.1:{metrics_port}");
     env.spawn_reconciler(&["--metrics-addr", &metrics_addr]);
-    eventually(WAIT, "the metrics address to serve", || async {
-        reqwest::get(format!("http://127.0.0.1:{metrics_port}/healthz"))
+    // Ready (not only alive): its webhook caches listed, so /readyz answers 200 below.
+    eventually(WAIT, "the metrics address to serve, ready", || async {
+        reqwest::get(format!("http://127.0.0.1:{metrics_port}/readyz"))
             .await
             .ok()
             .filter(|r| r.status().is_success())
