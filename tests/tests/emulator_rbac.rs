@@ -384,3 +384,57 @@ fn reconciler_service_account_of_deploy_rbac() {
         "{err}"
     );
 }
+
+/// kube-rs (what the reconciler uses) with [`Emulator::kube_client_for_service_account`]:
+/// allowed reads succeed, a refused write is the exact 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_rs_client_of_the_reconciler_service_account() {
+    use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
+    let emu = Emulator::start(EmulatorOptions::with_crds(CRDS)).expect("emulator");
+    let k = catalog_e2e::kubectl::Kubectl::new(Some(&emu));
+    k.ok(&["create", "namespace", "catalog-system"]);
+    k.ok(&[
+        "apply",
+        "-f",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml"),
+    ]);
+    let client = emu
+        .kube_client_for_service_account("catalog-system", "catalog-reconciler")
+        .expect("client");
+    let resource = |kind: &str, plural: &str| {
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, "v1alpha1", kind), plural)
+    };
+    let images: Api<DynamicObject> =
+        Api::all_with(client.clone(), &resource("CatalogImage", "catalogimages"));
+    images
+        .list(&ListParams::default())
+        .await
+        .expect("list allowed");
+    let sources: Api<DynamicObject> = Api::namespaced_with(
+        client,
+        "default",
+        &resource("CatalogSource", "catalogsources"),
+    );
+    let user = "system:serviceaccount:catalog-system:catalog-reconciler";
+    match sources.delete("s", &DeleteParams::default()).await {
+        Err(kube::Error::Api(s)) => assert_eq!(
+            (s.code, s.reason.as_str(), s.message.as_str()),
+            (
+                403,
+                "Forbidden",
+                format!(
+                    "catalogsources.{GROUP} \"s\" is forbidden: {}",
+                    forbidden(
+                        user,
+                        "delete",
+                        "catalogsources",
+                        GROUP,
+                        "in the namespace \"default\""
+                    )
+                )
+                .as_str()
+            )
+        ),
+        other => panic!("expected 403, got {other:?}"),
+    }
+}
