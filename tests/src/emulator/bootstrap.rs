@@ -7,7 +7,7 @@
 //! and resourceVersions stay as before); a stored ClusterRole of the same name wins, and a
 //! binding may reference these ClusterRoles by name.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Value, json};
 
@@ -26,12 +26,14 @@ const DISCOVERY_URLS: [&str; 11] = [
 ];
 const PUBLIC_URLS: [&str; 5] = ["/healthz", "/livez", "/readyz", "/version", "/version/"];
 
-fn cluster_roles() -> &'static [Value] {
-    static ROLES: OnceLock<Vec<Value>> = OnceLock::new();
+fn cluster_roles() -> &'static [Arc<Value>] {
+    static ROLES: OnceLock<Vec<Arc<Value>>> = OnceLock::new();
     ROLES.get_or_init(|| {
         let role = |name: &str, rules: Value| {
-            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                "metadata": {"name": name}, "rules": rules})
+            Arc::new(
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": name}, "rules": rules}),
+            )
         };
         vec![
             role(
@@ -60,7 +62,7 @@ fn cluster_roles() -> &'static [Value] {
 }
 
 /// A default ClusterRole by name.
-pub fn cluster_role(name: &str) -> Option<Value> {
+pub fn cluster_role(name: &str) -> Option<Arc<Value>> {
     cluster_roles()
         .iter()
         .find(|r| r["metadata"]["name"] == name)

@@ -181,14 +181,11 @@ fn role_rules(st: &Store, binding: &Value, binding_ns: &str) -> Result<Vec<Polic
     let role = match kind {
         "ClusterRole" => st
             .get(&(RBAC.into(), "clusterroles".into()), &obj_key(None, name))
-            .map(|r| (*r).clone())
             .or_else(|| bootstrap::cluster_role(name)),
-        "Role" if !binding_ns.is_empty() => st
-            .get(
-                &(RBAC.into(), "roles".into()),
-                &obj_key(Some(binding_ns), name),
-            )
-            .map(|r| (*r).clone()),
+        "Role" if !binding_ns.is_empty() => st.get(
+            &(RBAC.into(), "roles".into()),
+            &obj_key(Some(binding_ns), name),
+        ),
         _ => None,
     };
     let Some(role) = role else {
@@ -199,7 +196,7 @@ fn role_rules(st: &Store, binding: &Value, binding_ns: &str) -> Result<Vec<Polic
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|r| serde_json::from_value(r.clone()).ok())
+        .filter_map(|r| PolicyRule::deserialize(r).ok())
         .collect())
 }
 
