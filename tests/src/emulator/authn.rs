@@ -208,3 +208,60 @@ pub fn service_account_uid(st: &Store, ns: &str, name: &str) -> Option<String> {
             .map(str::to_string)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(t: &str) -> String {
+        format!("Bearer {t}")
+    }
+
+    #[test]
+    fn service_account_tokens_expire_need_the_api_audience_and_the_same_account() {
+        let authn = Authn::new(Some("admin".into()), None);
+        let live = authn.issue("ns", "sa", "u1", vec![API_AUDIENCE.into()], 600);
+        let found = |_: &str, _: &str| Some("u1".to_string());
+        let user = authn
+            .authenticate(Some(&header(&live.token)), found)
+            .expect("valid");
+        assert_eq!(user, UserInfo::service_account("ns", "sa", "u1"));
+        let recreated = |_: &str, _: &str| Some("u2".to_string());
+        let err = authn.authenticate(Some(&header(&live.token)), recreated);
+        assert_eq!(err.expect_err("another uid").code, 401);
+        let expired = authn.issue("ns", "sa", "u1", vec![API_AUDIENCE.into()], -1);
+        let err = authn.authenticate(Some(&header(&expired.token)), found);
+        assert_eq!(err.expect_err("expired").code, 401);
+        let other = authn.issue("ns", "sa", "u1", vec!["vault".into()], 600);
+        let err = authn.authenticate(Some(&header(&other.token)), found);
+        assert_eq!(err.expect_err("other audience").code, 401);
+    }
+
+    #[test]
+    fn admin_token_and_anonymous_requests() {
+        let none = |_: &str, _: &str| None;
+        let open = Authn::new(None, None);
+        assert_eq!(
+            open.authenticate(None, none).expect("admin"),
+            UserInfo::admin()
+        );
+        assert_eq!(
+            open.authenticate(Some("Bearer x"), none)
+                .expect_err("unknown")
+                .code,
+            401
+        );
+        let secured = Authn::new(Some("admin".into()), Some("nobody".into()));
+        assert_eq!(
+            secured
+                .authenticate(None, none)
+                .expect_err("anonymous")
+                .code,
+            401
+        );
+        let nobody = secured
+            .authenticate(Some("Bearer nobody"), none)
+            .expect("static");
+        assert_eq!(nobody.name, "system:serviceaccount:default:forbidden");
+    }
+}

@@ -169,3 +169,43 @@ fn sanitize(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_messages_name_scope_group_and_object() {
+        let path = forbidden("u", &Attributes::path("get", "/metrics"), "");
+        assert_eq!(
+            path.message,
+            "forbidden: User \"u\" cannot get path \"/metrics\""
+        );
+        assert_eq!(path.details, Some(json!({})));
+        let ns = Attributes::resource("get", "", "namespaces", "dev", "dev");
+        let e = forbidden(
+            "u",
+            &ns,
+            "RBAC: role.rbac.authorization.k8s.io \"r\" not found",
+        );
+        assert_eq!(
+            e.message,
+            "namespaces \"dev\" is forbidden: User \"u\" cannot get resource \"namespaces\" in API group \"\" in the namespace \"dev\": RBAC: role.rbac.authorization.k8s.io \"r\" not found"
+        );
+        assert_eq!(
+            e.details,
+            Some(json!({"name": "dev", "kind": "namespaces"}))
+        );
+        let crd = Attributes::resource(
+            "create",
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            "",
+            "",
+        );
+        assert_eq!(
+            forbidden("<u>", &crd, "").message,
+            "customresourcedefinitions.apiextensions.k8s.io is forbidden: User \"&lt;u&gt;\" cannot create resource \"customresourcedefinitions\" in API group \"apiextensions.k8s.io\" at the cluster scope"
+        );
+    }
+}
