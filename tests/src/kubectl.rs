@@ -36,6 +36,14 @@ impl Kubectl {
         }
     }
 
+    /// Against `emulator` over https ([`Emulator::kubeconfig_tls`]), so `--token`, `--as`
+    /// and the kubeconfig's token reach the server (kubectl drops them over plain HTTP).
+    pub fn tls(emulator: &Emulator) -> Kubectl {
+        let k = Kubectl::new(None);
+        std::fs::write(&k.kubeconfig, emulator.kubeconfig_tls(None)).expect("kubeconfig");
+        k
+    }
+
     /// Runs every command in `dir` (relative paths in arguments resolve there).
     pub fn in_dir(mut self, dir: impl Into<PathBuf>) -> Kubectl {
         self.current_dir = Some(dir.into());

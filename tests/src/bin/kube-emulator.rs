@@ -27,6 +27,10 @@ struct Args {
     /// Write a kubeconfig for the emulator here.
     #[arg(long)]
     kubeconfig_out: Option<PathBuf>,
+    /// Write an https kubeconfig here (CA included, the admin token): kubectl sends tokens,
+    /// `--token` and `--as` only over https.
+    #[arg(long)]
+    kubeconfig_tls_out: Option<PathBuf>,
     /// Require this bearer token (requests without it get 401).
     #[arg(long, env = "KUBE_EMULATOR_TOKEN")]
     token: Option<String>,
@@ -54,6 +58,10 @@ fn main() -> anyhow::Result<()> {
     })?;
     if let Some(path) = &args.kubeconfig_out {
         emu.write_kubeconfig(path)
+            .with_context(|| format!("writing kubeconfig {}", path.display()))?;
+    }
+    if let Some(path) = &args.kubeconfig_tls_out {
+        std::fs::write(path, emu.kubeconfig_tls(None))
             .with_context(|| format!("writing kubeconfig {}", path.display()))?;
     }
     let mut out = std::io::stdout().lock();

@@ -168,28 +168,6 @@ impl ApiError {
         Self::new(401, "Unauthorized", "Unauthorized")
     }
 
-    pub fn forbidden(
-        user: &str,
-        verb: &str,
-        resource: &str,
-        group: &str,
-        ns: Option<&str>,
-    ) -> Self {
-        let scope = match ns {
-            Some(ns) => format!(" in the namespace \"{ns}\""),
-            None => " at the cluster scope".to_string(),
-        };
-        Self::new(
-            403,
-            "Forbidden",
-            format!(
-                "{} is forbidden: User \"{user}\" cannot {verb} resource \"{resource}\" in API group \"{group}\"{scope}",
-                qualified(resource, group)
-            ),
-        )
-        .with_details(json!({"group": group, "kind": resource}))
-    }
-
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)
     }

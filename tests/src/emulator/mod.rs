@@ -27,12 +27,24 @@
 //! blocks (e.g. on `std::process::Command::output()`), and it works from sync and async
 //! tests alike. Dropping the handle stops it.
 //!
+//! Authentication and authorization work like the API server's (`authn.rs`, `gate.rs`,
+//! `rbac.rs`): bearer tokens name users and ServiceAccounts, `kubectl create token` issues
+//! ServiceAccount tokens, Roles/ClusterRoles and their bindings are enforced with RBAC's
+//! semantics (plus the default discovery and self-review bindings of every cluster),
+//! impersonation needs the `impersonate` verb, and `kubectl auth whoami|can-i` answer. The
+//! kubeconfig and client the harness hands out are the admin (`system:masters`), so suites
+//! that do not care see no difference; to run a component under a ServiceAccount, apply its
+//! RBAC and use [`Emulator::kubeconfig_for_service_account`] (or
+//! [`Emulator::kube_client_for_service_account`]).
+//!
 //! HTTP hooks (no authentication): `GET /emulator/requests` (counts), `DELETE
 //! /emulator/requests` or `POST /emulator/requests/reset`, `POST /emulator/faults` (JSON
 //! [`Fault`]), `DELETE /emulator/faults`, `POST /emulator/drop-watches`, `POST
 //! /emulator/compact`, `PUT /emulator/latency` (`{"millis": N}`).
 
 mod apply;
+mod authn;
+mod bootstrap;
 mod builtin;
 mod cel;
 mod delete;
@@ -41,9 +53,11 @@ mod error;
 mod event_rules;
 mod events;
 mod fieldset;
+mod gate;
 mod gc;
 mod hook_routes;
 mod hooks;
+mod identities;
 mod kinds;
 mod kubeconfig;
 mod limits;
@@ -55,13 +69,17 @@ mod openapi;
 mod patch;
 mod proto;
 mod ratchet;
+mod rbac;
 mod read;
+mod request;
 mod resources;
+mod reviews;
 mod schema;
 mod selectors;
 mod server;
 mod store;
 mod table;
+mod tls;
 mod watch;
 mod write;
 
@@ -74,6 +92,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::Value;
 
+pub use authn::{ADMIN_USER, API_AUDIENCE};
 pub use error::{ApiError, Cause};
 pub use hooks::{Fault, WRITE_VERBS};
 
@@ -87,9 +106,13 @@ pub struct EmulatorOptions {
     pub addr: SocketAddr,
     /// Directory of CRD YAML files (multi-document allowed) registered at startup.
     pub crds_dir: Option<PathBuf>,
-    /// When set, requests need `Authorization: Bearer <token>` (else 401).
+    /// The admin token ([`ADMIN_USER`], group `system:masters`). When set, requests need a
+    /// token this emulator knows (else 401); when unset, a request without credentials is the
+    /// admin. Other tokens: [`Emulator::token_for_service_account`], `kubectl create token`,
+    /// [`Emulator::add_user_token`].
     pub token: Option<String>,
-    /// A token that authenticates but is forbidden everything (403), for permission tests.
+    /// A token of `system:serviceaccount:default:forbidden`, which no binding names: it may
+    /// only discover (403 for everything else), for permission tests.
     pub forbidden_token: Option<String>,
     /// Changes kept for watch resumption and continue tokens; older ones answer 410.
     pub history_limit: usize,
@@ -124,6 +147,9 @@ impl EmulatorOptions {
 pub struct Emulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    tls_addr: SocketAddr,
+    /// The admin token of the https kubeconfigs (`opts.token`, else an internal one).
+    admin_token: String,
     token: Option<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -179,6 +205,10 @@ impl Emulator {
             .with_context(|| format!("binding {}", opts.addr))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let tls_listener = std::net::TcpListener::bind((addr.ip(), 0))
+            .with_context(|| format!("binding {} for TLS", addr.ip()))?;
+        tls_listener.set_nonblocking(true)?;
+        let tls_addr = tls_listener.local_addr()?;
         let shared = Arc::new(Shared::new(
             store,
             opts.token.clone(),
@@ -204,6 +234,13 @@ impl Emulator {
                             return;
                         }
                     };
+                    let tls = match tokio::net::TcpListener::from_std(tls_listener) {
+                        Ok(l) => tokio::spawn(tls::serve(l, addr)),
+                        Err(e) => {
+                            tracing::error!("kube-emulator: cannot use TLS listener: {e}");
+                            return;
+                        }
+                    };
                     let ticks = state.clone();
                     let ticker = tokio::spawn(async move {
                         loop {
@@ -219,12 +256,22 @@ impl Emulator {
                         _ = stopped => {}
                     }
                     ticker.abort();
+                    tls.abort();
                 });
                 rt.shutdown_timeout(Duration::from_secs(1));
             })?;
+        // kubectl prompts for a password when an https user has no credentials: without an
+        // admin token, the https kubeconfigs carry an internal one.
+        let token = opts.token.clone().unwrap_or_else(|| {
+            let t = format!("admin-{}", meta::new_uid());
+            shared.authn.add_static(&t, authn::UserInfo::admin());
+            t
+        });
         Ok(Emulator {
             shared,
             addr,
+            tls_addr,
+            admin_token: token,
             token: opts.token,
             stop: Some(stop),
             thread: Some(thread),
@@ -242,12 +289,13 @@ impl Emulator {
 
     /// A kubeconfig for this emulator (context namespace `default`, the configured token).
     pub fn kubeconfig(&self) -> String {
-        kubeconfig::render(&self.url(), self.token.as_deref())
+        kubeconfig::render(&self.url(), self.token.as_deref(), None)
     }
 
     /// Same as [`Self::kubeconfig`], with another token (or none), to test 401/403 handling.
+    /// Plain HTTP: kube-rs sends the token, kubectl does not (use [`Self::kubeconfig_tls`]).
     pub fn kubeconfig_with_token(&self, token: Option<&str>) -> String {
-        kubeconfig::render(&self.url(), token)
+        kubeconfig::render(&self.url(), token, None)
     }
 
     /// Writes [`Self::kubeconfig`] to `path`.

@@ -1,5 +1,6 @@
-//! Decoding of Kubernetes protobuf request bodies for the core kinds kubectl creates through
-//! its typed clients (`kubectl create secret|configmap|namespace` send
+//! Decoding of Kubernetes protobuf request bodies for the kinds kubectl creates through its
+//! typed clients (`kubectl create secret|configmap|namespace|serviceaccount|role|rolebinding|
+//! token`, `kubectl auth whoami|can-i` send
 //! `application/vnd.kubernetes.protobuf` and there is no fallback to JSON). Only decoding is
 //! needed: kubectl also accepts JSON answers.
 //!
@@ -76,6 +77,110 @@ const NAMESPACE: &[Field] = &[
         "spec",
         Kind::Msg(&[Field(1, "finalizers", Kind::RepStr)]),
     ),
+];
+
+const OBJECT_REF: &[Field] = &[
+    Field(1, "kind", Kind::Str),
+    Field(2, "namespace", Kind::Str),
+    Field(3, "name", Kind::Str),
+    Field(4, "uid", Kind::Str),
+    Field(5, "apiVersion", Kind::Str),
+];
+
+const SERVICE_ACCOUNT: &[Field] = &[
+    Field(1, "metadata", Kind::Msg(OBJECT_META)),
+    Field(2, "secrets", Kind::RepMsg(OBJECT_REF)),
+    Field(
+        3,
+        "imagePullSecrets",
+        Kind::RepMsg(&[Field(1, "name", Kind::Str)]),
+    ),
+    Field(4, "automountServiceAccountToken", Kind::Bool),
+];
+
+/// `k8s.io/api/rbac/v1/generated.proto`.
+const POLICY_RULE: &[Field] = &[
+    Field(1, "verbs", Kind::RepStr),
+    Field(2, "apiGroups", Kind::RepStr),
+    Field(3, "resources", Kind::RepStr),
+    Field(4, "resourceNames", Kind::RepStr),
+    Field(5, "nonResourceURLs", Kind::RepStr),
+];
+
+const ROLE: &[Field] = &[
+    Field(1, "metadata", Kind::Msg(OBJECT_META)),
+    Field(2, "rules", Kind::RepMsg(POLICY_RULE)),
+];
+
+const BINDING: &[Field] = &[
+    Field(1, "metadata", Kind::Msg(OBJECT_META)),
+    Field(
+        2,
+        "subjects",
+        Kind::RepMsg(&[
+            Field(1, "kind", Kind::Str),
+            Field(2, "apiGroup", Kind::Str),
+            Field(3, "name", Kind::Str),
+            Field(4, "namespace", Kind::Str),
+        ]),
+    ),
+    Field(
+        3,
+        "roleRef",
+        Kind::Msg(&[
+            Field(1, "apiGroup", Kind::Str),
+            Field(2, "kind", Kind::Str),
+            Field(3, "name", Kind::Str),
+        ]),
+    ),
+];
+
+/// `k8s.io/api/authentication/v1/generated.proto`.
+const TOKEN_REQUEST: &[Field] = &[
+    Field(1, "metadata", Kind::Msg(OBJECT_META)),
+    Field(
+        2,
+        "spec",
+        Kind::Msg(&[
+            Field(1, "audiences", Kind::RepStr),
+            Field(3, "boundObjectRef", Kind::Msg(OBJECT_REF)),
+            Field(4, "expirationSeconds", Kind::Int),
+        ]),
+    ),
+];
+
+/// `k8s.io/api/authorization/v1/generated.proto`.
+const ACCESS_REVIEW: &[Field] = &[
+    Field(1, "metadata", Kind::Msg(OBJECT_META)),
+    Field(
+        2,
+        "spec",
+        Kind::Msg(&[
+            Field(
+                1,
+                "resourceAttributes",
+                Kind::Msg(&[
+                    Field(1, "namespace", Kind::Str),
+                    Field(2, "verb", Kind::Str),
+                    Field(3, "group", Kind::Str),
+                    Field(4, "version", Kind::Str),
+                    Field(5, "resource", Kind::Str),
+                    Field(6, "subresource", Kind::Str),
+                    Field(7, "name", Kind::Str),
+                ]),
+            ),
+            Field(
+                2,
+                "nonResourceAttributes",
+                Kind::Msg(&[Field(1, "path", Kind::Str), Field(2, "verb", Kind::Str)]),
+            ),
+        ]),
+    ),
+];
+
+const RULES_REVIEW: &[Field] = &[
+    Field(1, "metadata", Kind::Msg(OBJECT_META)),
+    Field(2, "spec", Kind::Msg(&[Field(1, "namespace", Kind::Str)])),
 ];
 
 const UNKNOWN: &[Field] = &[
@@ -245,7 +350,7 @@ pub fn is_protobuf(content_type: &str) -> bool {
     content_type.split(';').next().map(str::trim) == Some("application/vnd.kubernetes.protobuf")
 }
 
-/// Decodes a protobuf-encoded Secret, ConfigMap or Namespace into its JSON form.
+/// Decodes a protobuf-encoded object of one of the kinds above into its JSON form.
 pub fn decode(body: &[u8]) -> ApiResult<Value> {
     let bad = || ApiError::bad_request("unable to decode the protobuf request body");
     let unknown = body
@@ -266,6 +371,15 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
         ("v1", "Secret") => SECRET,
         ("v1", "ConfigMap") => CONFIG_MAP,
         ("v1", "Namespace") => NAMESPACE,
+        ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
+        ("rbac.authorization.k8s.io/v1", "Role" | "ClusterRole") => ROLE,
+        ("rbac.authorization.k8s.io/v1", "RoleBinding" | "ClusterRoleBinding") => BINDING,
+        ("authentication.k8s.io/v1", "TokenRequest") => TOKEN_REQUEST,
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => {
+            &[Field(1, "metadata", Kind::Msg(OBJECT_META))]
+        }
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => ACCESS_REVIEW,
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => RULES_REVIEW,
         _ => {
             return Err(ApiError::unsupported_media_type(&format!(
                 "application/vnd.kubernetes.protobuf ({api_version} {kind})"

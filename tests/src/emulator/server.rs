@@ -1,7 +1,6 @@
-//! HTTP: routing, authentication, request accounting, fault injection, and the dispatch of
-//! resource requests to reads, writes and watches. Resource URLs are parsed like the API
-//! server's RequestInfo (`/api/v1/namespaces/{ns}/{resource}/{name}/{subresource}`, with
-//! `namespaces/{name}/status` meaning the namespace's status).
+//! HTTP: routing, the request gate (authentication, impersonation, RBAC: `gate.rs`), request
+//! accounting, fault injection, and the dispatch of resource requests to reads, writes and
+//! watches. Resource URLs are parsed like the API server's RequestInfo (`request.rs`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,9 +15,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use super::authn::Authn;
 use super::delete;
 use super::discovery;
 use super::error::{ApiError, ApiResult};
+use super::gate;
 use super::hook_routes;
 use super::hooks::Hooks;
 use super::limits;
@@ -26,8 +27,11 @@ use super::managed::Scope;
 use super::openapi;
 use super::patch::{self, PatchKind};
 use super::proto;
+use super::rbac::Attributes;
 use super::read::{self, Filter};
+use super::request::{self, Target, parse_target};
 use super::resources::ResourceDef;
+use super::reviews;
 use super::store::Store;
 use super::table::{self, Include};
 use super::watch;
@@ -37,8 +41,8 @@ use super::write::{self, Validation, WriteOpts, Written};
 pub struct Shared {
     store: Mutex<Store>,
     pub hooks: Hooks,
-    pub token: Option<String>,
-    pub forbidden_token: Option<String>,
+    /// The tokens this emulator accepts.
+    pub authn: Authn,
     pub addr: SocketAddr,
 }
 
@@ -52,8 +56,7 @@ impl Shared {
         Shared {
             store: Mutex::new(store),
             hooks: Hooks::default(),
-            token,
-            forbidden_token,
+            authn: Authn::new(token, forbidden_token),
             addr,
         }
     }
@@ -76,10 +79,6 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))
-        .route(
-            "/version",
-            get(|| async { json_response(200, &discovery::version(), &[]) }),
-        )
         .merge(hook_routes::routes())
         .fallback(api)
         // The API server's own limits decide (limits.rs), not axum's 2 MiB default.
@@ -106,73 +105,10 @@ fn bytes_response(code: u16, body: Vec<u8>, warnings: &[String]) -> Response {
     resp
 }
 
-/// A parsed resource URL.
-struct Target {
-    group: String,
-    version: String,
-    namespace: Option<String>,
-    resource: String,
-    name: Option<String>,
-    sub: Option<String>,
-    watch_path: bool,
-}
-
-fn parse_target(segs: &[&str]) -> Option<Target> {
-    let (group, version, rest) = match segs {
-        ["api", v, rest @ ..] => ("", *v, rest),
-        ["apis", g, v, rest @ ..] => (*g, *v, rest),
-        _ => return None,
-    };
-    let mut rest: Vec<&str> = rest.to_vec();
-    let watch_path = rest.first() == Some(&"watch");
-    if watch_path {
-        rest.remove(0);
-    }
-    let mut namespace = None;
-    if rest.len() >= 3
-        && rest[0] == "namespaces"
-        && !(rest.len() == 3 && matches!(rest[2], "status" | "finalize"))
-    {
-        namespace = Some(rest[1].to_string());
-        rest.drain(..2);
-    }
-    if rest.is_empty() || rest.len() > 3 {
-        return None;
-    }
-    Some(Target {
-        group: group.into(),
-        version: version.into(),
-        namespace,
-        resource: rest[0].into(),
-        name: rest.get(1).map(|s| s.to_string()),
-        sub: rest.get(2).map(|s| s.to_string()),
-        watch_path,
-    })
-}
-
 fn header_str(h: &HeaderMap, name: header::HeaderName) -> &str {
     h.get(name)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
-}
-
-enum Auth {
-    Ok,
-    Forbidden,
-}
-
-fn authenticate(s: &Shared, headers: &HeaderMap) -> ApiResult<Auth> {
-    if s.token.is_none() && s.forbidden_token.is_none() {
-        return Ok(Auth::Ok);
-    }
-    let got = header_str(headers, header::AUTHORIZATION)
-        .strip_prefix("Bearer ")
-        .map(str::trim);
-    match got {
-        Some(t) if Some(t) == s.token.as_deref() => Ok(Auth::Ok),
-        Some(t) if Some(t) == s.forbidden_token.as_deref() => Ok(Auth::Forbidden),
-        _ => Err(ApiError::unauthorized()),
-    }
 }
 
 async fn api(State(s): S, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
@@ -186,6 +122,49 @@ async fn api(State(s): S, method: Method, uri: Uri, headers: HeaderMap, body: By
     }
 }
 
+/// Discovery and OpenAPI documents (non-resource URLs).
+fn non_resource(s: &Shared, method: &Method, segs: &[&str], path: &str) -> ApiResult<Response> {
+    let defs = || s.lock_store().defs();
+    let doc = |v: Option<Value>| {
+        v.map(|v| json_response(200, &v, &[]))
+            .ok_or_else(|| ApiError::no_route(path))
+    };
+    match (method, segs) {
+        (&Method::GET, ["version"]) => Ok(json_response(200, &discovery::version(), &[])),
+        (&Method::GET, ["api"]) => Ok(json_response(
+            200,
+            &discovery::core_versions(&s.addr.to_string()),
+            &[],
+        )),
+        (&Method::GET, ["apis"]) => Ok(json_response(200, &discovery::group_list(&defs()), &[])),
+        (&Method::GET, ["api", v]) => doc(discovery::resource_list(&defs(), "", v)),
+        (&Method::GET, ["apis", g]) => doc(discovery::group(&defs(), g)),
+        (&Method::GET, ["apis", g, v]) => doc(discovery::resource_list(&defs(), g, v)),
+        (&Method::GET, ["openapi", "v3"]) => Ok(json_response(200, &openapi::index(&defs()), &[])),
+        (&Method::GET, ["openapi", "v3", "api", v]) => doc(openapi::document(&defs(), "", v)),
+        (&Method::GET, ["openapi", "v3", "apis", g, v]) => doc(openapi::document(&defs(), g, v)),
+        _ => Err(ApiError::no_route(path)),
+    }
+}
+
+/// Whether a path is a non-resource URL for RequestInfo (discovery, `/version`, `/openapi`).
+fn is_non_resource(segs: &[&str]) -> bool {
+    match segs.first() {
+        Some(&"api") => segs.len() <= 2,
+        Some(&"apis") => segs.len() <= 3,
+        _ => true,
+    }
+}
+
+/// The verb a resource request is served (and counted) as; `get` for a named watch.
+fn serve_verb(method: &Method, named: bool, watch: bool) -> Option<&'static str> {
+    match (method, named) {
+        (&Method::GET, true) => Some("get"),
+        (&Method::POST, true) => None,
+        (m, named) => request::verb(m, named, watch),
+    }
+}
+
 fn handle(
     s: &Arc<Shared>,
     method: &Method,
@@ -195,73 +174,35 @@ fn handle(
 ) -> ApiResult<Response> {
     let path = uri.path();
     let segs: Vec<&str> = path.split('/').filter(|x| !x.is_empty()).collect();
-    let auth = authenticate(s, headers)?;
-    let defs = || s.lock_store().defs();
-    let doc = |v: Option<Value>| {
-        v.map(|v| json_response(200, &v, &[]))
-            .ok_or_else(|| ApiError::no_route(path))
-    };
-    match (method, segs.as_slice()) {
-        (&Method::GET, ["api"]) => {
-            return Ok(json_response(
-                200,
-                &discovery::core_versions(&s.addr.to_string()),
-                &[],
-            ));
-        }
-        (&Method::GET, ["apis"]) => {
-            return Ok(json_response(200, &discovery::group_list(&defs()), &[]));
-        }
-        (&Method::GET, ["api", v]) => return doc(discovery::resource_list(&defs(), "", v)),
-        (&Method::GET, ["apis", g]) => return doc(discovery::group(&defs(), g)),
-        (&Method::GET, ["apis", g, v]) => return doc(discovery::resource_list(&defs(), g, v)),
-        (&Method::GET, ["openapi", "v3"]) => {
-            return Ok(json_response(200, &openapi::index(&defs()), &[]));
-        }
-        (&Method::GET, ["openapi", "v3", "api", v]) => {
-            return doc(openapi::document(&defs(), "", v));
-        }
-        (&Method::GET, ["openapi", "v3", "apis", g, v]) => {
-            return doc(openapi::document(&defs(), g, v));
-        }
-        _ => {}
+    let user = gate::identify(s, headers)?;
+    if is_non_resource(&segs) {
+        let verb = method.as_str().to_lowercase();
+        gate::authorize(s, &user, &Attributes::path(&verb, path))?;
+        return non_resource(s, method, &segs, path);
     }
     let t = parse_target(&segs).ok_or_else(|| ApiError::no_route(path))?;
-    let def = s
-        .lock_store()
-        .def(&t.group, &t.version, &t.resource)
-        .ok_or_else(|| ApiError::no_route(path))?;
     let q: HashMap<String, String> =
         serde_urlencoded::from_str::<Vec<(String, String)>>(uri.query().unwrap_or_default())
             .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?
             .into_iter()
             .collect();
-    let watch = t.watch_path || matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
-    let verb = match (method, t.name.is_some()) {
-        (&Method::GET, true) => "get",
-        (&Method::GET, false) if watch => "watch",
-        (&Method::GET, false) => "list",
-        (&Method::POST, false) => "create",
-        (&Method::PUT, true) => "update",
-        (&Method::PATCH, true) => "patch",
-        (&Method::DELETE, true) => "delete",
-        (&Method::DELETE, false) => "deletecollection",
-        _ => return Err(ApiError::method_not_allowed()),
-    };
-    let counted = match &t.sub {
+    let def = s.lock_store().def(&t.group, &t.version, &t.resource);
+    let verb = serve_verb(method, t.name.is_some(), request::is_watch(&t, &q));
+    let counted = def.as_ref().map(|def| match &t.sub {
         Some(sub) => format!("{}/{sub}", def.plural),
         None => def.plural.clone(),
-    };
-    s.hooks.count(verb, &counted);
-    if let Auth::Forbidden = auth {
-        return Err(ApiError::forbidden(
-            "system:serviceaccount:default:forbidden",
-            verb,
-            &def.plural,
-            &def.group,
-            t.namespace.as_deref(),
-        ));
+    });
+    if let (Some(verb), Some(counted)) = (verb, &counted) {
+        s.hooks.count(verb, counted);
     }
+    gate::authorize(s, &user, &request::attributes(method, &t, &q))?;
+    if let Some(r) = reviews::serve(s, &user, method, &t, headers, body)? {
+        return Ok(r);
+    }
+    let (Some(def), Some(counted)) = (def, counted) else {
+        return Err(ApiError::no_route(path));
+    };
+    let verb = verb.ok_or_else(ApiError::method_not_allowed)?;
     if let Some(e) = s.hooks.take_fault(path, verb, &counted) {
         return Err(e);
     }
@@ -426,7 +367,7 @@ fn dispatch(
 }
 
 /// The object of a create/update: JSON, YAML, or protobuf (kubectl's typed clients).
-fn object_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
+pub(super) fn object_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     if proto::is_protobuf(header_str(headers, header::CONTENT_TYPE)) {
         proto::decode(body)
     } else {
@@ -439,53 +380,4 @@ fn delete_options(body: &[u8]) -> ApiResult<Option<Value>> {
         return Ok(None);
     }
     patch::parse_body(body, false).map(Some)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        let t = parse_target(&[
-            "apis",
-            "g.io",
-            "v1",
-            "namespaces",
-            "ns",
-            "widgets",
-            "w",
-            "status",
-        ])
-        .expect("t");
-        assert_eq!(
-            (
-                t.namespace.as_deref(),
-                t.resource.as_str(),
-                t.name.as_deref(),
-                t.sub.as_deref()
-            ),
-            (Some("ns"), "widgets", Some("w"), Some("status"))
-        );
-        let t = parse_target(&["api", "v1", "namespaces", "ns", "status"]).expect("t");
-        assert_eq!(
-            (
-                t.namespace,
-                t.resource.as_str(),
-                t.name.as_deref(),
-                t.sub.as_deref()
-            ),
-            (None, "namespaces", Some("ns"), Some("status"))
-        );
-        let t = parse_target(&["api", "v1", "namespaces", "ns"]).expect("t");
-        assert_eq!(
-            (t.resource.as_str(), t.name.as_deref()),
-            ("namespaces", Some("ns"))
-        );
-        let t = parse_target(&["apis", "g.io", "v1", "widgets"]).expect("t");
-        assert_eq!((t.namespace, t.name), (None, None));
-        let t = parse_target(&["api", "v1", "watch", "namespaces", "ns", "configmaps"]).expect("t");
-        assert!(t.watch_path);
-        assert!(parse_target(&["apis", "g.io"]).is_none());
-    }
 }

@@ -45,6 +45,16 @@ impl Kubectl {
         Kubectl { emu, kubectl }
     }
 
+    /// The same over https ([`catalog_e2e::kubectl::Kubectl::tls`]): tokens and `--as` reach
+    /// the server.
+    #[allow(dead_code)]
+    pub fn tls() -> Self {
+        kubectl_present();
+        let emu = Emulator::start(EmulatorOptions::default()).expect("emulator starts");
+        let kubectl = catalog_e2e::kubectl::Kubectl::tls(&emu);
+        Kubectl { emu, kubectl }
+    }
+
     /// `kubectl apply -f` of every CRD file in crds/ (the directory also holds a
     /// kustomization.yaml, which `-f crds/` would try to apply as an object, on a real
     /// cluster too).
