@@ -79,16 +79,27 @@ impl Shipped {
 
     /// The credentials the reconciler processes run with: the one place that decides them.
     ///
-    /// Today the emulator's admin kubeconfig (it enforces no RBAC yet), pointed at the audit
-    /// proxy so every request is recorded. Once the emulator authenticates ServiceAccounts,
-    /// this is where `kubectl create token catalog-reconciler -n catalog-system` goes: a
-    /// kubeconfig with that token (`Emulator::kubeconfig_with_token`), still through the
-    /// proxy. Nothing else in the suite changes, and the RBAC checks become enforced.
+    /// The replicas authenticate as the Deployment's ServiceAccount, with a token from the
+    /// real `kubectl create token catalog-reconciler -n catalog-system`, so the emulator
+    /// enforces `deploy/rbac.yaml` on every request they make. The kubeconfig points at the
+    /// audit proxy, so every request is also recorded (kube-rs sends the token over plain
+    /// HTTP; kubectl would not).
     pub fn reconciler_credentials(&self) -> PathBuf {
-        let admin = self.emu.kubeconfig();
-        assert!(admin.contains(&self.emu.url()), "{admin}");
+        let token = kubectl(Some(&self.emu))
+            .ok(&[
+                "create",
+                "token",
+                "catalog-reconciler",
+                "-n",
+                system_namespace(),
+            ])
+            .trim()
+            .to_string();
+        assert!(token.len() > 20, "kubectl create token printed {token:?}");
+        let config = self.emu.kubeconfig_with_token(Some(&token));
+        assert!(config.contains(&self.emu.url()), "{config}");
         let path = self.tmp.path().join("reconciler.kubeconfig");
-        std::fs::write(&path, admin.replace(&self.emu.url(), self.proxy.url())).unwrap();
+        std::fs::write(&path, config.replace(&self.emu.url(), self.proxy.url())).unwrap();
         path
     }
 
