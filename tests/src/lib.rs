@@ -1,7 +1,7 @@
 //! End-to-end harness shared by the suites in `tests/tests/` and by the sandbox.
 //!
 //! Every piece here is a real process or a faithful fake where nothing real can run on
-//! these machines (DESIGN §8): the Kubernetes API emulator, Debian's docker-registry,
+//! these machines (README "Tests"): the Kubernetes API emulator, Debian's docker-registry,
 //! real git remotes, and an HTTP fake of the forge REST APIs.
 
 pub mod emulator;

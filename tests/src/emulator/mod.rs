@@ -1,6 +1,6 @@
 //! Kubernetes API emulator.
 //!
-//! No kube-apiserver can run on these machines (DESIGN §8), so the end-to-end suites run on
+//! No kube-apiserver can run on these machines, so the end-to-end suites run on
 //! this: a real HTTP server on loopback serving the CRDs of a directory plus the core kinds
 //! our components use (Namespaces, Secrets, ConfigMaps, Events in both APIs, Leases,
 //! CustomResourceDefinitions) and those `deploy/` installs (ServiceAccounts, Services,

@@ -1,6 +1,6 @@
 //! Fake forge REST API (GitHub, GitHub Enterprise, GitLab, Gitea/Forgejo) recording every request.
 //!
-//! No forge server can be installed on these machines (DESIGN §8), so pull-request creation and
+//! No forge server can be installed on these machines, so pull-request creation and
 //! commit statuses are tested against this fake while branch pushes go to a real git remote. It
 //! answers the handful of endpoints the project uses the way the real services do (status codes,
 //! JSON shapes, error bodies, "already exists" conflicts), keeps pull requests in memory so that

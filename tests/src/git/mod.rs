@@ -1,6 +1,6 @@
 //! Real git remotes: bare repositories, git-daemon, smart HTTP with basic auth.
 //!
-//! Everything here drives the real `git` binary (DESIGN §8: real parts, not mocks):
+//! Everything here drives the real `git` binary (real parts, not mocks; README "Tests"):
 //!
 //! - [`BareRepo`]: a bare repository in a temp dir, seeded from a directory (for example the
 //!   `catalog-repo-template/`), with commits made by a fixed author at fixed-increment dates so
