@@ -19,7 +19,7 @@ use super::fetching::fetch_step;
 use super::live::{LiveImage, PendingWrites, Write, resource_version};
 use super::plan::{PlanInput, plan, short};
 use super::status::{
-    invalid_entries, push_history, ready_condition, remove_condition, set_condition, summary,
+    EntryReport, push_history, ready_condition, remove_condition, set_condition, set_entries,
 };
 use super::trust::{Check, rollback_step, verify_step};
 use super::{Key, Shared, apply, cleanup};
@@ -232,7 +232,6 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         max_deletions: &spec.max_deletions,
         allow_empty: spec.allow_empty,
         approved_revision: annotations.get(APPROVE_DELETIONS).map(String::as_str),
-        previous_inventory: &previous.inventory,
     };
     let mut plan = plan(&input, &live);
 
@@ -319,16 +318,17 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         .into_iter()
         .filter(|o| o.managed_by(ns, name))
         .collect();
-    status.invalid_entries = invalid_entries(&report.diagnostics);
-    status.conflicts = plan.conflicts.clone();
-    status.inventory = plan.inventory.clone();
     let applied_ok = created + updated + plan.unchanged.len();
-    status.summary = Some(summary(
-        &managed,
-        plan.inventory.len(),
-        applied_ok,
-        broken.len(),
-    ));
+    set_entries(
+        &mut status,
+        &EntryReport {
+            diagnostics: &report.diagnostics,
+            plan: &plan,
+            managed: &managed,
+            applied: applied_ok,
+            invalid_files: broken.len(),
+        },
+    );
     let elapsed = started.elapsed();
     let (ready, reason, message) = ready_condition(&errors, &plan, &report.diagnostics, &revision);
     set_condition(
