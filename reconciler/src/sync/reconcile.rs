@@ -17,6 +17,7 @@ use super::effects::{cache_path, event, fail, jitter, later, report_commit, writ
 use super::entries::EntryCache;
 use super::fetching::fetch_step;
 use super::live::{LiveImage, PendingWrites, Write, resource_version};
+use super::memo::{MemoKey, PlanMemo};
 use super::plan::{PlanInput, plan, short};
 use super::status::{
     EntryReport, push_history, ready_condition, remove_condition, set_condition, set_entries,
@@ -41,6 +42,8 @@ pub struct SourceState {
     /// Status we last wrote and the resourceVersion the server gave it: used as the
     /// previous status while the watch cache still holds an older object.
     pub(super) written: Option<(CatalogSourceStatus, u64)>,
+    /// The last plan carried out without errors, reused while nothing it depends on changes.
+    pub(super) memo: PlanMemo,
 }
 
 /// Runs one sync. Errors end up in the status; nothing is returned.
@@ -219,7 +222,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         .into_iter()
         .map(str::to_string)
         .collect();
-    let live = live_view(shared, &mut state.pending, &target_ns).await;
+    let (live_changes, live) = live_view(shared, &mut state.pending, &target_ns).await;
     let input = PlanInput {
         source: name,
         source_namespace: ns,
@@ -233,7 +236,11 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         allow_empty: spec.allow_empty,
         approved_revision: annotations.get(APPROVE_DELETIONS).map(String::as_str),
     };
-    let mut plan = plan(&input, &live);
+    let memo_key = MemoKey::new(&input, &spec.path, live_changes);
+    let mut plan = match state.memo.reuse(&memo_key) {
+        Some(remembered) => remembered,
+        None => plan(&input, &live),
+    };
 
     tracing::debug!(
         source = %format!("{ns}/{name}"),
@@ -302,6 +309,11 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         pruned += moved;
         errors.extend(failed);
     }
+    if errors.is_empty() {
+        state.memo.remember(memo_key, &plan);
+    } else {
+        state.memo.forget();
+    }
     let metrics = &shared.metrics;
     metrics.entries(name, "created", created);
     metrics.entries(name, "updated", updated);
@@ -313,7 +325,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
 
     tracing::debug!(source = %format!("{ns}/{name}"), ms = started.elapsed().as_millis() as u64, "applied");
     // Status.
-    let live = live_view(shared, &mut state.pending, &target_ns).await;
+    let (_, live) = live_view(shared, &mut state.pending, &target_ns).await;
     let managed: Vec<Arc<LiveImage>> = live
         .into_iter()
         .filter(|o| o.managed_by(ns, name))
@@ -452,12 +464,13 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
 const CATCH_UP: Duration = Duration::from_secs(10);
 
 /// The CatalogImages of `namespace` once the watch cache shows this source's own writes,
-/// so a plan never re-applies (or a summary never misses) what was just written.
+/// so a plan never re-applies (or a summary never misses) what was just written; with the
+/// cache's change count, which tells whether a remembered plan still holds.
 async fn live_view(
     shared: &Shared,
     pending: &mut PendingWrites,
     namespace: &str,
-) -> Vec<Arc<LiveImage>> {
+) -> (u64, Vec<Arc<LiveImage>>) {
     shared.images.catch_up(pending, CATCH_UP).await;
-    shared.images.namespace(namespace)
+    shared.images.versioned_namespace(namespace)
 }
