@@ -7,6 +7,11 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// Most items a status list that grows with the catalog (invalid entries, conflicts) holds:
+/// the rest are only counted, so a CatalogSource stays far below the API server's object size
+/// limit however many entries its repository has.
+pub const MAX_LISTED: usize = 100;
+
 /// Default deletion budget per revision.
 pub const DEFAULT_MAX_DELETIONS: i32 = 10;
 
@@ -21,6 +26,9 @@ fn default_timeout() -> String {
 }
 fn default_true() -> bool {
     true
+}
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 fn default_max_deletions() -> IntOrString {
     IntOrString::Int(DEFAULT_MAX_DELETIONS)
@@ -256,18 +264,28 @@ pub struct CatalogSourceStatus {
     /// Echo of the last handled `reconcile-requested-at` annotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
-    /// Every entry this source manages.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub inventory: Vec<InventoryEntry>,
-    /// Entry counts.
+    /// Entry counts. The entries themselves are the CatalogImages carrying this source's
+    /// `catalog-source` label and `source-namespace` annotation (`caib catalog status NAME
+    /// --entries`): a status listing them would grow with the catalog past what an object
+    /// may hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<SourceSummary>,
-    /// Files that failed validation (bounded); their previously applied CatalogImages are kept.
+    /// Problems in files that failed validation: the first 100 by path and line (their
+    /// previously applied CatalogImages are kept). `invalidEntriesTotal` counts them all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_LISTED))]
     pub invalid_entries: Vec<InvalidEntry>,
-    /// Existing CatalogImages this source would have written but does not own.
+    /// How many problems there are in all, listed or not.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub invalid_entries_total: u32,
+    /// Existing CatalogImages this source would have written but does not own: the first 100
+    /// by name. `conflictsTotal` counts them all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_LISTED))]
     pub conflicts: Vec<ConflictEntry>,
+    /// How many conflicts there are in all, listed or not.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub conflicts_total: u32,
     /// Path of the webhook receiver for this source, relative to the reconciler's HTTP address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_path: Option<String>,
@@ -276,18 +294,14 @@ pub struct CatalogSourceStatus {
     pub history: Vec<SyncRecord>,
 }
 
-/// A managed entry.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-pub struct InventoryEntry {
-    pub name: String,
-    pub path: String,
-}
-
 /// Entry counts of a source.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub struct SourceSummary {
+    /// CatalogImages this source manages.
     pub entries: i32,
+    /// Entries live as their files say after the last sync.
     pub applied: i32,
+    /// Files that failed validation.
     pub invalid: i32,
     pub available: i32,
     pub unavailable: i32,

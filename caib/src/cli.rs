@@ -176,6 +176,9 @@ pub struct StatusArgs {
     pub name: Option<String>,
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
+    /// List the entries the source manages (name and path), read from its CatalogImages.
+    #[arg(long)]
+    pub entries: bool,
 }
 
 #[derive(Args, Debug)]

@@ -52,7 +52,6 @@ async fn initial_sync_creates_every_entry_with_source_label_and_annotations() {
     }
     let source = env.source("dev").await;
     let status = source.status.unwrap();
-    assert_eq!(status.inventory.len(), 3);
     assert_eq!(status.summary.as_ref().unwrap().entries, 3);
     assert_eq!(status.summary.as_ref().unwrap().pending, 3);
     assert_eq!(status.history.len(), 1);
@@ -169,7 +168,11 @@ async fn deleting_a_file_prunes_its_entry_and_a_broken_file_keeps_its_previous_e
         message.contains("environments/dev/autosd-cs9-rpi4.yaml:"),
         "{message}"
     );
-    assert!(status.inventory.iter().any(|e| e.name == "autosd-cs9-rpi4"));
+    assert_eq!(
+        status.summary.as_ref().map(|s| s.entries),
+        Some(3),
+        "the broken file's entry is still managed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -320,4 +323,57 @@ async fn a_kubectl_edit_is_reverted_on_the_watch_event_and_a_noop_resync_writes_
     .await;
     let qemu = env.image("autosd-cs9-qemu").await.unwrap();
     assert_eq!(label(&qemu, CATALOG_SOURCE), Some("dev"));
+}
+
+/// Lists that grow with the catalog are capped in the status: 150 invalid files and 120
+/// names held by hand-made CatalogImages list the first 100 of each, sorted, beside their
+/// totals (read as raw JSON, as kubectl shows it).
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_entries_and_conflicts_list_the_first_100_beside_their_totals() {
+    let repo = BareRepo::from_template("catalog").unwrap();
+    let mut env = Env::start().await;
+    let mut changes = Vec::new();
+    for i in 0..150 {
+        let path = format!("environments/dev/broken-{i:03}.yaml");
+        changes.push(Change::write(path, "kind: [oops\n"));
+    }
+    for i in 0..120 {
+        let name = format!("taken-{i:03}");
+        let path = format!("environments/dev/{name}.yaml");
+        changes.push(Change::write(path, entry_yaml(&name, "quay.io/acme/t:1")));
+        let object = json!({"apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1", "kind": "CatalogImage",
+            "metadata": {"name": name, "namespace": NS}, "spec": {"registryUrl": "quay.io/someone/else:1"}});
+        env.images()
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(object).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let head = repo.commit("main", "many problems", &changes).unwrap();
+    env.spawn_reconciler(&[]);
+    env.create_source("dev", &repo.file_url(), json!({})).await;
+    env.wait_applied("dev", &head).await;
+    let resource = kube::core::ApiResource::erase::<catalog_api::CatalogSource>(&());
+    let raw: kube::Api<kube::core::DynamicObject> =
+        kube::Api::namespaced_with(env.client.clone(), NS, &resource);
+    let source = serde_json::to_value(raw.get("dev").await.unwrap()).unwrap();
+    let status = &source["status"];
+    let invalid = status["invalidEntries"].as_array().unwrap();
+    assert_eq!(
+        (invalid.len(), &status["invalidEntriesTotal"]),
+        (100, &json!(150))
+    );
+    assert_eq!(invalid[0]["path"], "environments/dev/broken-000.yaml");
+    assert_eq!(invalid[99]["path"], "environments/dev/broken-099.yaml");
+    let conflicts = status["conflicts"].as_array().unwrap();
+    assert_eq!(
+        (conflicts.len(), &status["conflictsTotal"]),
+        (100, &json!(120))
+    );
+    assert_eq!(conflicts[0]["name"], "taken-000");
+    assert_eq!(status["summary"]["invalid"], 150);
+    assert_eq!(status["summary"]["entries"], TEMPLATE_DEV.len());
+    assert!(status.get("inventory").is_none(), "{status}");
 }

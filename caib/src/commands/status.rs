@@ -14,7 +14,12 @@ use crate::cluster::{CATALOG_SOURCE, Cluster};
 use crate::error::Result;
 use crate::output::{self, NONE, Table};
 
+use super::source_entries;
+
 pub fn run(global: &Global, args: &StatusArgs) -> Result<()> {
+    if args.entries && args.name.is_none() {
+        return Err(source_entries::usage());
+    }
     super::block_on(crate::cluster::within(
         global.timeout,
         "reading catalog sources",
@@ -23,20 +28,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<()> {
             let format = global.output.unwrap_or(OutputFormat::Table);
             let now = Timestamp::now();
             if let Some(name) = &args.name {
-                let api: Api<CatalogSource> = cluster.api(false);
-                let source = api
-                    .get(name)
-                    .await
-                    .map_err(|e| cluster.error(e, &CATALOG_SOURCE, Some(name)))?;
-                let text = match format {
-                    OutputFormat::Json | OutputFormat::Yaml => output::document(
-                        &output::object_value(&source, catalog_api::API_VERSION, "CatalogSource")?,
-                        format,
-                    )?,
-                    _ => detail(&source, now),
-                };
-                print!("{text}");
-                return Ok(());
+                return one(&cluster, name, args.entries, format, now).await;
             }
             let api: Api<CatalogSource> = cluster.api(args.all_namespaces);
             let mut sources = api
@@ -56,6 +48,37 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<()> {
             )
         },
     ))
+}
+
+/// One source: its detail, its document, or (`--entries`) the entries it manages.
+async fn one(
+    cluster: &Cluster,
+    name: &str,
+    entries: bool,
+    format: OutputFormat,
+    now: Timestamp,
+) -> Result<()> {
+    let api: Api<CatalogSource> = cluster.api(false);
+    let source = api
+        .get(name)
+        .await
+        .map_err(|e| cluster.error(e, &CATALOG_SOURCE, Some(name)))?;
+    if entries {
+        let entries = source_entries::list(cluster, &source).await?;
+        let none = source_entries::none_found(&source);
+        return output::print_list(entries.is_empty(), format, &none, || {
+            source_entries::render(&source, &entries, format)
+        });
+    }
+    let text = match format {
+        OutputFormat::Json | OutputFormat::Yaml => output::document(
+            &output::object_value(&source, catalog_api::API_VERSION, "CatalogSource")?,
+            format,
+        )?,
+        _ => detail(&source, now),
+    };
+    print!("{text}");
+    Ok(())
 }
 
 /// Shortened commit, as `git log --oneline` shows it.
@@ -194,7 +217,12 @@ pub fn detail(source: &CatalogSource, now: Timestamp) -> String {
         indent(&mut out, &table.render());
     }
     if !status.invalid_entries.is_empty() {
-        let _ = writeln!(out, "\nInvalid entries:");
+        let heading = listed_of(
+            "Invalid entries",
+            status.invalid_entries.len(),
+            status.invalid_entries_total,
+        );
+        let _ = writeln!(out, "\n{heading}:");
         for e in &status.invalid_entries {
             let position = if e.column > 0 {
                 format!("{}:{}:{}", e.path, e.line, e.column)
@@ -205,7 +233,8 @@ pub fn detail(source: &CatalogSource, now: Timestamp) -> String {
         }
     }
     if !status.conflicts.is_empty() {
-        let _ = writeln!(out, "\nConflicts:");
+        let heading = listed_of("Conflicts", status.conflicts.len(), status.conflicts_total);
+        let _ = writeln!(out, "\n{heading}:");
         for c in &status.conflicts {
             let _ = writeln!(out, "  {} ({}): {}", c.name, c.path, c.message);
         }
@@ -233,6 +262,17 @@ pub fn detail(source: &CatalogSource, now: Timestamp) -> String {
     out
 }
 
+/// A list's heading, saying how many exist when the status lists only the first ones (a
+/// status written before the totals existed has none: what is listed is all there is).
+fn listed_of(what: &str, listed: usize, total: u32) -> String {
+    let total = usize::try_from(total).unwrap_or(usize::MAX);
+    if total > listed {
+        format!("{what} (the first {listed} of {total})")
+    } else {
+        what.to_string()
+    }
+}
+
 fn indent(out: &mut String, text: &str) {
     for line in text.lines() {
         let _ = writeln!(out, "  {line}");
@@ -258,6 +298,10 @@ mod tests {
                 "summary": {"entries": 12, "applied": 11, "invalid": 1, "available": 9, "unavailable": 1, "failed": 1, "pending": 0},
                 "invalidEntries": [{"path": "environments/dev/broken.yaml", "line": 7, "column": 5,
                     "message": "spec.registryUrl: invalid reference"}],
+                "invalidEntriesTotal": 3,
+                "conflicts": [{"name": "autosd-cs9-qemu", "path": "environments/dev/qemu.yaml",
+                    "message": "exists and is not managed by a CatalogSource; it is never taken over"}],
+                "conflictsTotal": 1,
                 "history": [{"revision": "4f2a9c0d1e2b3a4c5d6e7f8091a2b3c4d5e6f708", "time": "2026-01-04T14:00:00Z",
                     "created": 2, "updated": 1, "pruned": 0, "durationMs": 84}]
             }

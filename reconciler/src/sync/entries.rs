@@ -52,63 +52,68 @@ impl EntryCache {
             return Ok(report.clone());
         }
         let (listing, listing_diagnostics) = list_files(repo, commit, dir, max_files)?;
-        // The previous revision's entries, moved (nobody else holds the report between
-        // syncs) and found by path through a sorted index, so they are never regrouped into
-        // per-file vectors: a 10,000-entry environment exists twice at most, briefly.
-        let mut previous: Vec<Entry> = match self.last.take() {
+        // The previous revision's entries (nobody else holds the report between syncs) are
+        // kept in their own vector, in place: the entries of changed or removed files are
+        // dropped from it and the changed files' entries appended, so a 100,000-entry
+        // environment is never held in two vectors at once (the report sorts them anyway).
+        let mut entries: Vec<Entry> = match self.last.take() {
             Some((_, report)) => Arc::try_unwrap(report)
                 .map(|r| r.entries)
                 .unwrap_or_else(|shared| shared.entries.clone()),
             None => Vec::new(),
         };
-        let mut by_path: Vec<usize> = (0..previous.len()).collect();
-        by_path.sort_unstable_by(|&a, &b| {
-            (&previous[a].path, previous[a].line).cmp(&(&previous[b].path, previous[b].line))
-        });
-        let reusable: Vec<Option<std::ops::Range<usize>>> = listing
-            .iter()
-            .map(|file| {
-                let count = self.files.get(&(file.path.clone(), file.blob))?.0;
-                let start = by_path.partition_point(|&i| previous[i].path < file.path);
-                let end = by_path.partition_point(|&i| previous[i].path <= file.path);
-                // Fewer entries than the file defined: some were dropped as duplicates of
-                // another file's, so the file is parsed again.
-                (end - start == count).then_some(start..end)
-            })
-            .collect();
+        let reused = self.reusable(&listing, &entries);
+        entries.retain(|e| reused.contains(e.path.as_str()));
         let mut files = HashMap::with_capacity(listing.len());
-        let mut entries: Vec<Entry> = Vec::with_capacity(previous.len().max(listing.len()));
         let mut diagnostics = listing_diagnostics;
         diagnostics.extend(oversized_config(repo, commit));
         self.parsed_last = 0;
-        for (file, reuse) in listing.iter().zip(reusable) {
+        for file in &listing {
             let key = (file.path.clone(), file.blob);
-            let (count, file_diagnostics) = match reuse {
-                Some(range) => {
-                    let (count, file_diagnostics) = self.files.remove(&key).expect("checked above");
-                    entries.extend(
-                        by_path[range]
-                            .iter()
-                            .map(|&i| std::mem::take(&mut previous[i])),
-                    );
-                    (count, file_diagnostics)
-                }
-                None => {
-                    self.parsed_last += 1;
-                    let (file_entries, file_diagnostics) = parse_blob(repo, file, rules);
-                    let count = file_entries.len();
-                    entries.extend(file_entries);
-                    (count, file_diagnostics)
-                }
+            let (count, file_diagnostics) = if reused.contains(file.path.as_str()) {
+                self.files.remove(&key).expect("checked by reusable")
+            } else {
+                self.parsed_last += 1;
+                let (file_entries, file_diagnostics) = parse_blob(repo, file, rules);
+                let count = file_entries.len();
+                entries.extend(file_entries);
+                (count, file_diagnostics)
             };
             diagnostics.extend(file_diagnostics.iter().cloned());
             files.insert(key, (count, file_diagnostics));
         }
-        drop(previous);
+        drop(reused);
         self.files = files;
         let report = Arc::new(combine_files([(entries, diagnostics)]));
         self.last = Some((last_key, report.clone()));
         Ok(report)
+    }
+}
+
+impl EntryCache {
+    /// Paths of the listed files whose blob is unchanged and whose entries are all among
+    /// `previous`: a file with fewer entries than it defined lost some as duplicates of
+    /// another file's, so it is parsed again.
+    fn reusable<'a>(
+        &self,
+        listing: &'a [FileBlob],
+        previous: &[Entry],
+    ) -> std::collections::HashSet<&'a str> {
+        let mut per_path: HashMap<&str, usize> = HashMap::with_capacity(listing.len());
+        for entry in previous {
+            *per_path.entry(entry.path.as_str()).or_default() += 1;
+        }
+        listing
+            .iter()
+            .filter(|file| {
+                self.files
+                    .get(&(file.path.clone(), file.blob))
+                    .is_some_and(|(count, _)| {
+                        per_path.get(file.path.as_str()).copied().unwrap_or(0) == *count
+                    })
+            })
+            .map(|file| file.path.as_str())
+            .collect()
     }
 }
 

@@ -139,6 +139,9 @@ type Namespaces = HashMap<String, HashMap<Box<str>, Arc<LiveImage>>>;
 #[derive(Default)]
 struct Inner {
     objects: Namespaces,
+    /// Counts the changes a plan can see (not the verifier's status-only writes): a plan made
+    /// at the same count saw the same objects.
+    object_changes: u64,
     /// A re-list in progress: replaces `objects` when complete, as kube's reflector does.
     relist: Option<Namespaces>,
     ready: bool,
@@ -164,7 +167,7 @@ impl LiveCache {
         };
         let change = {
             let mut inner = self.inner.write_locked();
-            match event {
+            let change = match event {
                 watcher::Event::Init => {
                     inner.relist = Some(Namespaces::new());
                     Change::Nothing
@@ -213,7 +216,11 @@ impl LiveCache {
                     }
                     Change::Object
                 }
+            };
+            if change == Change::Object || matches!(event, watcher::Event::InitDone) {
+                inner.object_changes += 1;
             }
+            change
         };
         self.changed.notify_waiters();
         change
@@ -261,13 +268,21 @@ impl LiveCache {
     }
 
     /// The objects of `namespace`, in no particular order.
+    #[cfg(test)]
     pub fn namespace(&self, namespace: &str) -> Vec<Arc<LiveImage>> {
-        self.inner
-            .read_locked()
+        self.versioned_namespace(namespace).1
+    }
+
+    /// The objects of `namespace` and the count of changes they reflect (see
+    /// [`Inner::object_changes`]): equal counts mean the same objects as a plan reads them.
+    pub fn versioned_namespace(&self, namespace: &str) -> (u64, Vec<Arc<LiveImage>>) {
+        let inner = self.inner.read_locked();
+        let objects = inner
             .objects
             .get(namespace)
             .map(|names| names.values().cloned().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        (inner.object_changes, objects)
     }
 
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<LiveImage>> {

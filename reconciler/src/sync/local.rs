@@ -140,7 +140,6 @@ pub async fn sync_once(
         max_deletions: &max_deletions,
         allow_empty: false,
         approved_revision: None,
-        previous_inventory: &[],
     };
     let plan = plan(&input, &live);
     for c in &plan.conflicts {

@@ -20,6 +20,7 @@ mod fetching;
 mod isolation;
 pub mod live;
 pub mod local;
+mod memo;
 pub(crate) mod memory;
 pub mod metrics;
 pub mod plan;

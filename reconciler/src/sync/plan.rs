@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use catalog_api::CatalogImage;
 use catalog_api::labels::{self, CATALOG_SOURCE, SOURCE_NAMESPACE, SOURCE_PATH, SOURCE_REVISION};
-use catalog_api::source::{ConflictEntry, InventoryEntry};
+use catalog_api::source::ConflictEntry;
 use catalog_api::validate::Entry;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -36,9 +36,6 @@ pub struct PlanInput<'a> {
     pub allow_empty: bool,
     /// Value of the approve-deletions annotation (only the full revision id approves).
     pub approved_revision: Option<&'a str>,
-    /// Previous inventory (name → path), to recognise entries of broken files that have no
-    /// source-path annotation.
-    pub previous_inventory: &'a [InventoryEntry],
 }
 
 /// One object to server-side apply. The object itself is built by [`ApplyOp::object`] only
@@ -81,8 +78,11 @@ pub struct Plan {
     pub kept_broken: Vec<String>,
     pub conflicts: Vec<ConflictEntry>,
     pub blocked: Option<Blocked>,
-    /// Entries this source manages after the plan is applied (desired owned + kept + held).
-    pub inventory: Vec<InventoryEntry>,
+    /// How many entries this source manages once the plan is applied (desired owned + kept
+    /// + held): a count, because the entries themselves are the labelled CatalogImages.
+    pub managed: usize,
+    /// How to adopt the unowned objects among the conflicts, when there are some.
+    pub adopt: Option<String>,
 }
 
 #[cfg(test)]
@@ -159,11 +159,6 @@ fn differs_parts(
         .any(|(k, v)| k != SOURCE_REVISION && live.annotation(k) != Some(v.as_str()))
 }
 
-fn path_of<'a>(live: &'a LiveImage, inventory: &'a BTreeMap<&str, &str>) -> Option<&'a str> {
-    live.annotation(SOURCE_PATH)
-        .or_else(|| inventory.get(&*live.name).copied())
-}
-
 /// Deletion budget: an absolute number, or a percentage of the entries managed before.
 pub fn deletion_budget(max: &IntOrString, managed_before: usize) -> usize {
     match max {
@@ -181,23 +176,27 @@ pub fn deletion_budget(max: &IntOrString, managed_before: usize) -> usize {
     }
 }
 
-/// Why an existing object of the entry's name is left alone.
-fn conflict_message(owner: Option<(Option<&str>, &str)>, input: &PlanInput<'_>) -> String {
-    let adopt = format!(
-        "to adopt it, label it {CATALOG_SOURCE}={} and annotate it {SOURCE_NAMESPACE}={}, or delete it",
-        input.source, input.source_namespace
-    );
+/// Why an existing object of the entry's name is left alone. Short, because up to
+/// [`MAX_LISTED`](catalog_api::source::MAX_LISTED) of them are listed in the status; how to
+/// adopt an unowned object is said once, by [`adopt_hint`].
+fn conflict_message(owner: Option<(Option<&str>, &str)>) -> String {
     match owner {
-        Some((Some(ns), other)) => format!(
-            "a CatalogImage with this name is managed by CatalogSource {ns}/{other}; it is left as it is"
-        ),
+        Some((Some(ns), other)) => {
+            format!("managed by CatalogSource {ns}/{other}; it is left as it is")
+        }
         Some((None, _)) => format!(
-            "a CatalogImage with this name carries the {CATALOG_SOURCE} label but no {SOURCE_NAMESPACE} annotation, so no source owns it; it is never taken over ({adopt})"
+            "carries the {CATALOG_SOURCE} label but no {SOURCE_NAMESPACE} annotation, so no source owns it; it is never taken over"
         ),
-        None => format!(
-            "a CatalogImage with this name already exists and is not managed by a CatalogSource; it is never taken over ({adopt})"
-        ),
+        None => "exists and is not managed by a CatalogSource; it is never taken over".into(),
     }
+}
+
+/// How to adopt a CatalogImage no source owns, for the Ready message.
+pub fn adopt_hint(input: &PlanInput<'_>) -> String {
+    format!(
+        "to adopt an existing CatalogImage, label it {CATALOG_SOURCE}={} and annotate it {SOURCE_NAMESPACE}={}, or delete it",
+        input.source, input.source_namespace
+    )
 }
 
 /// Plans one sync. `live` are the CatalogImages of the target namespace (any owner).
@@ -205,13 +204,7 @@ pub fn plan(input: &PlanInput<'_>, live: &[Arc<LiveImage>]) -> Plan {
     let mut plan = Plan::default();
     let live_by_name: BTreeMap<&str, &LiveImage> =
         live.iter().map(|o| (&*o.name, o.as_ref())).collect();
-    let previous: BTreeMap<&str, &str> = input
-        .previous_inventory
-        .iter()
-        .map(|e| (e.name.as_str(), e.path.as_str()))
-        .collect();
     let mut wanted: BTreeSet<&str> = BTreeSet::new();
-    let mut inventory: BTreeMap<String, String> = BTreeMap::new();
 
     for (index, entry) in input.desired.iter().enumerate() {
         let name = entry.name();
@@ -225,22 +218,23 @@ pub fn plan(input: &PlanInput<'_>, live: &[Arc<LiveImage>]) -> Plan {
                 path: entry.path.clone(),
                 message: "another CatalogSource declares an entry with this name in the same namespace; remove it from one of them".into(),
             });
-            if mine {
-                inventory.insert(name.into(), entry.path.clone());
-            }
+            plan.managed += usize::from(mine);
             continue;
         }
         if let Some(owner) = owner
             && !mine
         {
+            if owner.is_none_or(|(ns, _)| ns.is_none()) {
+                plan.adopt = Some(adopt_hint(input));
+            }
             plan.conflicts.push(ConflictEntry {
                 name: name.into(),
                 path: entry.path.clone(),
-                message: conflict_message(owner, input),
+                message: conflict_message(owner),
             });
             continue;
         }
-        inventory.insert(name.into(), entry.path.clone());
+        plan.managed += 1;
         if let Some(live) = existing {
             let (want_labels, want_annotations) = desired_meta(entry, input);
             if !differs_parts(&entry.image.spec, &want_labels, &want_annotations, live) {
@@ -266,21 +260,19 @@ pub fn plan(input: &PlanInput<'_>, live: &[Arc<LiveImage>]) -> Plan {
         if wanted.contains(name) {
             continue;
         }
-        let path = path_of(live, &previous).unwrap_or_default().to_string();
-        if input.broken_paths.contains(&path) {
+        // Every object the sync writes carries its file's path: an entry of a broken file
+        // is recognised by it.
+        let path = live.annotation(SOURCE_PATH).unwrap_or_default();
+        if input.broken_paths.contains(path) {
             plan.kept_broken.push((*name).to_string());
-            inventory.insert((*name).to_string(), path);
+            plan.managed += 1;
             continue;
         }
-        if input.contested.contains(*name) {
-            inventory.insert((*name).to_string(), path);
+        if input.contested.contains(*name) || !input.prune {
+            plan.managed += 1;
             continue;
         }
-        if !input.prune {
-            inventory.insert((*name).to_string(), path);
-            continue;
-        }
-        deletions.push(((*name).to_string(), path));
+        deletions.push((*name).to_string());
     }
 
     let approval = approval(input.approved_revision, input.revision);
@@ -321,18 +313,12 @@ pub fn plan(input: &PlanInput<'_>, live: &[Arc<LiveImage>]) -> Plan {
             None
         };
         if let Some(mut blocked) = blocked {
-            for (name, path) in deletions.drain(..) {
-                blocked.held.push(name.clone());
-                inventory.insert(name, path);
-            }
+            plan.managed += deletions.len();
+            blocked.held = std::mem::take(&mut deletions);
             plan.blocked = Some(blocked);
         }
     }
-    plan.prune = deletions.into_iter().map(|(n, _)| n).collect();
-    plan.inventory = inventory
-        .into_iter()
-        .map(|(name, path)| InventoryEntry { name, path })
-        .collect();
+    plan.prune = deletions;
     plan
 }
 

@@ -35,7 +35,6 @@ fn live_of_source_in(
         max_deletions: &IntOrString::Int(10),
         allow_empty: false,
         approved_revision: None,
-        previous_inventory: &[],
     };
     let mut object = desired_object(entry, &input);
     if source.is_none() {
@@ -86,7 +85,6 @@ impl Fixture {
             max_deletions: &self.max,
             allow_empty: self.allow_empty,
             approved_revision: self.approved.as_deref(),
-            previous_inventory: &[],
         }
     }
 
@@ -116,7 +114,7 @@ fn initial_sync_creates_everything_with_labels_and_annotations() {
     assert_eq!(annotations[SOURCE_PATH], "env/a.yaml");
     assert_eq!(annotations[SOURCE_NAMESPACE], "ns");
     assert_eq!(object.metadata.namespace.as_deref(), Some("ns"));
-    assert_eq!(plan.inventory.len(), 2);
+    assert_eq!(plan.managed, 2);
 }
 
 #[test]
@@ -192,7 +190,7 @@ fn prune_false_keeps_removed_entries() {
     f.prune = false;
     let plan = f.plan(&[live_of(&a, Some("dev")), live_of(&gone, Some("dev"))]);
     assert!(plan.prune.is_empty());
-    assert_eq!(plan.inventory.len(), 2);
+    assert_eq!(plan.managed, 2);
 }
 
 #[test]
@@ -205,7 +203,7 @@ fn a_broken_file_keeps_its_previous_object() {
     assert!(plan.prune.is_empty());
     assert_eq!(plan.kept_broken, vec!["broken"]);
     assert!(plan.apply.is_empty());
-    assert!(plan.inventory.iter().any(|e| e.name == "broken"));
+    assert_eq!(plan.managed, 2, "the kept entry is still managed");
 }
 
 #[test]
@@ -221,12 +219,17 @@ fn unlabelled_or_foreign_objects_are_conflicts_never_taken_over() {
     assert!(plan.prune.is_empty());
     assert_eq!(plan.conflicts.len(), 2);
     assert!(plan.conflicts[0].message.contains("never taken over"));
+    let adopt = plan.adopt.as_deref().unwrap_or_default();
+    assert!(
+        adopt.contains("label it automotive.sdv.cloud.redhat.com/catalog-source=dev and annotate it automotive.sdv.cloud.redhat.com/source-namespace=ns"),
+        "{adopt}"
+    );
     assert!(
         plan.conflicts[1]
             .message
             .contains("CatalogSource ns/staging")
     );
-    assert!(plan.inventory.is_empty());
+    assert_eq!(plan.managed, 0);
 }
 
 #[test]
@@ -237,7 +240,7 @@ fn names_claimed_by_two_sources_are_left_alone_and_reported() {
     let plan = f.plan(&[live_of(&entry("a", "quay.io/x/a:1"), Some("dev"))]);
     assert!(plan.apply.is_empty());
     assert_eq!(plan.conflicts.len(), 1);
-    assert_eq!(plan.inventory.len(), 1);
+    assert_eq!(plan.managed, 1);
     assert!(f.plan(&[]).apply.is_empty());
 }
 
@@ -264,7 +267,7 @@ fn deletions_over_budget_wait_for_approval() {
     );
     assert!(plan.prune.is_empty());
     assert_eq!(plan.creates(), 1, "the rest of the revision still applies");
-    assert_eq!(plan.inventory.len(), 21);
+    assert_eq!(plan.managed, 21);
     f.approved = Some(REV[..8].into());
     let refused = f.plan(&live).blocked.expect("a prefix does not approve");
     assert!(
@@ -371,7 +374,7 @@ fn a_same_named_source_of_another_namespace_is_another_owner() {
         "{:?}",
         plan.conflicts
     );
-    assert!(plan.inventory.is_empty());
+    assert_eq!(plan.managed, 0);
 }
 
 #[test]

@@ -17,9 +17,10 @@ use super::effects::{cache_path, event, fail, jitter, later, report_commit, writ
 use super::entries::EntryCache;
 use super::fetching::fetch_step;
 use super::live::{LiveImage, PendingWrites, Write, resource_version};
+use super::memo::{MemoKey, PlanMemo};
 use super::plan::{PlanInput, plan, short};
 use super::status::{
-    invalid_entries, push_history, ready_condition, remove_condition, set_condition, summary,
+    EntryReport, push_history, ready_condition, remove_condition, set_condition, set_entries,
 };
 use super::trust::{Check, rollback_step, verify_step};
 use super::{Key, Shared, apply, cleanup, spec_check};
@@ -41,6 +42,8 @@ pub struct SourceState {
     /// Status we last wrote and the resourceVersion the server gave it: used as the
     /// previous status while the watch cache still holds an older object.
     pub(super) written: Option<(CatalogSourceStatus, u64)>,
+    /// The last plan carried out without errors, reused while nothing it depends on changes.
+    pub(super) memo: PlanMemo,
 }
 
 /// Runs one sync. Errors end up in the status; nothing is returned.
@@ -200,7 +203,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         .into_iter()
         .map(str::to_string)
         .collect();
-    let live = live_view(shared, &mut state.pending, &target_ns).await;
+    let (live_changes, live) = live_view(shared, &mut state.pending, &target_ns).await;
     let input = PlanInput {
         source: name,
         source_namespace: ns,
@@ -213,9 +216,12 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         max_deletions: &spec.max_deletions,
         allow_empty: spec.allow_empty,
         approved_revision: annotations.get(APPROVE_DELETIONS).map(String::as_str),
-        previous_inventory: &previous.inventory,
     };
-    let mut plan = plan(&input, &live);
+    let memo_key = MemoKey::new(&input, &spec.path, live_changes);
+    let mut plan = match state.memo.reuse(&memo_key) {
+        Some(remembered) => remembered,
+        None => plan(&input, &live),
+    };
 
     tracing::debug!(
         source = %format!("{ns}/{name}"),
@@ -284,6 +290,11 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         pruned += moved;
         errors.extend(failed);
     }
+    if errors.is_empty() {
+        state.memo.remember(memo_key, &plan);
+    } else {
+        state.memo.forget();
+    }
     let metrics = &shared.metrics;
     metrics.entries(name, "created", created);
     metrics.entries(name, "updated", updated);
@@ -295,21 +306,22 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
 
     tracing::debug!(source = %format!("{ns}/{name}"), ms = started.elapsed().as_millis() as u64, "applied");
     // Status.
-    let live = live_view(shared, &mut state.pending, &target_ns).await;
+    let (_, live) = live_view(shared, &mut state.pending, &target_ns).await;
     let managed: Vec<Arc<LiveImage>> = live
         .into_iter()
         .filter(|o| o.managed_by(ns, name))
         .collect();
-    status.invalid_entries = invalid_entries(&report.diagnostics);
-    status.conflicts = plan.conflicts.clone();
-    status.inventory = plan.inventory.clone();
     let applied_ok = created + updated + plan.unchanged.len();
-    status.summary = Some(summary(
-        &managed,
-        plan.inventory.len(),
-        applied_ok,
-        broken.len(),
-    ));
+    set_entries(
+        &mut status,
+        &EntryReport {
+            diagnostics: &report.diagnostics,
+            plan: &plan,
+            managed: &managed,
+            applied: applied_ok,
+            invalid_files: broken.len(),
+        },
+    );
     let elapsed = started.elapsed();
     let (ready, reason, message) = ready_condition(&errors, &plan, &report.diagnostics, &revision);
     set_condition(
@@ -433,12 +445,13 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
 const CATCH_UP: Duration = Duration::from_secs(10);
 
 /// The CatalogImages of `namespace` once the watch cache shows this source's own writes,
-/// so a plan never re-applies (or a summary never misses) what was just written.
+/// so a plan never re-applies (or a summary never misses) what was just written; with the
+/// cache's change count, which tells whether a remembered plan still holds.
 async fn live_view(
     shared: &Shared,
     pending: &mut PendingWrites,
     namespace: &str,
-) -> Vec<Arc<LiveImage>> {
+) -> (u64, Vec<Arc<LiveImage>>) {
     shared.images.catch_up(pending, CATCH_UP).await;
-    shared.images.namespace(namespace)
+    shared.images.versioned_namespace(namespace)
 }

@@ -3,8 +3,10 @@
 //! A repository of N entries (default 10,000; `--entries N`) in a real bare repository:
 //! initial sync time; no-op resync time and API writes; one-file-change resync; commit →
 //! CR applied via webhook (p50/p90 over `--rounds`); the reconciler's peak RSS; and, for
-//! comparison, `kubectl apply --server-side -f DIR` of the same files against the same
-//! emulator. Prints numbers; asserts nothing about timing.
+//! comparison (unless `--no-kubectl`), `kubectl apply --server-side -f DIR` of the same files
+//! against the same emulator. Prints numbers; asserts nothing about timing. The reconciler
+//! gets `--max-entries-per-source` (default: the larger of N and its own 20,000), so
+//! `--entries 100000` runs as is.
 //!
 //! Run: `cargo build --release -p catalog-reconciler -p catalog-e2e --bins &&
 //! target/release/bench-sync` (a debug build works too, slower).
@@ -28,6 +30,10 @@ fn entry(i: usize, tag: &str) -> String {
     format!(
         "apiVersion: automotive.sdv.cloud.redhat.com/v1alpha1\nkind: CatalogImage\nmetadata:\n  name: image-{i:05}\nspec:\n  registryUrl: quay.io/bench/image-{i}:{tag}\n  tags: [\"{tag}\"]\n  metadata:\n    architecture: arm64\n    distro: cs9\n    targets:\n      - name: rpi4\n"
     )
+}
+
+fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
 }
 
 fn arg(name: &str, default: usize) -> usize {
@@ -122,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let n = arg("--entries", 10_000);
     let rounds = arg("--rounds", 20);
+    let max_entries = arg("--max-entries-per-source", n.max(20_000));
     let tmp = tempfile::tempdir()?;
 
     // Repository.
@@ -182,6 +189,8 @@ async fn main() -> anyhow::Result<()> {
             "text",
             "--http-addr",
             &format!("127.0.0.1:{port}"),
+            "--max-entries-per-source",
+            &max_entries.to_string(),
         ])
         .arg("--cache-dir")
         .arg(tmp.path().join("cache"))
@@ -285,7 +294,9 @@ async fn main() -> anyhow::Result<()> {
     result?;
 
     // kubectl apply --server-side of the same files, same emulator.
-    if Command::new("kubectl")
+    if flag("--no-kubectl") {
+        println!("kubectl comparison skipped (--no-kubectl)");
+    } else if Command::new("kubectl")
         .arg("version")
         .arg("--client")
         .stdout(Stdio::null())

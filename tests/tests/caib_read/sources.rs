@@ -26,6 +26,7 @@ async fn status_lists_sources_and_details_one() {
         "conditions": [condition("Ready", "False", "1 invalid entry")],
         "summary": {"entries": 12, "applied": 11, "invalid": 1, "available": 9, "unavailable": 1, "failed": 1, "pending": 0},
         "invalidEntries": [{"path": "environments/dev/broken.yaml", "line": 7, "column": 5, "message": "spec.registryUrl: invalid reference"}],
+        "invalidEntriesTotal": 150,
         "history": [{"revision": REVISION, "time": "2026-01-04T14:00:00Z", "created": 2, "updated": 1, "pruned": 0, "durationMs": 84}]
     }))
     .await;
@@ -67,6 +68,11 @@ async fn status_lists_sources_and_details_one() {
             .contains("  environments/dev/broken.yaml:7:5: spec.registryUrl: invalid reference\n"),
         "{run:?}"
     );
+    assert!(
+        run.stdout
+            .contains("\nInvalid entries (the first 1 of 150):\n"),
+        "{run:?}"
+    );
     assert!(run.stdout.contains("History:\n"), "{run:?}");
     assert!(
         run.stdout
@@ -83,6 +89,92 @@ async fn status_lists_sources_and_details_one() {
     let run = h.caib(&["catalog", "status", "-o", "json"]);
     let list: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(list["items"][0]["status"]["summary"]["entries"], 12);
+}
+
+/// `--entries` lists what the source owns, from the CatalogImages: its label *and* its
+/// namespace in the source-namespace annotation, in its target namespace.
+#[tokio::test]
+async fn status_entries_lists_the_catalog_images_the_source_owns() {
+    let h = Harness::new();
+    let client = h.client();
+    ensure_namespace(&client, "catalog-dev").await;
+    let api: Api<CatalogSource> = Api::namespaced(client.clone(), "default");
+    let source: CatalogSource = serde_json::from_value(json!({
+        "apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1", "kind": "CatalogSource",
+        "metadata": {"name": "dev"},
+        "spec": {"url": "https://git.example.com/platform/catalog.git", "path": "environments/dev",
+                 "targetNamespace": "catalog-dev"}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &source).await.unwrap();
+    let spec = json!({"registryUrl": "quay.io/org/x:1"});
+    let label = json!({"automotive.sdv.cloud.redhat.com/catalog-source": "dev"});
+    let owned = |ns: &str, name: &str| {
+        json!({"automotive.sdv.cloud.redhat.com/source-namespace": ns,
+               "automotive.sdv.cloud.redhat.com/source-path": format!("environments/dev/{name}.yaml")})
+    };
+    for name in ["b-image", "a-image"] {
+        let annotations = owned("default", name);
+        put(
+            &client,
+            "catalog-dev",
+            name,
+            spec.clone(),
+            Some(label.clone()),
+            annotations,
+            None,
+        )
+        .await;
+    }
+    // Same label, but another namespace's source "dev", or no source namespace at all.
+    let theirs = owned("team-b", "theirs");
+    put(
+        &client,
+        "catalog-dev",
+        "theirs",
+        spec.clone(),
+        Some(label.clone()),
+        theirs,
+        None,
+    )
+    .await;
+    put(
+        &client,
+        "catalog-dev",
+        "label-only",
+        spec.clone(),
+        Some(label),
+        json!({}),
+        None,
+    )
+    .await;
+
+    let run = table(
+        &h,
+        &["catalog", "status", "dev", "--entries"],
+        &["NAME", "PATH"],
+    );
+    let rows: Vec<Vec<&str>> = run.stdout.lines().skip(1).map(cells).collect();
+    assert_eq!(
+        rows,
+        [
+            ["a-image", "environments/dev/a-image.yaml"],
+            ["b-image", "environments/dev/b-image.yaml"]
+        ],
+        "{run:?}"
+    );
+    let run = h.caib(&["catalog", "status", "dev", "--entries", "-o", "json"]);
+    let document: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        document["entries"].as_array().map(Vec::len),
+        Some(2),
+        "{run:?}"
+    );
+    assert_eq!(document["namespace"], "catalog-dev");
+
+    let run = h.caib(&["catalog", "status", "--entries"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("give its NAME"), "{run:?}");
 }
 
 #[tokio::test]
