@@ -60,15 +60,7 @@ fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-async fn applied(sources: &Api<CatalogSource>) -> Option<String> {
-    sources
-        .get("bench")
-        .await
-        .ok()?
-        .status?
-        .last_applied_revision
-}
-
+/// Waits until the CatalogSource's status says `revision` is applied.
 async fn wait_applied(
     sources: &Api<CatalogSource>,
     revision: &str,
@@ -76,7 +68,9 @@ async fn wait_applied(
 ) -> anyhow::Result<Duration> {
     let start = Instant::now();
     while start.elapsed() < timeout {
-        if applied(sources).await.as_deref() == Some(revision) {
+        let source = sources.get("bench").await.ok();
+        let applied = source.and_then(|s| s.status?.last_applied_revision);
+        if applied.as_deref() == Some(revision) {
             return Ok(start.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -137,6 +131,21 @@ async fn wait_synced(port: u16, count: u64, timeout: Duration) -> anyhow::Result
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+}
+
+/// Waits until the sync's own status write (since the last reset) reached the emulator: the
+/// sync records its duration before that write lands, and a phase's tally is only complete
+/// with it. A webhook-triggered no-op writes one too (`lastHandledReconcileAt`).
+async fn wait_status_write(emu: &Emulator) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while emu.request_count("patch catalogsources/status") == 0 {
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(60),
+            "no status write within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(())
 }
 
 /// Waits until the emulator saw no write for 1 s (at most `limit`), so that the previous
@@ -284,6 +293,7 @@ impl Bench {
         let t = Instant::now();
         hook(&self.hook_url).await?;
         let (_, s2) = wait_synced(self.port, count, Duration::from_secs(120)).await?;
+        wait_status_write(&self.emu).await?;
         println!(
             "no-op resync: {} wall (webhook -> sync done), sync itself {}; writes: {}",
             ms(t.elapsed()),
@@ -305,10 +315,7 @@ impl Bench {
         wait_image(&self.images, "image-00042", "2", Duration::from_secs(120)).await?;
         let wall = t.elapsed();
         let (_, s2) = wait_synced(self.port, count, Duration::from_secs(120)).await?;
-        anyhow::ensure!(
-            self.emu.request_count("patch catalogsources/status") >= 1,
-            "the sync finished without its status write"
-        );
+        wait_status_write(&self.emu).await?;
         println!(
             "one-file change: CR updated {} after the webhook (sync {} incl. fetch); writes: {}",
             ms(wall),
