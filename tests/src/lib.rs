@@ -4,6 +4,7 @@
 //! these machines (README "Tests"): the Kubernetes API emulator, Debian's docker-registry,
 //! real git remotes, and an HTTP fake of the forge REST APIs.
 
+pub mod bench;
 pub mod emulator;
 pub mod fixture;
 pub mod forge;

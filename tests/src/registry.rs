@@ -15,12 +15,14 @@
 //! (`RegistryConfig::tls`) are signed by a private CA whose PEM is at [`Registry::ca_path`].
 //! [`CountingProxy`] sits in front of a registry to count and time requests and to inject
 //! failures; [`HostileRegistry`] is a fake registry that misbehaves on purpose (huge index,
-//! trickled or no answer, a token realm on another host).
+//! trickled or no answer, a token realm on another host); [`TokenServer`] is the token realm
+//! of a registry with `auth: token`.
 
 mod fixture;
 mod hostile;
 mod proxy;
 mod tls;
+mod token;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -32,6 +34,7 @@ use tokio::process::{Child, Command};
 pub use fixture::{ImageFixture, MediaTypes, PushedImage, PushedIndex};
 pub use hostile::{HostileRegistry, Seen as HostileRequest};
 pub use proxy::{CountingProxy, ProxiedRequest};
+pub use token::TokenServer;
 
 use crate::process::require_tool;
 
@@ -42,6 +45,9 @@ pub struct RegistryConfig {
     pub htpasswd: Option<(String, String)>,
     /// Serve HTTPS with a certificate signed by a freshly generated private CA.
     pub tls: bool,
+    /// Require bearer tokens from this realm (`auth: token`), signed by the key whose
+    /// certificate is this PEM bundle: see [`TokenServer`].
+    pub token: Option<(String, PathBuf)>,
 }
 
 impl RegistryConfig {
@@ -49,6 +55,14 @@ impl RegistryConfig {
     pub fn with_auth(username: &str, password: &str) -> Self {
         RegistryConfig {
             htpasswd: Some((username.into(), password.into())),
+            ..Default::default()
+        }
+    }
+
+    /// A registry that requires tokens from `server` (`auth: token`).
+    pub fn with_token(server: &TokenServer) -> Self {
+        RegistryConfig {
+            token: Some((server.realm(), server.root_cert_bundle())),
             ..Default::default()
         }
     }
@@ -203,6 +217,14 @@ impl Registry {
             yaml.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: catalog-e2e\n    path: {}\n",
                 dir.join("htpasswd").display()
+            ));
+        }
+        if let Some((realm, bundle)) = &self.config.token {
+            yaml.push_str(&format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                token::SERVICE,
+                token::ISSUER,
+                bundle.display()
             ));
         }
         let path = dir.join("config.yml");

@@ -16,18 +16,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use catalog_api::CatalogImage;
+use catalog_e2e::bench::{
+    UNRELATED_NAMESPACES, UNRELATED_SECRET_BYTES, UNRELATED_SECRETS, create_unrelated_secrets,
+};
 use catalog_e2e::emulator::{Emulator, EmulatorOptions};
 use catalog_e2e::fixture;
 use catalog_e2e::process::{binary_near, peak_rss_mib};
 use catalog_e2e::registry::{ImageFixture, Registry, RegistryConfig};
-use futures::StreamExt as _;
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
 const NS: &str = "bench";
-const UNRELATED_NAMESPACES: usize = 10;
-const UNRELATED_SECRETS: usize = 300;
-const UNRELATED_SECRET_BYTES: usize = 500 * 1024;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -99,35 +98,6 @@ async fn run(registry: &Registry, url: &str, images: usize, secrets: bool) -> an
     let _ = child.kill();
     let _ = child.wait();
     Ok(peak)
-}
-
-async fn create_unrelated_secrets(client: &kube::Client) -> anyhow::Result<()> {
-    let blob: String = (0..UNRELATED_SECRET_BYTES)
-        .map(|i| char::from(b'a' + (i % 26) as u8))
-        .collect();
-    for n in 0..UNRELATED_NAMESPACES {
-        fixture::create_namespace(client, &format!("tenant-{n}")).await?;
-    }
-    futures::stream::iter(0..UNRELATED_SECRETS)
-        .map(|i| {
-            let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(
-                client.clone(),
-                &format!("tenant-{}", i % UNRELATED_NAMESPACES),
-            );
-            let secret = fixture::secret(&format!("blob-{i}"), None, &[("blob", blob.as_str())]);
-            async move {
-                api.create(&PostParams::default(), &secret)
-                    .await
-                    .map(|_| ())
-            }
-        })
-        .buffer_unordered(8)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .context("creating the unrelated Secrets")?;
-    Ok(())
 }
 
 /// `images` CatalogImages; every tenth names a docker config Secret for the registry, so the

@@ -1,12 +1,23 @@
-//! Benchmark of the CatalogSource sync against the Kubernetes API emulator on this machine.
+//! Benchmark of the CatalogSource sync against the Kubernetes API emulator on this machine,
+//! with the reconciler run as shipped (both controllers, `--leader-elect`, the ServiceAccount
+//! of `deploy/rbac.yaml`, 300 unrelated 500 KiB Secrets in the cluster: see
+//! `catalog_e2e::bench`).
 //!
 //! A repository of N entries (default 10,000; `--entries N`) in a real bare repository:
 //! initial sync time; no-op resync time and API writes; one-file-change resync; commit →
 //! CR applied via webhook (p50/p90 over `--rounds`); the reconciler's peak RSS; and, for
 //! comparison (unless `--no-kubectl`), `kubectl apply --server-side -f DIR` of the same files
-//! against the same emulator. Prints numbers; asserts nothing about timing. The reconciler
-//! gets `--max-entries-per-source` (default: the larger of N and its own 20,000), so
-//! `--entries 100000` runs as is.
+//! against the same emulator. Writes are reported by verb and resource, counted from after
+//! the previous phase's sync finished and the cluster went quiet, until this phase's sync
+//! finished (its status write observed), so no phase is charged another's trailing writes.
+//! The entries name a registry that refuses connections, so the verification controller
+//! fails fast on them and backs off; its writes (`catalogimages/status`, Events) show up
+//! under their own resource.
+//!
+//! `--scaling` runs the benchmark at 1,000, 10,000 and 100,000 entries (`--no-kubectl`, no
+//! webhook rounds; `--scaling-max N` stops earlier). Prints numbers; asserts nothing about
+//! timing. The reconciler gets `--max-entries-per-source` (default: the larger of N and its
+//! own 20,000).
 //!
 //! Run: `cargo build --release -p catalog-reconciler -p catalog-e2e --bins &&
 //! target/release/bench-sync` (a debug build works too, slower).
@@ -16,19 +27,23 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use catalog_api::CatalogSource;
+use catalog_api::{CatalogImage, CatalogSource};
+use catalog_e2e::bench;
 use catalog_e2e::emulator::{Emulator, EmulatorOptions};
 use catalog_e2e::git::{BareRepo, free_port};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use catalog_e2e::process::peak_rss_mib;
+use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
 
 const NS: &str = "bench";
+/// A registry address nothing listens on: verification fails at once (connection refused).
+const REGISTRY: &str = "127.0.0.1:1";
 
 fn entry(i: usize, tag: &str) -> String {
     format!(
-        "apiVersion: automotive.sdv.cloud.redhat.com/v1alpha1\nkind: CatalogImage\nmetadata:\n  name: image-{i:05}\nspec:\n  registryUrl: quay.io/bench/image-{i}:{tag}\n  tags: [\"{tag}\"]\n  metadata:\n    architecture: arm64\n    distro: cs9\n    targets:\n      - name: rpi4\n"
+        "apiVersion: automotive.sdv.cloud.redhat.com/v1alpha1\nkind: CatalogImage\nmetadata:\n  name: image-{i:05}\nspec:\n  registryUrl: {REGISTRY}/bench/image-{i}:{tag}\n  tags: [\"{tag}\"]\n  metadata:\n    architecture: arm64\n    distro: cs9\n    targets:\n      - name: rpi4\n"
     )
 }
 
@@ -45,15 +60,7 @@ fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-async fn applied(sources: &Api<CatalogSource>) -> Option<String> {
-    sources
-        .get("bench")
-        .await
-        .ok()?
-        .status?
-        .last_applied_revision
-}
-
+/// Waits until the CatalogSource's status says `revision` is applied.
 async fn wait_applied(
     sources: &Api<CatalogSource>,
     revision: &str,
@@ -61,7 +68,9 @@ async fn wait_applied(
 ) -> anyhow::Result<Duration> {
     let start = Instant::now();
     while start.elapsed() < timeout {
-        if applied(sources).await.as_deref() == Some(revision) {
+        let source = sources.get("bench").await.ok();
+        let applied = source.and_then(|s| s.status?.last_applied_revision);
+        if applied.as_deref() == Some(revision) {
             return Ok(start.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -71,7 +80,7 @@ async fn wait_applied(
 
 /// Waits until the CatalogImage `name` carries tag `tag` (the commit's change is live).
 async fn wait_image(
-    images: &Api<catalog_api::CatalogImage>,
+    images: &Api<CatalogImage>,
     name: &str,
     tag: &str,
     timeout: Duration,
@@ -107,6 +116,74 @@ async fn sync_count(port: u16) -> (u64, f64) {
     )
 }
 
+/// Waits until the sync histogram counts more than `count` syncs: the sync finished,
+/// including the status write and Events that end it. Returns the new (count, sum).
+async fn wait_synced(port: u16, count: u64, timeout: Duration) -> anyhow::Result<(u64, f64)> {
+    let start = Instant::now();
+    loop {
+        let now = sync_count(port).await;
+        if now.0 > count {
+            return Ok(now);
+        }
+        anyhow::ensure!(
+            start.elapsed() < timeout,
+            "no sync finished within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Waits until the sync's own status write (since the last reset) reached the emulator: the
+/// sync records its duration before that write lands, and a phase's tally is only complete
+/// with it. A webhook-triggered no-op writes one too (`lastHandledReconcileAt`).
+async fn wait_status_write(emu: &Emulator) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while emu.request_count("patch catalogsources/status") == 0 {
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(60),
+            "no status write within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(())
+}
+
+/// Waits until the emulator saw no write for 1 s (at most `limit`), so that the previous
+/// phase's trailing writes (verification of new images, Events) land before the next phase
+/// starts counting. Says so when the cluster did not go quiet.
+async fn quiesce(emu: &Emulator, limit: Duration) {
+    let start = Instant::now();
+    let mut last = emu.writes();
+    while start.elapsed() < limit {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = emu.writes();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+    println!(
+        "  (still writing after {limit:?}: {})",
+        bench::writes(&emu.requests())
+    );
+}
+
+/// Waits until the reconciler won the Lease and its controllers listed what they watch.
+async fn wait_controllers(emu: &Emulator) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while emu.request_count("list catalogsources") == 0
+        || emu.request_count("list catalogimages") == 0
+    {
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(60),
+            "controllers did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Ok(())
+}
+
 async fn hook(url: &str) -> anyhow::Result<()> {
     let status = reqwest::Client::new()
         .post(url)
@@ -123,17 +200,22 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let n = arg("--entries", 10_000);
-    let rounds = arg("--rounds", 20);
-    let max_entries = arg("--max-entries-per-source", n.max(20_000));
-    let tmp = tempfile::tempdir()?;
+/// The running benchmark: the repository, the cluster, and the reconciler under test.
+struct Bench {
+    n: usize,
+    emu: Emulator,
+    repo: BareRepo,
+    sources: Api<CatalogSource>,
+    images: Api<CatalogImage>,
+    port: u16,
+    pid: u32,
+    hook_url: String,
+}
 
-    // Repository.
+/// The N-entry tree in one commit; returns the repository, its head and the entries' dir.
+fn repository(n: usize, tmp: &Path) -> anyhow::Result<(BareRepo, String, std::path::PathBuf)> {
     let t = Instant::now();
-    let tree = tmp.path().join("tree");
+    let tree = tmp.join("tree");
     let dir = tree.join("environments/dev");
     std::fs::create_dir_all(&dir)?;
     for i in 0..n {
@@ -145,155 +227,210 @@ async fn main() -> anyhow::Result<()> {
         "repository: {n} entries, one commit, built in {}",
         ms(t.elapsed())
     );
+    Ok((repo, head, dir))
+}
 
-    // Emulator and reconciler.
+/// The emulator with the shipped RBAC, the namespaces, the webhook Secret and the unrelated
+/// Secrets; writes the admin kubeconfig (for kubectl) to `admin`.
+async fn cluster(n: usize, admin: &Path) -> anyhow::Result<Emulator> {
     let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
     let emu = Emulator::start(EmulatorOptions {
-        history_limit: 4 * n + 1000,
+        history_limit: 8 * n + 5000,
         ..EmulatorOptions::with_crds(crds)
     })?;
+    emu.write_kubeconfig(admin)?;
     let client = emu.kube_client();
-    let kubeconfig = tmp.path().join("kubeconfig");
-    emu.write_kubeconfig(&kubeconfig)?;
-    let namespaces: Api<Namespace> = Api::all(client.clone());
+    bench::install_rbac(&client).await?;
     for ns in [NS, "bench-kubectl"] {
-        namespaces
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({"metadata": {"name": ns}}))?,
-            )
-            .await?;
+        catalog_e2e::fixture::create_namespace(&client, ns).await?;
     }
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
-    secrets
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(
-                json!({"metadata": {"name": "hook"}, "stringData": {"token": "bench-token"}}),
-            )?,
-        )
+    let hook = json!({"metadata": {"name": "hook"}, "stringData": {"token": "bench-token"}});
+    Api::<Secret>::namespaced(client.clone(), NS)
+        .create(&PostParams::default(), &serde_json::from_value(hook)?)
         .await?;
-    let port = free_port();
-    let exe = std::env::current_exe()?;
-    let reconciler_path = exe.with_file_name("catalog-reconciler");
-    anyhow::ensure!(
-        reconciler_path.is_file(),
-        "{} missing: build it with cargo build -p catalog-reconciler",
-        reconciler_path.display()
-    );
-    let mut reconciler = Command::new(&reconciler_path)
-        .args([
-            "--controllers",
-            "sync",
-            "--log-format",
-            "text",
-            "--http-addr",
-            &format!("127.0.0.1:{port}"),
-            "--max-entries-per-source",
-            &max_entries.to_string(),
-        ])
-        .arg("--cache-dir")
-        .arg(tmp.path().join("cache"))
-        .env("KUBECONFIG", &kubeconfig)
-        .env(
-            "RUST_LOG",
-            std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let pid = reconciler.id();
-    let hook_url = format!("http://127.0.0.1:{port}/hook/{NS}/bench");
-    let sources: Api<CatalogSource> = Api::namespaced(client.clone(), NS);
-    let images: Api<catalog_api::CatalogImage> = Api::namespaced(client.clone(), NS);
-    let result = async {
-        // Initial sync.
+    bench::create_unrelated_secrets(&client).await?;
+    Ok(emu)
+}
+
+impl Bench {
+    /// Creates the CatalogSource; reports the initial sync and its writes.
+    async fn initial(&self, head: &str) -> anyhow::Result<()> {
         let source = json!({
             "apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1", "kind": "CatalogSource",
             "metadata": {"name": "bench", "namespace": NS},
-            "spec": {"url": repo.file_url(), "path": "environments/dev", "interval": "1h", "webhook": {"secretRef": {"name": "hook"}}}
+            "spec": {"url": self.repo.file_url(), "path": "environments/dev", "interval": "1h", "webhook": {"secretRef": {"name": "hook"}}}
         });
-        // Let the reconciler start its watches first.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        emu.reset_requests();
+        self.emu.reset_requests();
         let t = Instant::now();
-        sources.create(&PostParams::default(), &serde_json::from_value(source)?).await?;
-        wait_applied(&sources, &head, Duration::from_secs(1800)).await?;
+        self.sources
+            .create(&PostParams::default(), &serde_json::from_value(source)?)
+            .await?;
+        wait_applied(&self.sources, head, Duration::from_secs(3600)).await?;
         let initial = t.elapsed();
-        println!("initial sync: {n} entries in {} ({:.0} entries/s), {} API writes", ms(initial), n as f64 / initial.as_secs_f64(), emu.writes());
-        println!("  peak RSS after initial sync: {:.1} MiB", catalog_e2e::process::peak_rss_mib(pid));
-
-        // Let trailing watch events settle.
-        let mut last = emu.writes();
-        loop {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let now = emu.writes();
-            if now == last {
-                break;
-            }
-            last = now;
-        }
-
-        // No-op resync via webhook (fetch + read + plan; nothing differs).
-        emu.reset_requests();
-        let (count, sum) = sync_count(port).await;
-        let t = Instant::now();
-        hook(&hook_url).await?;
-        let (mut c2, mut s2) = (count, sum);
-        while c2 == count && t.elapsed() < Duration::from_secs(60) {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-            (c2, s2) = sync_count(port).await;
-        }
+        wait_synced(self.port, 0, Duration::from_secs(60)).await?;
+        let n = self.n;
         println!(
-            "no-op resync: {} wall (webhook -> sync done), sync itself {}, {} API writes",
+            "initial sync: {n} entries in {} ({:.0} entries/s)",
+            ms(initial),
+            n as f64 / initial.as_secs_f64()
+        );
+        println!(
+            "  writes until the sync finished: {}",
+            bench::writes(&self.emu.requests())
+        );
+        println!(
+            "  peak RSS after initial sync: {:.1} MiB",
+            peak_rss_mib(self.pid)
+        );
+        Ok(())
+    }
+
+    /// A webhook delivery that finds nothing to change (fetch + read + plan).
+    async fn noop(&self) -> anyhow::Result<()> {
+        quiesce(&self.emu, Duration::from_secs(120)).await;
+        let (count, sum) = sync_count(self.port).await;
+        self.emu.reset_requests();
+        let t = Instant::now();
+        hook(&self.hook_url).await?;
+        let (_, s2) = wait_synced(self.port, count, Duration::from_secs(120)).await?;
+        wait_status_write(&self.emu).await?;
+        println!(
+            "no-op resync: {} wall (webhook -> sync done), sync itself {}; writes: {}",
             ms(t.elapsed()),
             ms(Duration::from_secs_f64((s2 - sum).max(0.0))),
-            emu.writes()
+            bench::writes(&self.emu.requests())
         );
+        Ok(())
+    }
 
-        // One-file change.
-        repo.write("main", "environments/dev/image-00042.yaml", entry(42, "2"))?;
-        emu.reset_requests();
-        let (_, sum) = sync_count(port).await;
+    /// One entry changed by a commit; counted until the sync's status write is seen.
+    async fn one_file(&self) -> anyhow::Result<()> {
+        quiesce(&self.emu, Duration::from_secs(60)).await;
+        self.repo
+            .write("main", "environments/dev/image-00042.yaml", entry(42, "2"))?;
+        let (count, sum) = sync_count(self.port).await;
+        self.emu.reset_requests();
         let t = Instant::now();
-        hook(&hook_url).await?;
-        wait_image(&images, "image-00042", "2", Duration::from_secs(60)).await?;
+        hook(&self.hook_url).await?;
+        wait_image(&self.images, "image-00042", "2", Duration::from_secs(120)).await?;
         let wall = t.elapsed();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let (_, s2) = sync_count(port).await;
-        let requests = emu.requests();
+        let (_, s2) = wait_synced(self.port, count, Duration::from_secs(120)).await?;
+        wait_status_write(&self.emu).await?;
         println!(
-            "one-file change: CR updated {} after the webhook (sync {} incl. fetch); CatalogImage writes: {} (all writes incl. status/event: {})",
+            "one-file change: CR updated {} after the webhook (sync {} incl. fetch); writes: {}",
             ms(wall),
             ms(Duration::from_secs_f64((s2 - sum).max(0.0))),
-            requests.get("patch catalogimages").copied().unwrap_or(0),
-            emu.writes()
+            bench::writes(&self.emu.requests())
         );
+        Ok(())
+    }
 
-        // Commit -> applied via webhook.
+    /// Commit -> applied via webhook, `rounds` times.
+    async fn rounds(&self, rounds: usize) -> anyhow::Result<()> {
+        if rounds == 0 {
+            return Ok(());
+        }
         let mut latencies = Vec::new();
         for round in 0..rounds {
-            let i = (round * 37) % n;
+            let i = (round * 37) % self.n;
             let tag = format!("r{round}");
-            repo.write("main", &format!("environments/dev/image-{i:05}.yaml"), entry(i, &tag))?;
+            self.repo.write(
+                "main",
+                &format!("environments/dev/image-{i:05}.yaml"),
+                entry(i, &tag),
+            )?;
             let t = Instant::now();
-            hook(&hook_url).await?;
-            wait_image(&images, &format!("image-{i:05}"), &tag, Duration::from_secs(60)).await?;
+            hook(&self.hook_url).await?;
+            wait_image(
+                &self.images,
+                &format!("image-{i:05}"),
+                &tag,
+                Duration::from_secs(120),
+            )
+            .await?;
             latencies.push(t.elapsed());
         }
         latencies.sort();
         let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
-        println!("commit -> applied via webhook ({rounds} rounds): p50 {}, p90 {}, max {}", ms(pct(0.5)), ms(pct(0.9)), ms(pct(1.0)));
-        println!("reconciler peak RSS: {:.1} MiB", catalog_e2e::process::peak_rss_mib(pid));
+        println!(
+            "commit -> applied via webhook ({rounds} rounds): p50 {}, p90 {}, max {}",
+            ms(pct(0.5)),
+            ms(pct(0.9)),
+            ms(pct(1.0))
+        );
+        Ok(())
+    }
+}
+
+/// `--scaling`: this benchmark at 1,000, 10,000 and 100,000 entries, one process each.
+fn scaling() -> anyhow::Result<()> {
+    let max = arg("--scaling-max", 100_000);
+    for n in [1_000usize, 10_000, 100_000]
+        .into_iter()
+        .filter(|n| *n <= max)
+    {
+        println!("== {n} entries ==");
+        let status = Command::new(std::env::current_exe()?)
+            .args(["--entries", &n.to_string(), "--rounds", "0", "--no-kubectl"])
+            .status()?;
+        anyhow::ensure!(status.success(), "the {n}-entry run failed");
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    if flag("--scaling") {
+        return scaling();
+    }
+    let n = arg("--entries", 10_000);
+    let max_entries = arg("--max-entries-per-source", n.max(20_000));
+    let tmp = tempfile::tempdir()?;
+    let (repo, head, dir) = repository(n, tmp.path())?;
+    let admin = tmp.path().join("kubeconfig");
+    let emu = cluster(n, &admin).await?;
+    let kubeconfig = tmp.path().join("reconciler.kubeconfig");
+    bench::service_account_kubeconfig(&emu, &kubeconfig)?;
+    let port = free_port();
+    let mut reconciler = bench::shipped_reconciler(&kubeconfig, port, tmp.path().join("cache"))?
+        .args(["--max-entries-per-source", &max_entries.to_string()])
+        .spawn()?;
+    let client = emu.kube_client();
+    let bench = Bench {
+        n,
+        repo,
+        sources: Api::namespaced(client.clone(), NS),
+        images: Api::namespaced(client, NS),
+        port,
+        pid: reconciler.id(),
+        hook_url: format!("http://127.0.0.1:{port}/hook/{NS}/bench"),
+        emu,
+    };
+    let result = async {
+        wait_controllers(&bench.emu).await?;
+        bench.initial(&head).await?;
+        bench.noop().await?;
+        bench.one_file().await?;
+        bench.rounds(arg("--rounds", 20)).await?;
+        println!("reconciler peak RSS: {:.1} MiB", peak_rss_mib(bench.pid));
         anyhow::Ok(())
     }
     .await;
     let _ = reconciler.kill();
     let _ = reconciler.wait();
     result?;
+    kubectl_comparison(&bench.emu, n, &dir, &admin, tmp.path())
+}
 
-    // kubectl apply --server-side of the same files, same emulator.
+/// `kubectl apply --server-side` of the same files against the same emulator.
+fn kubectl_comparison(
+    emu: &Emulator,
+    n: usize,
+    dir: &Path,
+    kubeconfig: &Path,
+    tmp: &Path,
+) -> anyhow::Result<()> {
     if flag("--no-kubectl") {
         println!("kubectl comparison skipped (--no-kubectl)");
     } else if Command::new("kubectl")
@@ -304,7 +441,7 @@ async fn main() -> anyhow::Result<()> {
         .status()
         .is_ok()
     {
-        let home = tmp.path().join("kubectl-home");
+        let home = tmp.join("kubectl-home");
         std::fs::create_dir_all(&home)?;
         let apply_all = || {
             Command::new("kubectl")
@@ -317,8 +454,8 @@ async fn main() -> anyhow::Result<()> {
                     "bench-kubectl",
                     "-f",
                 ])
-                .arg(&dir)
-                .env("KUBECONFIG", &kubeconfig)
+                .arg(dir)
+                .env("KUBECONFIG", kubeconfig)
                 .env("HOME", &home)
                 .stdout(Stdio::null())
                 .output()
