@@ -13,47 +13,129 @@ use catalog_api::CatalogImage;
 use catalog_api::image::Phase;
 use catalog_api::labels;
 use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams};
 
+use super::list_rows::{self, Row};
 use crate::cli::{Global, ListArgs, OutputFormat};
 use crate::cluster::{CATALOG_IMAGE, Cluster};
 use crate::error::{CaibError, Result};
-use crate::output::{self, NONE};
+use crate::output;
 
 /// Objects per list request: bounded responses however large the catalog.
 const PAGE_SIZE: u32 = 500;
 
 pub fn run(global: &Global, args: &ListArgs) -> Result<()> {
     let filter = Filter::from_args(args)?;
+    let format = global.output.unwrap_or(OutputFormat::Table);
     super::block_on(crate::cluster::within(
         global.timeout,
         "listing catalog images",
         async {
             let cluster = Cluster::connect(global).await?;
             let api: Api<CatalogImage> = cluster.api(args.all_namespaces);
-            let mut items = Vec::new();
-            let mut seen = BTreeSet::new();
-            for selector in filter.selectors() {
-                for image in fetch(&cluster, &api, selector.as_deref()).await? {
-                    let key = (
-                        image.metadata.namespace.clone(),
-                        image.metadata.name.clone(),
-                    );
-                    if filter.matches(&image) && seen.insert(key) {
-                        items.push(image);
-                    }
-                }
+            let limit = args.limit.map(|l| l as usize);
+            let all_namespaces = args.all_namespaces;
+            if let OutputFormat::Table | OutputFormat::Wide = format {
+                let rows = list_rows(&cluster, &api, &filter, limit).await?;
+                let wide = matches!(format, OutputFormat::Wide);
+                return output::print_list(rows.is_empty(), format, NOT_FOUND, || {
+                    Ok(list_rows::table(
+                        &rows,
+                        wide,
+                        all_namespaces,
+                        Timestamp::now(),
+                    ))
+                });
             }
-            sort_newest_first(&mut items);
-            if let Some(limit) = args.limit {
-                items.truncate(limit as usize);
-            }
-            let format = global.output.unwrap_or(OutputFormat::Table);
-            output::print_list(items.is_empty(), format, "No catalog images found", || {
-                render(&items, format, args.all_namespaces, Timestamp::now())
+            let items = list_images(&cluster, &api, &filter, limit).await?;
+            output::print_list(items.is_empty(), format, NOT_FOUND, || {
+                render(&items, format, all_namespaces, Timestamp::now())
             })
         },
     ))
+}
+
+const NOT_FOUND: &str = "No catalog images found";
+
+/// The table's rows: from the server's Table when the filters only look at its columns,
+/// else from full objects.
+async fn list_rows(
+    cluster: &Cluster,
+    api: &Api<CatalogImage>,
+    filter: &Filter,
+    limit: Option<usize>,
+) -> Result<Vec<Row>> {
+    let from_table = if filter.columns_suffice() {
+        gather_rows(cluster, api, filter).await?
+    } else {
+        None
+    };
+    let mut rows = match from_table {
+        Some(rows) => rows,
+        None => (list_images(cluster, api, filter, None).await?.iter())
+            .map(Row::of_image)
+            .collect(),
+    };
+    list_rows::sort_rows(&mut rows);
+    rows.truncate(limit.unwrap_or(usize::MAX));
+    Ok(rows)
+}
+
+/// Every selector's Table rows, each object once, filtered; `None` when the server's Table
+/// lacks the printer columns.
+async fn gather_rows(
+    cluster: &Cluster,
+    api: &Api<CatalogImage>,
+    filter: &Filter,
+) -> Result<Option<Vec<Row>>> {
+    let mut rows = Vec::new();
+    let mut seen = BTreeSet::new();
+    for selector in filter.selectors() {
+        let Some(page) = list_rows::fetch_table(cluster, api, selector.as_deref()).await? else {
+            return Ok(None);
+        };
+        for row in page {
+            if filter.matches_row(&row) && seen.insert(row.key()) {
+                rows.push(row);
+            }
+        }
+    }
+    Ok(Some(rows))
+}
+
+/// Every selector's objects, each once, filtered, newest first, at most `limit`.
+async fn list_images(
+    cluster: &Cluster,
+    api: &Api<CatalogImage>,
+    filter: &Filter,
+    limit: Option<usize>,
+) -> Result<Vec<CatalogImage>> {
+    let mut items = Vec::new();
+    let mut seen = BTreeSet::new();
+    for selector in filter.selectors() {
+        for image in fetch(cluster, api, selector.as_deref()).await? {
+            let key = (
+                image.metadata.namespace.clone(),
+                image.metadata.name.clone(),
+            );
+            if filter.matches(&image) && seen.insert(key) {
+                items.push(image);
+            }
+        }
+    }
+    sort_newest_first(&mut items);
+    items.truncate(limit.unwrap_or(usize::MAX));
+    Ok(items)
+}
+
+/// The first page's parameters: pages of [`PAGE_SIZE`], with the label selector.
+pub(super) fn list_params(selector: Option<&str>) -> ListParams {
+    let params = ListParams::default().limit(PAGE_SIZE);
+    match selector {
+        Some(selector) => params.labels(selector),
+        None => params,
+    }
 }
 
 /// Every page of one list request.
@@ -62,10 +144,7 @@ async fn fetch(
     api: &Api<CatalogImage>,
     selector: Option<&str>,
 ) -> Result<Vec<CatalogImage>> {
-    let mut params = ListParams::default().limit(PAGE_SIZE);
-    if let Some(selector) = selector {
-        params = params.labels(selector);
-    }
+    let mut params = list_params(selector);
     let mut items = Vec::new();
     loop {
         let page = api
@@ -128,18 +207,8 @@ impl Filter {
 
     pub fn matches(&self, image: &CatalogImage) -> bool {
         let meta = &image.spec.metadata;
-        if let Some(arch) = &self.architecture
-            && meta
-                .architecture
-                .as_deref()
-                .map(labels::normalize_architecture)
-                != Some(arch)
-        {
-            return false;
-        }
-        if let Some(distro) = &self.distro
-            && meta.distro.as_ref() != Some(distro)
-        {
+        let fields = (meta.architecture.as_deref(), meta.distro.as_deref());
+        if !self.matches_columns(fields.0, fields.1, phase_of(image)) {
             return false;
         }
         if let Some(target) = &self.target
@@ -147,12 +216,41 @@ impl Filter {
         {
             return false;
         }
-        if let Some(phase) = self.phase
-            && phase_of(image) != phase
+        self.tags.iter().all(|tag| image.spec.tags.contains(tag))
+    }
+
+    /// Whether the table's columns hold every field the filters check: the Target column is
+    /// only the first target, and tags are no column, so those two need full objects.
+    pub fn columns_suffice(&self) -> bool {
+        self.target.is_none() && self.tags.is_empty()
+    }
+
+    /// [`Filter::matches`] on a table row; only meaningful when [`Filter::columns_suffice`].
+    pub fn matches_row(&self, row: &Row) -> bool {
+        self.matches_columns(
+            row.architecture.as_deref(),
+            row.distro.as_deref(),
+            row.phase,
+        )
+    }
+
+    fn matches_columns(
+        &self,
+        architecture: Option<&str>,
+        distro: Option<&str>,
+        phase: Phase,
+    ) -> bool {
+        if let Some(arch) = &self.architecture
+            && architecture.map(labels::normalize_architecture) != Some(arch)
         {
             return false;
         }
-        self.tags.iter().all(|tag| image.spec.tags.contains(tag))
+        if let Some(want) = &self.distro
+            && distro != Some(want)
+        {
+            return false;
+        }
+        self.phase.is_none_or(|p| p == phase)
     }
 
     /// Label selectors whose union holds every possible match: the objects labelled with the
@@ -194,13 +292,16 @@ pub fn phase_of(image: &CatalogImage) -> Phase {
 
 /// Newest first; same age by namespace and name so the order is stable.
 pub fn sort_newest_first(items: &mut [CatalogImage]) {
-    items.sort_by(|a, b| {
-        let ta = a.metadata.creation_timestamp.as_ref().map(|t| t.0);
-        let tb = b.metadata.creation_timestamp.as_ref().map(|t| t.0);
-        tb.cmp(&ta)
-            .then_with(|| a.metadata.namespace.cmp(&b.metadata.namespace))
-            .then_with(|| a.metadata.name.cmp(&b.metadata.name))
-    });
+    items.sort_by(|a, b| list_rows::newest_first(age_key(a), age_key(b)));
+}
+
+fn age_key(image: &CatalogImage) -> (Option<&Time>, Option<&String>, Option<&String>) {
+    let m = &image.metadata;
+    (
+        m.creation_timestamp.as_ref(),
+        m.namespace.as_ref(),
+        m.name.as_ref(),
+    )
 }
 
 /// Renders the list in any output format.
@@ -214,58 +315,8 @@ pub fn render(
         return Ok(document);
     }
     let wide = matches!(format, OutputFormat::Wide);
-    Ok(table(items, wide, all_namespaces, now))
-}
-
-fn table(items: &[CatalogImage], wide: bool, all_namespaces: bool, now: Timestamp) -> String {
-    let mut table = output::object_table(
-        all_namespaces,
-        &[
-            "REGISTRY",
-            "ARCHITECTURE",
-            "DISTRO",
-            "TARGET",
-            "PHASE",
-            "AGE",
-        ],
-    );
-    if wide {
-        table.headers.extend(["DIGEST", "REVISION"]);
-    }
-    let or_none = |v: Option<&String>| v.cloned().unwrap_or_else(|| NONE.to_string());
-    for image in items {
-        let meta = &image.spec.metadata;
-        let mut row = Vec::new();
-        if all_namespaces {
-            row.push(or_none(image.metadata.namespace.as_ref()));
-        }
-        row.push(image.metadata.name.clone().unwrap_or_default());
-        row.push(image.spec.registry_url.clone());
-        row.push(or_none(meta.architecture.as_ref()));
-        row.push(or_none(meta.distro.as_ref()));
-        row.push(or_none(meta.targets.first().map(|t| &t.name)));
-        row.push(phase_of(image).to_string());
-        row.push(output::age_of(
-            image.metadata.creation_timestamp.as_ref(),
-            now,
-        ));
-        if wide {
-            let digest = image
-                .status
-                .as_ref()
-                .and_then(|s| s.registry_metadata.as_ref())
-                .and_then(|m| m.resolved_digest.as_ref());
-            row.push(or_none(digest));
-            let revision = image
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(labels::SOURCE_REVISION));
-            row.push(or_none(revision));
-        }
-        table.push(row);
-    }
-    table.render()
+    let rows: Vec<Row> = items.iter().map(Row::of_image).collect();
+    Ok(list_rows::table(&rows, wide, all_namespaces, now))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod diff;
 pub mod get;
 pub mod images;
 pub mod list;
+pub mod list_rows;
 pub mod source_entries;
 pub mod status;
 pub mod validate;

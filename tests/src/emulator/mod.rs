@@ -58,6 +58,7 @@ mod gc;
 mod hook_routes;
 mod hooks;
 mod identities;
+mod key_index;
 mod kinds;
 mod kubeconfig;
 mod limits;

@@ -165,10 +165,14 @@ pub fn list(
         _ => None,
     };
     // As on the API server, the count is only given without label or field selectors; with
-    // selectors the scan stopped at the first further match. Without them every entry left
-    // (already limited to the namespace) is selected, so counting reads keys, not objects.
+    // selectors the scan stopped at the first further match. Without them every entry after
+    // the page's last (already limited to the namespace) is selected, so the count is the
+    // view's key count after it: binary searches, not a walk of the rest of the list.
     let no_selectors = filter.labels.is_empty() && filter.fields.is_empty();
-    let remaining = (more && no_selectors).then(|| 1 + entries.count());
+    let remaining = match (more && no_selectors, last) {
+        (true, Some(k)) => Some(view.count(Some(k), filter.namespace.as_deref())),
+        _ => None,
+    };
     Ok(Page {
         resource_version: list_rv.to_string(),
         remaining,
@@ -188,15 +192,26 @@ fn list_meta(page: &Page) -> Value {
     m
 }
 
+/// Whether stored objects are already in the served form (no conversion, same apiVersion).
+fn same_form(def: &ResourceDef) -> bool {
+    def.flavor != Flavor::EventV1 && def.storage_api_version == def.api_version()
+}
+
 /// Serialises a list page in the requested representation. Plain lists are written item by
 /// item without building one big value (a 10,000-object list stays fast).
 pub fn render_list(def: &ResourceDef, page: &Page, output: Output, include: Include) -> Vec<u8> {
     match output {
         Output::Table(av) => {
-            let objs: Vec<Value> = page.items.iter().map(|o| present(def, o)).collect();
-            table::table(def, &objs, include, av, list_meta(page))
-                .to_string()
-                .into_bytes()
+            // Stored objects already in the request's form are read in place, not copied.
+            let copy = include == Include::Object || !same_form(def);
+            let presented: Vec<Value>;
+            let objs: Vec<&Value> = if copy {
+                presented = page.items.iter().map(|o| present(def, o)).collect();
+                presented.iter().collect()
+            } else {
+                page.items.iter().map(Arc::as_ref).collect()
+            };
+            table::table_bytes(def, &objs, include, av, list_meta(page))
         }
         Output::Metadata(av) => {
             let items: Vec<Value> = page
@@ -209,8 +224,7 @@ pub fn render_list(def: &ResourceDef, page: &Page, output: Output, include: Incl
                 .into_bytes()
         }
         Output::Json => {
-            let same_form =
-                def.flavor != Flavor::EventV1 && def.storage_api_version == def.api_version();
+            let same_form = same_form(def);
             let mut out = Vec::with_capacity(64 + page.items.len() * 1024);
             out.extend_from_slice(
                 format!(
@@ -249,13 +263,7 @@ pub fn render_object(def: &ResourceDef, obj: &Value, output: Output, include: In
                 .pointer("/metadata/resourceVersion")
                 .cloned()
                 .unwrap_or(Value::Null);
-            table::table(
-                def,
-                std::slice::from_ref(obj),
-                include,
-                av,
-                json!({"resourceVersion": rv}),
-            )
+            table::table(def, &[obj], include, av, json!({"resourceVersion": rv}))
         }
         Output::Metadata(av) => table::partial(obj, av),
     }
@@ -431,5 +439,35 @@ mod tests {
         let fields = Filter::from_params(&def, Some("default"), &q).expect("filter");
         let p = list(&st, &def, &fields, &q).expect("fields");
         assert_eq!((p.continue_token.is_some(), p.remaining), (true, None));
+    }
+
+    #[test]
+    fn table_pages_carry_the_paging_metadata_and_row_metadata() {
+        let mut st = Store::new(1000);
+        let def = st.def("", "v1", "configmaps").expect("builtin");
+        let key = def.storage.clone();
+        configmaps(&mut st, &key, "default", 3);
+        let f = Filter::from_params(&def, Some("default"), &HashMap::new()).expect("filter");
+        let q = HashMap::from([("limit".to_string(), "2".to_string())]);
+        let page = list(&st, &def, &f, &q).expect("page");
+        let table = Output::Table("meta.k8s.io/v1");
+        let body = render_list(&def, &page, table, Include::Metadata);
+        let t: Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(
+            (t["kind"].as_str(), t["apiVersion"].as_str()),
+            (Some("Table"), Some("meta.k8s.io/v1"))
+        );
+        assert_eq!(t["metadata"]["remainingItemCount"], 1);
+        assert_eq!(
+            t["metadata"]["continue"].as_str(),
+            page.continue_token.as_deref()
+        );
+        let row = &t["rows"][1];
+        assert_eq!(row["cells"][0], "cm-1");
+        assert_eq!(row["object"]["kind"], "PartialObjectMetadata");
+        assert_eq!(row["object"]["metadata"]["labels"]["i"], "1");
+        let none = render_list(&def, &page, table, Include::None);
+        let t: Value = serde_json::from_slice(&none).expect("json");
+        assert!(t["rows"][0].get("object").is_none(), "{t}");
     }
 }

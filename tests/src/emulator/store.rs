@@ -14,6 +14,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
+use super::key_index::{KeyIndexes, KeyRange, count_in};
 use super::meta;
 use super::resources::{Flavor, ResourceDef, StorageKey, builtin_defs};
 
@@ -54,6 +55,9 @@ pub struct Store {
     rv: u64,
     defs: BTreeMap<DefKey, Arc<ResourceDef>>,
     objects: HashMap<StorageKey, BTreeMap<ObjKey, Arc<Value>>>,
+    /// The rv of each resource's last change: when its key index is stale.
+    changed: HashMap<StorageKey, u64>,
+    indexes: KeyIndexes,
     history: VecDeque<Arc<Change>>,
     history_limit: usize,
     /// Every change with rv <= this is gone from the history.
@@ -74,6 +78,8 @@ impl Store {
             rv: 1,
             defs: BTreeMap::new(),
             objects: HashMap::new(),
+            changed: HashMap::new(),
+            indexes: KeyIndexes::default(),
             history: VecDeque::new(),
             history_limit: history_limit.max(1),
             compacted_rv: 0,
@@ -139,6 +145,7 @@ impl Store {
     }
 
     fn record(&mut self, change: Change) -> Arc<Value> {
+        self.changed.insert(change.key.clone(), change.rv);
         let change = Arc::new(change);
         let obj = change.object.clone();
         self.history.push_back(change.clone());
@@ -222,7 +229,15 @@ impl Store {
                 rewound.insert(key_of(&ch.object), ch.prev.clone());
             }
         }
-        Some(View { live, rewound })
+        Some(View {
+            live,
+            rewound,
+            keys: (
+                storage.clone(),
+                self.changed.get(storage).copied().unwrap_or(0),
+            ),
+            indexes: &self.indexes,
+        })
     }
 
     /// Changes after `rv` (for a resumed watch), or `None` if some were compacted away.
@@ -263,6 +278,9 @@ pub struct View<'a> {
     live: &'a BTreeMap<ObjKey, Arc<Value>>,
     /// Keys changed after the view's rv, with their state then (`None`: absent then).
     rewound: BTreeMap<ObjKey, Option<Arc<Value>>>,
+    /// The resource and the rv of its last change, to find its key index.
+    keys: (StorageKey, u64),
+    indexes: &'a KeyIndexes,
 }
 
 impl View<'_> {
@@ -276,9 +294,20 @@ impl View<'_> {
             rewound: self.rewound.range(range).peekable(),
         }
     }
-}
 
-type KeyRange = (Bound<ObjKey>, Bound<ObjKey>);
+    /// How many [`View::entries`] there are, in O(log n) plus the keys changed since the
+    /// view's rv: the live keys in range, corrected by the rewound ones (present then but
+    /// not now, or the reverse).
+    pub fn count(&self, after: Option<&ObjKey>, namespace: Option<&str>) -> usize {
+        let range = key_range(after, namespace);
+        let keys = self.indexes.keys(&self.keys.0, self.keys.1, self.live);
+        let live = count_in(&keys, &range) as isize;
+        let rewound: isize = (self.rewound.range(range))
+            .map(|(k, then)| isize::from(then.is_some()) - isize::from(self.live.contains_key(k)))
+            .sum();
+        usize::try_from(live + rewound).unwrap_or(0)
+    }
+}
 
 /// The keys after `after` within `namespace`: `(ns, "")` up to, excluded, `(ns + "\0", "")`,
 /// as no string sorts between `ns` and `ns + "\0"`. Empty (not a panicking inverted range)

@@ -4,6 +4,7 @@
 //! columns the server sends, so CRD `additionalPrinterColumns` (REGISTRY, ARCHITECTURE, ...)
 //! only show up if the server renders them. Columns use the simple JSONPath subset CRDs allow.
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::meta;
@@ -164,43 +165,47 @@ fn parse_path(expr: &str) -> Vec<Seg> {
     segs
 }
 
-/// Evaluates a simple JSONPath expression, returning every match.
-pub fn jsonpath(obj: &Value, expr: &str) -> Vec<Value> {
-    let mut cur = vec![obj.clone()];
+/// Evaluates a simple JSONPath expression, returning every match. The matches borrow from
+/// `obj`: a Table row of a large object costs its cells, not a copy of the object per column.
+pub fn jsonpath<'a>(obj: &'a Value, expr: &str) -> Vec<&'a Value> {
+    let mut cur = vec![obj];
     for seg in parse_path(expr) {
         let mut next = Vec::new();
         for v in cur {
-            match &seg {
-                Seg::Field(k) => next.extend(v.get(k).cloned()),
-                Seg::Index(i) => {
-                    if let Some(a) = v.as_array() {
-                        let idx = if *i < 0 { a.len() as i64 + i } else { *i };
-                        next.extend(usize::try_from(idx).ok().and_then(|i| a.get(i)).cloned());
-                    }
-                }
-                Seg::All => match v {
-                    Value::Array(a) => next.extend(a),
-                    Value::Object(m) => next.extend(m.into_iter().map(|(_, v)| v)),
-                    _ => {}
-                },
-                Seg::Filter(fields, eq, lit) => {
-                    if let Some(a) = v.as_array() {
-                        for item in a {
-                            let got = fields.iter().try_fold(item, |c, f| c.get(f));
-                            if (got == Some(lit)) == *eq {
-                                next.push(item.clone());
-                            }
-                        }
-                    }
-                }
-            }
+            step(&seg, v, &mut next);
         }
         cur = next;
     }
     cur
 }
 
-fn cell(type_: &str, v: Option<Value>) -> Value {
+/// One path segment applied to one value.
+fn step<'a>(seg: &Seg, v: &'a Value, next: &mut Vec<&'a Value>) {
+    match seg {
+        Seg::Field(k) => next.extend(v.get(k)),
+        Seg::Index(i) => {
+            if let Some(a) = v.as_array() {
+                let idx = if *i < 0 { a.len() as i64 + i } else { *i };
+                next.extend(usize::try_from(idx).ok().and_then(|i| a.get(i)));
+            }
+        }
+        Seg::All => match v {
+            Value::Array(a) => next.extend(a),
+            Value::Object(m) => next.extend(m.values()),
+            _ => {}
+        },
+        Seg::Filter(fields, eq, lit) => {
+            for item in v.as_array().into_iter().flatten() {
+                let got = fields.iter().try_fold(item, |c, f| c.get(f));
+                if (got == Some(lit)) == *eq {
+                    next.push(item);
+                }
+            }
+        }
+    }
+}
+
+fn cell(type_: &str, v: Option<&Value>) -> Value {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Value::Null;
     };
@@ -234,43 +239,111 @@ pub fn partial(obj: &Value, api_version: &str) -> Value {
         "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({}))})
 }
 
+/// A Table as written: rows borrow their objects (a list page's Table costs its cells, not a
+/// copy of every object's metadata). Keys in the order serde_json sorts a `Value`'s.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TableOut<'a> {
+    api_version: &'a str,
+    column_definitions: Value,
+    kind: &'static str,
+    metadata: Value,
+    rows: Vec<RowOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct RowOut<'a> {
+    cells: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object: Option<ObjectOut<'a>>,
+}
+
+/// `includeObject=Metadata`: a PartialObjectMetadata of the object's metadata; `Object`: the
+/// object itself.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ObjectOut<'a> {
+    Partial {
+        #[serde(rename = "apiVersion")]
+        api_version: &'a str,
+        kind: &'static str,
+        metadata: &'a Value,
+    },
+    Whole(&'a Value),
+}
+
+static EMPTY_METADATA: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| json!({}));
+
 /// One Table row of an object (already in the request's version).
-pub fn row(def: &ResourceDef, obj: &Value, include: Include, api_version: &str) -> Value {
+fn row<'a>(
+    def: &ResourceDef,
+    obj: &'a Value,
+    include: Include,
+    api_version: &'a str,
+) -> RowOut<'a> {
     let mut cells = vec![
         obj.pointer("/metadata/name")
             .cloned()
             .unwrap_or(Value::Null),
     ];
     for c in &def.printer_columns {
-        let v = match &c.source {
-            ColumnSource::JsonPath(p) => jsonpath(obj, p).into_iter().next(),
-            ColumnSource::Computed(f) => Some(f(obj)),
-        };
-        cells.push(cell(&c.type_, v));
+        cells.push(match &c.source {
+            ColumnSource::JsonPath(p) => cell(&c.type_, jsonpath(obj, p).into_iter().next()),
+            ColumnSource::Computed(f) => cell(&c.type_, Some(&f(obj))),
+        });
     }
-    let mut r = json!({"cells": cells});
-    match include {
-        Include::None => {}
-        Include::Metadata => r["object"] = partial(obj, api_version),
-        Include::Object => r["object"] = obj.clone(),
-    }
-    r
+    let object = match include {
+        Include::None => None,
+        Include::Metadata => Some(ObjectOut::Partial {
+            api_version,
+            kind: "PartialObjectMetadata",
+            metadata: obj.get("metadata").unwrap_or(&EMPTY_METADATA),
+        }),
+        Include::Object => Some(ObjectOut::Whole(obj)),
+    };
+    RowOut { cells, object }
 }
 
-/// A whole Table.
+fn table_out<'a>(
+    def: &ResourceDef,
+    objs: &[&'a Value],
+    include: Include,
+    api_version: &'a str,
+    list_meta: Value,
+) -> TableOut<'a> {
+    TableOut {
+        api_version,
+        column_definitions: column_definitions(def),
+        kind: "Table",
+        metadata: list_meta,
+        rows: (objs.iter())
+            .map(|o| row(def, o, include, api_version))
+            .collect(),
+    }
+}
+
+/// A whole Table (of one object, or a watch event's).
 pub fn table(
     def: &ResourceDef,
-    objs: &[Value],
+    objs: &[&Value],
     include: Include,
     api_version: &str,
     list_meta: Value,
 ) -> Value {
-    let rows: Vec<Value> = objs
-        .iter()
-        .map(|o| row(def, o, include, api_version))
-        .collect();
-    json!({"kind": "Table", "apiVersion": api_version, "metadata": list_meta,
-        "columnDefinitions": column_definitions(def), "rows": rows})
+    serde_json::to_value(table_out(def, objs, include, api_version, list_meta))
+        .unwrap_or(Value::Null)
+}
+
+/// A whole Table written as JSON bytes (a list page), without building it as a `Value`.
+pub fn table_bytes(
+    def: &ResourceDef,
+    objs: &[&Value],
+    include: Include,
+    api_version: &str,
+    list_meta: Value,
+) -> Vec<u8> {
+    let out = table_out(def, objs, include, api_version, list_meta);
+    serde_json::to_vec(&out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -290,6 +363,10 @@ mod tests {
         let discovery =
             "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
         assert_eq!(negotiate(discovery), Output::Json);
+    }
+
+    fn jsonpath(obj: &Value, expr: &str) -> Vec<Value> {
+        super::jsonpath(obj, expr).into_iter().cloned().collect()
     }
 
     #[test]

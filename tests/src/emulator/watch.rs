@@ -64,7 +64,7 @@ fn event_line(def: &ResourceDef, opts: &Options, kind: &str, stored: &Value) -> 
         Output::Json => obj,
         Output::Table(av) => table::table(
             def,
-            std::slice::from_ref(&obj),
+            &[&obj],
             opts.include,
             av,
             json!({"resourceVersion": obj.pointer("/metadata/resourceVersion")}),

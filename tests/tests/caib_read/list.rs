@@ -274,3 +274,93 @@ async fn list_pages_through_large_catalogs() {
     let list: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 1001);
 }
+
+/// A CatalogImage stored with a chosen creationTimestamp (`days` before `now`), tagged `same`.
+fn aged(
+    h: &Harness,
+    now: jiff::Timestamp,
+    (ns, name): (&str, &str),
+    days: i64,
+    spec: Value,
+    extra: Value,
+) {
+    let created = now - jiff::SignedDuration::from_hours(24 * days);
+    let mut spec = spec;
+    spec["tags"] = json!(["same"]);
+    let mut object = json!({"apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1",
+        "kind": "CatalogImage", "spec": spec,
+        "metadata": {"namespace": ns, "name": name,
+            "creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}});
+    if let Some(status) = extra.get("status") {
+        object["status"] = status.clone();
+    }
+    if let Some(annotations) = extra.get("annotations") {
+        object["metadata"]["annotations"] = annotations.clone();
+    }
+    h.emu.store_raw(
+        "automotive.sdv.cloud.redhat.com",
+        "v1alpha1",
+        "catalogimages",
+        object,
+    );
+}
+
+/// The table formats read the server's Table (printer columns) unless a filter needs fields
+/// it lacks (`--tags`, `--target`): both sources must print the very same table. `--tags
+/// same` (every object carries it) forces full objects without changing the selection.
+/// Ages are whole days so the two runs cannot straddle a change of the AGE text.
+#[tokio::test]
+async fn table_rows_from_the_server_table_equal_the_full_object_rows() {
+    let h = Harness::new();
+    ensure_namespace(&h.client(), "team-b").await;
+    let rpi = json!({"registryUrl": "quay.io/a/rpi:1", "metadata": {"architecture": "arm64",
+        "distro": "cs9", "targets": [{"name": "raspberry-pi"}, {"name": "qemu"}]}});
+    let now = jiff::Timestamp::now();
+    aged(&h, now, ("default", "no-status"), 2, rpi.clone(), json!({}));
+    aged(&h, now, ("team-b", "no-status"), 2, rpi, json!({}));
+    let status = json!({"status": {"phase": "Unavailable",
+        "registryMetadata": {"resolvedDigest": DIGEST}},
+        "annotations": {"automotive.sdv.cloud.redhat.com/source-revision": REVISION}});
+    let qemu = json!({"registryUrl": "quay.io/a/qemu:1",
+        "metadata": {"architecture": "x86_64", "targets": [{"name": "qemu"}]}});
+    aged(&h, now, ("default", "unavailable"), 10, qemu, status);
+    let bare = json!({"registryUrl": "quay.io/a/bare:1"});
+    let available = json!({"status": {"phase": "Available"}});
+    aged(&h, now, ("default", "bare"), 40, bare, available);
+
+    for args in [
+        vec![],
+        vec!["-o", "wide"],
+        vec!["-A", "-o", "wide"],
+        vec!["-A", "--phase", "Pending"],
+        vec!["--architecture", "amd64"],
+        vec!["--distro", "cs9", "-A"],
+        vec!["--limit", "2", "-A"],
+    ] {
+        let mut table = vec!["catalog", "list"];
+        table.extend_from_slice(&args);
+        let from_table = h.caib(&table);
+        table.extend_from_slice(&["--tags", "same"]);
+        let from_objects = h.caib(&table);
+        assert_eq!(from_table.code, 0, "{args:?}: {from_table:?}");
+        assert_eq!(from_table.stdout, from_objects.stdout, "{args:?}");
+        assert!(from_table.stdout.lines().count() > 1, "{from_table:?}");
+    }
+    let run = h.caib(&["catalog", "list", "-A", "-o", "wide"]);
+    let lines: Vec<Vec<&str>> = run.stdout.lines().map(cells).collect();
+    assert_eq!(
+        lines[1..]
+            .iter()
+            .map(|l| [l[0], l[1], l[6], l[7]])
+            .collect::<Vec<_>>(),
+        [
+            ["default", "no-status", "Pending", "2d"],
+            ["team-b", "no-status", "Pending", "2d"],
+            ["default", "unavailable", "Unavailable", "10d"],
+            ["default", "bare", "Available", "40d"],
+        ],
+        "{run:?}"
+    );
+    assert_eq!(lines[3][8..], [DIGEST, REVISION], "{run:?}");
+    assert_eq!(lines[4][3..6], ["<none>", "<none>", "<none>"], "{run:?}");
+}
