@@ -33,6 +33,32 @@ async fn unreachable_git_daemon_is_fetch_failed_with_nothing_lost_then_recovers(
     let source = env.wait_ready_reason("dev", "FetchFailed").await;
     let message = ready(&source).unwrap().2;
     assert!(message.contains(&daemon.url(&repo)), "{message}");
+    // Syncs between attempts (our own status writes trigger them) keep reporting the failure.
+    let later = env
+        .wait_source("dev", "a second failed fetch attempt", |s| {
+            condition(s, "Reconciling").is_some_and(|c| {
+                let attempt = c
+                    .2
+                    .strip_prefix("fetch attempt ")
+                    .and_then(|rest| rest.split(' ').next().and_then(|n| n.parse::<u32>().ok()));
+                attempt.is_some_and(|n| n >= 2)
+            })
+        })
+        .await;
+    assert_eq!(
+        ready(&later).unwrap().1,
+        "FetchFailed",
+        "{:?}",
+        later.status
+    );
+    env.settle(std::time::Duration::from_millis(300)).await;
+    let settled = env.source("dev").await;
+    assert_eq!(
+        ready(&settled).unwrap().1,
+        "FetchFailed",
+        "still failing once the syncs after the attempt settled: {:?}",
+        settled.status
+    );
     assert_eq!(
         env.image_names().await,
         TEMPLATE_DEV,

@@ -72,6 +72,7 @@ pub(super) async fn fetch_step(
                 state.fetched = Some(fetched);
                 state.last_fetch = Some(Instant::now());
                 state.failures = 0;
+                state.fetch_error = None;
                 shared
                     .due
                     .locked()
@@ -93,6 +94,7 @@ pub(super) async fn fetch_step(
                     .locked()
                     .insert(key.clone(), later(jitter(backoff, 0.2)));
                 tracing::warn!(source = %format!("{ns}/{name}"), error = %message, "fetch failed");
+                state.fetch_error = Some(message.clone());
                 let already = previous.conditions.iter().any(|c| {
                     c.type_ == condition::READY
                         && c.reason == "FetchFailed"

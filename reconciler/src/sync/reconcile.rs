@@ -20,7 +20,8 @@ use super::live::{LiveImage, PendingWrites, Write, resource_version};
 use super::memo::{MemoKey, PlanMemo};
 use super::plan::{PlanInput, plan, short};
 use super::status::{
-    EntryReport, push_history, ready_condition, remove_condition, set_condition, set_entries,
+    EntryReport, fetch_failed, push_history, ready_condition, remove_condition, set_condition,
+    set_entries,
 };
 use super::trust::{Check, rollback_step, verify_step};
 use super::{Key, Shared, apply, cleanup, spec_check};
@@ -34,6 +35,8 @@ pub struct SourceState {
     pub(super) fetched: Option<Fetched>,
     pub(super) last_fetch: Option<Instant>,
     pub(super) failures: u32,
+    /// Why the last fetch failed, while fetches keep failing.
+    pub(super) fetch_error: Option<String>,
     pub(super) generation: Option<i64>,
     /// Writes the watch cache has not shown yet: planning waits for them.
     pub(super) pending: PendingWrites,
@@ -357,6 +360,11 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
         if waiting { &message } else { "" },
         generation,
     );
+    // While the remote keeps failing, syncs between fetch attempts still revert drift from
+    // the last fetched revision, but must not report Synced over the fetch failure.
+    if ready && let Some(error) = &state.fetch_error {
+        fetch_failed(&mut status.conditions, error, state.failures, generation);
+    }
     let newly_applied =
         errors.is_empty() && previous.last_applied_revision.as_deref() != Some(revision.as_str());
     if errors.is_empty() {
