@@ -53,6 +53,23 @@ async fn phase(env: &Shipped, name: &str) -> Option<Phase> {
     env.images().get_opt(name).await.ok()??.status?.phase
 }
 
+/// `deploy/` installed, both replicas running, and a source whose one seed entry is applied.
+async fn seeded_deployment() -> (Shipped, BareRepo) {
+    let mut env = Shipped::install().await;
+    env.start_deployment().await;
+    let repo = BareRepo::new("catalog").unwrap();
+    let seed = repo
+        .write(
+            "main",
+            "environments/dev/seed.yaml",
+            entry("seed", UNVERIFIED),
+        )
+        .unwrap();
+    env.create_source(&repo.file_url()).await;
+    env.wait_applied(&seed, WAIT).await;
+    (env, repo)
+}
+
 /// `/readyz` means "can take webhook deliveries": not before the replica's webhook caches
 /// listed (while `/healthz` says alive), and then for a standby as for the leader.
 #[tokio::test(flavor = "multi_thread")]
@@ -146,18 +163,7 @@ async fn commit_and_deliver(env: &Shipped, repo: &BareRepo, name: &str, to: usiz
 /// the 1h interval (no tight latency is asserted, only that neither waits for the interval).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_webhook_delivered_to_the_standby_is_applied_like_one_to_the_leader() {
-    let mut env = Shipped::install().await;
-    env.start_deployment().await;
-    let repo = BareRepo::new("catalog").unwrap();
-    let seed = repo
-        .write(
-            "main",
-            "environments/dev/seed.yaml",
-            entry("seed", UNVERIFIED),
-        )
-        .unwrap();
-    env.create_source(&repo.file_url()).await;
-    env.wait_applied(&seed, WAIT).await;
+    let (mut env, repo) = seeded_deployment().await;
 
     let (leader, standby) = env.leader_and_standby().await;
     let via_standby = commit_and_deliver(&env, &repo, "one", standby).await;
@@ -392,18 +398,7 @@ async fn replace_replica(
 /// deliveries go on throughout, and each commit is applied.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rolling_restart_loses_no_webhook_delivery() {
-    let mut env = Shipped::install().await;
-    env.start_deployment().await;
-    let repo = BareRepo::new("catalog").unwrap();
-    let seed = repo
-        .write(
-            "main",
-            "environments/dev/seed.yaml",
-            entry("seed", UNVERIFIED),
-        )
-        .unwrap();
-    env.create_source(&repo.file_url()).await;
-    env.wait_applied(&seed, WAIT).await;
+    let (mut env, repo) = seeded_deployment().await;
 
     let bases = env.replicas.iter().map(|r| r.hook_base()).collect();
     let endpoints: Endpoints = Arc::new(Mutex::new(bases));
