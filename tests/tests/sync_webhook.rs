@@ -7,32 +7,11 @@ use std::time::{Duration, Instant};
 
 use catalog_e2e::forge::{FakeForge, Provider};
 use catalog_e2e::git::{BareRepo, Change};
-use catalog_e2e::process::{eventually, require_tool};
+use catalog_e2e::process::eventually;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::PostParams;
 use serde_json::json;
 use sync_common::*;
-
-/// HMAC-SHA256 hex of `body` with `key`, computed by the openssl CLI (independent of the
-/// reconciler's implementation).
-fn hmac_hex(key: &str, body: &[u8]) -> String {
-    use std::io::Write as _;
-    let openssl = require_tool("openssl", "openssl");
-    let mut child = Command::new(openssl)
-        .args(["dgst", "-sha256", "-hmac", key, "-r"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
 
 async fn post(url: &str, headers: &[(&str, String)], body: &'static [u8]) -> u16 {
     let client = reqwest::Client::new();

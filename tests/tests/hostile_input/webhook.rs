@@ -1,11 +1,10 @@
 //! The webhook endpoint (`POST /hook/<namespace>/<name>`) faces the internet: no delivery may
 //! crash, starve or exhaust the reconciler, cost an API request, or tell which sources exist.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use catalog_e2e::git::BareRepo;
-use catalog_e2e::process::{eventually, require_tool};
+use catalog_e2e::process::eventually;
 use futures::StreamExt as _;
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -14,30 +13,6 @@ use crate::sync_common::*;
 
 const TOKEN: &str = "s3cret";
 const BODY: &[u8] = br#"{"ref":"refs/heads/main"}"#;
-
-/// HMAC-SHA256 hex of `body` with `key`, by the openssl CLI (independent of the reconciler).
-fn hmac_hex(key: &str, body: &[u8]) -> String {
-    use std::io::Write as _;
-    let openssl = require_tool("openssl", "openssl");
-    let mut child = Command::new(openssl)
-        .args(["dgst", "-sha256", "-hmac", key, "-r"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("openssl runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(body)
-        .expect("write to openssl");
-    let out = child.wait_with_output().expect("openssl output");
-    let text = String::from_utf8(out.stdout).expect("hex");
-    text.split_whitespace()
-        .next()
-        .expect("a digest")
-        .to_string()
-}
 
 fn github(key: &str) -> (&'static str, String) {
     (
@@ -339,14 +314,8 @@ async fn get(port: u16, path: &str) -> (u16, String) {
 async fn metrics_move_to_their_own_address_and_leave_the_webhook_port() {
     let mut env = Env::start().await;
     env.spawn_reconciler(&[]);
+    env.wait_serving().await;
     let port = env.http_port;
-    eventually(WAIT, "the reconciler to serve", || async {
-        reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
-            .await
-            .ok()
-            .filter(|r| r.status().is_success())
-    })
-    .await;
     let (status, body) = get(port, "/metrics").await;
     assert_eq!(status, 200, "by default /metrics is on --http-addr");
     assert!(body.contains("catalog_sync"), "{body}");
@@ -405,14 +374,8 @@ async fn a_flood_of_connections_waits_its_turn_and_never_reaches_the_metrics_por
         "--http-read-timeout",
         "3s",
     ]);
+    env.wait_serving().await;
     let port = env.http_port;
-    eventually(WAIT, "the reconciler to serve", || async {
-        reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
-            .await
-            .ok()
-            .filter(|r| r.status().is_success())
-    })
-    .await;
     // Four connections that send nothing hold every slot of the webhook port.
     let mut stalled = Vec::new();
     for _ in 0..4 {

@@ -66,6 +66,18 @@ impl Env {
         self.reconciler.as_ref().map(Child::id)
     }
 
+    /// Waits until the reconciler answers `/healthz` on its HTTP port.
+    pub async fn wait_serving(&self) {
+        let port = self.http_port;
+        eventually(WAIT, "the reconciler to serve", || async {
+            reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+        })
+        .await;
+    }
+
     /// Whether the reconciler process is still running (false once it exited, by a crash or
     /// otherwise).
     pub fn reconciler_running(&mut self) -> bool {
@@ -288,3 +300,28 @@ pub const TEMPLATE_DEV: [&str; 3] = [
     "autosd-cs9-qemu",
     "autosd-cs9-rpi4",
 ];
+
+/// HMAC-SHA256 hex of `body` with `key`, computed by the openssl CLI (independent of the
+/// reconciler's implementation): how the webhook suites sign deliveries as a forge does.
+pub fn hmac_hex(key: &str, body: &[u8]) -> String {
+    use std::io::Write as _;
+    let openssl = catalog_e2e::process::require_tool("openssl", "openssl");
+    let mut child = std::process::Command::new(openssl)
+        .args(["dgst", "-sha256", "-hmac", key, "-r"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body)
+        .expect("write to openssl");
+    let out = child.wait_with_output().expect("openssl output");
+    let text = String::from_utf8(out.stdout).expect("hex");
+    text.split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_string()
+}
