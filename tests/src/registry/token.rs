@@ -22,8 +22,6 @@ use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use serde_json::{Value, json};
 
-use crate::process::require_tool;
-
 /// The `service` (JWT audience) the registry is configured with.
 pub const SERVICE: &str = "catalog-e2e-registry";
 /// The `issuer` the registry is configured with.
@@ -161,19 +159,7 @@ impl Signer {
 
 /// `key.p8` (PKCS#8 DER, for ring), `cert.pem` (the bundle) and `cert.der` (for `x5c`).
 fn generate_key(dir: &std::path::Path) {
-    let openssl = require_tool("openssl", "openssl");
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(&openssl)
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| super::tls::openssl(dir, args);
     run(&[
         "req",
         "-x509",
