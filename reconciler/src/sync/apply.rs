@@ -8,6 +8,7 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 
 use catalog_api::{CatalogImage, FIELD_MANAGER};
 
+use super::error::WriteError;
 use super::live::resource_version;
 use super::metrics::Metrics;
 use super::plan::{ApplyOp, PlanInput};
@@ -21,7 +22,7 @@ pub struct Written {
     pub create: bool,
     /// The resourceVersion the server gave the object, or the error. The object itself is
     /// dropped at once: 10,000 responses would otherwise be held until the last write.
-    pub result: Result<u64, String>,
+    pub result: Result<u64, WriteError>,
 }
 
 /// Applies every op, yielding each result as it arrives; never stops at the first error
@@ -43,7 +44,10 @@ pub fn apply_all<'a>(
                     .patch(&op.name, &params, &Patch::Apply(&object))
                     .await
                     .map(|applied| resource_version(&applied.metadata))
-                    .map_err(|e| format!("server-side apply of {} failed: {e}", op.name));
+                    .map_err(|source| WriteError::Apply {
+                        name: op.name.clone(),
+                        source,
+                    });
                 drop(object);
                 metrics.api_write("apply");
                 Written {
@@ -61,13 +65,16 @@ pub async fn prune_all(
     api: &Api<CatalogImage>,
     names: Vec<String>,
     metrics: &Metrics,
-) -> Vec<(String, Result<(), String>)> {
+) -> Vec<(String, Result<(), WriteError>)> {
     stream::iter(names)
         .map(|name| async move {
             let result = match api.delete(&name, &DeleteParams::default()).await {
                 Ok(_) => Ok(()),
                 Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-                Err(e) => Err(format!("deleting {name} failed: {e}")),
+                Err(source) => Err(WriteError::Delete {
+                    name: name.clone(),
+                    source,
+                }),
             };
             metrics.api_write("delete");
             (name, result)

@@ -13,7 +13,8 @@ use catalog_api::labels::SOURCE_FINALIZER;
 use catalog_api::{CatalogImage, CatalogSource};
 
 use super::effects::event;
-use super::{Key, Shared, apply, key_parts};
+use super::error::WriteError;
+use super::{Key, Shared, apply, key_parts, reason};
 
 /// Adds the finalizer when missing (the first sync of a source): one write, once.
 pub(super) async fn ensure_finalizer(shared: &Shared, source: &CatalogSource) {
@@ -49,7 +50,14 @@ pub(super) async fn finalize(shared: &Shared, source: &CatalogSource) -> bool {
                     errors.len()
                 );
                 tracing::warn!(source = %format!("{ns}/{name}"), "{message}");
-                event(shared, source, EventType::Warning, "PruneFailed", &message).await;
+                event(
+                    shared,
+                    source,
+                    EventType::Warning,
+                    reason::PRUNE_FAILED,
+                    &message,
+                )
+                .await;
                 return false;
             }
         }
@@ -66,7 +74,10 @@ pub(super) async fn finalize(shared: &Shared, source: &CatalogSource) -> bool {
 
 /// Deletes the objects this source left in namespaces other than its target (its
 /// `targetNamespace` changed). Returns how many were deleted and the errors.
-pub(super) async fn prune_moved(shared: &Shared, source: &CatalogSource) -> (usize, Vec<String>) {
+pub(super) async fn prune_moved(
+    shared: &Shared,
+    source: &CatalogSource,
+) -> (usize, Vec<WriteError>) {
     let (ns, name) = key_parts(source);
     let target = source.target_namespace();
     let left = owned(shared, source, Some(target));
@@ -84,7 +95,7 @@ pub(super) async fn prune_moved(shared: &Shared, source: &CatalogSource) -> (usi
                 shared,
                 source,
                 EventType::Normal,
-                "PrunedPreviousNamespace",
+                reason::PRUNED_PREVIOUS_NAMESPACE,
                 &message,
             )
             .await;
@@ -109,13 +120,13 @@ fn owned(
     owned
 }
 
-async fn delete(shared: &Shared, namespace: &str, names: Vec<String>) -> (usize, Vec<String>) {
+async fn delete(shared: &Shared, namespace: &str, names: Vec<String>) -> (usize, Vec<WriteError>) {
     let api: Api<CatalogImage> = Api::namespaced(shared.client.clone(), namespace);
     let (mut deleted, mut errors) = (0, Vec::new());
-    for (name, result) in apply::prune_all(&api, names, &shared.metrics).await {
+    for (_, result) in apply::prune_all(&api, names, &shared.metrics).await {
         match result {
             Ok(()) => deleted += 1,
-            Err(e) => errors.push(format!("{namespace}/{name}: {e}")),
+            Err(e) => errors.push(e.within(namespace)),
         }
     }
     (deleted, errors)

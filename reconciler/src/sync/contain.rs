@@ -4,39 +4,21 @@
 
 use std::time::Duration;
 
-use super::effects::{fail, later};
+use super::effects::later;
+use super::error::Error;
+use super::run::{self, Requeue};
 use super::{Key, Shared};
-use crate::panics::LockExt as _;
 
 /// How long a source whose sync panicked waits before the next attempt.
 const RETRY_AFTER_PANIC: Duration = Duration::from_secs(300);
 
-/// Puts the panic on the source's status and schedules a retry.
-pub(super) async fn report_panic(shared: &Shared, key: &Key, message: &str) {
+/// Puts the panic on the source's status; the retry is the returned [`Requeue`].
+pub(super) async fn report_panic(shared: &Shared, key: &Key, message: &str) -> Requeue {
     tracing::error!(source = %format!("{}/{}", key.0, key.1), panic = message, "a sync panicked");
-    shared
-        .due
-        .locked()
-        .insert(key.clone(), later(RETRY_AFTER_PANIC));
-    let Some(source) = shared.source(key) else {
-        return;
+    let error = Error::Internal {
+        message: message.to_string(),
+        retry: catalog_api::duration::format(RETRY_AFTER_PANIC),
     };
-    let state = shared.state(key);
-    let mut state = state.lock().await;
-    let previous = source.status.clone().unwrap_or_default();
-    let text = format!(
-        "the sync stopped on an internal error: {message}; retrying in {} (please report this as a bug)",
-        catalog_api::duration::format(RETRY_AFTER_PANIC)
-    );
-    fail(
-        shared,
-        &mut state.written,
-        &source,
-        &previous,
-        previous.clone(),
-        "InternalError",
-        &text,
-        source.metadata.generation,
-    )
-    .await;
+    run::report_panic(shared, key, error).await;
+    Requeue::At(later(RETRY_AFTER_PANIC))
 }

@@ -1,5 +1,5 @@
-//! The effectful helpers of a sync: secrets, fetching, signature checks, status writes,
-//! Events and commit statuses.
+//! The effectful helpers of a sync: secrets, fetching, status writes, Events and commit
+//! statuses.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -10,12 +10,14 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 
 use catalog_api::CatalogSource;
-use catalog_api::source::{CatalogSourceStatus, condition};
+use catalog_api::source::CatalogSourceStatus;
 
 use super::Shared;
+use super::error::{FetchError, SecretError};
 use super::live::resource_version;
-use super::reconcile::SourceState;
-use super::status::{merge_patch, set_condition};
+use super::reason;
+use super::run::SourceState;
+use super::status::merge_patch;
 use crate::forge::{CommitState, StatusReport};
 use crate::source::{Credentials, FetchRequest, Fetched, RefSpec};
 
@@ -42,7 +44,7 @@ pub(super) async fn read_secret(
     client: &kube::Client,
     namespace: &str,
     name: &str,
-) -> Result<BTreeMap<String, Vec<u8>>, String> {
+) -> Result<BTreeMap<String, Vec<u8>>, SecretError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     match api.get(name).await {
         Ok(secret) => {
@@ -57,10 +59,15 @@ pub(super) async fn read_secret(
             }
             Ok(data)
         }
-        Err(kube::Error::Api(s)) if s.code == 404 => {
-            Err(format!("secret {namespace}/{name} not found"))
-        }
-        Err(e) => Err(format!("cannot read secret {namespace}/{name}: {e}")),
+        Err(kube::Error::Api(s)) if s.code == 404 => Err(SecretError::NotFound {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }),
+        Err(source) => Err(SecretError::Unreadable {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            source,
+        }),
     }
 }
 
@@ -81,14 +88,10 @@ pub(super) async fn fetch(
     ns: &str,
     name: &str,
     timeout: Duration,
-) -> Result<Fetched, String> {
+) -> Result<Fetched, FetchError> {
     let spec = &source.spec;
     let credentials = match &spec.secret_ref {
-        Some(r) => Credentials::from_secret_data(
-            &read_secret(&shared.client, ns, &r.name)
-                .await
-                .map_err(|e| format!("git credentials: {e}"))?,
-        ),
+        Some(r) => Credentials::from_secret_data(&read_secret(&shared.client, ns, &r.name).await?),
         None => Credentials::default(),
     };
     let request = FetchRequest {
@@ -101,44 +104,6 @@ pub(super) async fn fetch(
     };
     let key = (ns.to_string(), name.to_string());
     shared.fetches.fetch(&shared.workers, &key, request).await
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn fail(
-    shared: &Shared,
-    written: &mut Option<(CatalogSourceStatus, u64)>,
-    source: &CatalogSource,
-    previous: &CatalogSourceStatus,
-    mut status: CatalogSourceStatus,
-    reason: &str,
-    message: &str,
-    generation: Option<i64>,
-) {
-    set_condition(
-        &mut status.conditions,
-        condition::READY,
-        false,
-        reason,
-        message,
-        generation,
-    );
-    set_condition(
-        &mut status.conditions,
-        condition::RECONCILING,
-        false,
-        reason,
-        "waiting for a new revision or a spec change",
-        generation,
-    );
-    set_condition(
-        &mut status.conditions,
-        condition::STALLED,
-        true,
-        reason,
-        message,
-        generation,
-    );
-    write_status(shared, written, source, previous, &status).await;
 }
 
 /// Writes the status only when it changed: a no-op sync sends no write.
@@ -265,7 +230,7 @@ pub(super) async fn report_commit(
                 shared,
                 source,
                 EventType::Warning,
-                "CommitStatusFailed",
+                reason::COMMIT_STATUS_FAILED,
                 &e.to_string(),
             )
             .await;

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Key;
+use super::error::FetchError;
 use crate::source::{self, FetchRequest, Fetched, SourceError};
 
 use crate::panics::LockExt as _;
@@ -72,7 +73,7 @@ impl FetchSlots {
         workers: &Arc<Semaphore>,
         key: &Key,
         request: FetchRequest,
-    ) -> Result<Fetched, String> {
+    ) -> Result<Fetched, FetchError> {
         let released = WORKER.try_with(|w| w.borrow_mut().take()).ok().flatten();
         let had_slot = released.is_some();
         drop(released);
@@ -83,37 +84,32 @@ impl FetchSlots {
         result
     }
 
-    async fn fetch_detached(&self, key: &Key, request: FetchRequest) -> Result<Fetched, String> {
+    async fn fetch_detached(
+        &self,
+        key: &Key,
+        request: FetchRequest,
+    ) -> Result<Fetched, FetchError> {
         let url = catalog_api::redact::redact_url(&request.url).into_owned();
         let timeout = request.timeout;
-        let timed_out = || {
-            SourceError::Timeout {
-                url: url.clone(),
-                seconds: timeout.as_secs(),
-            }
-            .to_string()
+        let timed_out = || SourceError::Timeout {
+            url: url.clone(),
+            seconds: timeout.as_secs(),
         };
         let Some(in_flight) = self.claim(key) else {
-            return Err(format!(
-                "{}; the connection of the previous attempt is still open (the remote keeps it alive), so no new fetch starts until it ends",
-                timed_out()
-            ));
+            return Err(FetchError::StillOpen(timed_out()));
         };
         let permits = self.permits.clone();
         let work = async move {
-            let permit = permits.acquire_owned().await.map_err(|e| e.to_string())?;
+            let permit = permits.acquire_owned().await?;
             let thread = tokio::task::spawn_blocking(move || {
                 let _held = (permit, in_flight);
                 source::fetch(&request)
             });
-            match thread.await {
-                Ok(result) => result.map_err(|e| e.to_string()),
-                Err(e) => Err(format!("the fetch crashed: {e}")),
-            }
+            Ok(thread.await??)
         };
         tokio::time::timeout(timeout, work)
             .await
-            .unwrap_or_else(|_| Err(timed_out()))
+            .unwrap_or_else(|_| Err(FetchError::Git(timed_out())))
     }
 }
 
@@ -152,11 +148,11 @@ mod tests {
             started.elapsed() < Duration::from_secs(10),
             "cut at 1s, not left to run"
         );
-        let message = first.unwrap_err();
+        let message = first.unwrap_err().to_string();
         assert!(message.contains("timed out after 1s"), "{message}");
         // The abandoned thread still waits on the remote: no second fetch of this source.
         let second = slots.fetch(&workers, &key, request(url, tmp.path())).await;
-        assert!(second.unwrap_err().contains("still open"));
+        assert!(second.unwrap_err().to_string().contains("still open"));
         drop(listener);
     }
 }

@@ -6,9 +6,11 @@
 //! time. Triggers: a CatalogSource event, an event on a CatalogImage a source manages (drift
 //! is reverted at once; status-only changes are batched, see [`SUMMARY_EVERY`]), the webhook
 //! receiver (through the reconcile-requested-at annotation it sets), and the per-source
-//! interval. Each sync is
-//! [`reconcile::sync_source`]: fetch ([`fetching`]) → verify → read ([`entries`]) →
-//! [`plan::plan`] (pure) → [`apply`] → [`cleanup`] → status, events, commit status.
+//! interval. Each sync is a [`run::SyncRun`] through named steps: finalize/suspend → fetch →
+//! verify signature → read ([`entries`]) → plan ([`plan::plan`], pure) → [`apply`] → prune
+//! ([`cleanup`]) → report (the pure [`outcome::report`], one status write); its errors are
+//! typed ([`Error`], with the [`reason`]s of conditions, Events and metrics). The run says
+//! when the source is next due; only [`schedule`] writes the due map.
 
 pub mod apply;
 pub mod approval;
@@ -16,18 +18,19 @@ mod cleanup;
 mod contain;
 mod effects;
 pub mod entries;
-mod fetching;
+pub mod error;
 mod isolation;
 pub mod live;
 pub mod local;
 mod memo;
 pub(crate) mod memory;
 pub mod metrics;
+mod outcome;
 pub mod plan;
-mod reconcile;
+pub mod reason;
+mod run;
 mod spec_check;
 pub mod status;
-mod trust;
 
 use std::cell::RefCell;
 
@@ -48,7 +51,9 @@ use catalog_api::labels::{CATALOG_SOURCE, SOURCE_NAMESPACE};
 use catalog_api::{CatalogImage, CatalogSource};
 
 use crate::Context;
+pub use error::Error;
 pub use metrics::Metrics;
+use run::Requeue;
 
 /// A source: (namespace, name).
 pub type Key = (String, String);
@@ -273,7 +278,10 @@ async fn schedule(
             }
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 match done {
-                    Ok(key) => { running.remove(&key); }
+                    Ok((key, requeue)) => {
+                        requeue_at(&shared, &mut pending, &key, requeue);
+                        running.remove(&key);
+                    }
                     Err(e) => tracing::error!(error = %e, "a sync task panicked"),
                 }
             }
@@ -304,15 +312,20 @@ async fn schedule(
             let shared = shared.clone();
             // One task per source; at most PARALLEL_SOURCES of them hold a worker slot.
             tasks.spawn(async move {
+                let mut requeue = Requeue::OnTrigger;
                 if let Ok(slot) = shared.workers.clone().acquire_owned().await {
-                    let sync = reconcile::sync_source(&shared, &key, fetch);
+                    let sync = run::sync_source(&shared, &key, fetch);
                     let isolated = isolation::WORKER.scope(RefCell::new(Some(slot)), sync);
-                    if let Err(panic) = crate::panics::contained(isolated).await {
-                        contain::report_panic(&shared, &key, &panic).await;
+                    requeue = match crate::panics::contained(isolated).await {
+                        Ok(requeue) => requeue,
+                        Err(panic) => contain::report_panic(&shared, &key, &panic).await,
+                    };
+                    if requeue == Requeue::Forget {
+                        shared.forget(&key);
                     }
                     memory::release_free_pages();
                 }
-                key
+                (key, requeue)
             });
         }
     }
@@ -322,6 +335,24 @@ async fn schedule(
     })
     .await;
     Ok(())
+}
+
+/// Records when `key` is next due, as its run said: the one writer of the due map. An
+/// instant already past (the interval came while the run ran) queues a fetch at once.
+fn requeue_at(shared: &Shared, pending: &mut HashMap<Key, bool>, key: &Key, requeue: Requeue) {
+    let mut due = shared.due.locked();
+    match requeue {
+        Requeue::At(at) if at <= Instant::now() => {
+            due.remove(key);
+            *pending.entry(key.clone()).or_default() = true;
+        }
+        Requeue::At(at) => {
+            due.insert(key.clone(), at);
+        }
+        Requeue::OnTrigger | Requeue::Forget => {
+            due.remove(key);
+        }
+    }
 }
 
 /// Entry name → sources declaring it in one namespace.
@@ -337,8 +368,9 @@ pub(crate) struct Shared {
     pub images: Arc<live::LiveCache>,
     /// Target namespace → entry name → sources declaring it (nearly always one, shared).
     pub claims: Mutex<HashMap<String, Claims>>,
-    pub states: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<reconcile::SourceState>>>>,
-    /// Next interval fetch per source.
+    pub states: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<run::SourceState>>>>,
+    /// Next interval fetch per source: written by [`schedule`] alone, from each run's
+    /// [`Requeue`].
     pub due: Mutex<HashMap<Key, Instant>>,
     pub recorder: Recorder,
     pub forge: crate::forge::Client,
@@ -353,7 +385,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn state(&self, key: &Key) -> Arc<tokio::sync::Mutex<reconcile::SourceState>> {
+    fn state(&self, key: &Key) -> Arc<tokio::sync::Mutex<run::SourceState>> {
         self.states.locked().entry(key.clone()).or_default().clone()
     }
 
@@ -406,11 +438,11 @@ impl Shared {
         contested
     }
 
-    /// Drops everything kept for a source that is gone, its Git cache included.
+    /// Drops everything kept for a source that is gone, its Git cache included (its due
+    /// time is the scheduler's to drop).
     fn forget(&self, key: &Key) {
         self.claim(key, "", &BTreeSet::new());
         self.states.locked().remove(key);
-        self.due.locked().remove(key);
         // Kubernetes names never hold `/` or `..`; a key that does names no cache of ours.
         let plain = |part: &str| !part.is_empty() && !part.contains(['/', '\\']) && part != "..";
         if plain(&key.0) && plain(&key.1) {

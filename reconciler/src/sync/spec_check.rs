@@ -4,30 +4,21 @@
 
 use catalog_api::CatalogSource;
 
-/// Why a spec is refused: the reason (for conditions and Events) and the message.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct Refusal {
-    pub reason: &'static str,
-    pub message: String,
-}
+use super::error::Error;
 
-/// `None` when the spec may be synced. `allow_cross_namespace` is
+/// `None` when the spec may be synced, else why not ([`Error::InvalidSpec`],
+/// [`Error::CrossNamespaceTarget`]). `allow_cross_namespace` is
 /// `--allow-cross-namespace-targets`.
-pub(super) fn refusal(source: &CatalogSource, allow_cross_namespace: bool) -> Option<Refusal> {
-    if let Some((field, error)) = source.spec.invalid_duration() {
-        return Some(Refusal {
-            reason: "InvalidSpec",
-            message: format!("{field}: {error}; nothing is fetched or applied until it is fixed"),
-        });
+pub(super) fn refusal(source: &CatalogSource, allow_cross_namespace: bool) -> Option<Error> {
+    if let Some((field, source)) = source.spec.invalid_duration() {
+        return Some(Error::InvalidSpec { field, source });
     }
     let own = source.metadata.namespace.as_deref().unwrap_or_default();
     let target = source.target_namespace();
     if target != own && !allow_cross_namespace {
-        return Some(Refusal {
-            reason: "CrossNamespaceTarget",
-            message: format!(
-                "spec.targetNamespace {target:?} is not this CatalogSource's namespace {own:?}: nothing is applied or pruned; remove spec.targetNamespace and create the CatalogSource in {target:?}, or run the reconciler with --allow-cross-namespace-targets (single-tenant clusters)"
-            ),
+        return Some(Error::CrossNamespaceTarget {
+            target: target.to_string(),
+            own: own.to_string(),
         });
     }
     None
@@ -56,29 +47,27 @@ mod tests {
             false,
         );
         let r = r.unwrap();
-        assert_eq!(r.reason, "InvalidSpec");
-        assert!(r.message.starts_with("spec.interval: "), "{}", r.message);
+        assert_eq!(r.reason(), "InvalidSpec");
+        let message = r.to_string();
+        assert!(message.starts_with("spec.interval: "), "{message}");
         let r = refusal(&source(serde_json::json!({"timeout": "11m"})), true).unwrap();
+        let message = r.to_string();
         assert!(
-            r.message.contains("spec.timeout") && r.message.contains("10m"),
-            "{}",
-            r.message
+            message.contains("spec.timeout") && message.contains("10m"),
+            "{message}"
         );
-        assert_eq!(
-            refusal(&source(serde_json::json!({"interval": "720h"})), false),
-            None
-        );
+        assert!(refusal(&source(serde_json::json!({"interval": "720h"})), false).is_none());
     }
 
     #[test]
     fn another_namespace_needs_the_operators_flag() {
         let cross = source(serde_json::json!({"targetNamespace": "team-b"}));
         assert_eq!(
-            refusal(&cross, false).unwrap().reason,
+            refusal(&cross, false).unwrap().reason(),
             "CrossNamespaceTarget"
         );
-        assert_eq!(refusal(&cross, true), None);
+        assert!(refusal(&cross, true).is_none());
         let own = source(serde_json::json!({"targetNamespace": "team-a"}));
-        assert_eq!(refusal(&own, false), None);
+        assert!(refusal(&own, false).is_none());
     }
 }
