@@ -26,6 +26,22 @@ pub fn binary(name: &str) -> PathBuf {
     );
 }
 
+/// The real `caib` with a clean environment: `kubeconfig`, `home` as HOME (so no user config
+/// file), no colours, no catalog repository or config file from the caller's environment,
+/// and no in-cluster fallback. Every suite that runs caib starts from this.
+pub fn caib_command(kubeconfig: &std::path::Path, home: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(binary("caib"));
+    cmd.env("KUBECONFIG", kubeconfig)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("NO_COLOR", "1")
+        .env_remove("CAIB_CATALOG_REPO")
+        .env_remove("CAIB_CONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST");
+    cmd
+}
+
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where

@@ -2,6 +2,7 @@
 //! go through `repo` and `forge` and never write to the cluster.
 
 pub mod diff;
+pub mod diff_plan;
 pub mod get;
 pub mod images;
 pub mod list;

@@ -25,6 +25,9 @@ pub enum SecretLookup {
     /// Referenced, but the API server did not answer the read (`namespace/name`, why).
     Unreadable(String, String),
     Found(String, Box<Secret>),
+    /// Credentials given directly, not from a Secret: `caib catalog verify --local` uses the
+    /// user's podman/docker auth files.
+    Given(Credentials),
 }
 
 fn failure(reason: &'static str, message: String, transient: bool) -> Outcome {
@@ -102,6 +105,7 @@ pub async fn check(
     };
     let (credentials, secret_name) = match secret {
         SecretLookup::NotReferenced => (Credentials::Anonymous, None),
+        SecretLookup::Given(credentials) => (credentials.clone(), None),
         SecretLookup::Missing(name) => {
             return failure(
                 reason::SECRET_NOT_FOUND,

@@ -25,6 +25,7 @@ mod apply;
 mod check;
 mod guard;
 mod hosts;
+pub mod local;
 pub mod metrics;
 mod plan;
 mod status;

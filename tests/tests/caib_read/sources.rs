@@ -201,22 +201,68 @@ async fn diff_compares_the_repository_with_the_cluster() {
     );
     write(&repo, "environments/dev/added.yaml", &entry("added", "v1"));
     let live = |tag: &str| json!({"registryUrl": format!("quay.io/org/x:{tag}"), "metadata": {"architecture": "arm64", "distro": "cs9"}});
+    // The source syncing environments/dev into default: its entries are what the sync owns
+    // (label and source-namespace annotation); a hand-made object is nobody's.
+    let sources: Api<CatalogSource> = Api::namespaced(client.clone(), "default");
+    let source: CatalogSource = serde_json::from_value(json!({
+        "apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1", "kind": "CatalogSource",
+        "metadata": {"name": "dev"},
+        "spec": {"url": "https://git.example.com/platform/catalog.git", "path": "environments/dev"}
+    }))
+    .unwrap();
+    sources
+        .create(&PostParams::default(), &source)
+        .await
+        .unwrap();
+    let owned = json!({"automotive.sdv.cloud.redhat.com/source-namespace": "default"});
+    let put_owned = |name: &'static str, spec: Value| {
+        let (client, owned) = (client.clone(), owned.clone());
+        async move {
+            let mut labels = catalog_api::labels::spec_labels(
+                &serde_json::from_value::<CatalogImageSpec>(spec.clone()).unwrap(),
+            );
+            labels.insert(
+                "automotive.sdv.cloud.redhat.com/catalog-source".into(),
+                "dev".into(),
+            );
+            put(
+                &client,
+                "default",
+                name,
+                spec,
+                Some(json!(labels)),
+                owned,
+                None,
+            )
+            .await;
+        }
+    };
     let mut same = live("v1");
     same["registryUrl"] = json!("quay.io/org/same:v1");
+    let mut annotations = owned.clone();
+    annotations["automotive.sdv.cloud.redhat.com/source-revision"] = json!(REVISION);
+    let mut labels = catalog_api::labels::spec_labels(
+        &serde_json::from_value::<CatalogImageSpec>(same.clone()).unwrap(),
+    );
+    labels.insert(
+        "automotive.sdv.cloud.redhat.com/catalog-source".into(),
+        "dev".into(),
+    );
     put(
         &client,
         "default",
         "same",
         same,
-        Some(Value::Null),
-        json!({"automotive.sdv.cloud.redhat.com/source-revision": REVISION}),
+        Some(json!(labels)),
+        annotations,
         Some(json!({"phase": "Available"})),
     )
     .await;
     let mut changed = live("v1");
     changed["registryUrl"] = json!("quay.io/org/changed:v1");
-    put_synced(&client, "default", "changed", changed).await;
-    put_synced(&client, "default", "removed", live("v1")).await;
+    put_owned("changed", changed).await;
+    put_owned("removed", live("v1")).await;
+    put_synced(&client, "default", "by-hand", live("v1")).await;
 
     let repo_arg = repo.to_str().unwrap();
     let diff_dev = || {
@@ -255,6 +301,10 @@ async fn diff_compares_the_repository_with_the_cluster() {
     assert!(
         !run.stdout.contains("same"),
         "an equal entry is not shown: {run:?}"
+    );
+    assert!(
+        !run.stdout.contains("by-hand") && !run.stderr.contains("by-hand"),
+        "a CatalogImage no source owns is never removed by the sync: {run:?}"
     );
     assert!(
         run.stderr.contains("1 to add, 1 to change, 1 to remove"),

@@ -203,16 +203,18 @@ Last Verified:   ",
         "{run:?}"
     );
 
+    // The controller's own conditions (ArchitectureMismatch on Available, Verified, Ready).
     let run = local("wrong-arch");
     assert_eq!(run.code, 1, "{run:?}");
+    let mismatch = "spec.metadata.architecture is amd64 but the image config says arm64; fix the entry or push the right image";
     assert!(
-        run.stdout.contains("✓ Registry accessibility: OK\n"),
+        run.stdout
+            .contains(&format!("✗ Registry accessibility: {mismatch}\n")),
         "{run:?}"
     );
     assert!(
-        run.stdout.contains(
-            "✗ Digest verification: declared architecture amd64 but the image provides arm64\n"
-        ),
+        run.stdout
+            .contains(&format!("✗ Digest verification: {mismatch}\n")),
         "{run:?}"
     );
     assert!(run.stdout.ends_with("Status:          Failed\n"), "{run:?}");
@@ -257,7 +259,7 @@ Last Verified:   ",
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout.contains(&format!(
-            "✗ Digest verification: {host}/os/autosd:v1 now resolves to {}, not the pinned {}\n",
+            "✗ Digest verification: tag v1 now points to {} while spec.digest pins {}; the pinned image is still served.",
             moved.digest, pushed.digest
         )),
         "{run:?}"
