@@ -7,10 +7,10 @@
 
 pub mod config;
 mod forge;
+mod git;
 mod http;
 mod leader;
 mod panics;
-mod source;
 pub mod sync;
 #[cfg(test)]
 mod test_support;

@@ -19,7 +19,7 @@ use super::reason;
 use super::run::SourceState;
 use super::status::merge_patch;
 use crate::forge::{CommitState, StatusReport};
-use crate::source::{Credentials, FetchRequest, Fetched, RefSpec};
+use crate::git::{Credentials, FetchRequest, Fetched, RefSpec};
 
 pub(super) fn jitter(base: Duration, fraction: f64) -> Duration {
     let nanos = std::time::SystemTime::now()

@@ -8,8 +8,8 @@ use catalog_api::Diagnostic;
 use catalog_api::validate::{Entry, Report, Rules, combine_files, validate_file};
 use git2::{Oid, Repository};
 
-use crate::source::SourceError;
-use crate::source::tree::{FileBlob, list_files, oversized_config, read_entry_blob};
+use crate::git::SourceError;
+use crate::git::tree::{FileBlob, list_files, oversized_config, read_entry_blob};
 
 /// Per-file validation results keyed by (path, blob id): a file whose blob did not change
 /// is not read or parsed again. The entries themselves are kept once, in the last report

@@ -5,8 +5,8 @@
 use catalog_api::duration::DurationError;
 
 use super::reason;
-use crate::source::SourceError;
-use crate::source::signature::{KeysError, SignatureError};
+use crate::git::SourceError;
+use crate::git::signature::{KeysError, SignatureError};
 
 /// Why a sync stopped before it finished.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@
 //! The fetch itself is blocking libgit2 work on a blocking thread. At the deadline the sync
 //! stops waiting for it, but libgit2 cannot be interrupted while it waits for the server's
 //! ref advertisement (no callback runs then): the thread ends only when libgit2's own idle
-//! timeout fires ([`crate::source::fetch::NETWORK_IDLE_TIMEOUT`]) or, for a remote that
+//! timeout fires ([`crate::git::fetch::NETWORK_IDLE_TIMEOUT`]) or, for a remote that
 //! trickles a byte now and then, when the remote stops. Such abandoned threads are bounded:
 //! each holds one of `--fetch-concurrency` slots until it really ends, and a source never has
 //! two fetches at once (the second would also write the same cache repository).
@@ -21,7 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Key;
 use super::error::FetchError;
-use crate::source::{self, FetchRequest, Fetched, SourceError};
+use crate::git::{self, FetchRequest, Fetched, SourceError};
 
 use crate::panics::LockExt as _;
 
@@ -103,7 +103,7 @@ impl FetchSlots {
             let permit = permits.acquire_owned().await?;
             let thread = tokio::task::spawn_blocking(move || {
                 let _held = (permit, in_flight);
-                source::fetch(&request)
+                git::fetch(&request)
             });
             Ok(thread.await??)
         };
@@ -118,7 +118,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    use crate::source::{Credentials, RefSpec};
+    use crate::git::{Credentials, RefSpec};
 
     fn request(url: String, cache: &std::path::Path) -> FetchRequest {
         FetchRequest {

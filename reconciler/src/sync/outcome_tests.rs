@@ -1,5 +1,5 @@
 use super::*;
-use crate::source::SourceError;
+use crate::git::SourceError;
 use crate::sync::plan::Blocked;
 
 const REV: &str = "0123456789abcdef0123456789abcdef01234567";

@@ -13,7 +13,7 @@ use super::super::effects::{self, jitter, later};
 use super::super::metrics::SourceLabels;
 use super::super::plan::{FetchState, fetch_due};
 use super::{Requeue, Step, Stop, SyncRun};
-use crate::source::Fetched;
+use crate::git::Fetched;
 
 /// Fetches when due; the revision to sync (the one fetched last when no fetch was due).
 pub(super) async fn fetch(run: &mut SyncRun<'_>) -> Step<Fetched> {

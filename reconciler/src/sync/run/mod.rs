@@ -28,7 +28,7 @@ use super::memo::PlanMemo;
 use super::outcome::Findings;
 use super::{Key, Shared};
 use crate::forge::CommitState;
-use crate::source::Fetched;
+use crate::git::Fetched;
 
 /// What a source's syncs remember between runs (in memory; a restart rebuilds it).
 #[derive(Default)]

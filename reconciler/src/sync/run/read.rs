@@ -15,7 +15,7 @@ use super::super::effects::cache_path;
 use super::super::error::Error;
 use super::super::plan::PlanInput;
 use super::{Step, Stop, SyncRun};
-use crate::source::{self, Fetched};
+use crate::git::{self, Fetched};
 
 /// What the revision declares, owned, so that each later step can lend it to the planner's
 /// [`PlanInput`].
@@ -64,7 +64,7 @@ pub(super) fn read_entries(run: &mut SyncRun<'_>, fetched: Fetched) -> Step<Desi
         })
     })?;
     let revision = &fetched.commit;
-    let rules = source::tree::environment_rules(&repo, revision, &spec.path, &target_namespace);
+    let rules = git::tree::environment_rules(&repo, revision, &spec.path, &target_namespace);
     let (max, entries) = (run.shared.max_entries, &mut run.memory.entries);
     let report =
         tokio::task::block_in_place(|| entries.read(&repo, revision, &spec.path, &rules, max))

@@ -19,8 +19,8 @@ use super::super::effects::{cache_path, read_secret};
 use super::super::error::{Error, Unverified};
 use super::super::outcome::Signature;
 use super::{Step, Stop, SyncRun};
-use crate::source::ancestry::{Ancestry, ancestry};
-use crate::source::signature::{self, TrustedKeys};
+use crate::git::ancestry::{Ancestry, ancestry};
+use crate::git::signature::{self, TrustedKeys};
 
 /// Verifies the signature (SourceVerified), then that the revision does not roll back.
 pub(super) async fn verify_signature(run: &mut SyncRun<'_>, revision: &str) -> Step<()> {
@@ -145,7 +145,7 @@ fn rollback_message(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::signature::SignatureError;
+    use crate::git::signature::SignatureError;
 
     fn spec(git_ref: serde_json::Value) -> CatalogSourceSpec {
         serde_json::from_value(serde_json::json!({"url": "file:///r.git", "ref": git_ref})).unwrap()

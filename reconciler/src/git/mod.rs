@@ -1,5 +1,7 @@
-//! Git side of a CatalogSource: fetching a ref into a per-source bare cache, credentials,
-//! reading entry files straight from the object database, and commit signature checks.
+//! The Git side of a CatalogSource (named `git`, not `source`, so it is not mistaken for
+//! [`catalog_api::source`], the resource): fetching a ref into a per-source bare cache,
+//! credentials, reading entry files straight from the object database, and commit signature
+//! checks.
 //!
 //! Everything here is blocking libgit2 work; callers run it on `spawn_blocking`.
 
