@@ -16,7 +16,7 @@ use super::Shared;
 use super::error::{FetchError, SecretError};
 use super::live::resource_version;
 use super::reason;
-use super::run::SourceState;
+use super::run::Memory;
 use super::status::merge_patch;
 use crate::forge::{CommitState, StatusReport};
 use crate::git::{Credentials, FetchRequest, Fetched, RefSpec};
@@ -182,7 +182,7 @@ pub(super) async fn event(
 pub(super) async fn report_commit(
     shared: &Shared,
     source: &CatalogSource,
-    state: &mut SourceState,
+    state: &mut Memory,
     revision: &str,
     value: CommitState,
     description: String,

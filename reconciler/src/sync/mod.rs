@@ -152,7 +152,7 @@ impl Controller {
             sources: sources.clone(),
             images: images.clone(),
             claims: Mutex::default(),
-            states: Mutex::default(),
+            memories: Mutex::default(),
             due: Mutex::default(),
             recorder: Recorder::new(
                 client.clone(),
@@ -368,7 +368,7 @@ pub(crate) struct Shared {
     pub images: Arc<live::LiveCache>,
     /// Target namespace → entry name → sources declaring it (nearly always one, shared).
     pub claims: Mutex<HashMap<String, Claims>>,
-    pub states: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<run::SourceState>>>>,
+    pub memories: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<run::Memory>>>>,
     /// Next interval fetch per source: written by [`schedule`] alone, from each run's
     /// [`Requeue`].
     pub due: Mutex<HashMap<Key, Instant>>,
@@ -385,8 +385,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn state(&self, key: &Key) -> Arc<tokio::sync::Mutex<run::SourceState>> {
-        self.states.locked().entry(key.clone()).or_default().clone()
+    fn memory(&self, key: &Key) -> Arc<tokio::sync::Mutex<run::Memory>> {
+        self.memories
+            .locked()
+            .entry(key.clone())
+            .or_default()
+            .clone()
     }
 
     fn source(&self, key: &Key) -> Option<Arc<CatalogSource>> {
@@ -442,7 +446,7 @@ impl Shared {
     /// time is the scheduler's to drop).
     fn forget(&self, key: &Key) {
         self.claim(key, "", &BTreeSet::new());
-        self.states.locked().remove(key);
+        self.memories.locked().remove(key);
         // Kubernetes names never hold `/` or `..`; a key that does names no cache of ours.
         let plain = |part: &str| !part.is_empty() && !part.contains(['/', '\\']) && part != "..";
         if plain(&key.0) && plain(&key.1) {

@@ -13,7 +13,7 @@ use super::check::{self, Access, Admission, SecretLookup};
 use super::guard::Guards;
 use super::metrics::Metrics;
 use super::plan::{self, Timing, Trigger};
-use super::status::{self, Context};
+use super::status::{self, Inputs};
 
 /// The status the controller writes after verifying `image` on a trigger that reads the
 /// manifests (its first verification, or `caib catalog verify`), with `credentials` in
@@ -28,7 +28,7 @@ pub async fn verify(
     let interval = plan::interval(&image.spec.verification_interval, &timing);
     let name = image.metadata.name.clone().unwrap_or_default();
     let seed = image.metadata.uid.clone().unwrap_or(name);
-    let context = |now| Context {
+    let context = |now| Inputs {
         generation: image.metadata.generation,
         now,
         verify_requested: None,

@@ -69,7 +69,9 @@ struct Memory {
     registry_wait_until: Option<Instant>,
 }
 
-struct State {
+/// Everything the verifications share; [`Memory`] is what one image's verifications remember
+/// (the sync uses the same two words).
+struct Shared {
     client: kube::Client,
     registry: RegistryClient,
     guards: Arc<guard::Guards>,
@@ -208,7 +210,7 @@ async fn watch_and_verify(
         registry.clone(),
         metrics.clone(),
     ));
-    let state = Arc::new(State {
+    let state = Arc::new(Shared {
         client: ctx.client.clone(),
         registry,
         guards: guards.clone(),
@@ -314,7 +316,7 @@ async fn lookup_secret(client: &kube::Client, image: &CatalogImage) -> SecretLoo
     }
 }
 
-async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action, WriteError> {
+async fn reconcile(image: Arc<CatalogImage>, state: Arc<Shared>) -> Result<Action, WriteError> {
     if image.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
@@ -361,7 +363,7 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
     let started = Instant::now();
     let secret = lookup_secret(&state.client, &image).await;
     let mut current: Option<CatalogImageStatus> = image.status.clone();
-    let context = |now| status::Context {
+    let context = |now| status::Inputs {
         generation: image.metadata.generation,
         now,
         verify_requested: verify_requested.as_deref(),
@@ -448,7 +450,7 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
 /// end with it, and no image would be verified again).
 async fn reconcile_contained(
     image: Arc<CatalogImage>,
-    state: Arc<State>,
+    state: Arc<Shared>,
 ) -> Result<Action, ReconcileError> {
     let (namespace, name) = (image.namespace().unwrap_or_default(), image.name_any());
     match crate::panics::contained(reconcile(image, state)).await {
@@ -461,7 +463,7 @@ async fn reconcile_contained(
     }
 }
 
-fn error_policy(_image: Arc<CatalogImage>, error: &ReconcileError, _state: Arc<State>) -> Action {
+fn error_policy(_image: Arc<CatalogImage>, error: &ReconcileError, _state: Arc<Shared>) -> Action {
     match error {
         ReconcileError::Write(_) => {
             tracing::warn!(error = %error, "verification status not written; retrying in 5s");

@@ -88,7 +88,7 @@ pub struct Transition {
 
 /// Inputs common to every transition.
 #[derive(Clone, Copy, Debug)]
-pub struct Context<'a> {
+pub struct Inputs<'a> {
     pub generation: Option<i64>,
     pub now: jiff::Timestamp,
     pub verify_requested: Option<&'a str>,
@@ -99,7 +99,7 @@ pub struct Context<'a> {
 
 /// The status written before the registry is contacted, on a first verification or after a
 /// spec change, so `kubectl get` shows the work in progress.
-pub fn verifying(prev: Option<&CatalogImageStatus>, ctx: &Context<'_>) -> CatalogImageStatus {
+pub fn verifying(prev: Option<&CatalogImageStatus>, ctx: &Inputs<'_>) -> CatalogImageStatus {
     let mut status = prev.cloned().unwrap_or_default();
     status.phase = Some(Phase::Verifying);
     let mut conditions = std::mem::take(&mut status.conditions);
@@ -131,7 +131,7 @@ pub fn verifying(prev: Option<&CatalogImageStatus>, ctx: &Context<'_>) -> Catalo
 pub fn transition(
     prev: Option<&CatalogImageStatus>,
     outcome: &Outcome,
-    ctx: &Context<'_>,
+    ctx: &Inputs<'_>,
 ) -> Transition {
     let prev_phase = prev.and_then(|s| s.phase);
     let prev_failures = prev.and_then(|s| s.verification_failures).unwrap_or(0);
@@ -374,7 +374,7 @@ fn set(
     status: &str,
     reason: &str,
     message: &str,
-    ctx: &Context<'_>,
+    ctx: &Inputs<'_>,
 ) {
     let transition_time = match find(conditions, ty) {
         Some(c) if c.status == status => c.last_transition_time.clone(),

@@ -8,8 +8,8 @@ const TIMING: Timing = Timing {
     min_interval: Duration::from_secs(30),
 };
 
-fn ctx(now: i64) -> Context<'static> {
-    Context {
+fn ctx(now: i64) -> Inputs<'static> {
+    Inputs {
         generation: Some(2),
         now: jiff::Timestamp::from_second(now).unwrap(),
         verify_requested: None,

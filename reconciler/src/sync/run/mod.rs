@@ -30,9 +30,10 @@ use super::{Key, Shared};
 use crate::forge::CommitState;
 use crate::git::Fetched;
 
-/// What a source's syncs remember between runs (in memory; a restart rebuilds it).
+/// What a source's syncs remember between runs (in memory; a restart rebuilds it); what all
+/// syncs share is [`super::Shared`] (the verification controller uses the same two words).
 #[derive(Default)]
-pub struct SourceState {
+pub struct Memory {
     pub(super) entries: EntryCache,
     pub(super) fetched: Option<Fetched>,
     pub(super) last_fetch: Option<Instant>,
@@ -73,7 +74,7 @@ pub(super) enum Stop {
     Suspended,
     /// An error that stalls the source until a new revision or a spec change.
     Failed(Error),
-    /// The fetch failed; the error is in [`SourceState::fetch_error`] for the next runs too.
+    /// The fetch failed; the error is in [`Memory::fetch_error`] for the next runs too.
     FetchFailed,
 }
 
@@ -86,7 +87,7 @@ pub(super) struct SyncRun<'a> {
     pub shared: &'a Shared,
     pub key: &'a Key,
     pub source: Arc<CatalogSource>,
-    pub memory: &'a mut SourceState,
+    pub memory: &'a mut Memory,
     /// The status this run started from: the source's, or the one we wrote last when the
     /// watch has not shown it yet.
     pub previous: CatalogSourceStatus,
@@ -101,7 +102,7 @@ impl<'a> SyncRun<'a> {
         shared: &'a Shared,
         key: &'a Key,
         source: Arc<CatalogSource>,
-        memory: &'a mut SourceState,
+        memory: &'a mut Memory,
         fetch_requested: bool,
     ) -> SyncRun<'a> {
         let source_rv = resource_version(&source.metadata);
@@ -160,7 +161,7 @@ pub(super) async fn sync_source(shared: &Shared, key: &Key, fetch_requested: boo
             _ => Requeue::OnTrigger,
         };
     }
-    let memory = shared.state(key);
+    let memory = shared.memory(key);
     let mut memory = memory.lock().await;
     let mut run = SyncRun::new(shared, key, source, &mut memory, fetch_requested);
     let ended = run.steps().await;
@@ -177,7 +178,7 @@ pub(super) async fn report_panic(shared: &Shared, key: &Key, error: Error) {
     let Some(source) = shared.source(key) else {
         return;
     };
-    let memory = shared.state(key);
+    let memory = shared.memory(key);
     let mut memory = memory.lock().await;
     let mut run = SyncRun::new(shared, key, source, &mut memory, false);
     // The status as the source has it: the panic may have come before our last write.
