@@ -11,6 +11,7 @@ pub mod entry;
 pub mod expansion;
 pub mod image;
 pub mod labels;
+pub mod percent;
 pub mod redact;
 pub mod reference;
 #[cfg(feature = "registry")]

@@ -1,6 +1,7 @@
 //! What each forge's REST API expects and answers, as pure functions: request building and
 //! response parsing are unit-tested here without a server; `super::ForgeClient` only sends.
 
+use catalog_api::percent::encode;
 use catalog_api::source::ForgeProvider;
 use serde_json::{Value, json};
 
@@ -30,19 +31,6 @@ pub enum PrState {
     Open,
     Closed,
     Merged,
-}
-
-/// Percent-encodes everything but unreserved characters (for path segments and query values).
-pub fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn repo_base(provider: ForgeProvider, repo: &str) -> String {

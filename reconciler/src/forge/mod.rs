@@ -108,7 +108,7 @@ impl Client {
             ForgeProvider::Gitlab => {
                 let url = format!(
                     "{base}/projects/{}/statuses/{}",
-                    encode_path(&repository),
+                    catalog_api::percent::encode(&repository),
                     report.sha
                 );
                 let body = serde_json::json!({"state": state, "description": description, "name": report.context});
@@ -153,19 +153,6 @@ pub fn repository_from_url(url: &str) -> Option<String> {
     };
     let path = path.trim_matches('/').trim_end_matches(".git").to_string();
     path.contains('/').then_some(path)
-}
-
-/// GitLab's project id form: the path with every `/` encoded.
-fn encode_path(path: &str) -> String {
-    let mut out = String::new();
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -238,6 +225,9 @@ mod tests {
             repository_from_url("file:///tmp/x.git"),
             Some("tmp/x".into())
         );
-        assert_eq!(encode_path("grp/sub/cat"), "grp%2Fsub%2Fcat");
+        assert_eq!(
+            catalog_api::percent::encode("grp/sub/cat"),
+            "grp%2Fsub%2Fcat"
+        );
     }
 }

@@ -19,9 +19,21 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
             .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("bearer_token", &self.bearer_token.as_ref().map(|_| "***"))
-            .field("identity", &self.identity.as_ref().map(|_| "***"))
+            .field(
+                "password",
+                &self.password.as_ref().map(|_| catalog_api::redact::MASK),
+            )
+            .field(
+                "bearer_token",
+                &self
+                    .bearer_token
+                    .as_ref()
+                    .map(|_| catalog_api::redact::MASK),
+            )
+            .field(
+                "identity",
+                &self.identity.as_ref().map(|_| catalog_api::redact::MASK),
+            )
             .field("known_hosts", &self.known_hosts.is_some())
             .finish()
     }

@@ -373,7 +373,7 @@ pub fn resolve(repo: &Repository, reference: &RefSpec, url: &str) -> Result<Fetc
 fn scrub(message: &str, creds: &Credentials) -> String {
     let mut message = redact_text(message).into_owned();
     for secret in [&creds.password, &creds.bearer_token].into_iter().flatten() {
-        message = message.replace(secret.as_str(), "***");
+        message = message.replace(secret.as_str(), catalog_api::redact::MASK);
     }
     message
 }
