@@ -10,6 +10,7 @@ pub mod duration;
 pub mod entry;
 pub mod expansion;
 pub mod image;
+pub mod jitter;
 pub mod labels;
 pub mod percent;
 pub mod redact;

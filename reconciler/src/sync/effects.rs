@@ -21,15 +21,11 @@ use super::status::merge_patch;
 use crate::forge::{CommitState, StatusReport};
 use crate::git::{Credentials, FetchRequest, Fetched, RefSpec};
 
+/// `base` spread by up to ± `fraction` ([`catalog_api::jitter`]), seeded by the clock: the
+/// sync's timers need no reproducible schedule.
 pub(super) fn jitter(base: Duration, fraction: f64) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let unit = f64::from(nanos % 1000) / 1000.0; // 0..1
-    let factor = 1.0 + fraction * (unit * 2.0 - 1.0);
-    // Saturating: `mul_f64` panics where the product does not fit a Duration.
-    Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(base)
+    let unit = catalog_api::jitter::unit(std::time::SystemTime::now());
+    catalog_api::jitter::spread(base, fraction, unit)
 }
 
 /// The instant `after` from now, saturating instead of panicking: no duration a spec can hold

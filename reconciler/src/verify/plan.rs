@@ -5,7 +5,6 @@
 //! derived from the object's uid and its last verification, so it is stable across restarts
 //! and spreads images created together.
 
-use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use catalog_api::image::{CatalogImageStatus, Phase};
@@ -34,11 +33,7 @@ impl Default for Timing {
 }
 
 /// A number in [0, 1) derived from `seed`: the jitter of one schedule decision.
-pub fn jitter(seed: impl Hash) -> f64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    seed.hash(&mut hasher);
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
+pub use catalog_api::jitter::unit as jitter;
 
 /// The spec's interval, with the operator's floor applied and capped at the CRD's maximum
 /// (an object stored before the CRD carried that bound must not overflow a timer).
