@@ -30,7 +30,10 @@ mod tests {
             let u = unit(("uid", seed));
             assert!((0.0..1.0).contains(&u), "{u}");
             let d = spread(Duration::from_secs(100), 0.2, u);
-            assert!(d >= Duration::from_secs(80) && d < Duration::from_secs(120), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(80) && d < Duration::from_secs(120),
+                "{d:?}"
+            );
         }
         assert_eq!(unit("same"), unit("same"));
         assert_eq!(spread(Duration::MAX, 0.5, 0.99), Duration::MAX);

@@ -6,6 +6,7 @@
 //! check and status transition) instead of keeping copies.
 
 pub mod config;
+mod events;
 mod forge;
 mod git;
 mod http;

@@ -3,11 +3,12 @@
 
 use catalog_api::{CatalogImage, CatalogImageStatus};
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{EventType, Recorder};
 use kube::{Resource as _, ResourceExt as _};
 
 use super::WriteError;
 use super::status::{EventSpec, merge_patch};
+use crate::events;
 
 /// Writes `new` as the status, sending only what differs from `old`; nothing at all when
 /// they are equal. A deleted object is not an error.
@@ -47,30 +48,20 @@ pub async fn write_status(
 pub async fn publish_events(recorder: &Recorder, image: &CatalogImage, events: &[EventSpec]) {
     let reference = image.object_ref(&());
     for spec in events {
-        let event = Event {
-            type_: if spec.warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: spec.reason.to_string(),
-            note: Some(truncate(&spec.note, 1000)),
-            action: "Verify".into(),
-            secondary: None,
+        let type_ = match spec.warning {
+            true => EventType::Warning,
+            false => EventType::Normal,
         };
-        if let Err(e) = recorder.publish(&event, &reference).await {
+        let published = events::publish(
+            recorder,
+            &reference,
+            type_,
+            spec.reason,
+            &spec.note,
+            "Verify",
+        );
+        if let Err(e) = published.await {
             tracing::warn!(error = %e, reason = spec.reason, name = %image.name_any(), "event not recorded");
         }
     }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
