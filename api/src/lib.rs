@@ -5,6 +5,7 @@
 //! Keeping these in one crate is what guarantees that an entry `caib` accepts is an entry the
 //! reconciler applies, and that the CRDs in `crds/` describe exactly the types the code uses.
 
+pub mod conditions;
 pub mod diagnostic;
 pub mod duration;
 pub mod entry;

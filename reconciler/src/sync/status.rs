@@ -11,7 +11,7 @@ use catalog_api::image::Phase;
 use catalog_api::source::{
     CatalogSourceStatus, InvalidEntry, MAX_LISTED, SourceSummary, SyncRecord,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 use super::live::LiveImage;
 use super::plan::{Plan, short};
@@ -22,8 +22,9 @@ pub const MAX_MESSAGE_CHARS: usize = 200;
 /// Syncs kept in `status.history`.
 pub const HISTORY: usize = 5;
 
-/// Sets a condition; returns whether anything changed. The transition time only moves when
-/// the status flips, so an unchanged sync produces an identical status (and no write).
+/// Sets a condition to True or False, now ([`catalog_api::conditions::set`]: the transition
+/// time only moves when the status flips, so an unchanged sync produces an identical status
+/// and no write).
 pub fn set_condition(
     conditions: &mut Vec<Condition>,
     type_: &str,
@@ -33,24 +34,8 @@ pub fn set_condition(
     generation: Option<i64>,
 ) {
     let status = if status { "True" } else { "False" };
-    if let Some(existing) = conditions.iter_mut().find(|c| c.type_ == type_) {
-        if existing.status != status {
-            existing.last_transition_time = Time(jiff::Timestamp::now());
-        }
-        existing.status = status.into();
-        existing.reason = reason.into();
-        existing.message = message.into();
-        existing.observed_generation = generation;
-        return;
-    }
-    conditions.push(Condition {
-        type_: type_.into(),
-        status: status.into(),
-        reason: reason.into(),
-        message: message.into(),
-        observed_generation: generation,
-        last_transition_time: Time(jiff::Timestamp::now()),
-    });
+    let now = jiff::Timestamp::now();
+    catalog_api::conditions::set(conditions, type_, status, reason, message, generation, now);
 }
 
 /// Removes a condition type (e.g. SourceVerified when verification is switched off).

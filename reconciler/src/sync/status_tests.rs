@@ -1,4 +1,5 @@
 use super::*;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 #[test]
 fn conditions_keep_their_transition_time_while_status_is_unchanged() {

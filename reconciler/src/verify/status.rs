@@ -367,7 +367,7 @@ fn find<'c>(conditions: &'c [Condition], ty: &str) -> Option<&'c Condition> {
     conditions.iter().find(|c| c.type_ == ty)
 }
 
-/// Sets a condition, keeping its lastTransitionTime when the status did not change.
+/// Sets a condition at `ctx.now` ([`catalog_api::conditions::set`]).
 fn set(
     conditions: &mut Vec<Condition>,
     ty: &str,
@@ -376,22 +376,8 @@ fn set(
     message: &str,
     ctx: &Inputs<'_>,
 ) {
-    let transition_time = match find(conditions, ty) {
-        Some(c) if c.status == status => c.last_transition_time.clone(),
-        _ => Time(ctx.now),
-    };
-    let condition = Condition {
-        type_: ty.to_string(),
-        status: status.to_string(),
-        reason: reason.to_string(),
-        message: message.to_string(),
-        observed_generation: ctx.generation,
-        last_transition_time: transition_time,
-    };
-    match conditions.iter_mut().find(|c| c.type_ == ty) {
-        Some(existing) => *existing = condition,
-        None => conditions.push(condition),
-    }
+    let (generation, now) = (ctx.generation, ctx.now);
+    catalog_api::conditions::set(conditions, ty, status, reason, message, generation, now);
 }
 
 /// The JSON merge patch turning `old` into `new` (RFC 7386): changed keys, `null` for removed
