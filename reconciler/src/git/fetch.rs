@@ -3,18 +3,16 @@
 //! The cache survives between syncs (and restarts, when the cache dir is persistent), so
 //! every fetch after the first is incremental: only new objects cross the network.
 
-use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-use git2::{
-    CertificateCheckStatus, Cred, CredentialType, FetchOptions, Oid, RemoteCallbacks, Repository,
-};
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use git2::{FetchOptions, Oid, RemoteCallbacks, Repository};
 
-use super::auth::{Credentials, HostKeyVerdict, check_host_key};
+use super::auth::Credentials;
+use super::callbacks::{Problems, credentials, host_key};
 use catalog_api::redact::{redact_text, redact_url};
 
 use super::SourceError;
@@ -114,20 +112,9 @@ pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
         debug_assert_eq!(&found.commit, sha);
         return Ok(found);
     }
-    let refspecs: Vec<String> = match &request.reference {
-        RefSpec::Branch(b) => vec![format!("+refs/heads/{b}:refs/remotes/origin/{b}")],
-        RefSpec::Tag(t) => vec![format!("+refs/tags/{t}:refs/tags/{t}")],
-        RefSpec::Commit(_) => vec![
-            "+refs/heads/*:refs/remotes/origin/*".into(),
-            "+refs/tags/*:refs/tags/*".into(),
-        ],
-    };
+    let refspecs = refspecs(&request.reference);
     let deadline = Instant::now() + request.timeout;
-    let auth_problem: Cell<Option<String>> = Cell::new(None);
-    let host_problem: Cell<Option<String>> = Cell::new(None);
-    // The secret credential last handed to libgit2 (described, never its value): being asked
-    // again means the remote refused it.
-    let handed_out: Cell<Option<String>> = Cell::new(None);
+    let problems = Problems::default();
     let creds = &request.credentials;
     let basic_auth = creds.username.is_some() && creds.password.is_some();
     let bearer = creds.bearer_token.as_ref().filter(|_| !basic_auth);
@@ -135,91 +122,15 @@ pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
     callbacks.transfer_progress(|_| Instant::now() < deadline);
     callbacks.sideband_progress(|_| Instant::now() < deadline);
     callbacks.credentials(|_url, username_from_url, allowed| {
-        if let Some(refused) = handed_out.take() {
-            // libgit2 asks again after a rejection; asking forever never ends.
-            auth_problem.set(Some(format!(": the remote rejected {refused}")));
-            return Err(git2::Error::from_str("credentials rejected"));
-        }
-        if allowed.contains(CredentialType::SSH_KEY)
-            && let Some(identity) = &creds.identity
-        {
-            let user = username_from_url
-                .map(str::to_string)
-                .or_else(|| creds.username.clone())
-                .unwrap_or_else(|| "git".into());
-            handed_out.set(Some(format!(
-                "the SSH identity of the secret for user {user:?}"
-            )));
-            return Cred::ssh_key_from_memory(&user, None, identity, None).inspect_err(|e| {
-                auth_problem.set(Some(format!(
-                    ": the secret's `identity` is not a usable SSH private key ({})",
-                    scrub(e.message(), creds)
-                )));
-            });
-        }
-        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
-            if let (Some(user), Some(password)) = (&creds.username, &creds.password) {
-                handed_out.set(Some(format!("the username/password of user {user:?}")));
-                return Cred::userpass_plaintext(user, password);
-            }
-            if bearer.is_some() {
-                // The token went as a header on this request and the server answered 401.
-                auth_problem.set(Some(": the remote rejected the bearer token".into()));
-                return Err(git2::Error::from_str("bearer token rejected"));
-            }
-        }
-        if allowed.contains(CredentialType::USERNAME) {
-            // Only the user name (ssh asks for it before the key when the URL has none).
-            return Cred::username(creds.username.as_deref().or(username_from_url).unwrap_or("git"));
-        }
-        auth_problem.set(Some(
-            ": the remote asks for credentials and the CatalogSource has no secretRef with username/password, bearerToken or identity".into(),
-        ));
-        Err(git2::Error::from_str("no credentials"))
+        credentials(
+            creds,
+            bearer.is_some(),
+            &problems,
+            username_from_url,
+            allowed,
+        )
     });
-    callbacks.certificate_check(|cert, host| {
-        let Some(hostkey) = cert.as_hostkey() else {
-            return Ok(CertificateCheckStatus::CertificatePassthrough);
-        };
-        let Some(raw) = hostkey.hostkey() else {
-            return Ok(CertificateCheckStatus::CertificatePassthrough);
-        };
-        let port = ssh_port(&request.url);
-        let server = format!("{host}:{}", port.unwrap_or(22));
-        let key_type = hostkey.hostkey_type().map_or("unknown", |t| t.name());
-        let described = format!("{key_type} {}", fingerprint(raw));
-        let Some(known_hosts) = &creds.known_hosts else {
-            host_problem.set(Some(format!(
-                "the SSH host key of {server} ({described}) cannot be checked: add `known_hosts` to the CatalogSource's secret"
-            )));
-            return Err(git2::Error::from_str("no known_hosts"));
-        };
-        match check_host_key(known_hosts, host, port, &STANDARD.encode(raw)) {
-            HostKeyVerdict::Trusted => Ok(CertificateCheckStatus::CertificateOk),
-            HostKeyVerdict::Revoked => {
-                host_problem.set(Some(format!(
-                    "the SSH host key of {server} ({described}) is marked @revoked in the secret's known_hosts"
-                )));
-                Err(git2::Error::from_str("host key revoked"))
-            }
-            HostKeyVerdict::Unknown => {
-                let entry = match port {
-                    Some(p) if p != 22 => format!("[{host}]:{p}"),
-                    _ => host.to_string(),
-                };
-                // The server offers one key of each type it has and libssh2 picks ed25519
-                // first: a known_hosts holding only another type is a common cause.
-                let keyscan = match port {
-                    Some(p) if p != 22 => format!("ssh-keyscan -p {p} {host}"),
-                    _ => format!("ssh-keyscan {host}"),
-                };
-                host_problem.set(Some(format!(
-                    "the SSH host key of {server} ({described}) is unknown: it is not trusted by any `{entry}` entry of the secret's known_hosts (`{keyscan}` lists the keys the server offers; check them against a trusted source)"
-                )));
-                Err(git2::Error::from_str("host key unknown"))
-            }
-        }
-    });
+    callbacks.certificate_check(|cert, host| host_key(cert, host, request, &problems));
     let mut options = FetchOptions::new();
     options.remote_callbacks(callbacks);
     options.download_tags(git2::AutotagOption::None);
@@ -246,55 +157,86 @@ pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
     let result = remote.fetch(&refspecs, Some(&mut options), None);
     drop(remote);
     if let Err(e) = result {
-        if Instant::now() >= deadline {
-            return Err(SourceError::Timeout {
-                url,
-                seconds: request.timeout.as_secs(),
-            });
-        }
-        if let Some(detail) = auth_problem.take() {
-            return Err(SourceError::Auth { url, detail });
-        }
-        if let Some(problem) = host_problem.take() {
-            return Err(SourceError::Fetch {
-                url,
-                message: problem,
-            });
-        }
-        let message = scrub(e.message(), creds);
-        if e.class() == git2::ErrorClass::Ssh
-            && creds.identity.is_some()
-            && message.contains("private key")
-        {
-            // libssh2 could not use the identity (not a key, encrypted, unknown format).
-            return Err(SourceError::Auth {
-                url,
-                detail: format!(
-                    ": the secret's `identity` is not a usable SSH private key ({message}); it must be an unencrypted private key in OpenSSH or PEM format"
-                ),
-            });
-        }
-        if e.code() == git2::ErrorCode::Timeout {
-            return Err(SourceError::Fetch {
-                url,
-                message: format!(
-                    "the remote did not answer within {}s ({message})",
-                    NETWORK_IDLE_TIMEOUT.as_secs()
-                ),
-            });
-        }
-        if e.code() == git2::ErrorCode::Auth || message.contains("401") {
-            // With a bearer token the 401 usually carries a `Bearer` challenge, which libgit2
-            // reports as an authentication it does not support: say what actually happened.
-            let detail = match bearer_header {
-                Some(_) => format!(": the remote rejected the bearer token ({message})"),
-                None => format!(": {message}"),
-            };
-            return Err(SourceError::Auth { url, detail });
-        }
-        return Err(SourceError::Fetch { url, message });
+        let timed_out = Instant::now() >= deadline;
+        return Err(failure(
+            e,
+            request,
+            url,
+            timed_out,
+            &problems,
+            bearer_header.is_some(),
+        ));
     }
     resolve(&repo, &request.reference, &url)
+}
+
+/// What the remote's refs map to in the cache.
+fn refspecs(reference: &RefSpec) -> Vec<String> {
+    match reference {
+        RefSpec::Branch(b) => vec![format!("+refs/heads/{b}:refs/remotes/origin/{b}")],
+        RefSpec::Tag(t) => vec![format!("+refs/tags/{t}:refs/tags/{t}")],
+        RefSpec::Commit(_) => vec![
+            "+refs/heads/*:refs/remotes/origin/*".into(),
+            "+refs/tags/*:refs/tags/*".into(),
+        ],
+    }
+}
+
+/// What a failed fetch was, said so the user can act: the deadline, what the callbacks saw
+/// (a rejected credential, an untrusted host key), else libgit2's error, classified.
+fn failure(
+    e: git2::Error,
+    request: &FetchRequest,
+    url: String,
+    timed_out: bool,
+    problems: &Problems,
+    bearer: bool,
+) -> SourceError {
+    let creds = &request.credentials;
+    if timed_out {
+        return SourceError::Timeout {
+            url,
+            seconds: request.timeout.as_secs(),
+        };
+    }
+    if let Some(detail) = problems.auth.take() {
+        return SourceError::Auth { url, detail };
+    }
+    if let Some(message) = problems.host.take() {
+        return SourceError::Fetch { url, message };
+    }
+    let message = scrub(e.message(), creds);
+    if e.class() == git2::ErrorClass::Ssh
+        && creds.identity.is_some()
+        && message.contains("private key")
+    {
+        // libssh2 could not use the identity (not a key, encrypted, unknown format).
+        return SourceError::Auth {
+            url,
+            detail: format!(
+                ": the secret's `identity` is not a usable SSH private key ({message}); it must be an unencrypted private key in OpenSSH or PEM format"
+            ),
+        };
+    }
+    if e.code() == git2::ErrorCode::Timeout {
+        return SourceError::Fetch {
+            url,
+            message: format!(
+                "the remote did not answer within {}s ({message})",
+                NETWORK_IDLE_TIMEOUT.as_secs()
+            ),
+        };
+    }
+    if e.code() == git2::ErrorCode::Auth || message.contains("401") {
+        // With a bearer token the 401 usually carries a `Bearer` challenge, which libgit2
+        // reports as an authentication it does not support: say what actually happened.
+        let detail = match bearer {
+            true => format!(": the remote rejected the bearer token ({message})"),
+            false => format!(": {message}"),
+        };
+        return SourceError::Auth { url, detail };
+    }
+    SourceError::Fetch { url, message }
 }
 
 /// libgit2's depth for "fetch everything and unshallow" (`GIT_FETCH_DEPTH_UNSHALLOW`).
@@ -370,7 +312,7 @@ pub fn resolve(repo: &Repository, reference: &RefSpec, url: &str) -> Result<Fetc
 
 /// Removes credentials that libgit2 may echo in its messages: those of any URL in it, and
 /// the secret's values wherever they appear.
-fn scrub(message: &str, creds: &Credentials) -> String {
+pub(super) fn scrub(message: &str, creds: &Credentials) -> String {
     let mut message = redact_text(message).into_owned();
     for secret in [&creds.password, &creds.bearer_token].into_iter().flatten() {
         message = message.replace(secret.as_str(), catalog_api::redact::MASK);
@@ -378,7 +320,7 @@ fn scrub(message: &str, creds: &Credentials) -> String {
     message
 }
 
-fn ssh_port(url: &str) -> Option<u16> {
+pub(super) fn ssh_port(url: &str) -> Option<u16> {
     let rest = url.strip_prefix("ssh://")?;
     let authority = rest.split('/').next()?;
     let host_port = authority.rsplit('@').next()?;
@@ -387,7 +329,7 @@ fn ssh_port(url: &str) -> Option<u16> {
 
 /// OpenSSH's fingerprint of a host key (`SHA256:` and unpadded base64), as `ssh-keygen -lf`
 /// prints it, so a message can be compared with what the server's admin publishes.
-fn fingerprint(key: &[u8]) -> String {
+pub(super) fn fingerprint(key: &[u8]) -> String {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(key);
     format!("SHA256:{}", STANDARD_NO_PAD.encode(digest))

@@ -7,6 +7,7 @@
 
 pub mod ancestry;
 pub mod auth;
+mod callbacks;
 pub mod fetch;
 pub mod signature;
 pub mod tree;

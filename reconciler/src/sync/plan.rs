@@ -275,51 +275,57 @@ pub fn plan(input: &PlanInput<'_>, live: &[Arc<LiveImage>]) -> Plan {
         deletions.push((*name).to_string());
     }
 
-    let approval = approval(input.approved_revision, input.revision);
-    if !deletions.is_empty() && approval != Approval::Approved {
-        let budget = deletion_budget(input.max_deletions, managed_before);
-        let remaining = managed_before - deletions.len();
-        let how = format!(
-            "{}{}",
-            refusal_note(labels::APPROVE_DELETIONS, approval),
-            how_to_approve(
-                input.source_namespace,
-                input.source,
-                labels::APPROVE_DELETIONS,
-                input.revision
-            )
-        );
-        let blocked = if remaining == 0 && !input.allow_empty {
-            Some(Blocked {
-                reason: "EmptyRevisionBlocked",
-                message: format!(
-                    "revision {} would delete all {} entries of this source; nothing was deleted ({how}, or set spec.allowEmpty)",
-                    short(input.revision),
-                    deletions.len()
-                ),
-                held: Vec::new(),
-            })
-        } else if deletions.len() > budget {
-            Some(Blocked {
-                reason: "DeletionBudgetExceeded",
-                message: format!(
-                    "revision {} would delete {} entries, over maxDeletions ({budget}); nothing was deleted ({how})",
-                    short(input.revision),
-                    deletions.len()
-                ),
-                held: Vec::new(),
-            })
-        } else {
-            None
-        };
-        if let Some(mut blocked) = blocked {
-            plan.managed += deletions.len();
-            blocked.held = std::mem::take(&mut deletions);
-            plan.blocked = Some(blocked);
-        }
+    if let Some(mut blocked) = held_back(input, &deletions, managed_before) {
+        plan.managed += deletions.len();
+        blocked.held = std::mem::take(&mut deletions);
+        plan.blocked = Some(blocked);
     }
     plan.prune = deletions;
     plan
+}
+
+/// Why `deletions` wait for approval (an emptied revision, or more than `maxDeletions`), or
+/// `None` when they may go.
+fn held_back(
+    input: &PlanInput<'_>,
+    deletions: &[String],
+    managed_before: usize,
+) -> Option<Blocked> {
+    let approval = approval(input.approved_revision, input.revision);
+    if deletions.is_empty() || approval == Approval::Approved {
+        return None;
+    }
+    let budget = deletion_budget(input.max_deletions, managed_before);
+    let remaining = managed_before - deletions.len();
+    let how = format!(
+        "{}{}",
+        refusal_note(labels::APPROVE_DELETIONS, approval),
+        how_to_approve(
+            input.source_namespace,
+            input.source,
+            labels::APPROVE_DELETIONS,
+            input.revision
+        )
+    );
+    let revision = short(input.revision);
+    if remaining == 0 && !input.allow_empty {
+        return Some(Blocked {
+            reason: super::reason::EMPTY_REVISION_BLOCKED,
+            message: format!(
+                "revision {revision} would delete all {} entries of this source; nothing was deleted ({how}, or set spec.allowEmpty)",
+                deletions.len()
+            ),
+            held: Vec::new(),
+        });
+    }
+    (deletions.len() > budget).then(|| Blocked {
+        reason: super::reason::DELETION_BUDGET_EXCEEDED,
+        message: format!(
+            "revision {revision} would delete {} entries, over maxDeletions ({budget}); nothing was deleted ({how})",
+            deletions.len()
+        ),
+        held: Vec::new(),
+    })
 }
 
 /// What decides whether a sync fetches the remote.

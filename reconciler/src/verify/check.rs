@@ -31,12 +31,16 @@ pub enum SecretLookup {
 }
 
 fn failure(reason: &'static str, message: String, transient: bool) -> Outcome {
-    Outcome::Failed(Failure {
+    Outcome::Failed(failed(reason, message, transient))
+}
+
+fn failed(reason: &'static str, message: String, transient: bool) -> Failure {
+    Failure {
         reason,
         message,
         transient,
         retry_after: None,
-    })
+    }
 }
 
 /// What the host guard said before the verification took a worker (see `guard`).
@@ -103,42 +107,9 @@ pub async fn check(
         }
         (a, b) => a.or(b).map(str::to_string),
     };
-    let (credentials, secret_name) = match secret {
-        SecretLookup::NotReferenced => (Credentials::Anonymous, None),
-        SecretLookup::Given(credentials) => (credentials.clone(), None),
-        SecretLookup::Missing(name) => {
-            return failure(
-                reason::SECRET_NOT_FOUND,
-                format!(
-                    "secret {name} named in spec.authSecretRef does not exist; create it (kubectl create secret docker-registry {} --docker-server={})",
-                    name.rsplit('/').next().unwrap_or(name),
-                    reference.registry()
-                ),
-                false,
-            );
-        }
-        SecretLookup::Unreadable(name, why) => {
-            return failure(
-                reason::SECRET_UNREADABLE,
-                format!("secret {name} could not be read: {why}"),
-                true,
-            );
-        }
-        SecretLookup::Found(name, secret) => match Credentials::from_secret(secret, &reference) {
-            Ok(c) => (c, Some(name.as_str())),
-            Err(e @ CredentialsError::NotBound { .. }) => {
-                let (namespace, short) = name.split_once('/').unwrap_or(("", name));
-                let message = format!(
-                    "secret {name}: {e}; if it is meant for this registry: kubectl annotate secret {short} -n {namespace} {}={}",
-                    catalog_api::labels::REGISTRY_HOSTS,
-                    reference.registry()
-                );
-                return failure(reason::SECRET_NOT_BOUND, message, false);
-            }
-            Err(e) => {
-                return failure(reason::INVALID_SECRET, format!("secret {name}: {e}"), false);
-            }
-        },
+    let (credentials, secret_name) = match credentials(secret, &reference) {
+        Ok(found) => found,
+        Err(refused) => return Outcome::Failed(refused),
     };
     let pass = match access.admission {
         Admission::Pass(pass) => pass,
@@ -193,6 +164,49 @@ pub async fn check(
         Err((pinned_missing, error)) => {
             Outcome::Failed(from_registry_error(&error, pinned_missing, secret_name))
         }
+    }
+}
+
+/// The credentials `secret` yields for `reference` and the Secret's name, or the failed
+/// failure that says what is wrong with it.
+fn credentials<'s>(
+    secret: &'s SecretLookup,
+    reference: &ImageReference,
+) -> Result<(Credentials, Option<&'s str>), Failure> {
+    match secret {
+        SecretLookup::NotReferenced => Ok((Credentials::Anonymous, None)),
+        SecretLookup::Given(credentials) => Ok((credentials.clone(), None)),
+        SecretLookup::Missing(name) => Err(failed(
+            reason::SECRET_NOT_FOUND,
+            format!(
+                "secret {name} named in spec.authSecretRef does not exist; create it (kubectl create secret docker-registry {} --docker-server={})",
+                name.rsplit('/').next().unwrap_or(name),
+                reference.registry()
+            ),
+            false,
+        )),
+        SecretLookup::Unreadable(name, why) => Err(failed(
+            reason::SECRET_UNREADABLE,
+            format!("secret {name} could not be read: {why}"),
+            true,
+        )),
+        SecretLookup::Found(name, secret) => match Credentials::from_secret(secret, reference) {
+            Ok(c) => Ok((c, Some(name.as_str()))),
+            Err(e @ CredentialsError::NotBound { .. }) => {
+                let (namespace, short) = name.split_once('/').unwrap_or(("", name));
+                let message = format!(
+                    "secret {name}: {e}; if it is meant for this registry: kubectl annotate secret {short} -n {namespace} {}={}",
+                    catalog_api::labels::REGISTRY_HOSTS,
+                    reference.registry()
+                );
+                Err(failed(reason::SECRET_NOT_BOUND, message, false))
+            }
+            Err(e) => Err(failed(
+                reason::INVALID_SECRET,
+                format!("secret {name}: {e}"),
+                false,
+            )),
+        },
     }
 }
 

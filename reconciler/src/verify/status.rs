@@ -133,11 +133,13 @@ pub fn transition(
     outcome: &Outcome,
     ctx: &Inputs<'_>,
 ) -> Transition {
-    let prev_phase = prev.and_then(|s| s.phase);
-    let prev_failures = prev.and_then(|s| s.verification_failures).unwrap_or(0);
     let mut status = prev.cloned().unwrap_or_default();
-    let mut conditions = std::mem::take(&mut status.conditions);
-    let mut events = Vec::new();
+    let mut next = Next {
+        prev_phase: prev.and_then(|s| s.phase),
+        prev_failures: prev.and_then(|s| s.verification_failures).unwrap_or(0),
+        conditions: std::mem::take(&mut status.conditions),
+        events: Vec::new(),
+    };
     let now = Time(ctx.now);
     status.observed_generation = ctx.generation;
     status.last_verification_time = Some(now.clone());
@@ -145,173 +147,206 @@ pub fn transition(
         status.last_handled_verify_at = Some(requested.to_string());
     }
     let periodic = periodic_delay(ctx.interval, jitter((ctx.seed, ctx.now.as_second())));
-    let requeue;
-    match outcome {
+    let requeue = match outcome {
         Outcome::Verified {
             metadata,
             tag_moved,
         } => {
-            status.phase = Some(Phase::Available);
-            status.verification_failures = Some(0);
-            status.registry_metadata = Some(metadata.clone());
-            status.published_at.get_or_insert(now);
-            let digest = metadata.resolved_digest.clone().unwrap_or_default();
-            let summary = describe(metadata);
-            set(
-                &mut conditions,
-                condition::AVAILABLE,
-                "True",
-                reason::RESOLVED,
-                &format!("resolved {digest}"),
-                ctx,
-            );
-            set(
-                &mut conditions,
-                condition::VERIFIED,
-                "True",
-                reason::MATCHES,
-                &summary,
-                ctx,
-            );
-            set(
-                &mut conditions,
-                condition::READY,
-                "True",
-                reason::READY,
-                &summary,
-                ctx,
-            );
-            let previously_moved =
-                find(&conditions, condition::TAG_MOVED).map(|c| c.message.clone());
-            match tag_moved {
-                Some(moved) => {
-                    let message = format!(
-                        "tag {} now points to {} while spec.digest pins {}; the pinned image is still served. Update spec.digest to adopt the new image, or re-push the tag",
-                        moved.tag, moved.tag_digest, moved.pinned
-                    );
-                    if previously_moved.as_deref() != Some(message.as_str()) {
-                        events.push(EventSpec {
-                            warning: true,
-                            reason: reason::TAG_MOVED,
-                            note: message.clone(),
-                        });
-                    }
-                    set(
-                        &mut conditions,
-                        condition::TAG_MOVED,
-                        "True",
-                        reason::TAG_MOVED,
-                        &message,
-                        ctx,
-                    );
-                }
-                None => conditions.retain(|c| c.type_ != condition::TAG_MOVED),
-            }
-            if prev_phase != Some(Phase::Available) {
-                events.push(EventSpec {
-                    warning: false,
-                    reason: "Verified",
-                    note: summary,
-                });
-            }
-            requeue = periodic;
+            verified(&mut next, &mut status, metadata, tag_moved.as_ref(), ctx);
+            periodic
         }
         Outcome::Mismatch {
             metadata,
             reason,
             message,
         } => {
-            status.phase = Some(Phase::Failed);
-            status.verification_failures = Some(prev_failures.saturating_add(1));
-            status.registry_metadata = Some(metadata.clone());
-            conditions.retain(|c| c.type_ != condition::TAG_MOVED);
-            for ty in [condition::AVAILABLE, condition::VERIFIED, condition::READY] {
-                set(&mut conditions, ty, "False", reason, message, ctx);
-            }
-            if prev_phase != Some(Phase::Failed) {
-                events.push(EventSpec {
-                    warning: true,
-                    reason: "Failed",
-                    note: format!("{reason}: {message}"),
-                });
-            }
-            requeue = periodic;
+            mismatched(&mut next, &mut status, metadata, (reason, message), ctx);
+            periodic
         }
-        Outcome::Failed(failure) => {
-            let failures = prev_failures.saturating_add(1);
-            status.verification_failures = Some(failures);
-            let failed = !failure.transient || failures >= FAILURES_TO_FAILED;
-            let phase = if failed {
-                Phase::Failed
-            } else {
-                Phase::Unavailable
-            };
-            status.phase = Some(phase);
-            let message = if failure.transient && failed {
-                format!(
-                    "{} ({failures} consecutive failures; retrying every {})",
-                    failure.message,
-                    catalog_api::duration::format(ctx.interval)
-                )
-            } else {
-                failure.message.clone()
-            };
-            set(
-                &mut conditions,
-                condition::AVAILABLE,
-                "False",
-                failure.reason,
-                &message,
-                ctx,
-            );
-            set(
-                &mut conditions,
-                condition::READY,
-                "False",
-                failure.reason,
-                &message,
-                ctx,
-            );
-            if !failure.transient || find(&conditions, condition::VERIFIED).is_none() {
-                let status = if failure.transient {
-                    "Unknown"
-                } else {
-                    "False"
-                };
-                set(
-                    &mut conditions,
-                    condition::VERIFIED,
-                    status,
-                    failure.reason,
-                    &message,
-                    ctx,
-                );
-            }
-            if prev_phase != Some(phase) {
-                events.push(EventSpec {
-                    warning: true,
-                    reason: if failed { "Failed" } else { "Unavailable" },
-                    note: format!("{}: {message}", failure.reason),
-                });
-            }
-            requeue = if failed {
-                periodic
-            } else {
-                backoff_delay(
-                    failures,
-                    failure.retry_after,
-                    ctx.timing,
-                    jitter((ctx.seed, failures)),
-                )
-            };
-        }
-    }
-    status.conditions = conditions;
+        Outcome::Failed(failure) => match failed(&mut next, &mut status, failure, ctx) {
+            true => periodic,
+            false => backoff_delay(
+                status.verification_failures.unwrap_or(1),
+                failure.retry_after,
+                ctx.timing,
+                jitter((ctx.seed, status.verification_failures.unwrap_or(1))),
+            ),
+        },
+    };
+    status.conditions = next.conditions;
     Transition {
         status,
-        events,
+        events: next.events,
         requeue,
     }
+}
+
+/// What a transition builds besides the status fields: from the previous status, the
+/// conditions and the events.
+struct Next {
+    prev_phase: Option<Phase>,
+    prev_failures: i32,
+    conditions: Vec<Condition>,
+    events: Vec<EventSpec>,
+}
+
+fn verified(
+    next: &mut Next,
+    status: &mut CatalogImageStatus,
+    metadata: &RegistryMetadata,
+    tag_moved: Option<&TagMoved>,
+    ctx: &Inputs<'_>,
+) {
+    let now = Time(ctx.now);
+    status.phase = Some(Phase::Available);
+    status.verification_failures = Some(0);
+    status.registry_metadata = Some(metadata.clone());
+    status.published_at.get_or_insert(now);
+    let digest = metadata.resolved_digest.clone().unwrap_or_default();
+    let summary = describe(metadata);
+    let conditions = &mut next.conditions;
+    let resolved = format!("resolved {digest}");
+    set(
+        conditions,
+        condition::AVAILABLE,
+        "True",
+        reason::RESOLVED,
+        &resolved,
+        ctx,
+    );
+    set(
+        conditions,
+        condition::VERIFIED,
+        "True",
+        reason::MATCHES,
+        &summary,
+        ctx,
+    );
+    set(
+        conditions,
+        condition::READY,
+        "True",
+        reason::READY,
+        &summary,
+        ctx,
+    );
+    let previously_moved = find(conditions, condition::TAG_MOVED).map(|c| c.message.clone());
+    match tag_moved {
+        Some(moved) => {
+            let message = format!(
+                "tag {} now points to {} while spec.digest pins {}; the pinned image is still served. Update spec.digest to adopt the new image, or re-push the tag",
+                moved.tag, moved.tag_digest, moved.pinned
+            );
+            if previously_moved.as_deref() != Some(message.as_str()) {
+                next.events.push(EventSpec {
+                    warning: true,
+                    reason: reason::TAG_MOVED,
+                    note: message.clone(),
+                });
+            }
+            let (ty, r) = (condition::TAG_MOVED, reason::TAG_MOVED);
+            set(&mut next.conditions, ty, "True", r, &message, ctx);
+        }
+        None => conditions.retain(|c| c.type_ != condition::TAG_MOVED),
+    }
+    if next.prev_phase != Some(Phase::Available) {
+        next.events.push(EventSpec {
+            warning: false,
+            reason: "Verified",
+            note: summary,
+        });
+    }
+}
+
+fn mismatched(
+    next: &mut Next,
+    status: &mut CatalogImageStatus,
+    metadata: &RegistryMetadata,
+    (reason, message): (&'static str, &str),
+    ctx: &Inputs<'_>,
+) {
+    status.phase = Some(Phase::Failed);
+    status.verification_failures = Some(next.prev_failures.saturating_add(1));
+    status.registry_metadata = Some(metadata.clone());
+    next.conditions.retain(|c| c.type_ != condition::TAG_MOVED);
+    for ty in [condition::AVAILABLE, condition::VERIFIED, condition::READY] {
+        set(&mut next.conditions, ty, "False", reason, message, ctx);
+    }
+    if next.prev_phase != Some(Phase::Failed) {
+        next.events.push(EventSpec {
+            warning: true,
+            reason: "Failed",
+            note: format!("{reason}: {message}"),
+        });
+    }
+}
+
+/// A failed attempt; true when the image is now Failed (requeued at its interval), false
+/// while it is Unavailable and retried with backoff.
+fn failed(
+    next: &mut Next,
+    status: &mut CatalogImageStatus,
+    failure: &Failure,
+    ctx: &Inputs<'_>,
+) -> bool {
+    let failures = next.prev_failures.saturating_add(1);
+    status.verification_failures = Some(failures);
+    let failed = !failure.transient || failures >= FAILURES_TO_FAILED;
+    let phase = if failed {
+        Phase::Failed
+    } else {
+        Phase::Unavailable
+    };
+    status.phase = Some(phase);
+    let message = if failure.transient && failed {
+        format!(
+            "{} ({failures} consecutive failures; retrying every {})",
+            failure.message,
+            catalog_api::duration::format(ctx.interval)
+        )
+    } else {
+        failure.message.clone()
+    };
+    let conditions = &mut next.conditions;
+    set(
+        conditions,
+        condition::AVAILABLE,
+        "False",
+        failure.reason,
+        &message,
+        ctx,
+    );
+    set(
+        conditions,
+        condition::READY,
+        "False",
+        failure.reason,
+        &message,
+        ctx,
+    );
+    if !failure.transient || find(conditions, condition::VERIFIED).is_none() {
+        let status = if failure.transient {
+            "Unknown"
+        } else {
+            "False"
+        };
+        set(
+            conditions,
+            condition::VERIFIED,
+            status,
+            failure.reason,
+            &message,
+            ctx,
+        );
+    }
+    if next.prev_phase != Some(phase) {
+        next.events.push(EventSpec {
+            warning: true,
+            reason: if failed { "Failed" } else { "Unavailable" },
+            note: format!("{}: {message}", failure.reason),
+        });
+    }
+    failed
 }
 
 /// `sha256:… (1.2 GiB, 12 layers, linux/arm64)` for messages and events.
