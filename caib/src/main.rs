@@ -49,13 +49,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Catalog(CatalogCommand::Verify(args)) => commands::verify::run(&cli.global, args),
         Command::Catalog(CatalogCommand::Status(args)) => commands::status::run(&cli.global, args),
         Command::Catalog(CatalogCommand::Diff(args)) => commands::diff::run(&cli.global, args),
-        Command::Catalog(CatalogCommand::Add(args)) => commands::add::run(args, &cli.global),
-        Command::Catalog(CatalogCommand::Remove(args)) => commands::remove::run(args, &cli.global),
+        Command::Catalog(CatalogCommand::Add(args)) => commands::add::run(&cli.global, args),
+        Command::Catalog(CatalogCommand::Remove(args)) => commands::remove::run(&cli.global, args),
         Command::Catalog(CatalogCommand::Publish(args)) => {
-            commands::publish::run(args, &cli.global)
+            commands::publish::run(&cli.global, args)
         }
         Command::Catalog(CatalogCommand::Promote(args)) => {
-            commands::promote::run(args, &cli.global)
+            commands::promote::run(&cli.global, args)
         }
         Command::Images(cli::ImagesCommand::List(args)) => commands::images::run(&cli.global, args),
         Command::Completion { shell } => {

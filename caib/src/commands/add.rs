@@ -66,7 +66,7 @@ pub fn spec_from_flags(args: &AddArgs, default_interval: Option<&str>) -> Result
     })
 }
 
-pub fn run(args: &AddArgs, global: &Global) -> Result<()> {
+pub fn run(global: &Global, args: &AddArgs) -> Result<()> {
     eprintln!("Adding image to catalog...");
     let reference = ImageReference::parse(&args.url)
         .map_err(|e| CaibError::Usage(format!("registry URL {:?}: {e}", args.url)))?;
@@ -88,10 +88,10 @@ pub fn run(args: &AddArgs, global: &Global) -> Result<()> {
                 let exact = reference
                     .with_digest(&pinned)
                     .map_err(|e| CaibError::Usage(format!("--digest {pinned}: {e}")))?;
-                resolve::resolve_digest(&exact, global)?;
+                resolve::resolve_digest(global, &exact)?;
             }
             pinned => {
-                let digest = resolve::resolve_digest(&reference, global)?;
+                let digest = resolve::resolve_digest(global, &reference)?;
                 if let Some(pinned) = pinned
                     && pinned != digest
                 {

@@ -62,7 +62,7 @@ fn live_status(global: &Global, namespace: Option<&str>, name: &str) -> Option<L
     }
 }
 
-pub fn run(args: &PromoteArgs, global: &Global) -> Result<()> {
+pub fn run(global: &Global, args: &PromoteArgs) -> Result<()> {
     let mut repo = CatalogRepo::open(global.catalog_repo.as_deref())?;
     let to = repo.environment(Some(&args.to))?;
     let from = match &args.from {
@@ -120,7 +120,7 @@ pub fn run(args: &PromoteArgs, global: &Global) -> Result<()> {
         (None, None) => {
             let reference = ImageReference::parse(&spec.registry_url)
                 .map_err(|e| CaibError::Usage(format!("{}: {e}", spec.registry_url)))?;
-            let digest = resolve::resolve_digest(&reference, global)?;
+            let digest = resolve::resolve_digest(global, &reference)?;
             eprintln!("✓ Digest resolved from the registry: {digest}");
             digest
         }

@@ -88,7 +88,7 @@ async fn read_build(cluster: &Cluster, name: &str) -> Result<DynamicObject> {
         .map_err(|e| cluster.error(e, &cluster::IMAGE_BUILD, Some(name)))
 }
 
-pub fn run(args: &PublishArgs, global: &Global) -> Result<()> {
+pub fn run(global: &Global, args: &PublishArgs) -> Result<()> {
     eprintln!(
         "Publishing ImageBuild \"{}\" to catalog...",
         args.imagebuild
@@ -132,7 +132,7 @@ pub fn run(args: &PublishArgs, global: &Global) -> Result<()> {
         spec.verification_interval = interval.clone();
     }
     eprintln!("✓ Creating catalog image \"{name}\"");
-    let digest = resolve::resolve_digest(&reference, global)?;
+    let digest = resolve::resolve_digest(global, &reference)?;
     spec.digest = Some(digest);
     eprintln!("✓ Verifying registry accessibility...");
 

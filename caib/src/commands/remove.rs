@@ -10,7 +10,7 @@ use crate::repo::{Action, CatalogRepo, FileChange};
 
 use super::change::{self, Proposal};
 
-pub fn run(args: &RemoveArgs, global: &Global) -> Result<()> {
+pub fn run(global: &Global, args: &RemoveArgs) -> Result<()> {
     let interactive = std::io::stdin().is_terminal();
     if !args.force && !interactive && !global.dry_run {
         return Err(CaibError::Usage(format!(

@@ -21,7 +21,7 @@ pub fn map_registry_error(e: RegistryError) -> CaibError {
 }
 
 /// The manifest digest `reference` resolves to now.
-pub fn resolve_digest(reference: &ImageReference, global: &Global) -> Result<String> {
+pub fn resolve_digest(global: &Global, reference: &ImageReference) -> Result<String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut options = RegistryOptions {
         insecure_registries: insecure_registries(reference),
