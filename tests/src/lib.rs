@@ -12,4 +12,5 @@ pub mod git;
 pub mod kubectl;
 pub mod process;
 pub mod registry;
+pub mod suite;
 pub mod trap;

@@ -4,8 +4,8 @@
 //! -o json` prints the status the real verification controller writes for the same entry
 //! against the same docker-registry.
 
-mod sync_common;
-mod verify_common;
+use catalog_e2e::suite::sync as sync_common;
+use catalog_e2e::suite::verify as verify_common;
 
 use std::path::Path;
 use std::process::Output;

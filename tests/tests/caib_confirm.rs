@@ -6,8 +6,7 @@ use std::process::Stdio;
 use catalog_e2e::process::{binary, require_tool};
 use tokio::io::AsyncWriteExt;
 
-#[path = "support/write_setup.rs"]
-mod support;
+use catalog_e2e::suite::write as support;
 use support::*;
 
 /// Runs caib with `args` inside `script` (so its stdin is a terminal) and types `answer`.

@@ -2,8 +2,7 @@
 //! configuration (a credential helper, `user.name`/`user.email`), as a developer's machine has;
 //! and the catalog repository from caib's own config file.
 
-#[path = "support/write_setup.rs"]
-mod support;
+use catalog_e2e::suite::write as support;
 use support::*;
 
 /// Leaves caib only git's own configuration for the token and the author.

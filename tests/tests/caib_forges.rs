@@ -6,8 +6,7 @@
 use catalog_e2e::forge::Provider;
 use catalog_e2e::git::Change;
 
-#[path = "support/write_setup.rs"]
-mod support;
+use catalog_e2e::suite::write as support;
 use support::*;
 
 /// Points catalog.yaml's forge at `provider`.

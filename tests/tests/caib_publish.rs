@@ -15,8 +15,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 
-#[path = "support/write_setup.rs"]
-mod support;
+use catalog_e2e::suite::write as support;
 use support::*;
 
 /// A registry holding one image, `repo_tag` built for `arch`. Bind `registry` (to

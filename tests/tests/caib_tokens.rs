@@ -12,8 +12,7 @@ use std::process::Output;
 use catalog_e2e::forge::{FakeForge, Provider};
 use catalog_e2e::git::{Change, RedirectingRemote, SmartHttp};
 
-#[path = "support/write_setup.rs"]
-mod support;
+use catalog_e2e::suite::write as support;
 use support::*;
 
 const OTHER_HOST: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));

@@ -6,8 +6,7 @@ use std::path::Path;
 
 use catalog_e2e::forge::Provider;
 
-#[path = "support/write_setup.rs"]
-mod support;
+use catalog_e2e::suite::write as support;
 use support::*;
 
 const ADD: &[&str] = &[

@@ -2,7 +2,7 @@
 //! `Authorization: Bearer` (Flux's `bearerToken`), and `spec.timeout` against a remote that
 //! accepts the connection and never answers.
 
-mod sync_common;
+use catalog_e2e::suite::sync as sync_common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! CatalogSource sync end to end: the real `catalog-reconciler`, the Kubernetes API emulator
 //! and real git remotes (file:// bare repositories).
 
-mod sync_common;
+use catalog_e2e::suite::sync as sync_common;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! namespace run with `--allow-cross-namespace-targets` (the single-tenant layout; the
 //! default refusal is in the tenancy suite).
 
-mod sync_common;
+use catalog_e2e::suite::sync as sync_common;
 
 use catalog_api::CatalogSource;
 use catalog_api::labels::{CATALOG_SOURCE, SOURCE_FINALIZER, SOURCE_NAMESPACE};

@@ -2,7 +2,7 @@
 //! two sources claiming one name, and a reconciler killed mid-sync. (Signed commits:
 //! sync_signatures.)
 
-mod sync_common;
+use catalog_e2e::suite::sync as sync_common;
 
 use std::time::Duration;
 

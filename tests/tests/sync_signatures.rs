@@ -4,7 +4,7 @@
 //! refused), which keys of the Secret are read, tampered commits, `mode: Tag`, and no rollback
 //! of a verified source without an approval naming the full commit id.
 
-mod sync_common;
+use catalog_e2e::suite::sync as sync_common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

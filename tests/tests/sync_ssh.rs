@@ -1,7 +1,7 @@
 //! Sync over `ssh://` from a real sshd (openssh-server): an identity with known_hosts in
 //! clear or hashed, an unknown or @revoked host key, and a refused or unusable identity.
 
-mod sync_common;
+use catalog_e2e::suite::sync as sync_common;
 
 use catalog_e2e::git::{BareRepo, SshServer, generate_ssh_key};
 use serde_json::json;

@@ -1,6 +1,6 @@
 //! Webhook receiver, commit statuses on a (fake) forge, suspend, and local mode.
 
-mod sync_common;
+use catalog_e2e::suite::sync as sync_common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -3,8 +3,8 @@
 //! A loopback listener that asks every client for credentials stands in for the hostile
 //! registry; each test first shows the trap does catch a credential it is given.
 
-mod sync_common;
-mod verify_common;
+use catalog_e2e::suite::sync as sync_common;
+use catalog_e2e::suite::verify as verify_common;
 
 use catalog_api::image::Phase;
 use catalog_api::labels::{CATALOG_SOURCE, REGISTRY_HOSTS};

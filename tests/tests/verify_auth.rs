@@ -1,6 +1,6 @@
 //! Credentials end to end: an htpasswd-protected docker-registry and Secrets of every kind.
 
-mod verify_common;
+use catalog_e2e::suite::verify as verify_common;
 
 use catalog_api::image::{Phase, condition};
 use catalog_e2e::process::eventually;

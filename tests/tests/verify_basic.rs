@@ -1,7 +1,7 @@
 //! Verification end to end: the real reconciler against the emulator and real registries.
 //! Exact registry facts, the request budget of re-verification, verify requests, TLS.
 
-mod verify_common;
+use catalog_e2e::suite::verify as verify_common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Leader election: two reconciler replicas, one verifies; killing it hands over.
 
-mod verify_common;
+use catalog_e2e::suite::verify as verify_common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Failures end to end: registry outages, throttling, the circuit breaker, digest pins and
 //! architecture mismatches.
 
-mod verify_common;
+use catalog_e2e::suite::verify as verify_common;
 
 use std::time::Duration;
 

@@ -1,16 +1,15 @@
 //! Shared setup of the `sync_*` suites: an emulator, the real `catalog-reconciler` binary,
 //! real git remotes, and helpers to read what the reconciler did.
-#![allow(dead_code)]
 
 use std::ops::Deref;
 use std::path::PathBuf;
 use std::process::Child;
 use std::time::Duration;
 
+use crate::fixture::{self, Cluster};
+use crate::process::eventually;
 use catalog_api::labels::{CATALOG_SOURCE, SOURCE_PATH, SOURCE_REVISION};
 use catalog_api::{CatalogImage, CatalogSource};
-use catalog_e2e::fixture::{self, Cluster};
-use catalog_e2e::process::eventually;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
@@ -43,7 +42,7 @@ impl Env {
     pub async fn start() -> Env {
         Env {
             cluster: Cluster::with_namespace(NS).await,
-            http_port: catalog_e2e::git::free_port(),
+            http_port: crate::git::free_port(),
             reconciler: None,
         }
     }
@@ -305,7 +304,7 @@ pub const TEMPLATE_DEV: [&str; 3] = [
 /// reconciler's implementation): how the webhook suites sign deliveries as a forge does.
 pub fn hmac_hex(key: &str, body: &[u8]) -> String {
     use std::io::Write as _;
-    let openssl = catalog_e2e::process::require_tool("openssl", "openssl");
+    let openssl = crate::process::require_tool("openssl", "openssl");
     let mut child = std::process::Command::new(openssl)
         .args(["dgst", "-sha256", "-hmac", key, "-r"])
         .stdin(std::process::Stdio::piped())

@@ -1,18 +1,17 @@
 //! Shared setup of the `verify_*` suites: a Kubernetes API emulator, real docker-registries
 //! and the real `catalog-reconciler` binary running only the verification controller, with
 //! short backoff and interval floors so schedules are observable within seconds.
-#![allow(dead_code)]
 
 use std::ops::Deref;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::Duration;
 
+use crate::fixture::{self, Cluster};
+use crate::process::eventually;
 use catalog_api::CatalogImage;
 use catalog_api::image::{Phase, condition};
 use catalog_api::labels::{REGISTRY_HOSTS, VERIFY_REQUESTED_AT};
-use catalog_e2e::fixture::{self, Cluster};
-use catalog_e2e::process::eventually;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
@@ -64,7 +63,7 @@ impl Env {
     /// 1s..8s, interval floor 1s) plus `extra` arguments; returns its index.
     pub fn spawn_reconciler(&mut self, extra: &[&str]) -> usize {
         let index = self.reconcilers.len();
-        let port = catalog_e2e::git::free_port();
+        let port = crate::git::free_port();
         let log = self.tmp.path().join(format!("reconciler-{index}.log"));
         let mut cmd = fixture::reconciler_command(&self.kubeconfig(), port, Some("verify"));
         cmd.args(["--verify-backoff-min", "1s", "--verify-backoff-max", "8s"])

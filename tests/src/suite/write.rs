@@ -1,13 +1,12 @@
 //! Shared by the caib writing suites: a catalog remote seeded from the template and served
 //! over smart HTTP with basic auth, the fake forge, and a private HOME/cache for caib.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::Output;
 
-use catalog_e2e::forge::FakeForge;
-use catalog_e2e::git::{BareRepo, SmartHttp};
-use catalog_e2e::process::binary;
+use crate::forge::FakeForge;
+use crate::git::{BareRepo, SmartHttp};
+use crate::process::binary;
 use tempfile::TempDir;
 
 pub const USER: &str = "alice";

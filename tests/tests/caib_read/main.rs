@@ -10,7 +10,7 @@ use std::time::Duration;
 use catalog_api::{CatalogImage, CatalogImageSpec, CatalogSource};
 use catalog_e2e::emulator::{Emulator, EmulatorOptions};
 use catalog_e2e::fixture;
-use catalog_e2e::process::{binary, eventually, require_tool};
+use catalog_e2e::process::{binary, caib_command, eventually, require_tool};
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 
@@ -71,15 +71,7 @@ impl Harness {
     /// caib with a clean environment: this emulator's kubeconfig, an empty HOME (no user
     /// config file), no colours.
     fn command(&self) -> Command {
-        let mut cmd = Command::new(binary("caib"));
-        cmd.env("KUBECONFIG", &self.kubeconfig)
-            .env("HOME", self.dir.path().join("home"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("home/.config"))
-            .env("NO_COLOR", "1")
-            .env_remove("CAIB_CATALOG_REPO")
-            .env_remove("CAIB_CONFIG")
-            .env_remove("KUBERNETES_SERVICE_HOST");
-        cmd
+        caib_command(&self.kubeconfig, &self.dir.path().join("home"))
     }
 
     fn caib(&self, args: &[&str]) -> Run {

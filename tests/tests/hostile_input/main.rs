@@ -2,10 +2,8 @@
 //! objects and remotes it reads, or answer as a registry, can make it do. It must not crash,
 //! stall or exhaust the reconciler. Every test drives the real binaries.
 
-#[path = "../sync_common/mod.rs"]
-mod sync_common;
-#[path = "../verify_common/mod.rs"]
-mod verify_common;
+use catalog_e2e::suite::sync as sync_common;
+use catalog_e2e::suite::verify as verify_common;
 
 mod durations;
 mod registry;
