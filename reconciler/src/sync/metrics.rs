@@ -18,6 +18,13 @@ pub struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub source: String,
+    /// The Ready condition's reason ([`super::Error::reason`]).
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VerbLabels {
     pub verb: String,
 }
@@ -30,6 +37,7 @@ pub struct Metrics {
     pub api_writes: Family<VerbLabels, Counter>,
     pub commit_to_applied: Histogram,
     pub fetch_failures: Family<SourceLabels, Counter>,
+    pub failures: Family<ReasonLabels, Counter>,
 }
 
 impl Metrics {
@@ -61,6 +69,11 @@ impl Metrics {
             "Failed fetches of a CatalogSource's remote",
             metrics.fetch_failures.clone(),
         );
+        registry.register(
+            "sync_failures",
+            "Syncs that ended with Ready=False on an error, by the condition's reason",
+            metrics.failures.clone(),
+        );
         metrics
     }
 
@@ -74,6 +87,7 @@ impl Metrics {
             api_writes: Family::default(),
             commit_to_applied: Histogram::new(exponential_buckets(0.1, 2.0, 16)),
             fetch_failures: Family::default(),
+            failures: Family::default(),
         }
     }
 

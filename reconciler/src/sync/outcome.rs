@@ -63,6 +63,19 @@ pub(super) enum Outcome<'a> {
     Synced(Synced<'a>),
 }
 
+impl Outcome<'_> {
+    /// The reason of the error the run ended on (the Ready condition's, the metrics label):
+    /// `None` when it ended without one.
+    pub fn failure_reason(&self) -> Option<&'static str> {
+        match self {
+            Outcome::Suspended => None,
+            Outcome::Stopped(error) => Some(error.reason()),
+            Outcome::FetchFailed { .. } => Some(reason::FETCH_FAILED),
+            Outcome::Synced(synced) => (!synced.errors.is_empty()).then_some(reason::APPLY_FAILED),
+        }
+    }
+}
+
 /// What a finished sync did.
 #[derive(Debug)]
 pub(super) struct Synced<'a> {

@@ -265,3 +265,25 @@ fn suspension_and_signature_settings_show_in_the_conditions() {
             .all(|c| c.type_ != "SourceVerified")
     );
 }
+
+#[test]
+fn the_failure_reason_labels_the_metric_as_the_ready_condition() {
+    let (plan, error) = (Plan::default(), timeout());
+    let fetch = Outcome::FetchFailed {
+        error: &error,
+        failures: 1,
+    };
+    assert_eq!(fetch.failure_reason(), Some("FetchFailed"));
+    let refused = Error::NonFastForward {
+        message: String::new(),
+    };
+    assert_eq!(
+        Outcome::Stopped(&refused).failure_reason(),
+        Some("NonFastForward")
+    );
+    assert_eq!(Outcome::Suspended.failure_reason(), None);
+    assert_eq!(
+        Outcome::Synced(synced(&plan, &[], 0)).failure_reason(),
+        None
+    );
+}

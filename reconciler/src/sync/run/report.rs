@@ -7,7 +7,7 @@ use kube::runtime::events::EventType;
 
 use super::super::effects::{event, report_commit, write_status};
 use super::super::live::LiveImage;
-use super::super::metrics::SourceLabels;
+use super::super::metrics::{ReasonLabels, SourceLabels};
 use super::super::outcome::{self, Outcome, Synced};
 use super::apply::Done;
 use super::plan::live_view;
@@ -61,6 +61,13 @@ pub(super) async fn report(run: &mut SyncRun<'_>, ended: Step<Done>) {
 async fn send(run: &mut SyncRun<'_>, outcome: &Outcome<'_>, done: Option<&Done>) {
     let report = outcome::report(&run.previous, &run.found, outcome);
     let (shared, source) = (run.shared, &*run.source);
+    if let Some(reason) = outcome.failure_reason() {
+        let labels = ReasonLabels {
+            source: run.key.1.clone(),
+            reason: reason.into(),
+        };
+        shared.metrics.failures.get_or_create(&labels).inc();
+    }
     if let (Outcome::Synced(synced), Some(done)) = (outcome, done) {
         record_metrics(run, synced, report.newly_applied, done);
     }
