@@ -17,7 +17,7 @@ use catalog_e2e::emulator::{Emulator, EmulatorOptions};
 use catalog_e2e::process::binary;
 use serde_json::{Value, json};
 
-mod deploy_support;
+use catalog_e2e::suite::deploy as deploy_support;
 use deploy_support::*;
 
 const GROUP: &str = "automotive.sdv.cloud.redhat.com";

@@ -10,8 +10,7 @@
 //! then the ServiceAccount's token, and these checks become enforced end to end.
 
 mod deploy_shipped_support;
-#[allow(dead_code)]
-mod deploy_support;
+use catalog_e2e::suite::deploy as deploy_support;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

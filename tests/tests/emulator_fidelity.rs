@@ -10,9 +10,7 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde_json::{Value, json};
 
-#[allow(dead_code)]
-#[path = "emulator_support/kubectl.rs"]
-mod support;
+use catalog_e2e::suite::kubectl as support;
 use support::*;
 
 /// The Status of a failed kube-rs call.

@@ -9,8 +9,7 @@
 
 use std::process::Stdio;
 
-#[path = "emulator_support/kubectl.rs"]
-mod support;
+use catalog_e2e::suite::kubectl as support;
 use support::*;
 
 #[test]

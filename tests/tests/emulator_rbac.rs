@@ -8,9 +8,7 @@
 use catalog_e2e::emulator::{Emulator, EmulatorOptions};
 use serde_json::json;
 
-#[path = "emulator_support/kubectl.rs"]
-#[allow(dead_code)] // shared with the kubectl suite
-mod support;
+use catalog_e2e::suite::kubectl as support;
 use support::*;
 #[path = "emulator_support/rbac.rs"]
 mod rbac;

@@ -7,7 +7,7 @@ use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use catalog_e2e::emulator::{Emulator, EmulatorOptions};
+use crate::emulator::{Emulator, EmulatorOptions};
 
 pub const CRDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds");
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -15,11 +15,11 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 /// One emulator (started without CRDs) and the real kubectl against it.
 pub struct Kubectl {
     pub emu: Emulator,
-    kubectl: catalog_e2e::kubectl::Kubectl,
+    kubectl: crate::kubectl::Kubectl,
 }
 
 impl std::ops::Deref for Kubectl {
-    type Target = catalog_e2e::kubectl::Kubectl;
+    type Target = crate::kubectl::Kubectl;
     fn deref(&self) -> &Self::Target {
         &self.kubectl
     }
@@ -38,20 +38,22 @@ pub fn kubectl_present() {
 }
 
 impl Kubectl {
+    /// Starts an emulator: not a `Default` value.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         kubectl_present();
         let emu = Emulator::start(EmulatorOptions::default()).expect("emulator starts");
-        let kubectl = catalog_e2e::kubectl::Kubectl::new(Some(&emu));
+        let kubectl = crate::kubectl::Kubectl::new(Some(&emu));
         Kubectl { emu, kubectl }
     }
 
-    /// The same over https ([`catalog_e2e::kubectl::Kubectl::tls`]): tokens and `--as` reach
+    /// The same over https ([`crate::kubectl::Kubectl::tls`]): tokens and `--as` reach
     /// the server.
     #[allow(dead_code)]
     pub fn tls() -> Self {
         kubectl_present();
         let emu = Emulator::start(EmulatorOptions::default()).expect("emulator starts");
-        let kubectl = catalog_e2e::kubectl::Kubectl::tls(&emu);
+        let kubectl = crate::kubectl::Kubectl::tls(&emu);
         Kubectl { emu, kubectl }
     }
 

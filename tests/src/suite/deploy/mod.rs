@@ -5,8 +5,8 @@ pub mod ports;
 
 use std::sync::OnceLock;
 
-use catalog_e2e::emulator::Emulator;
-pub use catalog_e2e::kubectl::Kubectl;
+use crate::emulator::Emulator;
+pub use crate::kubectl::Kubectl;
 use serde_json::Value;
 
 pub const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
