@@ -96,3 +96,12 @@ pub fn binary_near(name: &str) -> anyhow::Result<PathBuf> {
         exe.display()
     )
 }
+
+/// Whether this process runs as root (sshd needs privilege separation directories then, and
+/// the scripts install packages instead of printing the command).
+pub fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
