@@ -22,6 +22,29 @@ pub fn map_registry_error(e: RegistryError) -> CaibError {
 
 /// The manifest digest `reference` resolves to now.
 pub fn resolve_digest(reference: &ImageReference, global: &Global) -> Result<String> {
+    let client = client_for(reference, global)?;
+    let creds = credentials(reference);
+    super::block_on(client.resolve(reference, &creds)).map_err(map_registry_error)
+}
+
+/// Whether `digest` (as the registry resolved it) and the user's `pin` name the same manifest,
+/// also when they are of different algorithms (a sha512 pin, a registry's sha256).
+pub fn names_same_manifest(
+    reference: &ImageReference,
+    digest: &str,
+    pin: &str,
+    global: &Global,
+) -> Result<bool> {
+    if digest == pin {
+        return Ok(true);
+    }
+    let client = client_for(reference, global)?;
+    let creds = credentials(reference);
+    super::block_on(client.names_same_manifest(reference, digest, pin, &creds))
+        .map_err(map_registry_error)
+}
+
+fn client_for(reference: &ImageReference, global: &Global) -> Result<RegistryClient> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut options = RegistryOptions {
         insecure_registries: insecure_registries(reference),
@@ -30,7 +53,5 @@ pub fn resolve_digest(reference: &ImageReference, global: &Global) -> Result<Str
     if let Some(timeout) = global.timeout {
         options.timeout = timeout;
     }
-    let client = RegistryClient::new(options).map_err(map_registry_error)?;
-    let creds = credentials(reference);
-    super::block_on(client.resolve(reference, &creds)).map_err(map_registry_error)
+    RegistryClient::new(options).map_err(map_registry_error)
 }
