@@ -44,6 +44,7 @@
 //! ```
 
 mod gitlab;
+mod merge;
 mod routes;
 #[cfg(test)]
 mod tests;
