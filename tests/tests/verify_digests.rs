@@ -1,5 +1,5 @@
 //! sha512 pins (the OCI image specification registers sha256 and sha512) against a real
-//! docker-registry, through the registry library and the real reconciler.
+//! docker-registry, through the registry library, the real reconciler and the real caib.
 //!
 //! What Debian's docker-registry (distribution 2.8) can do with sha512 bounds what is tested:
 //! it stores and serves sha512 blobs, but refuses a manifest pushed by a sha512 reference
@@ -9,6 +9,8 @@
 //! makes it fail; serving a manifest by sha512 needs a registry that stores it so.
 
 mod verify_common;
+#[path = "support/write_setup.rs"]
+mod write_setup;
 
 use catalog_api::ImageReference;
 use catalog_api::image::Phase;
@@ -119,4 +121,51 @@ async fn crd_refuses_a_sha512_of_the_wrong_length() {
         .await;
     let err = created.unwrap_err().to_string();
     assert!(err.contains("spec.digest"), "{err}");
+}
+
+/// `caib catalog add --digest sha512:...` checks the pin by content against the tagged image,
+/// keeps it as written (also with `--pin`), and refuses a pin of other content (exit 4) or of
+/// the wrong length (exit 2, naming the accepted forms).
+#[tokio::test]
+async fn caib_add_takes_a_sha512_pin_of_the_tagged_image() {
+    use write_setup::{Setup, assert_exit, assert_stdout, assert_success};
+    let (registry, pushed) = registry_with("os/ref:v1", "amd64").await;
+    let s = Setup::new().await;
+    let url = format!("{}/os/ref:v1", registry.host());
+    let add = |extra: &[&str]| {
+        let mut args = vec![
+            "catalog",
+            "add",
+            "ref-image",
+            url.as_str(),
+            "--architecture",
+            "amd64",
+            "--distro",
+            "cs9",
+            "--dry-run",
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    };
+    let pinned = format!("+  digest: {}", pushed.manifest_sha512);
+    for extra in [&["--digest"][..], &["--pin", "--digest"][..]] {
+        let mut args = add(extra);
+        args.push(pushed.manifest_sha512.clone());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = s.run(&args).await;
+        assert_success(&out);
+        assert_stdout(&out, &pinned);
+    }
+    let other = other_sha512();
+    let args = add(&["--digest", &other]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_exit(&s.run(&args).await, 4, "");
+    let short = format!("sha512:{}", "a".repeat(64));
+    let args = add(&["--digest", &short]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_exit(
+        &s.run(&args).await,
+        2,
+        "expected sha256: followed by 64 lowercase hex characters, or sha512: followed by 128",
+    );
 }

@@ -85,10 +85,7 @@ pub fn run(args: &AddArgs, global: &Global) -> Result<()> {
         match spec.digest.clone() {
             // `--digest` alone: that exact manifest must exist.
             Some(pinned) if !args.pin => {
-                let exact = reference
-                    .with_digest(&pinned)
-                    .map_err(|e| CaibError::Usage(format!("--digest {pinned}: {e}")))?;
-                resolve::resolve_digest(&exact, global)?;
+                resolve::check_pinned(&reference, &pinned, global)?;
             }
             pinned => {
                 let digest = resolve::resolve_digest(&reference, global)?;

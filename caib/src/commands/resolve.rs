@@ -44,6 +44,27 @@ pub fn names_same_manifest(
         .map_err(map_registry_error)
 }
 
+/// Checks that the manifest `pin` names exists for `reference` (`--digest` without `--pin`):
+/// asked for by that digest, or, when the registry does not know it by that digest (one that
+/// stores manifests by sha256 only, asked for a sha512), as the manifest the tag resolves to.
+pub fn check_pinned(reference: &ImageReference, pin: &str, global: &Global) -> Result<()> {
+    let exact = reference
+        .with_digest(pin)
+        .map_err(|e| CaibError::Usage(format!("--digest {pin}: {e}")))?;
+    match resolve_digest(&exact, global) {
+        Err(CaibError::NotFound(why)) if reference.tag().is_some() => {
+            let tagged = reference.without_digest();
+            let digest = resolve_digest(&tagged, global)?;
+            if names_same_manifest(&tagged, &digest, pin, global)? {
+                Ok(())
+            } else {
+                Err(CaibError::NotFound(why))
+            }
+        }
+        other => other.map(|_| ()),
+    }
+}
+
 fn client_for(reference: &ImageReference, global: &Global) -> Result<RegistryClient> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut options = RegistryOptions {
