@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use catalog_api::image::{ImageMetadata, LocalObjectRef, Target};
-use catalog_api::reference::is_valid_digest;
+use catalog_api::reference::{DIGEST_FORMS, is_valid_digest};
 use catalog_api::validate::check_dns_subdomain;
 use catalog_api::{CatalogImageSpec, ImageReference};
 
@@ -22,7 +22,7 @@ pub fn spec_from_flags(args: &AddArgs, default_interval: Option<&str>) -> Result
         && !is_valid_digest(digest)
     {
         return Err(CaibError::Usage(format!(
-            "--digest {digest:?}: expected sha256: followed by 64 lowercase hex characters"
+            "--digest {digest:?}: expected {DIGEST_FORMS}"
         )));
     }
     let interval = match &args.verification_interval {
@@ -85,22 +85,21 @@ pub fn run(args: &AddArgs, global: &Global) -> Result<()> {
         match spec.digest.clone() {
             // `--digest` alone: that exact manifest must exist.
             Some(pinned) if !args.pin => {
-                let exact = reference
-                    .with_digest(&pinned)
-                    .map_err(|e| CaibError::Usage(format!("--digest {pinned}: {e}")))?;
-                resolve::resolve_digest(&exact, global)?;
+                resolve::check_pinned(&reference, &pinned, global)?;
             }
             pinned => {
                 let digest = resolve::resolve_digest(&reference, global)?;
-                if let Some(pinned) = pinned
-                    && pinned != digest
+                if let Some(pinned) = &pinned
+                    && !resolve::names_same_manifest(&reference, &digest, pinned, global)?
                 {
                     return Err(CaibError::Conflict(format!(
                         "--digest {pinned} does not match {} in the registry ({digest})",
                         args.url
                     )));
                 }
-                if args.pin {
+                // A `--digest` that matched stays as written (a sha512 pin is not
+                // replaced by the registry's sha256 of the same manifest).
+                if args.pin && pinned.is_none() {
                     spec.digest = Some(digest);
                 }
             }

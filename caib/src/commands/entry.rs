@@ -113,6 +113,9 @@ pub fn render(
     // Indented lists, like the entries people write by hand (catalog-repo-template/).
     let mut options = serde_saphyr::SerializerOptions::default();
     options.compact_list_indent = false;
+    // Identifiers stay on their line (a sha512 digest is 135 characters): folded into a `>-`
+    // block they are unreadable in review. Multi-line strings still use literal blocks.
+    options.folded_wrap_chars = usize::MAX;
     serde_saphyr::to_string_with_options(&file, options)
         .expect("an entry always serializes")
         .into_bytes()

@@ -212,7 +212,13 @@ async fn resolve_and_inspect(
                 .resolve(&reference.without_digest(), credentials)
                 .await
                 .map_err(plain)?;
-            if tag_digest == pin {
+            // A sha512 pin still names the manifest the registry resolves to by sha256: the
+            // tag has not moved, and the manifest is read by the digest the registry knows.
+            let same = client
+                .names_same_manifest(reference, &tag_digest, pin, credentials)
+                .await
+                .map_err(plain)?;
+            if same {
                 (tag_digest, None)
             } else {
                 let pinned = reference
