@@ -71,6 +71,7 @@ async fn add_opens_one_pull_request_and_a_rerun_updates_it() {
         "Architecture:   amd64",
         "Distro:        cs9",
         "Target:        qemu",
+        "Status:        Pending review (not in the cluster yet; --wait follows it)",
     ] {
         assert!(stdout.contains(line), "missing {line:?}\n{}", show(&out));
     }
@@ -154,6 +155,10 @@ async fn direct_add_commits_to_main_and_then_reports_already_in_catalog() {
         "--direct opens no pull request"
     );
     assert_stdout(&out, "Committed:");
+    assert_stdout(
+        &out,
+        "Status:        Committed (not synced to the cluster yet; --wait follows it)",
+    );
 
     // Identical content again: exit 0, nothing new.
     let out = s.run(&args).await;
