@@ -260,9 +260,11 @@ impl CatalogRepo {
                         ))
                     })?;
                 }
+                // A force push refused is a hook or a protection rule, not a conflict with
+                // anyone's change: exit 1, not 5.
                 Err(PushError::Rejected(why)) => {
-                    return Err(CaibError::Conflict(format!(
-                        "push of {branch} to {} rejected: {why}",
+                    return Err(CaibError::Other(anyhow::anyhow!(
+                        "{} refused the push of {branch}: {why} (a protected branch or a hook?)",
                         self.location.display
                     )));
                 }
