@@ -312,6 +312,7 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stderr = lines(child.stderr.take().unwrap());
     let forge = &s.forge;
     let pr = eventually(
         Duration::from_secs(20),
@@ -335,8 +336,7 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
         .unwrap();
     assert!(s.forge.merge(Provider::Github, FORGE_REPO, pr.number));
     // The cluster still shows the entry applied from the commit before the merge: Available
-    // and current, but not this change, so caib keeps waiting. (A bounded look: caib polls
-    // every second, and nothing it prints says it saw and rejected the object.)
+    // and current, but not this change, so caib says so and keeps waiting.
     put_image(
         &cluster,
         "ref-image",
@@ -345,7 +345,17 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
     )
     .await;
     applied(&cluster, "ref-image", &before).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut said = Vec::new();
+    let older = format!(
+        "is applied from commit {}, before this change",
+        &before[..12]
+    );
+    while !said.iter().any(|l: &String| l.contains(&older)) {
+        let line = tokio::time::timeout(Duration::from_secs(20), stderr.recv())
+            .await
+            .unwrap_or_else(|_| panic!("caib never said {older:?}: {said:#?}"));
+        said.push(line.unwrap_or_else(|| panic!("caib exited: {said:#?}")));
+    }
     assert!(
         child.try_wait().unwrap().is_none(),
         "caib --wait returned for an object applied from an older commit"
@@ -356,9 +366,31 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
         .await
         .expect("caib --wait returns once Available")
         .unwrap();
+    while let Some(line) = stderr.recv().await {
+        said.push(line);
+    }
+    let out = std::process::Output {
+        stderr: said.join("\n").into_bytes(),
+        ..out
+    };
     assert_success(&out);
     let stderr = text(&out.stderr);
     assert!(stderr.contains("✓ Merged"), "{}", show(&out));
     assert!(stderr.contains("✓ Synced to the cluster"), "{}", show(&out));
     assert_stdout(&out, "Status:        Available");
+}
+
+/// The lines a child writes to `pipe`, as they come.
+fn lines(pipe: tokio::process::ChildStderr) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    use tokio::io::AsyncBufReadExt;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(pipe).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }

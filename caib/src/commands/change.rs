@@ -369,7 +369,15 @@ pub fn wait(
                     if let Some(rev) = revision(&image)
                         && checked.as_ref().is_none_or(|(r, _)| r != rev)
                     {
-                        checked = Some((rev.to_owned(), repo.includes(rev, merged)?));
+                        let includes = repo.includes(rev, merged)?;
+                        if !includes {
+                            eprintln!(
+                                "  catalog image \"{name}\" is applied from commit {}, \
+                                 before this change; waiting",
+                                rev.get(..12).unwrap_or(rev)
+                            );
+                        }
+                        checked = Some((rev.to_owned(), includes));
                     }
                     if checked.as_ref().is_some_and(|(_, yes)| *yes) {
                         if !applied {
