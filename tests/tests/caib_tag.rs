@@ -67,6 +67,25 @@ async fn tag_adds_only_the_tag_lines_through_a_pull_request() {
     assert_exit(&out, 4, "no entry \"no-such-entry\" in environment dev");
     let out = s.run(&["catalog", "tag", "autosd-cs9-arm-boards"]).await;
     assert_exit(&out, 2, "TAG");
+
+    // --env: another environment's file, one line more.
+    let staging = s.file("main", RPI4);
+    let out = s
+        .run(&[
+            "catalog",
+            "tag",
+            "autosd-cs9-rpi4",
+            "candidate",
+            "--env",
+            "staging",
+            "--direct",
+        ])
+        .await;
+    assert_success(&out);
+    assert_eq!(
+        s.file("main", RPI4),
+        staging.replace("    - tested\n", "    - tested\n    - candidate\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

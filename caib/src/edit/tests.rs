@@ -201,3 +201,35 @@ fn a_changed_target_list_is_rewritten_as_a_block() {
         )
     );
 }
+
+#[test]
+fn a_block_scalar_is_replaced_with_its_key_and_the_rest_stays() {
+    let file = BOARDS.replace(
+        "        notes: \"Pi 4 Model B\"\n",
+        "        notes: >-\n          Pi 4\n          Model B\n",
+    );
+    let old = rendered(URL, None, &["multi-board"], "Pi 4 Model B");
+    let new = rendered(URL, None, &["multi-board"], "Pi 5");
+    let edited = update(&file, &old, &new).unwrap();
+    assert_eq!(
+        edited,
+        file.replace(
+            "        notes: >-\n          Pi 4\n          Model B\n",
+            "        notes: Pi 5\n"
+        )
+    );
+}
+
+#[test]
+fn an_empty_value_is_filled_in_on_its_line() {
+    let file = BOARDS.replace(
+        "  verificationInterval: 30m\n",
+        "  digest:\n  verificationInterval: 30m\n",
+    );
+    let new = rendered(URL, Some(DIGEST), &["multi-board"], "Pi 4 Model B");
+    let edited = update(&file, &old(), &new).unwrap();
+    assert_eq!(
+        edited,
+        file.replace("  digest:\n", &format!("  digest: {DIGEST}\n"))
+    );
+}
