@@ -10,7 +10,7 @@ use catalog_api::{CatalogImageSpec, ImageReference};
 
 use crate::cli::{AddArgs, Global};
 use crate::error::{CaibError, Result};
-use crate::repo::{Action, CatalogRepo, FileChange};
+use crate::repo::{Action, CatalogRepo};
 
 use super::change::{self, Proposal};
 use super::entry::{self, Duplicate};
@@ -75,13 +75,11 @@ pub fn run(args: &AddArgs, global: &Global) -> Result<()> {
     eprintln!("✓ Validating registry URL");
 
     let mut repo = CatalogRepo::open(global.catalog_repo.as_deref())?;
-    let env = repo.environment(global.environment.as_deref())?;
+    let env = super::target_env::choose(&repo.config, global)?;
     let mut spec = spec_from_flags(args, repo.config.defaults.verification_interval.as_deref())?;
     eprintln!("✓ Creating catalog image \"{}\"", args.name);
 
-    let verified = if args.no_verify && !args.pin {
-        false
-    } else {
+    if !args.no_verify || args.pin {
         match spec.digest.clone() {
             // `--digest` alone: that exact manifest must exist.
             Some(pinned) if !args.pin => {
@@ -105,8 +103,7 @@ pub fn run(args: &AddArgs, global: &Global) -> Result<()> {
             }
         }
         eprintln!("✓ Verifying registry accessibility...");
-        true
-    };
+    }
 
     let report = repo.report(&env)?;
     match entry::check(&report.entries, &args.name, &spec) {
@@ -133,16 +130,19 @@ pub fn run(args: &AddArgs, global: &Global) -> Result<()> {
         }
     }
     let updating = report.entries.iter().any(|e| e.name() == args.name);
-    let path =
-        entry::write_path(&report.entries, &env.path, &args.name).map_err(CaibError::Usage)?;
+    let change = entry::change(
+        &repo,
+        &report.entries,
+        &env.path,
+        &args.name,
+        &BTreeMap::new(),
+        &spec,
+    )?;
     let proposal = Proposal {
         action: Action::Add,
         env: env.clone(),
         name: args.name.clone(),
-        change: FileChange::Write {
-            path,
-            content: entry::render(&args.name, &BTreeMap::new(), &spec),
-        },
+        change,
         subject: format!(
             "catalog: {} {} in {}",
             if updating { "update" } else { "add" },
@@ -152,6 +152,6 @@ pub fn run(args: &AddArgs, global: &Global) -> Result<()> {
         body: format!("Registry URL: {}", spec.registry_url),
         source_imagebuild: None,
     };
-    let follow = change::Follow::entry(&spec, if verified { "Available" } else { "Unverified" });
+    let follow = change::Follow::entry(&spec);
     change::submit_and_report(&mut repo, &proposal, &args.change, global, follow)
 }
