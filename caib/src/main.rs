@@ -4,6 +4,7 @@ mod cli;
 mod cluster;
 mod commands;
 mod config;
+mod edit;
 mod error;
 mod forge;
 mod logging;
@@ -56,6 +57,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Catalog(CatalogCommand::Promote(args)) => {
             commands::promote::run(&cli.global, args)
+        }
+        Command::Catalog(CatalogCommand::Tag(args)) => {
+            commands::tag::run(&cli.global, args, commands::tag::Op::Tag)
+        }
+        Command::Catalog(CatalogCommand::Untag(args)) => {
+            commands::tag::run(&cli.global, args, commands::tag::Op::Untag)
         }
         Command::Images(cli::ImagesCommand::List(args)) => commands::images::run(&cli.global, args),
         Command::Completion { shell } => {

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::events::{EventSpec, EventType};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::EventType;
 
 use catalog_api::CatalogSource;
 use catalog_api::source::CatalogSourceStatus;
@@ -145,9 +145,13 @@ pub(super) async fn event(
 ) {
     let reference = source.object_ref(&());
     shared.metrics.api_write("event");
-    let published =
-        crate::events::publish(&shared.recorder, &reference, type_, reason, note, "Sync");
-    if let Err(e) = published.await {
+    let ev = EventSpec {
+        type_,
+        reason,
+        note,
+        action: "Sync",
+    };
+    if let Err(e) = shared.events.publish(&reference, &ev).await {
         tracing::debug!(error = %e, "cannot publish an event");
     }
 }

@@ -1,14 +1,13 @@
 //! The thin apply step: a merge patch on the status subresource (never labels, never the
 //! spec) and Events.
 
+use crate::events::{EventPublisher, EventSpec as Event, EventType};
 use catalog_api::{CatalogImage, CatalogImageStatus};
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{EventType, Recorder};
 use kube::{Resource as _, ResourceExt as _};
 
 use super::WriteError;
 use super::status::{EventSpec, merge_patch};
-use crate::events;
 
 /// Writes `new` as the status, sending only what differs from `old`; nothing at all when
 /// they are equal. A deleted object is not an error.
@@ -45,22 +44,24 @@ pub async fn write_status(
 
 /// Publishes the transition's events. Failing to record an event never fails the
 /// verification (events are best effort in Kubernetes too).
-pub async fn publish_events(recorder: &Recorder, image: &CatalogImage, events: &[EventSpec]) {
+pub async fn publish_events(
+    publisher: &EventPublisher,
+    image: &CatalogImage,
+    events: &[EventSpec],
+) {
     let reference = image.object_ref(&());
     for spec in events {
-        let type_ = match spec.warning {
-            true => EventType::Warning,
-            false => EventType::Normal,
+        let event = Event {
+            type_: if spec.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: spec.reason,
+            note: &spec.note,
+            action: "Verify",
         };
-        let published = events::publish(
-            recorder,
-            &reference,
-            type_,
-            spec.reason,
-            &spec.note,
-            "Verify",
-        );
-        if let Err(e) = published.await {
+        if let Err(e) = publisher.publish(&reference, &event).await {
             tracing::warn!(error = %e, reason = spec.reason, name = %image.name_any(), "event not recorded");
         }
     }

@@ -52,7 +52,9 @@ pub async fn verify(
         timing.backoff_max,
         Metrics::register(&mut Registry::default()),
     );
-    let admission = check::admit(&guards, &image.spec.registry_url).unwrap_or(Admission::NoHost);
+    let reference = catalog_api::ImageReference::parse(&image.spec.registry_url);
+    let host = reference.as_ref().ok().map(|r| r.registry());
+    let admission = check::admit_host(&guards, host).unwrap_or(Admission::NoHost);
     let access = Access {
         client,
         admission,

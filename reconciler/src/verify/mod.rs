@@ -29,6 +29,7 @@ pub mod local;
 pub mod metrics;
 mod plan;
 mod status;
+mod view;
 
 use crate::panics::LockExt as _;
 use std::collections::HashMap;
@@ -41,13 +42,12 @@ use catalog_api::image::Phase;
 use catalog_api::labels::VERIFY_REQUESTED_AT;
 use catalog_api::registry::{RegistryClient, RegistryOptions};
 use catalog_api::{CatalogImage, CatalogImageStatus};
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt as _;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
 
@@ -56,6 +56,7 @@ pub use metrics::Metrics;
 use crate::Context;
 use check::{Access, SecretLookup};
 use plan::{Due, Observation, Timing, Trigger};
+use view::ImageView;
 
 /// What this process remembers about one image between reconciles (not in the status:
 /// precise timers and the Secret version last used).
@@ -67,6 +68,25 @@ struct Memory {
     scheduled: Option<Instant>,
     /// Not before this instant: the registry's Retry-After or an open breaker.
     registry_wait_until: Option<Instant>,
+}
+
+/// Below this many remembered images, deleted ones are not swept.
+const MEMORY_SWEEP_MIN: usize = 1024;
+
+/// [`Memory`] per image (namespace, name), swept of deleted images now and then.
+struct Memories {
+    entries: HashMap<(String, String), Memory>,
+    /// Sweep when `entries` reaches this size.
+    sweep_at: usize,
+}
+
+impl Default for Memories {
+    fn default() -> Self {
+        Memories {
+            entries: HashMap::new(),
+            sweep_at: MEMORY_SWEEP_MIN,
+        }
+    }
 }
 
 /// Everything the verifications share; [`Memory`] is what one image's verifications remember
@@ -81,8 +101,8 @@ struct Shared {
     secrets: Store<PartialObjectMeta<Secret>>,
     timing: Timing,
     metrics: Metrics,
-    recorder: Recorder,
-    memory: Mutex<HashMap<(String, String), Memory>>,
+    events: crate::events::EventPublisher,
+    memory: Mutex<Memories>,
 }
 
 /// Why a reconcile ended without its normal requeue.
@@ -90,6 +110,12 @@ struct Shared {
 enum ReconcileError {
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error("reading {namespace}/{name}: {source}")]
+    Read {
+        namespace: String,
+        name: String,
+        source: kube::Error,
+    },
     /// A bug hit on this image: contained so the controller keeps verifying the others.
     #[error("verifying {namespace}/{name} panicked: {message}")]
     Panicked {
@@ -172,7 +198,7 @@ async fn watch_and_verify(
 
     // Secrets: a metadata-only watch cache, and a trigger for the images that reference a
     // changed Secret, so fixing a Secret heals its images at once.
-    let (trigger_tx, trigger_rx) = tokio::sync::mpsc::channel::<ObjectRef<CatalogImage>>(1024);
+    let (trigger_tx, trigger_rx) = tokio::sync::mpsc::channel::<ObjectRef<ImageView>>(1024);
     let images_for_secrets = image_reader.clone();
     let secret_task = tokio::spawn(async move {
         let stream = watcher(secrets, watcher::Config::default())
@@ -218,17 +244,16 @@ async fn watch_and_verify(
         secrets: secret_reader,
         timing,
         metrics,
-        recorder: Recorder::new(
+        events: crate::events::EventPublisher::new(
             ctx.client.clone(),
-            Reporter {
-                controller: "catalog-reconciler".into(),
-                instance: identity,
-            },
+            "catalog-reconciler",
+            identity,
         ),
         memory: Mutex::default(),
     });
     let image_stream = watcher(images, watcher::Config::default())
         .default_backoff()
+        .map_ok(view::event)
         .reflect(image_writer)
         .applied_objects()
         .predicate_filter(trigger_hash, kube::runtime::PredicateConfig::default());
@@ -255,7 +280,7 @@ async fn watch_and_verify(
 
 /// What may start a verification: generation (spec), the verify request annotation, and the
 /// object's identity. Status, labels and other annotations are deliberately not included.
-fn trigger_hash(image: &CatalogImage) -> Option<u64> {
+fn trigger_hash(image: &ImageView) -> Option<u64> {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     image.metadata.uid.hash(&mut hasher);
     image.metadata.generation.hash(&mut hasher);
@@ -268,21 +293,16 @@ fn trigger_hash(image: &CatalogImage) -> Option<u64> {
 
 /// Images whose authSecretRef names this Secret (always a Secret of the image's namespace).
 fn referencing(
-    images: &Store<CatalogImage>,
+    images: &Store<ImageView>,
     secret: &PartialObjectMeta<Secret>,
-) -> Vec<ObjectRef<CatalogImage>> {
+) -> Vec<ObjectRef<ImageView>> {
     let name = secret.name_any();
     let namespace = secret.namespace();
     images
         .state()
         .iter()
         .filter(|image| {
-            image.namespace() == namespace
-                && image
-                    .spec
-                    .auth_secret_ref
-                    .as_ref()
-                    .is_some_and(|r| r.name == name)
+            image.namespace() == namespace && image.secret.as_deref() == Some(name.as_str())
         })
         .map(|image| ObjectRef::from_obj(image.as_ref()))
         .collect()
@@ -292,12 +312,11 @@ fn referencing(
 /// names none or it does not exist.
 fn secret_version(
     store: &Store<PartialObjectMeta<Secret>>,
-    image: &CatalogImage,
+    namespace: &str,
+    secret: Option<&str>,
 ) -> Option<String> {
-    let reference = image.spec.auth_secret_ref.as_ref()?;
-    let namespace = image.namespace().unwrap_or_default();
     store
-        .get(&ObjectRef::new(&reference.name).within(&namespace))
+        .get(&ObjectRef::new(secret?).within(namespace))
         .map(|s| s.resource_version().unwrap_or_default())
 }
 
@@ -316,21 +335,52 @@ async fn lookup_secret(client: &kube::Client, image: &CatalogImage) -> SecretLoo
     }
 }
 
-async fn reconcile(image: Arc<CatalogImage>, state: Arc<Shared>) -> Result<Action, WriteError> {
-    if image.metadata.deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
+/// What [`plan::due`] is decided from, taken from the cached view or from the object.
+struct Facts<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    uid: Option<&'a str>,
+    generation: Option<i64>,
+    secret: Option<&'a str>,
+    interval: &'a str,
+    verify_requested: Option<&'a str>,
+    status: Option<&'a CatalogImageStatus>,
+}
+
+impl<'a> Facts<'a> {
+    fn of_image(image: &'a CatalogImage) -> Facts<'a> {
+        let meta = &image.metadata;
+        Facts {
+            namespace: meta.namespace.as_deref().unwrap_or_default(),
+            name: meta.name.as_deref().unwrap_or_default(),
+            uid: meta.uid.as_deref(),
+            generation: meta.generation,
+            secret: image.spec.auth_secret_ref.as_ref().map(|r| r.name.as_str()),
+            interval: &image.spec.verification_interval,
+            verify_requested: image
+                .annotations()
+                .get(VERIFY_REQUESTED_AT)
+                .map(String::as_str),
+            status: image.status.as_ref(),
+        }
     }
-    let namespace = image.namespace().unwrap_or_default();
-    let name = image.name_any();
-    let key = (namespace.clone(), name.clone());
-    let seed = image.metadata.uid.clone().unwrap_or_else(|| name.clone());
-    let secret_version = secret_version(&state.secrets, &image);
-    let interval = plan::interval(&image.spec.verification_interval, &state.timing);
-    let verify_requested = image.annotations().get(VERIFY_REQUESTED_AT).cloned();
+
+    fn seed(&self) -> &str {
+        self.uid.unwrap_or(self.name)
+    }
+
+    fn key(&self) -> (String, String) {
+        (self.namespace.to_string(), self.name.to_string())
+    }
+}
+
+/// Whether the image is due, from `facts` and what this process remembers of it.
+fn due(state: &Shared, facts: &Facts<'_>) -> Due {
+    let secret_version = secret_version(&state.secrets, facts.namespace, facts.secret);
     let now = Instant::now();
     let (secret_changed, scheduled_in, registry_wait) = {
         let memory = state.memory.locked();
-        let m = memory.get(&key);
+        let m = memory.entries.get(&facts.key());
         (
             m.and_then(|m| m.secret_version.as_ref())
                 .is_some_and(|v| *v != secret_version),
@@ -340,29 +390,84 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<Shared>) -> Result<Actio
                 .map(|t| t.saturating_duration_since(now)),
         )
     };
+    let interval = plan::interval(facts.interval, &state.timing);
     let observation = Observation {
-        generation: image.metadata.generation,
-        status: image.status.as_ref(),
-        verify_requested: verify_requested.as_deref(),
+        generation: facts.generation,
+        status: facts.status,
+        verify_requested: facts.verify_requested,
         now_ms: jiff::Timestamp::now().as_millisecond(),
         interval,
         secret_changed,
         registry_wait,
         scheduled_in,
-        seed: &seed,
+        seed: facts.seed(),
     };
-    let trigger = match plan::due(&observation, &state.timing) {
+    plan::due(&observation, &state.timing)
+}
+
+/// Decides from the cached view, then (only when due) reads the object and decides again
+/// from it, since the cache may not show this controller's last write yet.
+async fn reconcile(view: Arc<ImageView>, state: Arc<Shared>) -> Result<Action, ReconcileError> {
+    if view.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let (namespace, name) = (view.namespace().unwrap_or_default(), view.name_any());
+    let cached = view.status();
+    let facts = Facts {
+        namespace: &namespace,
+        name: &name,
+        uid: view.metadata.uid.as_deref(),
+        generation: view.metadata.generation,
+        secret: view.secret.as_deref(),
+        interval: &view.interval,
+        verify_requested: view
+            .annotations()
+            .get(VERIFY_REQUESTED_AT)
+            .map(String::as_str),
+        status: cached.as_ref(),
+    };
+    if let Due::Later(wait) = due(&state, &facts) {
+        return Ok(Action::requeue(wait));
+    }
+    // Before anything else: an image of a saturated host gives its worker back at once.
+    let Some(admission) = check::admit_host(&state.guards, view.registry_host.as_deref()) else {
+        let jitter = plan::jitter((facts.seed(), jiff::Timestamp::now().as_millisecond()));
+        return Ok(Action::requeue(guard::BUSY_RETRY.mul_f64(1.0 + jitter)));
+    };
+    let api: Api<CatalogImage> = Api::namespaced(state.client.clone(), &namespace);
+    let image = match api.get_opt(&name).await {
+        Ok(Some(image)) => image,
+        Ok(None) => return Ok(Action::await_change()),
+        Err(source) => {
+            return Err(ReconcileError::Read {
+                namespace,
+                name,
+                source,
+            });
+        }
+    };
+    let trigger = match due(&state, &Facts::of_image(&image)) {
         Due::Later(wait) => return Ok(Action::requeue(wait)),
         Due::Now(trigger) => trigger,
     };
-    // Before anything else: an image of a saturated host gives its worker back at once.
-    let Some(admission) = check::admit(&state.guards, &image.spec.registry_url) else {
-        let jitter = plan::jitter((&seed, observation.now_ms));
-        return Ok(Action::requeue(guard::BUSY_RETRY.mul_f64(1.0 + jitter)));
-    };
+    Ok(verify(&image, trigger, admission, &state).await?)
+}
+
+/// One verification of `image`: check, status, events, metrics, log, memory.
+async fn verify(
+    image: &CatalogImage,
+    trigger: Trigger,
+    admission: check::Admission,
+    state: &Shared,
+) -> Result<Action, WriteError> {
+    let facts = Facts::of_image(image);
+    // The Secret version this attempt uses, read before the Secret is: a change that lands
+    // during the attempt must still count as a change afterwards.
+    let secret_version = secret_version(&state.secrets, facts.namespace, facts.secret);
+    let seed = facts.seed().to_string();
+    let interval = plan::interval(&image.spec.verification_interval, &state.timing);
+    let verify_requested = facts.verify_requested.map(str::to_string);
     let started = Instant::now();
-    let secret = lookup_secret(&state.client, &image).await;
-    let mut current: Option<CatalogImageStatus> = image.status.clone();
     let context = |now| status::Inputs {
         generation: image.metadata.generation,
         now,
@@ -371,25 +476,45 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<Shared>) -> Result<Actio
         timing: &state.timing,
         seed: &seed,
     };
-    let phase = current.as_ref().and_then(|s| s.phase);
-    if matches!(trigger, Trigger::First | Trigger::SpecChanged) && phase != Some(Phase::Verifying) {
-        let verifying = status::verifying(current.as_ref(), &context(jiff::Timestamp::now()));
-        apply::write_status(&state.client, &image, current.as_ref(), &verifying).await?;
-        current = Some(verifying);
-    }
-    let previous = current.as_ref().and_then(|s| s.registry_metadata.as_ref());
-    let access = Access {
-        client: &state.registry,
-        admission,
-        deadline: state.verify_timeout,
+    let (outcome, transition) = verify_and_write(state, image, trigger, admission, context).await?;
+    apply::publish_events(&state.events, image, &transition.events).await;
+    record(
+        state,
+        image,
+        trigger,
+        &outcome,
+        &transition,
+        started.elapsed(),
+    );
+    let registry_wait_until = match &outcome {
+        status::Outcome::Failed(f)
+            if f.transient && transition.status.phase == Some(Phase::Unavailable) =>
+        {
+            Instant::now().checked_add(transition.requeue)
+        }
+        _ => None,
     };
-    let outcome = check::check(access, &image.spec, &secret, previous, trigger).await;
-    let transition =
-        status::transition(current.as_ref(), &outcome, &context(jiff::Timestamp::now()));
-    apply::write_status(&state.client, &image, current.as_ref(), &transition.status).await?;
-    apply::publish_events(&state.recorder, &image, &transition.events).await;
+    remember(
+        state,
+        facts.key(),
+        Memory {
+            secret_version: Some(secret_version),
+            scheduled: Instant::now().checked_add(transition.requeue),
+            registry_wait_until,
+        },
+    );
+    Ok(Action::requeue(transition.requeue))
+}
 
-    let elapsed = started.elapsed();
+/// Metrics and the log line of one verification.
+fn record(
+    state: &Shared,
+    image: &CatalogImage,
+    trigger: Trigger,
+    outcome: &status::Outcome,
+    transition: &status::Transition,
+    elapsed: Duration,
+) {
     let new_phase = transition.status.phase.unwrap_or_default();
     state.metrics.duration.observe(elapsed.as_secs_f64());
     state
@@ -399,7 +524,7 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<Shared>) -> Result<Actio
             result: new_phase.as_str().to_ascii_lowercase(),
         })
         .inc();
-    let (reason, detail) = match &outcome {
+    let (reason, detail) = match outcome {
         status::Outcome::Verified { .. } => ("Verified", String::new()),
         status::Outcome::Mismatch {
             reason, message, ..
@@ -407,8 +532,8 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<Shared>) -> Result<Actio
         status::Outcome::Failed(f) => (f.reason, f.message.clone()),
     };
     tracing::info!(
-        namespace = %namespace,
-        name = %name,
+        namespace = %image.namespace().unwrap_or_default(),
+        name = %image.name_any(),
         trigger = ?trigger,
         phase = %new_phase,
         reason,
@@ -418,43 +543,83 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<Shared>) -> Result<Actio
         next_in_s = transition.requeue.as_secs(),
         "verification done"
     );
-    let registry_wait_until = match &outcome {
-        status::Outcome::Failed(f) if f.transient && new_phase == Phase::Unavailable => {
-            Instant::now().checked_add(transition.requeue)
-        }
-        _ => None,
-    };
-    {
-        let mut memory = state.memory.locked();
-        if memory.len() > 1024 {
-            // Deleted images leave entries whose plan lies in the past; dropping a live
-            // image's entry only loses its precise timer (the status still schedules it).
-            memory.retain(|_, m| {
-                m.scheduled
-                    .is_some_and(|t| t + Duration::from_secs(3600) > now)
-            });
-        }
-        memory.insert(
-            key,
-            Memory {
-                secret_version: Some(secret_version),
-                scheduled: Instant::now().checked_add(transition.requeue),
-                registry_wait_until,
-            },
-        );
+}
+
+/// Records what this process remembers of an image. Entries of deleted images are swept
+/// when the map has doubled since the last sweep (amortised: one pass per doubling, not one
+/// per verification, which at 100,000 images would be quadratic).
+fn remember(state: &Shared, key: (String, String), memory_entry: Memory) {
+    let mut memory = state.memory.locked();
+    if memory.entries.len() >= memory.sweep_at {
+        let now = Instant::now();
+        // A deleted image's plan lies in the past; dropping a live image's entry only loses
+        // its precise timer (the status still schedules it).
+        memory.entries.retain(|_, m| {
+            m.scheduled
+                .is_some_and(|t| t + Duration::from_secs(3600) > now)
+        });
+        memory.sweep_at = (2 * memory.entries.len()).max(MEMORY_SWEEP_MIN);
     }
-    Ok(Action::requeue(transition.requeue))
+    memory.entries.insert(key, memory_entry);
+}
+
+/// How long a first verification (or one after a spec change) may take before its status
+/// says `Verifying`: a registry that answers within it costs one status write, not two
+/// (verifying 100,000 new images is 100,000 writes fewer), and a slow one still shows the
+/// work in progress.
+pub const VERIFYING_NOTICE: Duration = Duration::from_secs(1);
+
+/// Checks the image in its registry and writes the resulting status: `Verifying` first when
+/// a first (or spec-changed) check outlasts [`VERIFYING_NOTICE`]. The transition is always
+/// computed from the `Verifying` status on those triggers, written or not, so conditions
+/// and events are the same either way.
+async fn verify_and_write<'a>(
+    state: &Shared,
+    image: &CatalogImage,
+    trigger: Trigger,
+    admission: check::Admission,
+    context: impl Fn(jiff::Timestamp) -> status::Inputs<'a>,
+) -> Result<(status::Outcome, status::Transition), WriteError> {
+    let secret = lookup_secret(&state.client, image).await;
+    let live = image.status.as_ref();
+    let announce = matches!(trigger, Trigger::First | Trigger::SpecChanged)
+        && live.and_then(|s| s.phase) != Some(Phase::Verifying);
+    let verifying = announce.then(|| status::verifying(live, &context(jiff::Timestamp::now())));
+    let access = Access {
+        client: &state.registry,
+        admission,
+        deadline: state.verify_timeout,
+    };
+    let previous = live.and_then(|s| s.registry_metadata.as_ref());
+    let check = check::check(access, &image.spec, &secret, previous, trigger);
+    futures::pin_mut!(check);
+    let mut written = live;
+    let outcome = match &verifying {
+        Some(verifying) => tokio::select! {
+            outcome = &mut check => outcome,
+            _ = tokio::time::sleep(VERIFYING_NOTICE) => {
+                apply::write_status(&state.client, image, live, verifying).await?;
+                written = Some(verifying);
+                check.await
+            }
+        },
+        None => check.await,
+    };
+    let base = verifying.as_ref().or(live);
+    let transition = status::transition(base, &outcome, &context(jiff::Timestamp::now()));
+    apply::write_status(&state.client, image, written, &transition.status).await?;
+    Ok((outcome, transition))
 }
 
 /// One image's verification, with a panic kept inside it (the Controller would otherwise
 /// end with it, and no image would be verified again).
 async fn reconcile_contained(
-    image: Arc<CatalogImage>,
+    image: Arc<ImageView>,
     state: Arc<Shared>,
 ) -> Result<Action, ReconcileError> {
     let (namespace, name) = (image.namespace().unwrap_or_default(), image.name_any());
     match crate::panics::contained(reconcile(image, state)).await {
-        Ok(result) => Ok(result?),
+        Ok(result) => result,
         Err(message) => Err(ReconcileError::Panicked {
             namespace,
             name,
@@ -463,10 +628,10 @@ async fn reconcile_contained(
     }
 }
 
-fn error_policy(_image: Arc<CatalogImage>, error: &ReconcileError, _state: Arc<Shared>) -> Action {
+fn error_policy(_image: Arc<ImageView>, error: &ReconcileError, _state: Arc<Shared>) -> Action {
     match error {
-        ReconcileError::Write(_) => {
-            tracing::warn!(error = %error, "verification status not written; retrying in 5s");
+        ReconcileError::Write(_) | ReconcileError::Read { .. } => {
+            tracing::warn!(error = %error, "verification not done; retrying in 5s");
             Action::requeue(Duration::from_secs(5))
         }
         ReconcileError::Panicked { .. } => {

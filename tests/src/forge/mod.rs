@@ -47,6 +47,8 @@ mod gitlab;
 mod routes;
 #[cfg(test)]
 mod tests;
+// Apart from the routes: merging needs the git remote, which only a test or the sandbox holds.
+mod merge;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use kube::runtime::events::EventType;
+use crate::events::EventType;
 
 use super::super::effects::{event, report_commit, write_status};
 use super::super::live::LiveImage;
