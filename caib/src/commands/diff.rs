@@ -12,14 +12,14 @@
 
 use std::path::{Path, PathBuf};
 
+use catalog_api::CatalogImage;
 use catalog_api::repo::{self, RepoConfig};
 use catalog_api::validate::{Report, Rules};
-use catalog_api::{CatalogImage, CatalogSource};
 use kube::api::{Api, ListParams};
 
 use super::diff_plan::{PlannedSource, Summary, compare, render, warnings};
 use crate::cli::{DiffArgs, Global};
-use crate::cluster::{CATALOG_IMAGE, CATALOG_SOURCE, Cluster};
+use crate::cluster::{CATALOG_IMAGE, Cluster};
 use crate::error::{CaibError, Result, exit};
 
 /// The revision the plan names: a checkout has no commit to approve deletions for (the
@@ -67,7 +67,7 @@ pub fn run(global: &Global, _args: &DiffArgs) -> Result<()> {
         for d in &report.diagnostics {
             eprintln!("warning: {d} (left out of the comparison; the cluster keeps what it has)");
         }
-        let source = syncing_source(&cluster, &env_name, &env_dir).await?;
+        let source = syncing_source(&global, &env_name, &env_dir).await?;
         let api: Api<CatalogImage> = cluster.api(false);
         let live = api
             .list(&ListParams::default())
@@ -111,27 +111,21 @@ fn show(
     Err(CaibError::Silent(exit::ERROR))
 }
 
-/// The CatalogSource of the namespace that syncs `env_dir` into it; when none does, a new
-/// one named after the environment (whose sync would take over nothing that exists).
-async fn syncing_source(cluster: &Cluster, env_name: &str, env_dir: &str) -> Result<PlannedSource> {
-    let api: Api<CatalogSource> = cluster.api(false);
-    let sources = api
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| cluster.error(e, &CATALOG_SOURCE, None))?
-        .items;
-    let dir = env_dir.trim_matches('/');
-    let found = sources.iter().find(|s| {
-        s.target_namespace() == cluster.namespace && s.spec.path.trim_matches('/') == dir
-    });
+/// The CatalogSource targeting the namespace that syncs `env_dir` (found as `--env`'s default
+/// is, [`super::target_env::targeting`]); when none does, a new one named after the
+/// environment (whose sync would take over nothing that exists).
+async fn syncing_source(global: &Global, env_name: &str, env_dir: &str) -> Result<PlannedSource> {
+    let (namespace, sources) = super::target_env::targeting(global).await?;
+    let found = sources
+        .iter()
+        .find(|s| super::target_env::same_dir(&s.spec.path, env_dir));
     match found {
         Some(source) => Ok(PlannedSource::of(source)),
         None => {
             eprintln!(
-                "note: no CatalogSource in namespace {:?} syncs {env_dir}; comparing as a new source {env_name:?} would sync it",
-                cluster.namespace
+                "note: no CatalogSource targeting namespace {namespace:?} syncs {env_dir}; comparing as a new source {env_name:?} would sync it"
             );
-            Ok(PlannedSource::new(env_name, &cluster.namespace))
+            Ok(PlannedSource::new(env_name, &namespace))
         }
     }
 }

@@ -46,7 +46,7 @@ pub fn choose(config: &RepoConfig, global: &Global) -> Result<Environment> {
 
 /// The namespace and the CatalogSources whose entries are applied to it (their own namespace,
 /// or another one's naming it as `targetNamespace`, when the user may list those).
-async fn targeting(global: &Global) -> Result<(String, Vec<CatalogSource>)> {
+pub async fn targeting(global: &Global) -> Result<(String, Vec<CatalogSource>)> {
     let cluster = Cluster::connect(global).await?;
     let list = ListParams::default();
     let all: Api<CatalogSource> = cluster.api(true);
@@ -76,7 +76,8 @@ fn target(source: &CatalogSource) -> Option<&str> {
         .or(source.metadata.namespace.as_deref())
 }
 
-fn same_dir(a: &str, b: &str) -> bool {
+/// Whether two environment paths name one directory (`./a/` is `a`).
+pub fn same_dir(a: &str, b: &str) -> bool {
     let clean = |p: &str| p.trim_start_matches("./").trim_matches('/').to_owned();
     clean(a) == clean(b)
 }

@@ -374,6 +374,7 @@ async fn diff_compares_the_repository_with_the_cluster() {
     );
 
     // Without --env: no CatalogSource targets the namespace, so caib names the candidates.
+    sources.delete("dev", &Default::default()).await.unwrap();
     let run = h.caib(&["catalog", "diff", "--catalog-repo", repo_arg]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
