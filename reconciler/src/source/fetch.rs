@@ -25,6 +25,9 @@ pub enum RefSpec {
     Branch(String),
     Tag(String),
     Commit(String),
+    /// Any other ref of the remote, fetched to the same name: a pull request's head
+    /// (`refs/pull/N/head`, `refs/merge-requests/N/head`).
+    Ref(String),
 }
 
 impl RefSpec {
@@ -43,6 +46,7 @@ impl RefSpec {
             RefSpec::Branch(b) => format!("branch {b:?}"),
             RefSpec::Tag(t) => format!("tag {t:?}"),
             RefSpec::Commit(c) => format!("commit {c}"),
+            RefSpec::Ref(r) => format!("ref {r:?}"),
         }
     }
 }
@@ -121,6 +125,7 @@ pub fn fetch(request: &FetchRequest) -> Result<Fetched, SourceError> {
             "+refs/heads/*:refs/remotes/origin/*".into(),
             "+refs/tags/*:refs/tags/*".into(),
         ],
+        RefSpec::Ref(r) => vec![format!("+{r}:{r}")],
     };
     let deadline = Instant::now() + request.timeout;
     let auth_problem: Cell<Option<String>> = Cell::new(None);
@@ -311,7 +316,7 @@ fn fetch_depth(repo: &Repository, request: &FetchRequest) -> i32 {
         return 0;
     }
     match request.reference {
-        RefSpec::Branch(_) | RefSpec::Tag(_) if request.shallow => 1,
+        RefSpec::Branch(_) | RefSpec::Tag(_) | RefSpec::Ref(_) if request.shallow => 1,
         _ if repo.is_shallow() => UNSHALLOW,
         _ => 0,
     }
@@ -356,6 +361,7 @@ pub fn resolve(repo: &Repository, reference: &RefSpec, url: &str) -> Result<Fetc
         RefSpec::Tag(t) => repo
             .revparse_single(&format!("refs/tags/{t}"))
             .map_err(|_| not_found())?,
+        RefSpec::Ref(r) => repo.revparse_single(r).map_err(|_| not_found())?,
         RefSpec::Commit(c) => {
             let oid = Oid::from_str(c).map_err(|_| not_found())?;
             repo.find_object(oid, None).map_err(|_| not_found())?

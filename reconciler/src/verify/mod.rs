@@ -26,6 +26,7 @@ mod check;
 mod guard;
 mod hosts;
 pub mod metrics;
+pub(crate) mod oneshot;
 mod plan;
 mod status;
 
