@@ -267,6 +267,31 @@ async fn previews_report_what_each_pull_request_would_do_and_apply_nothing() {
     assert_eq!(previews[0].pruned, 2);
     // Nothing of any pull request reached the cluster.
     assert_eq!(s.env.image_names().await, base);
+    // `caib catalog status` shows them.
+    let out = std::process::Command::new(catalog_e2e::process::binary("caib"))
+        .args(["catalog", "status", "dev", "-n", NS])
+        .env("KUBECONFIG", s.env.kubeconfig())
+        .env("HOME", s.env.tmp.path())
+        .output()
+        .expect("caib runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let section = text
+        .split("Pull-request previews:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        section.contains(&format!("#{good} ")) && section.contains("Success"),
+        "{text}"
+    );
+    assert!(
+        section.contains(&format!("#{deletes} ")) && section.contains("will need approval"),
+        "{text}"
+    );
     let _ = &s.registry;
 }
 
