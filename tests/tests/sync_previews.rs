@@ -10,7 +10,7 @@ use catalog_api::source::{PreviewState, PreviewSummary};
 use catalog_e2e::forge::{CommitStatus, FakeForge, Provider, head_ref};
 use catalog_e2e::git::{BareRepo, Change};
 use catalog_e2e::process::eventually;
-use catalog_e2e::registry::{ImageFixture, Registry, RegistryConfig};
+use catalog_e2e::registry::{HostileRegistry, ImageFixture, Registry, RegistryConfig};
 use serde_json::json;
 use sync_common::*;
 
@@ -46,6 +46,11 @@ impl Setup {
     /// Three entries on main (`base-0..2`, all the amd64 image), a source `dev` with previews
     /// on and `maxDeletions: 1`, applied.
     async fn start(provider: Provider) -> Setup {
+        Setup::start_with(provider, &[]).await
+    }
+
+    /// [`Setup::start`] with more reconciler flags.
+    async fn start_with(provider: Provider, flags: &[&str]) -> Setup {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let registry = Registry::start(RegistryConfig::default()).await;
         let pushed = registry
@@ -63,7 +68,10 @@ impl Setup {
         let forge = FakeForge::start(TOKEN).await;
         let mut env = Env::start().await;
         env.create_secret("forge", &[("token", TOKEN)]).await;
-        env.spawn_reconciler(&["--insecure-registry", &registry.host()]);
+        let host = registry.host();
+        let mut args = vec!["--insecure-registry", host.as_str()];
+        args.extend_from_slice(flags);
+        env.spawn_reconciler(&args);
         let provider_name = match provider {
             Provider::Github => "github",
             Provider::Gitlab => "gitlab",
@@ -392,4 +400,67 @@ async fn gitlab_merge_requests_are_previewed_from_their_merge_request_ref_on_a_w
     assert_eq!(status.state, "success", "{status:?}");
     s.comment(n, "| feature | created |").await;
     assert_eq!(s.env.image("feature").await.map(|_| ()), None);
+
+    // Previews turned off: the listed ones go.
+    s.env
+        .patch_source("dev", json!({"spec": {"pullRequests": {"enabled": false}}}))
+        .await;
+    s.env
+        .wait_source("dev", "status.previews to be emptied", |src| {
+            src.status.as_ref().is_some_and(|st| st.previews.is_empty())
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_preview_stuck_on_a_silent_registry_never_delays_the_sync() {
+    let silent = HostileRegistry::silent().await;
+    let silent_host = silent.host();
+    let s = Setup::start_with(
+        Provider::Github,
+        &[
+            "--insecure-registry",
+            &silent_host,
+            "--verify-timeout",
+            "5m",
+        ],
+    )
+    .await;
+    let (_, stuck) = s.push(
+        None,
+        "stuck",
+        &[Change::write(
+            path("stuck"),
+            entry("stuck", &silent.reference("os/x"), "amd64", None),
+        )],
+    );
+    s.ask().await;
+    eventually(WAIT, "the preview to reach the silent registry", || async {
+        (silent.connections() > 0).then_some(())
+    })
+    .await;
+    let main = s
+        .repo
+        .commit(
+            "main",
+            "more",
+            &[Change::write(
+                path("more"),
+                entry("more", &s.image, "amd64", None),
+            )],
+        )
+        .unwrap();
+    let at = format!("{:.9}", jiff::Timestamp::now());
+    s.env
+        .patch_source(
+            "dev",
+            json!({"metadata": {"annotations": {RECONCILE_REQUESTED_AT: at}}}),
+        )
+        .await;
+    s.env.wait_applied("dev", &main).await;
+    assert!(s.env.image("more").await.is_some());
+    assert!(
+        !s.forge.statuses().iter().any(|st| st.sha == stuck),
+        "the preview is still waiting on the registry"
+    );
 }

@@ -67,7 +67,7 @@ impl Client {
             .iter()
             .filter_map(|item| parse(target.provider, item, branch))
             .collect();
-        pulls.sort_by(|a, b| b.number.cmp(&a.number));
+        pulls.sort_by_key(|p| std::cmp::Reverse(p.number));
         pulls.dedup_by_key(|p| p.number);
         Ok(pulls)
     }

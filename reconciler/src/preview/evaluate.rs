@@ -168,76 +168,63 @@ impl Evaluator<'_> {
         let (_, live) = self.shared.images.versioned_namespace(&target_ns);
         let plan = plan::plan(&input, &live);
         drop(live);
-        for diagnostic in &report.diagnostics {
-            evaluation.rows.push(Row {
-                entry: format!("{}:{}", diagnostic.path, diagnostic.line),
-                change: Change::Invalid,
-                image: String::new(),
-                digest: String::new(),
-                platforms: String::new(),
-                ok: false,
-                message: diagnostic.message.clone(),
-            });
-        }
-        for conflict in &plan.conflicts {
-            evaluation.rows.push(Row {
-                entry: conflict.name.clone(),
-                change: Change::Conflict,
-                image: String::new(),
-                digest: String::new(),
-                platforms: String::new(),
-                ok: false,
-                message: conflict.message.clone(),
-            });
-        }
-        let checker = self.checker;
-        let images: Vec<(usize, catalog_api::CatalogImage)> = plan
-            .apply
-            .iter()
-            .take(self.max_images)
-            .map(|op| op.object(&input))
-            .enumerate()
-            .collect();
-        let checked: Vec<(usize, Checked)> = futures::stream::iter(images)
-            .map(|(i, image)| async move { (i, checker.check(&image).await) })
-            .buffer_unordered(PARALLEL_CHECKS)
-            .collect()
-            .await;
-        let mut checked: Vec<Option<Checked>> = {
-            let mut slots = vec![None; plan.apply.len().min(self.max_images)];
-            for (i, c) in checked {
-                slots[i] = Some(c);
-            }
-            slots
-        };
-        for (i, op) in plan.apply.iter().enumerate() {
-            let entry = &report.entries[op.entry];
+        evaluation.rows.extend(report.diagnostics.iter().map(|d| {
+            problem_row(
+                format!("{}:{}", d.path, d.line),
+                Change::Invalid,
+                &d.message,
+            )
+        }));
+        evaluation.rows.extend(
+            plan.conflicts
+                .iter()
+                .map(|c| problem_row(c.name.clone(), Change::Conflict, &c.message)),
+        );
+        let mut checked = self.verify(&plan, &input).await.into_iter();
+        for op in &plan.apply {
             let change = if op.create {
                 Change::Created
             } else {
                 Change::Updated
             };
-            let result = checked.get_mut(i).and_then(Option::take);
-            evaluation.rows.push(image_row(
-                &op.name,
-                change,
-                &entry.image.spec.registry_url,
-                result,
-            ));
+            let url = &report.entries[op.entry].image.spec.registry_url;
+            let result = checked.next().flatten();
+            evaluation
+                .rows
+                .push(image_row(&op.name, change, url, result));
         }
         if plan.apply.len() > self.max_images {
             evaluation.unverified = Some((plan.apply.len() - self.max_images, self.max_images));
         }
-        for pruned in &plan.prune {
-            evaluation.rows.push(pruned_row(pruned));
-        }
-        if let Some(blocked) = &plan.blocked {
-            for held in &blocked.held {
-                evaluation.rows.push(pruned_row(held));
-            }
-            evaluation.blocked = Some(blocked_note(blocked, commit));
-        }
+        let held = plan.blocked.iter().flat_map(|b| b.held.iter());
+        evaluation
+            .rows
+            .extend(plan.prune.iter().chain(held).map(|n| pruned_row(n)));
+        evaluation.blocked = plan.blocked.as_ref().map(|b| blocked_note(b, commit));
         Ok(evaluation)
+    }
+
+    /// The verifier's verdict on each created or updated entry's image, in plan order (`None`
+    /// past `--max-preview-images`), [`PARALLEL_CHECKS`] at a time.
+    async fn verify(&self, plan: &plan::Plan, input: &PlanInput<'_>) -> Vec<Option<Checked>> {
+        let checker = self.checker;
+        let images: Vec<(usize, catalog_api::CatalogImage)> = plan
+            .apply
+            .iter()
+            .take(self.max_images)
+            .map(|op| op.object(input))
+            .enumerate()
+            .collect();
+        let done: Vec<(usize, Checked)> = futures::stream::iter(images)
+            .map(|(i, image)| async move { (i, checker.check(&image).await) })
+            .buffer_unordered(PARALLEL_CHECKS)
+            .collect()
+            .await;
+        let mut slots = vec![None; plan.apply.len()];
+        for (i, checked) in done {
+            slots[i] = Some(checked);
+        }
+        slots
     }
 
     /// Names of `desired` that another source declares in the same namespace.
@@ -296,6 +283,18 @@ fn image_row(name: &str, change: Change, image: &str, checked: Option<Checked>) 
         platforms: metadata.as_ref().map(platforms).unwrap_or_default(),
         ok,
         message,
+    }
+}
+
+fn problem_row(entry: String, change: Change, message: &str) -> Row {
+    Row {
+        entry,
+        change,
+        image: String::new(),
+        digest: String::new(),
+        platforms: String::new(),
+        ok: false,
+        message: message.to_string(),
     }
 }
 

@@ -18,6 +18,7 @@
 
 mod evaluate;
 pub mod report;
+mod schedule;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -29,7 +30,6 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use catalog_api::CatalogSource;
-use catalog_api::labels::PREVIEW_REQUESTED_AT;
 use catalog_api::source::{PreviewState, PreviewSummary};
 
 use crate::forge::pulls::OpenPull;
@@ -38,6 +38,7 @@ use crate::sync::entries::EntryCache;
 use crate::sync::{Key, Shared};
 use crate::verify::oneshot::OneShot;
 use evaluate::Evaluator;
+use schedule::key_of;
 
 /// How often due sources are looked for.
 const TICK: Duration = Duration::from_secs(1);
@@ -96,9 +97,7 @@ impl Previews {
             slots: Arc::new(Semaphore::new(self.limits.concurrency.max(1))),
             memory: Default::default(),
         });
-        let mut next: HashMap<Key, Instant> = HashMap::new();
-        let mut requested: HashMap<Key, Option<String>> = HashMap::new();
-        let mut running: HashSet<Key> = HashSet::new();
+        let mut schedule = schedule::Schedule::default();
         let mut tasks = tokio::task::JoinSet::new();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -107,37 +106,27 @@ impl Previews {
                 _ = shutdown.cancelled() => break,
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                     if let Ok(key) = done {
-                        running.remove(&key);
+                        schedule.finished(&key);
                     }
                     if tasks.is_empty() {
                         runner.checker.forget_hosts();
                     }
                 }
                 _ = tick.tick() => {
-                    let now = Instant::now();
-                    let sources = runner.shared.sources.state();
-                    let enabled: Vec<&Arc<CatalogSource>> =
-                        sources.iter().filter(|s| previews_on(s)).collect();
-                    let live: HashSet<Key> = enabled.iter().map(|s| key_of(s)).collect();
-                    next.retain(|k, _| live.contains(k));
-                    requested.retain(|k, _| live.contains(k));
-                    runner.forget_except(&live);
-                    for source in enabled {
-                        let key = key_of(source);
-                        let asked = annotation(source);
-                        let fresh = requested.get(&key).is_none_or(|seen| *seen != asked);
-                        let due = next.get(&key).is_none_or(|at| *at <= now);
-                        if running.contains(&key) || !(fresh || due) {
-                            continue;
-                        }
-                        requested.insert(key.clone(), asked);
-                        let interval = source.spec.interval().unwrap_or(Duration::from_secs(60));
-                        next.insert(key.clone(), now + interval);
-                        running.insert(key.clone());
-                        let (runner, source) = (runner.clone(), source.clone());
+                    let work = schedule.due(&runner.shared.sources.state(), Instant::now());
+                    runner.forget_except(&schedule.live());
+                    for source in work.clear {
+                        let runner = runner.clone();
+                        tokio::spawn(async move {
+                            let mut memory = Memory::default();
+                            runner.write_summaries(&key_of(&source), &mut memory).await;
+                        });
+                    }
+                    for source in work.passes {
+                        let runner = runner.clone();
                         tasks.spawn(async move {
-                            let pass = runner.pass(&source);
-                            if let Err(panic) = crate::panics::contained(pass).await {
+                            let key = key_of(&source);
+                            if let Err(panic) = crate::panics::contained(runner.pass(&source)).await {
                                 tracing::error!(source = %format!("{}/{}", key.0, key.1), panic, "a preview pass panicked");
                             }
                             key
@@ -148,22 +137,6 @@ impl Previews {
         }
         tasks.abort_all();
     }
-}
-
-fn key_of(source: &CatalogSource) -> Key {
-    (
-        source.metadata.namespace.clone().unwrap_or_default(),
-        source.metadata.name.clone().unwrap_or_default(),
-    )
-}
-
-fn annotation(source: &CatalogSource) -> Option<String> {
-    source
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(PREVIEW_REQUESTED_AT))
-        .cloned()
 }
 
 /// Previews need `pullRequests.enabled`, a forge (`commitStatus`) and a branch to merge into;
