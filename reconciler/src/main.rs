@@ -2,6 +2,7 @@
 //! endpoint, and the process lifecycle (signals, graceful shutdown).
 
 mod config;
+mod events;
 mod forge;
 mod http;
 mod leader;

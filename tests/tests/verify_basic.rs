@@ -143,6 +143,45 @@ async fn multi_arch_index_lists_every_platform_with_real_sizes() {
     assert_eq!(meta.platform.unwrap().architecture, "amd64");
 }
 
+/// A registry that answers at once costs a new image one status write (no `Verifying` step);
+/// one slower than `VERIFYING_NOTICE` (1 s) shows `Verifying` while it is checked.
+#[tokio::test]
+async fn verifying_is_shown_only_while_a_check_is_slow() {
+    let registry = Registry::start(RegistryConfig::default()).await;
+    registry
+        .push_image("os/fast:v1", &ImageFixture::new("amd64"))
+        .await;
+    registry
+        .push_image("os/slow:v1", &ImageFixture::new("amd64"))
+        .await;
+    let proxy = CountingProxy::start(&registry).await;
+    let mut env = Env::start().await;
+    env.spawn_reconciler(&["--insecure-registry", &proxy.host()]);
+    env.create_image("fast", &format!("{}/os/fast:v1", proxy.host()), json!({}))
+        .await;
+    env.wait_phase("fast", Phase::Available).await;
+    assert_eq!(
+        env.emu.request_count("patch catalogimages/status"),
+        1,
+        "a fast first verification writes its status once"
+    );
+
+    proxy.hold();
+    env.emu.reset_requests();
+    env.create_image("slow", &format!("{}/os/slow:v1", proxy.host()), json!({}))
+        .await;
+    let verifying = env.wait_phase("slow", Phase::Verifying).await;
+    assert!(proxy.waiting() > 0, "the registry request is still held");
+    let ready = condition(&verifying, condition::READY).unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("Unknown", "Verifying")
+    );
+    proxy.release();
+    env.wait_phase("slow", Phase::Available).await;
+    assert_eq!(env.emu.request_count("patch catalogimages/status"), 2);
+}
+
 #[tokio::test]
 async fn unchanged_image_costs_one_head_per_interval_and_requests_are_echoed() {
     let (registry, _) = registry_with("os/steady:v1", "amd64").await;

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::events::{EventSpec, EventType};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType};
 
 use catalog_api::CatalogSource;
 use catalog_api::source::{CatalogSourceStatus, condition};
@@ -175,24 +175,6 @@ pub(super) async fn write_status(
     }
 }
 
-/// The most bytes an Event note may have: the API server counts them with Go's `len`
-/// (pkg/apis/core/validation/events.go, `NoteLengthLimit`) and refuses the whole Event beyond,
-/// and kube-runtime's `Recorder` sends the note as it is given.
-const NOTE_LIMIT_BYTES: usize = 1024;
-
-/// `note`, or when over [`NOTE_LIMIT_BYTES`] its longest prefix ending on a character
-/// boundary that fits with a trailing `…`.
-fn event_note(note: &str) -> String {
-    if note.len() <= NOTE_LIMIT_BYTES {
-        return note.to_string();
-    }
-    let mut end = NOTE_LIMIT_BYTES - '…'.len_utf8();
-    while !note.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &note[..end])
-}
-
 pub(super) async fn event(
     shared: &Shared,
     source: &CatalogSource,
@@ -202,14 +184,13 @@ pub(super) async fn event(
 ) {
     let reference = source.object_ref(&());
     shared.metrics.api_write("event");
-    let ev = Event {
+    let ev = EventSpec {
         type_,
-        reason: reason.into(),
-        note: Some(event_note(note)),
-        action: "Sync".into(),
-        secondary: None,
+        reason,
+        note,
+        action: "Sync",
     };
-    if let Err(e) = shared.recorder.publish(&ev, &reference).await {
+    if let Err(e) = shared.events.publish(&reference, &ev).await {
         tracing::debug!(error = %e, "cannot publish an event");
     }
 }
@@ -269,34 +250,6 @@ pub(super) async fn report_commit(
                 &e.to_string(),
             )
             .await;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{NOTE_LIMIT_BYTES, event_note};
-
-    #[test]
-    fn event_notes_are_cut_in_bytes_on_a_character_boundary() {
-        assert_eq!(event_note("synced 3 entries"), "synced 3 entries");
-        let exact = "é".repeat(NOTE_LIMIT_BYTES / 2);
-        assert_eq!(event_note(&exact), exact);
-        // 600 three-byte characters: 1800 bytes, under 1000 characters (the old cut kept them all).
-        for text in [
-            "€".repeat(600),
-            "é".repeat(700),
-            format!("a{}", "😀".repeat(400)),
-        ] {
-            let cut = event_note(&text);
-            assert!(cut.len() <= NOTE_LIMIT_BYTES, "{} bytes", cut.len());
-            assert!(
-                cut.len() > NOTE_LIMIT_BYTES - 7,
-                "cut too short: {}",
-                cut.len()
-            );
-            assert!(cut.ends_with('…'));
-            assert!(text.starts_with(cut.trim_end_matches('…')));
         }
     }
 }

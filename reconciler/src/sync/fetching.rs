@@ -4,7 +4,7 @@
 use crate::panics::LockExt as _;
 use std::time::{Duration, Instant};
 
-use kube::runtime::events::EventType;
+use crate::events::EventType;
 
 use catalog_api::CatalogSource;
 use catalog_api::labels::RECONCILE_REQUESTED_AT;

@@ -39,7 +39,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kube::api::Api;
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::mpsc;
@@ -158,12 +157,10 @@ impl Controller {
             claims: Mutex::default(),
             states: Mutex::default(),
             due: Mutex::default(),
-            recorder: Recorder::new(
+            events: crate::events::EventPublisher::new(
                 client.clone(),
-                Reporter {
-                    controller: "catalog-reconciler".into(),
-                    instance: ctx.config.identity.clone(),
-                },
+                "catalog-reconciler",
+                ctx.config.identity.clone(),
             ),
             forge: crate::forge::Client::new(),
             allow_cross_namespace_targets: ctx.config.allow_cross_namespace_targets,
@@ -355,7 +352,7 @@ pub(crate) struct Shared {
     pub states: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<reconcile::SourceState>>>>,
     /// Next interval fetch per source.
     pub due: Mutex<HashMap<Key, Instant>>,
-    pub recorder: Recorder,
+    pub events: crate::events::EventPublisher,
     pub forge: crate::forge::Client,
     /// `--allow-cross-namespace-targets`.
     pub allow_cross_namespace_targets: bool,

@@ -5,9 +5,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::events::EventType;
 use futures::StreamExt;
 use kube::api::Api;
-use kube::runtime::events::EventType;
 
 use catalog_api::CatalogImage;
 use catalog_api::labels::{APPROVE_DELETIONS, RECONCILE_REQUESTED_AT};

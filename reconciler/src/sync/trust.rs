@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use kube::runtime::events::EventType;
+use crate::events::EventType;
 
 use catalog_api::labels::APPROVE_REVISION;
 use catalog_api::source::{CatalogSourceStatus, VerifyMode, VerifySpec, condition};

@@ -1,9 +1,9 @@
 //! The thin apply step: a merge patch on the status subresource (never labels, never the
 //! spec) and Events.
 
+use crate::events::{EventPublisher, EventSpec as Event, EventType};
 use catalog_api::{CatalogImage, CatalogImageStatus};
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource as _, ResourceExt as _};
 
 use super::WriteError;
@@ -44,7 +44,11 @@ pub async fn write_status(
 
 /// Publishes the transition's events. Failing to record an event never fails the
 /// verification (events are best effort in Kubernetes too).
-pub async fn publish_events(recorder: &Recorder, image: &CatalogImage, events: &[EventSpec]) {
+pub async fn publish_events(
+    publisher: &EventPublisher,
+    image: &CatalogImage,
+    events: &[EventSpec],
+) {
     let reference = image.object_ref(&());
     for spec in events {
         let event = Event {
@@ -53,24 +57,12 @@ pub async fn publish_events(recorder: &Recorder, image: &CatalogImage, events: &
             } else {
                 EventType::Normal
             },
-            reason: spec.reason.to_string(),
-            note: Some(truncate(&spec.note, 1000)),
-            action: "Verify".into(),
-            secondary: None,
+            reason: spec.reason,
+            note: &spec.note,
+            action: "Verify",
         };
-        if let Err(e) = recorder.publish(&event, &reference).await {
+        if let Err(e) = publisher.publish(&reference, &event).await {
             tracing::warn!(error = %e, reason = spec.reason, name = %image.name_any(), "event not recorded");
         }
     }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }

@@ -37,17 +37,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use catalog_api::CatalogImage;
 use catalog_api::image::Phase;
 use catalog_api::labels::VERIFY_REQUESTED_AT;
 use catalog_api::registry::{RegistryClient, RegistryOptions};
-use catalog_api::{CatalogImage, CatalogImageStatus};
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt as _;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
 
@@ -79,7 +78,7 @@ struct State {
     secrets: Store<PartialObjectMeta<Secret>>,
     timing: Timing,
     metrics: Metrics,
-    recorder: Recorder,
+    events: crate::events::EventPublisher,
     memory: Mutex<HashMap<(String, String), Memory>>,
 }
 
@@ -216,17 +215,16 @@ async fn watch_and_verify(
         secrets: secret_reader,
         timing,
         metrics,
-        recorder: Recorder::new(
+        events: crate::events::EventPublisher::new(
             ctx.client.clone(),
-            Reporter {
-                controller: "catalog-reconciler".into(),
-                instance: identity,
-            },
+            "catalog-reconciler",
+            identity,
         ),
         memory: Mutex::default(),
     });
     let image_stream = watcher(images, watcher::Config::default())
         .default_backoff()
+        .modify(compact)
         .reflect(image_writer)
         .applied_objects()
         .predicate_filter(trigger_hash, kube::runtime::PredicateConfig::default());
@@ -249,6 +247,17 @@ async fn watch_and_verify(
     sweep_task.abort();
     tracing::info!("verification controller stopped");
     Ok(())
+}
+
+/// Drops what the verifier never reads from the cached copy of each image: the managed
+/// fields (a tree per field manager, often larger than the rest of the object together) and
+/// kubectl's client-side-apply copy of the object. At 100,000 images this is most of the
+/// cache.
+fn compact(image: &mut CatalogImage) {
+    image.managed_fields_mut().clear();
+    if let Some(annotations) = image.metadata.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
 }
 
 /// What may start a verification: generation (spec), the verify request annotation, and the
@@ -359,8 +368,6 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
         return Ok(Action::requeue(guard::BUSY_RETRY.mul_f64(1.0 + jitter)));
     };
     let started = Instant::now();
-    let secret = lookup_secret(&state.client, &image).await;
-    let mut current: Option<CatalogImageStatus> = image.status.clone();
     let context = |now| status::Context {
         generation: image.metadata.generation,
         now,
@@ -369,23 +376,9 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
         timing: &state.timing,
         seed: &seed,
     };
-    let phase = current.as_ref().and_then(|s| s.phase);
-    if matches!(trigger, Trigger::First | Trigger::SpecChanged) && phase != Some(Phase::Verifying) {
-        let verifying = status::verifying(current.as_ref(), &context(jiff::Timestamp::now()));
-        apply::write_status(&state.client, &image, current.as_ref(), &verifying).await?;
-        current = Some(verifying);
-    }
-    let previous = current.as_ref().and_then(|s| s.registry_metadata.as_ref());
-    let access = Access {
-        client: &state.registry,
-        admission,
-        deadline: state.verify_timeout,
-    };
-    let outcome = check::check(access, &image.spec, &secret, previous, trigger).await;
-    let transition =
-        status::transition(current.as_ref(), &outcome, &context(jiff::Timestamp::now()));
-    apply::write_status(&state.client, &image, current.as_ref(), &transition.status).await?;
-    apply::publish_events(&state.recorder, &image, &transition.events).await;
+    let (outcome, transition) =
+        verify_and_write(&state, &image, trigger, admission, context).await?;
+    apply::publish_events(&state.events, &image, &transition.events).await;
 
     let elapsed = started.elapsed();
     let new_phase = transition.status.phase.unwrap_or_default();
@@ -442,6 +435,54 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
         );
     }
     Ok(Action::requeue(transition.requeue))
+}
+
+/// How long a first verification (or one after a spec change) may take before its status
+/// says `Verifying`: a registry that answers within it costs one status write, not two
+/// (verifying 100,000 new images is 100,000 writes fewer), and a slow one still shows the
+/// work in progress.
+pub const VERIFYING_NOTICE: Duration = Duration::from_secs(1);
+
+/// Checks the image in its registry and writes the resulting status: `Verifying` first when
+/// a first (or spec-changed) check outlasts [`VERIFYING_NOTICE`]. The transition is always
+/// computed from the `Verifying` status on those triggers, written or not, so conditions
+/// and events are the same either way.
+async fn verify_and_write<'a>(
+    state: &State,
+    image: &CatalogImage,
+    trigger: Trigger,
+    admission: check::Admission,
+    context: impl Fn(jiff::Timestamp) -> status::Context<'a>,
+) -> Result<(status::Outcome, status::Transition), WriteError> {
+    let secret = lookup_secret(&state.client, image).await;
+    let live = image.status.as_ref();
+    let announce = matches!(trigger, Trigger::First | Trigger::SpecChanged)
+        && live.and_then(|s| s.phase) != Some(Phase::Verifying);
+    let verifying = announce.then(|| status::verifying(live, &context(jiff::Timestamp::now())));
+    let access = Access {
+        client: &state.registry,
+        admission,
+        deadline: state.verify_timeout,
+    };
+    let previous = live.and_then(|s| s.registry_metadata.as_ref());
+    let check = check::check(access, &image.spec, &secret, previous, trigger);
+    futures::pin_mut!(check);
+    let mut written = live;
+    let outcome = match &verifying {
+        Some(verifying) => tokio::select! {
+            outcome = &mut check => outcome,
+            _ = tokio::time::sleep(VERIFYING_NOTICE) => {
+                apply::write_status(&state.client, image, live, verifying).await?;
+                written = Some(verifying);
+                check.await
+            }
+        },
+        None => check.await,
+    };
+    let base = verifying.as_ref().or(live);
+    let transition = status::transition(base, &outcome, &context(jiff::Timestamp::now()));
+    apply::write_status(&state.client, image, written, &transition.status).await?;
+    Ok((outcome, transition))
 }
 
 /// One image's verification, with a panic kept inside it (the Controller would otherwise

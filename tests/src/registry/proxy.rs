@@ -38,6 +38,8 @@ struct Shared {
     client: reqwest::Client,
     log: Arc<Mutex<Vec<ProxiedRequest>>>,
     fault: Arc<Mutex<Option<Fault>>>,
+    /// `true` while requests are held (see [`CountingProxy::hold`]).
+    held: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// The proxy; stops when dropped.
@@ -68,6 +70,7 @@ impl CountingProxy {
             client: builder.build().unwrap(),
             log: Arc::default(),
             fault: Arc::default(),
+            held: Arc::new(tokio::sync::watch::Sender::new(false)),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let host = listener.local_addr().unwrap().to_string();
@@ -112,6 +115,22 @@ impl CountingProxy {
         });
     }
 
+    /// Holds every request (before forwarding) until [`release`](Self::release): a registry
+    /// that is slow for as long as the test wants.
+    pub fn hold(&self) {
+        self.shared.held.send_replace(true);
+    }
+
+    /// Forwards the held requests and every later one.
+    pub fn release(&self) {
+        self.shared.held.send_replace(false);
+    }
+
+    /// How many requests are waiting in [`hold`](Self::hold).
+    pub fn waiting(&self) -> usize {
+        self.shared.held.receiver_count()
+    }
+
     /// Forwards requests again.
     pub fn heal(&self) {
         *self.shared.fault.lock().unwrap() = None;
@@ -133,6 +152,9 @@ async fn forward(State(shared): State<Shared>, request: Request) -> Response {
             at: Instant::now(),
         })
     };
+    let mut held = shared.held.subscribe();
+    let _ = held.wait_for(|held| !held).await;
+    drop(held);
     let fault = shared.fault.lock().unwrap().clone();
     if let Some(fault) = fault {
         record(fault.status);
