@@ -464,3 +464,43 @@ async fn a_preview_stuck_on_a_silent_registry_never_delays_the_sync() {
         "the preview is still waiting on the registry"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gitea_pull_requests_are_previewed_on_a_signed_pull_request_webhook() {
+    let s = Setup::start(Provider::Gitea).await;
+    s.env.create_secret("hook", &[("token", "h00k")]).await;
+    s.env
+        .patch_source(
+            "dev",
+            json!({"spec": {"webhook": {"secretRef": {"name": "hook"}}}}),
+        )
+        .await;
+    let (n, sha) = s.push(
+        None,
+        "feature",
+        &[Change::write(
+            path("feature"),
+            entry("feature", &s.image, "arm64", None),
+        )],
+    );
+    let body = r#"{"action":"opened","number":1}"#;
+    let signature = hmac_hex("h00k", body.as_bytes());
+    let hook = s.env.webhook_url("dev");
+    let client = reqwest::Client::new();
+    eventually(WAIT, "the pull request webhook to be accepted", || async {
+        let response = client
+            .post(&hook)
+            .header("X-Gitea-Event", "pull_request")
+            .header("X-Gitea-Signature", &signature)
+            .body(body)
+            .send()
+            .await
+            .ok()?;
+        (response.status().as_u16() == 202).then_some(())
+    })
+    .await;
+    let status = s.status_of(&sha).await;
+    assert_eq!(status.state, "failure", "{status:?}");
+    s.comment(n, "ArchitectureMismatch").await;
+    assert_eq!(s.env.image("feature").await.map(|_| ()), None);
+}
