@@ -264,6 +264,33 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_next_page_on_another_host_is_not_followed_with_the_token() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (elsewhere, stolen) = listener("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n[]".into());
+        let page = r#"[{"number": 1, "state": "open", "head": {"sha": "x", "ref": "f"}, "base": {"ref": "main"}}]"#;
+        let (forge, asked) = listener(format!(
+            "HTTP/1.1 200 OK\r\nlink: <http://localhost:{elsewhere}/repos/a/b/pulls?page=2>; rel=\"next\"\r\ncontent-length: {}\r\n\r\n{page}",
+            page.len()
+        ));
+        let target = Target {
+            provider: ForgeProvider::Github,
+            api_url: format!("http://127.0.0.1:{forge}"),
+            repository: "a/b".into(),
+        };
+        let error = Client::new()
+            .open_pulls(&target, "main", "s3cret")
+            .await
+            .unwrap_err();
+        let first = asked.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(first.contains("base=main"), "premise: {first}");
+        assert!(matches!(error, ForgeError::OffSite { .. }), "{error}");
+        assert!(
+            stolen.recv_timeout(Duration::from_millis(500)).is_err(),
+            "the other host received a request"
+        );
+    }
+
     #[test]
     fn repositories_from_urls() {
         assert_eq!(
