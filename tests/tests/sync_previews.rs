@@ -504,3 +504,48 @@ async fn gitea_pull_requests_are_previewed_on_a_signed_pull_request_webhook() {
     s.comment(n, "ArchitectureMismatch").await;
     assert_eq!(s.env.image("feature").await.map(|_| ()), None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_evaluated_head_is_not_evaluated_again_even_after_a_restart() {
+    let mut s = Setup::start(Provider::Github).await;
+    let (_, first) = s.push(
+        None,
+        "one",
+        &[Change::write(
+            path("one"),
+            entry("one", &s.image, "amd64", None),
+        )],
+    );
+    s.ask().await;
+    s.status_of(&first).await;
+    let host = s.registry.host();
+    s.env.spawn_reconciler(&["--insecure-registry", &host]);
+    let (second_pr, second) = s.push(
+        None,
+        "two",
+        &[Change::write(
+            path("two"),
+            entry("two", &s.image, "amd64", None),
+        )],
+    );
+    s.ask().await;
+    s.status_of(&second).await;
+    s.comment(second_pr, "| two |").await;
+    // The pass that evaluated #2 has ended once the next one lists the pull requests.
+    let listed = s.forge.requests_matching("GET", "/pulls").len();
+    s.ask().await;
+    let forge = &s.forge;
+    eventually(WAIT, "another pass", || async {
+        (forge.requests_matching("GET", "/pulls").len() > listed).then_some(())
+    })
+    .await;
+    let posted = |sha: &str| {
+        s.forge
+            .statuses()
+            .iter()
+            .filter(|st| st.sha == sha && st.context.as_deref() == Some("catalog-preview/dev"))
+            .count()
+    };
+    assert_eq!(posted(&first), 1, "the head evaluated before the restart");
+    assert_eq!(posted(&second), 1);
+}
