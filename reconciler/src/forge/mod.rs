@@ -291,6 +291,26 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn an_oversized_answer_is_an_error_not_an_allocation() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let body = format!("[{}]", " ".repeat(http::MAX_ANSWER_BYTES));
+        let (forge, _asked) = listener(format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+        let target = Target {
+            provider: ForgeProvider::Gitea,
+            api_url: format!("http://127.0.0.1:{forge}/api/v1"),
+            repository: "a/b".into(),
+        };
+        let error = Client::new()
+            .open_pulls(&target, "main", "t")
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("over 4194304 bytes"), "{error}");
+    }
+
     #[test]
     fn repositories_from_urls() {
         assert_eq!(
