@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # The project's test command (README): generated files current, formatting, lints, every test.
+# Installs the Debian packages the build and the end-to-end suites use when they are missing
+# (scripts/lib/packages.sh), so a fresh Debian machine with a Rust toolchain needs nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/packages.sh
+# Build: pkg-config, libssl-dev. End-to-end suites: docker-registry, htpasswd, openssl, git
+# (daemon and http-backend included), sshd and ssh-keygen, jq, pgrep; and kubectl.
+ensure_packages pkg-config libssl-dev git docker-registry apache2-utils openssl \
+    openssh-server openssh-client jq procps
+require_kubectl
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 echo "== crds/ up to date"

@@ -42,16 +42,19 @@ fn default_verification_interval() -> String {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct CatalogImageSpec {
-    /// OCI reference of the image: `[host[:port]/]repository[:tag][@sha256:<digest>]`. Short
-    /// names such as `ubuntu:22.04` mean Docker Hub.
-    #[schemars(length(min = 1, max = 512))]
+    /// OCI reference of the image: `[host[:port]/]repository[:tag][@digest]` (digest
+    /// `sha256:` and 64, or `sha512:` and 128 lowercase hex characters). Short names such as
+    /// `ubuntu:22.04` mean Docker Hub; the name before the tag is at most 255 characters as
+    /// written.
+    #[schemars(length(min = 1, max = crate::reference::REFERENCE_MAX))]
     pub registry_url: String,
 
-    /// Pinned manifest digest (`sha256:` and 64 lowercase hex characters). When set, the
+    /// Pinned manifest digest: `sha256:` and 64, or `sha512:` and 128 lowercase hex characters
+    /// (the algorithms the OCI image specification registers). When set, the
     /// verification fails unless this digest exists, and a tag that moved away from it is
     /// reported with the TagMoved condition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^sha256:[a-f0-9]{64}$"))]
+    #[schemars(regex(pattern = crate::reference::DIGEST_PATTERN))]
     pub digest: Option<String>,
 
     /// Free-form tags for finding images (`production`, `tested`, ...).

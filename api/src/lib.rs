@@ -16,6 +16,7 @@ pub mod reference;
 #[cfg(feature = "registry")]
 pub mod registry;
 pub mod repo;
+pub mod size;
 pub mod source;
 pub mod validate;
 

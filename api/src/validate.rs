@@ -8,7 +8,7 @@ use crate::diagnostic::Diagnostic;
 use crate::entry::{Document, Node, Value, parse_file};
 use crate::image::{CatalogImage, MIN_VERIFICATION_INTERVAL_SECS};
 use crate::labels::{self, ARCHITECTURES};
-use crate::reference::{ImageReference, is_valid_digest};
+use crate::reference::{DIGEST_FORMS, ImageReference, is_valid_digest};
 use crate::{API_VERSION, duration};
 
 /// Rules an environment imposes on its entries (from `catalog.yaml`, or the CatalogSource).
@@ -373,7 +373,10 @@ fn check_spec(c: &mut Checker, image: &CatalogImage, rules: &Rules) {
     };
     if let Some(digest) = &spec.digest {
         if !is_valid_digest(digest) {
-            c.field("spec.digest", format!("{digest:?} is not a digest: expected sha256: followed by 64 lowercase hex characters"));
+            c.field(
+                "spec.digest",
+                format!("{digest:?} is not a digest: expected {DIGEST_FORMS}"),
+            );
         } else if let Some(url_digest) = reference.as_ref().and_then(|r| r.digest())
             && url_digest != digest
         {

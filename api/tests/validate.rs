@@ -204,7 +204,7 @@ fn invalid_digest_is_named() {
     let report = check(&entry("d", "  digest: sha256:abc\n"), &Rules::default());
     assert_eq!(
         only_error(&report),
-        "env/bad.yaml:7:11: spec.digest: \"sha256:abc\" is not a digest: expected sha256: followed by 64 lowercase hex characters"
+        "env/bad.yaml:7:11: spec.digest: \"sha256:abc\" is not a digest: expected sha256: followed by 64 lowercase hex characters, or sha512: followed by 128"
     );
 }
 

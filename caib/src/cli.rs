@@ -11,8 +11,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Catalog of automotive OS images: read live status from the cluster, change the catalog through Git",
     long_about = "caib reads the image catalog from the cluster (list, get, verify, status, diff) and \
-changes it through Git (add, publish, remove, promote create commits and pull requests on the \
-catalog repository; they never write to the cluster)."
+changes it through Git (add, publish, remove, promote, tag and untag create commits and pull \
+requests on the catalog repository; they never write to the cluster)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -127,6 +127,10 @@ pub enum CatalogCommand {
     Remove(RemoveArgs),
     /// Promote an image to the next environment, digest pinned (through a pull request).
     Promote(PromoteArgs),
+    /// Add tags to a catalog image (through a commit and pull request).
+    Tag(TagArgs),
+    /// Remove tags from a catalog image (through a commit and pull request).
+    Untag(TagArgs),
 }
 
 #[derive(Args, Debug)]
@@ -205,7 +209,8 @@ pub struct ChangeArgs {
     /// Commit straight to the target branch instead of opening a pull request.
     #[arg(long)]
     pub direct: bool,
-    /// Wait until the change is merged, synced and the image is Available.
+    /// Wait until the change is merged and the cluster shows it: the CatalogImage applied
+    /// from the merged commit (or a later one), its status current, and Available.
     #[arg(long)]
     pub wait: bool,
 }
@@ -288,6 +293,21 @@ pub struct PromoteArgs {
     /// Promote even when the source entry is not Available.
     #[arg(long)]
     pub force: bool,
+    /// Copy the whole spec from the source environment; by default only what identifies the
+    /// image (registryUrl and digest) changes, and the target keeps its own tags,
+    /// verificationInterval, targets and notes.
+    #[arg(long)]
+    pub all_fields: bool,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    pub name: String,
+    /// Tags to add (tag) or remove (untag).
+    #[arg(required = true, num_args = 1.., value_name = "TAG")]
+    pub tags: Vec<String>,
     #[command(flatten)]
     pub change: ChangeArgs,
 }

@@ -193,6 +193,17 @@ async fn load_config(global: &Global) -> Result<Config> {
     }
 }
 
+/// Whether any cluster is configured (a kubeconfig to read, or a pod's service account):
+/// commands that only use the cluster to learn a default skip it when there is none.
+pub fn configured(global: &Global) -> bool {
+    global
+        .kubeconfig
+        .as_ref()
+        .is_some_and(|k| !k.as_os_str().is_empty())
+        || home_kubeconfig().is_some_and(|p| p.is_file())
+        || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+}
+
 fn home_kubeconfig() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".kube").join("config"))
 }

@@ -4,6 +4,7 @@ mod cli;
 mod cluster;
 mod commands;
 mod config;
+mod edit;
 mod error;
 mod forge;
 mod logging;
@@ -56,6 +57,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Catalog(CatalogCommand::Promote(args)) => {
             commands::promote::run(args, &cli.global)
+        }
+        Command::Catalog(CatalogCommand::Tag(args)) => {
+            commands::tag::run(args, commands::tag::Op::Tag, &cli.global)
+        }
+        Command::Catalog(CatalogCommand::Untag(args)) => {
+            commands::tag::run(args, commands::tag::Op::Untag, &cli.global)
         }
         Command::Images(cli::ImagesCommand::List(args)) => commands::images::run(&cli.global, args),
         Command::Completion { shell } => {

@@ -145,25 +145,6 @@ pub fn object_cells(meta: &ObjectMeta, all_namespaces: bool) -> Vec<String> {
     row
 }
 
-/// Size in decimal units with one decimal, as registries and `podman images` show them
-/// (`1.2 GB`, `532.0 MB`, `812 B`).
-pub fn human_size(bytes: i64) -> String {
-    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64;
-    let mut unit = "B";
-    for u in UNITS {
-        if value < 999.95 {
-            break;
-        }
-        value /= 1000.0;
-        unit = u;
-    }
-    format!("{value:.1} {unit}")
-}
-
 /// Serializes `value` as a Kubernetes object for output: `managedFields` dropped (kubectl
 /// hides them too), `apiVersion`/`kind` filled in when the server left them out of a list.
 pub fn object_value<T: Serialize>(value: &T, api_version: &str, kind: &str) -> Result<Value> {
@@ -249,17 +230,6 @@ mod tests {
             assert_eq!(age(created, now), want, "{secs}s");
         }
         assert_eq!(age(ts("2026-01-05T00:00:00Z"), now), "<invalid>");
-    }
-
-    #[test]
-    fn sizes_are_human() {
-        assert_eq!(human_size(0), "0 B");
-        assert_eq!(human_size(999), "999 B");
-        assert_eq!(human_size(1_000), "1.0 kB");
-        assert_eq!(human_size(1_234_567_890), "1.2 GB");
-        assert_eq!(human_size(2_147_483_648), "2.1 GB");
-        assert_eq!(human_size(532_000_000), "532.0 MB");
-        assert_eq!(human_size(999_990_000), "1.0 GB");
     }
 
     #[test]

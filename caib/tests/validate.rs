@@ -62,7 +62,7 @@ fn errors_are_located_and_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "environments/production/broken.yaml:7:11: spec.digest: \"sha256:nothex\" is not a digest: expected sha256: followed by 64 lowercase hex characters\n"
+        "environments/production/broken.yaml:7:11: spec.digest: \"sha256:nothex\" is not a digest: expected sha256: followed by 64 lowercase hex characters, or sha512: followed by 128\n"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 problem found (5 valid entries)"));
 }
@@ -78,7 +78,7 @@ fn github_format_prints_annotations() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "::error file=environments/production/broken.yaml,line=7,col=11::spec.digest: \"sha256:nothex\" is not a digest: expected sha256: followed by 64 lowercase hex characters\n"
+        "::error file=environments/production/broken.yaml,line=7,col=11::spec.digest: \"sha256:nothex\" is not a digest: expected sha256: followed by 64 lowercase hex characters, or sha512: followed by 128\n"
     );
 }
 

@@ -96,3 +96,69 @@ pub fn binary_near(name: &str) -> anyhow::Result<PathBuf> {
         exe.display()
     )
 }
+
+/// Whether this process runs as root (sshd needs privilege separation directories then, and
+/// the scripts install packages instead of printing the command).
+pub fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+/// A process as `/proc/<pid>/stat` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    /// The executable's name, cut to 15 bytes by the kernel (`catalog-reconci`).
+    pub comm: String,
+    /// `R`, `S`, `Z` (exited, not yet reaped), ...
+    pub state: char,
+    pub ppid: u32,
+}
+
+/// `/proc/<pid>/stat`; `None` once the process is gone.
+pub fn process_info(pid: u32) -> Option<ProcessInfo> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so cut at the last ')'.
+    let (head, tail) = stat.rsplit_once(')')?;
+    let comm = head.split_once('(')?.1.to_string();
+    let mut fields = tail.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some(ProcessInfo {
+        pid,
+        comm,
+        state,
+        ppid,
+    })
+}
+
+/// Every living descendant of `pid` (children, their children, ...), zombies excluded.
+pub fn descendants(pid: u32) -> Vec<ProcessInfo> {
+    let all: Vec<ProcessInfo> = std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .filter_map(process_info)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut found: Vec<ProcessInfo> = Vec::new();
+    let mut parents = vec![pid];
+    while let Some(parent) = parents.pop() {
+        for p in all.iter().filter(|p| p.ppid == parent) {
+            parents.push(p.pid);
+            if p.state != 'Z' {
+                found.push(p.clone());
+            }
+        }
+    }
+    found
+}
+
+/// Whether the process `seen` earlier still runs: same pid and name (not a reused pid), not a
+/// zombie (which has exited and only waits to be reaped).
+pub fn still_running(seen: &ProcessInfo) -> bool {
+    process_info(seen.pid).is_some_and(|now| now.comm == seen.comm && now.state != 'Z')
+}

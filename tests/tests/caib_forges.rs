@@ -116,3 +116,45 @@ async fn github_enterprise_base_url() {
     let out = add_on(&s, &api, "other").await;
     assert_exit(&out, 1, "Server Error");
 }
+
+/// A pull request opened between caib's look and its create (another run, a colleague): the
+/// forge answers "already exists" (GitHub 422, GitLab and Gitea 409), and caib updates that
+/// one and exits 0 with its URL, on every forge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_that_already_exists_is_updated() {
+    for (provider, name) in [
+        (Provider::Github, "github"),
+        (Provider::Gitlab, "gitlab"),
+        (Provider::Gitea, "gitea"),
+    ] {
+        let s = Setup::new().await;
+        if provider != Provider::Github {
+            use_provider(&s, name);
+        }
+        let api = s.forge.api_url(provider);
+        assert_success(&add_on(&s, &api, "ref").await);
+        // The next look for the open pull request finds none, as if it came a moment later.
+        s.forge.inject_response(200, serde_json::json!([]));
+        let out = add_on(&s, &api, "ref").await;
+        assert_success(&out);
+        let prs = s
+            .forge
+            .pull_requests(provider, "example-org/automotive-image-catalog");
+        assert_eq!(prs.len(), 1, "{name}: {:#?}", s.forge.requests());
+        assert_stdout(&out, &format!("Pull request:  {} (updated)", prs[0].url));
+        let refused: Vec<u16> = s
+            .forge
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.status >= 400)
+            .map(|r| r.status)
+            .collect();
+        let expected = if provider == Provider::Github {
+            422
+        } else {
+            409
+        };
+        assert_eq!(refused, [expected], "{name}");
+        assert_eq!(prs[0].comments.len(), 1, "{name}: updated and said so");
+    }
+}

@@ -1,116 +1,25 @@
-//! `caib catalog publish`, `promote`, `add --pin --wait` and the full add → sync → Available →
-//! list loop end to end: ImageBuilds and CatalogImages held in the Kubernetes API emulator,
-//! images in Debian's docker-registry, commits pushed over smart HTTP and pull requests on the
-//! fake forge. Asserts the digests pinned are the right ones.
+//! `caib catalog publish`, `promote` and `add --pin --wait` end to end: ImageBuilds and
+//! CatalogImages held in the Kubernetes API emulator, images in Debian's docker-registry,
+//! commits pushed over smart HTTP and pull requests on the fake forge. Asserts the digests
+//! pinned are the right ones, and what `--wait` waits for. (The loop with the real reconciler
+//! is caib_loop.)
 
 use std::time::Duration;
 
-use catalog_api::{CatalogImage, CatalogImageSpec, CatalogSource};
-use catalog_e2e::fixture::{self, Cluster};
+use catalog_api::CatalogImage;
+use catalog_e2e::fixture;
 use catalog_e2e::forge::Provider;
 use catalog_e2e::git::Change;
 use catalog_e2e::process::eventually;
-use catalog_e2e::registry::{PushedImage, Registry};
 use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 
 #[path = "support/write_setup.rs"]
 mod support;
 use support::*;
-
-/// A registry holding one image, `repo_tag` built for `arch`. Bind `registry` (to
-/// `_registry` when unused, not `_`): dropping it stops the registry.
-struct Published {
-    registry: Registry,
-    pushed: PushedImage,
-    /// `host/repo_tag`, as an entry's registryUrl names it.
-    url: String,
-}
-
-async fn registry_with(repo_tag: &str, arch: &str) -> Published {
-    let (registry, pushed) = fixture::registry_with(repo_tag, arch).await;
-    let url = format!("{}/{repo_tag}", registry.host());
-    Published {
-        registry,
-        pushed,
-        url,
-    }
-}
-
-/// An emulator with the catalog CRDs and the ImageBuild CRD; its kubeconfig handed to caib.
-async fn cluster(s: &mut Setup) -> Cluster {
-    let cluster = Cluster::start();
-    s.kubeconfig = Some(cluster.kubeconfig());
-    cluster.install_imagebuild_crd("default").await;
-    cluster
-}
-
-async fn put_build(cluster: &Cluster, name: &str, image: &str, phase: &str) {
-    let spec = json!({
-        "architecture": "arm64",
-        "aib": {"distro": "cs9", "target": "raspberry-pi", "mode": "bootc"},
-        "export": {"container": image}
-    });
-    fixture::put_imagebuild(&cluster.client, "default", name, spec, phase).await;
-}
-
-/// Creates a CatalogImage (as the sync would) with `spec` and then `status` (as the
-/// verification would).
-async fn put_image(
-    cluster: &Cluster,
-    name: &str,
-    spec: serde_json::Value,
-    status: serde_json::Value,
-) {
-    let api: Api<CatalogImage> = cluster.api("default");
-    let spec: CatalogImageSpec = serde_json::from_value(spec).unwrap();
-    api.create(&PostParams::default(), &CatalogImage::new(name, spec))
-        .await
-        .unwrap();
-    fixture::patch_status(&api, name, status).await;
-}
-
-/// Runs caib with `args` plus `--direct --wait --timeout 60s` in the background; once its commit
-/// moved `main`, stands in for the push webhook by asking source `dev` for a sync (annotation
-/// value `request`); returns caib's output, which must come within 90 s (`landed` and
-/// `returns` name what was awaited).
-async fn run_direct_wait(
-    s: &Setup,
-    sources: &Api<CatalogSource>,
-    args: &[&str],
-    request: &str,
-    landed: &str,
-    returns: &str,
-) -> std::process::Output {
-    use std::process::Stdio;
-    let before = s.remote.head("main").unwrap();
-    let child = s
-        .command(args)
-        .args(["--direct", "--wait", "--timeout", "60s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let remote = &s.remote;
-    eventually(Duration::from_secs(30), landed, || async {
-        (remote.head("main").unwrap() != before).then_some(())
-    })
-    .await;
-    sources
-        .patch(
-            "dev",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {
-                catalog_api::labels::RECONCILE_REQUESTED_AT: request}}})),
-        )
-        .await
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
-        .await
-        .expect(returns)
-        .unwrap()
-}
+#[path = "support/catalog_cluster.rs"]
+mod catalog_cluster;
+use catalog_cluster::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_pins_the_registry_digest_and_records_the_build() {
@@ -121,6 +30,8 @@ async fn publish_pins_the_registry_digest_and_records_the_build() {
         url: image,
     } = registry_with("my-org/custom-build:v1.0.0", "arm64").await;
     let cluster = cluster(&mut s).await;
+    // The environment comes from the CatalogSource that syncs into the namespace.
+    source(&cluster, &s, "dev", "environments/dev").await;
     put_build(&cluster, "my-custom-build", &image, "Completed").await;
     put_build(&cluster, "still-building", &image, "Building").await;
 
@@ -152,7 +63,8 @@ async fn publish_pins_the_registry_digest_and_records_the_build() {
         "Architecture:   arm64",
         "Distro:        cs9",
         "Target:        raspberry-pi",
-        "Status:        Available",
+        // Without --wait no cluster phase is claimed: it was not seen.
+        "Status:        Pending review (not in the cluster yet; --wait follows it)",
     ] {
         assert!(stdout.contains(line), "missing {line:?}\n{}", show(&out));
     }
@@ -295,9 +207,19 @@ async fn promote_pins_the_digest_from_the_registry_or_the_live_status() {
     let out = s.run(&to_production).await;
     assert_exit(&out, 2, "Failed, not Available");
 
-    // Available: the digest the reconciler verified is the one pinned (not the registry's).
+    // Available: the digest the reconciler verified is the one pinned (not the registry's),
+    // and the pull request carries the evidence of dev's CatalogImage.
     let api: Api<CatalogImage> = cluster.api("default");
-    fixture::patch_status(&api, "cs9-rpi", json!({"phase": "Available"})).await;
+    let revision = s.remote.head("main").unwrap();
+    applied(&cluster, "cs9-rpi", &revision).await;
+    fixture::patch_status(
+        &api,
+        "cs9-rpi",
+        json!({"phase": "Available", "lastVerificationTime": "2026-01-04T14:30:00Z",
+               "registryMetadata": {"sizeBytes": 3_145_728,
+                                    "platform": {"architecture": "arm64", "os": "linux"}}}),
+    )
+    .await;
     let out = s.run(&to_production).await;
     assert_success(&out);
     let tip = s.remote.head("caib/promote/production/cs9-rpi").unwrap();
@@ -315,6 +237,13 @@ async fn promote_pins_the_digest_from_the_registry_or_the_live_status() {
         body["title"],
         "catalog: promote cs9-rpi from dev to production"
     );
+    let text = body["body"].as_str().unwrap();
+    let evidence = format!(
+        "Evidence from dev (CatalogImage default/cs9-rpi):\n- Digest: {live_digest}\n\
+         - Platforms: linux/arm64\n- Size: 3.0 MiB\n\
+         - Last verified Available: 2026-01-04T14:30:00Z\n- Source revision: {revision}"
+    );
+    assert!(text.contains(&evidence), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -371,18 +300,19 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
     // reviewer and controllers; exit 6 when that does not happen in time.
     let cluster = cluster(&mut s).await;
     let mut args = base.to_vec();
-    args.extend(["--pin", "--wait", "--timeout", "2s"]);
+    args.extend(["--pin", "--wait", "--timeout", "2s", "--env", "dev"]);
     let out = s.run(&args).await;
     assert_exit(&out, 6, "to be merged");
 
     let mut args = base.to_vec();
-    args.extend(["--pin", "--wait", "--timeout", "30s"]);
-    let child = s
+    args.extend(["--pin", "--wait", "--timeout", "30s", "--env", "dev"]);
+    let mut child = s
         .command(&args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stderr = lines(child.stderr.take().unwrap());
     let forge = &s.forge;
     let pr = eventually(
         Duration::from_secs(20),
@@ -400,10 +330,13 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
         entry.contains(&format!("  digest: {}\n", pushed.digest)),
         "{entry}"
     );
+    let before = s.remote.head("main").unwrap();
     s.remote
         .git(&["update-ref", "refs/heads/main", &tip])
         .unwrap();
     assert!(s.forge.merge(Provider::Github, FORGE_REPO, pr.number));
+    // The cluster still shows the entry applied from the commit before the merge: Available
+    // and current, but not this change, so caib says so and keeps waiting.
     put_image(
         &cluster,
         "ref-image",
@@ -411,10 +344,35 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
         json!({"phase": "Available", "registryMetadata": {"resolvedDigest": pushed.digest}}),
     )
     .await;
+    applied(&cluster, "ref-image", &before).await;
+    let mut said = Vec::new();
+    let older = format!(
+        "is applied from commit {}, before this change",
+        &before[..12]
+    );
+    while !said.iter().any(|l: &String| l.contains(&older)) {
+        let line = tokio::time::timeout(Duration::from_secs(20), stderr.recv())
+            .await
+            .unwrap_or_else(|_| panic!("caib never said {older:?}: {said:#?}"));
+        said.push(line.unwrap_or_else(|| panic!("caib exited: {said:#?}")));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "caib --wait returned for an object applied from an older commit"
+    );
+    // Applied from the merged commit and verified at that generation: caib returns.
+    applied(&cluster, "ref-image", &tip).await;
     let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
         .await
         .expect("caib --wait returns once Available")
         .unwrap();
+    while let Some(line) = stderr.recv().await {
+        said.push(line);
+    }
+    let out = std::process::Output {
+        stderr: said.join("\n").into_bytes(),
+        ..out
+    };
     assert_success(&out);
     let stderr = text(&out.stderr);
     assert!(stderr.contains("✓ Merged"), "{}", show(&out));
@@ -422,87 +380,17 @@ async fn add_verifies_the_image_and_wait_follows_merge_sync_and_available() {
     assert_stdout(&out, "Status:        Available");
 }
 
-/// The whole loop with the real reconciler: `caib catalog add --direct --wait` commits, the
-/// sync controller applies the entry, the verification controller finds the image in the
-/// registry, caib returns once it is Available, and `caib catalog list` shows it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_loop_add_sync_verify_list() {
-    let mut s = Setup::new().await;
-    let Published {
-        registry,
-        pushed: _,
-        url,
-    } = registry_with("os/loop:v1", "amd64").await;
-    let cluster = cluster(&mut s).await;
-
-    // A CatalogSource for dev in `default`, reading the same remote (file://).
-    let sources: Api<CatalogSource> = cluster.api("default");
-    let spec = json!({"url": s.remote.file_url(), "path": "environments/dev", "interval": "1h",
-                      "ref": {"branch": "main"}});
-    fixture::create_json(
-        &sources,
-        fixture::catalog_object("CatalogSource", "dev", "default", spec),
-    )
-    .await;
-    let log = cluster.tmp.path().join("reconciler.log");
-    let port = catalog_e2e::git::free_port();
-    let mut cmd = fixture::reconciler_command(&cluster.kubeconfig(), port, None);
-    cmd.args(["--insecure-registry", &registry.host()])
-        .arg("--cache-dir")
-        .arg(cluster.tmp.path().join("reconciler-cache"))
-        .stderr(fixture::log_file(&log, false));
-    let mut reconciler = fixture::spawn_reconciler_async(cmd);
-
-    let add = [
-        "catalog",
-        "add",
-        "loop-image",
-        &url,
-        "--architecture",
-        "amd64",
-        "--distro",
-        "cs9",
-        "--target",
-        "qemu",
-    ];
-    let out = run_direct_wait(
-        &s,
-        &sources,
-        &add,
-        "after-caib-add",
-        "caib's commit on main",
-        "caib --wait returns",
-    )
-    .await;
-    let logs = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(
-        out.status.success(),
-        "{}\nreconciler log:\n{logs}",
-        show(&out)
-    );
-    assert_stdout(&out, "Status:        Available");
-
-    let out = s.run(&["catalog", "list"]).await;
-    assert_success(&out);
-    let line = text(&out.stdout)
-        .lines()
-        .find(|l| l.starts_with("loop-image"))
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("loop-image not listed\n{}", show(&out)));
-    assert!(line.contains(&url) && line.contains("Available"), "{line}");
-
-    // And back out: remove --wait returns once the sync pruned it.
-    let remove = ["catalog", "remove", "loop-image", "--force"];
-    let out = run_direct_wait(
-        &s,
-        &sources,
-        &remove,
-        "after-caib-remove",
-        "the removal on main",
-        "caib remove --wait returns",
-    )
-    .await;
-    assert_success(&out);
-    assert_stderr(&out, "✓ Removed from the cluster");
-    let _ = reconciler.kill().await;
+/// The lines a child writes to `pipe`, as they come.
+fn lines(pipe: tokio::process::ChildStderr) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    use tokio::io::AsyncBufReadExt;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(pipe).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }

@@ -71,6 +71,7 @@ async fn add_opens_one_pull_request_and_a_rerun_updates_it() {
         "Architecture:   amd64",
         "Distro:        cs9",
         "Target:        qemu",
+        "Status:        Pending review (not in the cluster yet; --wait follows it)",
     ] {
         assert!(stdout.contains(line), "missing {line:?}\n{}", show(&out));
     }
@@ -154,6 +155,10 @@ async fn direct_add_commits_to_main_and_then_reports_already_in_catalog() {
         "--direct opens no pull request"
     );
     assert_stdout(&out, "Committed:");
+    assert_stdout(
+        &out,
+        "Status:        Committed (not synced to the cluster yet; --wait follows it)",
+    );
 
     // Identical content again: exit 0, nothing new.
     let out = s.run(&args).await;
@@ -420,4 +425,26 @@ async fn a_local_checkout_with_uncommitted_changes_is_never_modified() {
         "# my unfinished edit\n"
     );
     assert!(git(&["branch", "--list", "caib/add/dev/reference-cs9"]).contains("caib/add"));
+}
+
+/// A review branch the remote refuses (a hook, a protection rule) is not a conflict with
+/// anyone's change: exit 1 with the remote's refusal, not 5, and no pull request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_review_branch_is_an_error_not_a_conflict() {
+    let s = Setup::new().await;
+    let hook = s.remote.path().join("hooks/pre-receive");
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\necho 'caib/* branches are protected' >&2\nexit 1\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = s.run(ADD).await;
+    assert_exit(&out, 1, "refused the push of caib/add/dev/reference-cs9");
+    assert!(s.forge.requests_matching("POST", "/pulls").is_empty());
 }

@@ -146,11 +146,12 @@ fn rbac_grants_exactly_what_the_reconciler_does() {
     let events: &[&str] = &["create", "patch"];
     // What tests/tests/deploy_shipped.rs records the reconciler doing, plus `create` (a
     // server-side apply that creates is authorized as create) and `delete` (pruning).
+    // `get`: the verifier reads the whole image when it verifies one.
     let expected = grants(&[
         (
             GROUP,
             "catalogimages",
-            &["create", "delete", "list", "patch", "watch"],
+            &["create", "delete", "get", "list", "patch", "watch"],
         ),
         (GROUP, "catalogimages/status", STATUS),
         // The prune finalizer, and webhook deliveries recorded as an annotation.

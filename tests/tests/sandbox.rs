@@ -1,9 +1,13 @@
-//! The README's first command: the sandbox starts everything, walks the quickstart with the
-//! real caib and kubectl, and ends every process it started.
+//! The README's first command: the sandbox starts everything, walks the quickstart and the
+//! review flow with the real caib and kubectl, and ends every process it started, whether it
+//! stops on its own (`--exit`) or on SIGTERM, SIGINT or SIGHUP.
 
-use std::process::Command;
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-use catalog_e2e::process::binary;
+use catalog_e2e::process::{ProcessInfo, binary, descendants, still_running};
 
 #[test]
 fn sandbox_walks_the_quickstart_and_stops() {
@@ -29,8 +33,19 @@ fn sandbox_walks_the_quickstart_and_stops() {
         "$ caib catalog verify reference-cs9",
         "✓ Digest verification: OK",
         "Status:          Available",
+        // The review flow, on the forge stand-in, said to be one.
+        "▸ Starting the forge stand-in (a local stand-in for GitHub, not GitHub)",
+        "$ caib catalog publish my-custom-build --tags production,tested",
+        "▸ Pull request #1 on the forge stand-in (a local stand-in for GitHub)",
+        "  branch: caib/publish/dev/my-custom-build → main",
+        "  +++ b/environments/dev/my-custom-build.yaml",
+        "  +  digest: sha256:",
+        "▸ Merging pull request #1 through the forge stand-in",
+        "  ✓ my-custom-build is Available in the cluster",
+        "$ caib catalog get my-custom-build",
         "$ kubectl get catalogimages",
         "reference-cs9   ",
+        "my-custom-build   ",
         "catalog-dev   file://",
         "export KUBECONFIG=",
         "Stopping (--exit).",
@@ -41,6 +56,7 @@ fn sandbox_walks_the_quickstart_and_stops() {
         );
     }
     assert!(stderr.contains("✓ Added successfully"), "{stderr}");
+    assert!(stderr.contains("✓ Published successfully"), "{stderr}");
     // Nothing it started outlives it: the reconciler's log is closed and no process holds the dir.
     let leftover = Command::new("pgrep")
         .args(["-f", &dir.path().display().to_string()])
@@ -50,5 +66,154 @@ fn sandbox_walks_the_quickstart_and_stops() {
         leftover.stdout.is_empty(),
         "processes left running: {}",
         String::from_utf8_lossy(&leftover.stdout)
+    );
+}
+
+/// A running sandbox whose stdout is read line by line.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    fn start() -> Running {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(binary("sandbox"))
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the sandbox");
+        let stdout = child.stdout.take().unwrap();
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = send.send(line);
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+            _dir: dir,
+        }
+    }
+
+    /// Reads stdout until a line contains `needle` (the sandbox got that far).
+    fn wait_for(&mut self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            match self.lines.recv_timeout(Duration::from_secs(1)) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    self.seen.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        panic!(
+            "the sandbox never printed {needle:?}:\n{}",
+            self.seen.join("\n")
+        );
+    }
+
+    /// Sends `signal` (as `kill -SIG pid` does) and waits for the sandbox to exit.
+    fn signal_and_wait(&mut self, signal: &str) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{signal} {pid}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the sandbox did not exit on {signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The rest of stdout, once the sandbox exited.
+    fn rest(&mut self) -> String {
+        self.seen.extend(self.lines.iter());
+        self.seen.join("\n")
+    }
+}
+
+/// Starts the sandbox, waits for `ready`, sends `signal`, and asserts every process it had
+/// started (snapshotted just before the signal; `expected` names some by their first 15
+/// bytes, as /proc does) has ended.
+fn stops_on(signal: &str, ready: &str, expected: &[&str]) {
+    let mut sandbox = Running::start();
+    sandbox.wait_for(ready);
+    let started: Vec<ProcessInfo> = descendants(sandbox.child.id());
+    for name in expected {
+        assert!(
+            started.iter().any(|p| p.comm == *name),
+            "{name} not among the sandbox's processes: {started:?}"
+        );
+    }
+    let status = sandbox.signal_and_wait(signal);
+    let stdout = sandbox.rest();
+    assert!(status.success(), "{status}\n{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "Stopping (SIG{signal}): ending every process the sandbox started."
+        )),
+        "{stdout}"
+    );
+    // Ended with SIGKILL by the sandbox as it stopped: gone at once, or a zombie until reaped.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<&ProcessInfo> = started.iter().filter(|p| still_running(p)).collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after SIG{signal}: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_after_the_walkthrough_ends_every_process() {
+    stops_on(
+        "TERM",
+        "every process the sandbox started is ended",
+        &["docker-registry", "catalog-reconci"],
+    );
+}
+
+#[test]
+fn sighup_while_starting_ends_every_process() {
+    stops_on(
+        "HUP",
+        "✓ dev environment synced and verified",
+        &["docker-registry", "catalog-reconci"],
+    );
+}
+
+/// SIGINT sent to the sandbox alone (not Ctrl-C in a terminal, which reaches every process
+/// of the foreground group and so hides a sandbox that does not stop its children).
+#[test]
+fn sigint_to_the_sandbox_alone_ends_every_process() {
+    stops_on(
+        "INT",
+        "every process the sandbox started is ended",
+        &["docker-registry", "catalog-reconci"],
     );
 }

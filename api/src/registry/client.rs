@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha512};
 
 use super::auth::{AuthState, parse_challenge, token_key};
 use super::body::{ERROR_BODY_LIMIT, read_prefix};
@@ -14,7 +14,7 @@ use super::error::{self, RegistryError};
 use super::index::IndexDoc;
 use super::manifest::{ImageFacts, MANIFEST_ACCEPT, Parsed, parse_config, parse_manifest};
 use super::{Credentials, RegistryOptions, RequestRecord};
-use crate::reference::{ImageReference, is_valid_digest};
+use crate::reference::{Algorithm, ImageReference, is_valid_digest};
 
 /// Docker Hub's API endpoint; `docker.io` itself only redirects.
 const DOCKER_HUB_ENDPOINT: &str = "registry-1.docker.io";
@@ -141,6 +141,12 @@ impl RegistryClient {
         if let Some(pinned) = reference.digest()
             && pinned != digest
         {
+            // Asked by a digest of another algorithm (sha512), a registry may still name the
+            // manifest by its own (sha256): the content, checked against the pin, decides.
+            if Algorithm::of(pinned) != Algorithm::of(&digest) {
+                let (_, _, verified) = self.fetch_manifest(&target, pinned, &what).await?;
+                return Ok(verified);
+            }
             return Err(RegistryError::Invalid {
                 registry: reference.registry().into(),
                 what,
@@ -148,6 +154,38 @@ impl RegistryClient {
             });
         }
         Ok(digest)
+    }
+
+    /// Whether the manifest at `digest` (in the reference's repository) is the one `pin`
+    /// names, whatever algorithm each is written in: a sha512 pin compared with the sha256 a
+    /// registry resolves a tag to. Equal strings need no request; digests of one algorithm
+    /// that differ name different manifests; otherwise the manifest is read, checked against
+    /// `digest`, and hashed with the pin's algorithm.
+    pub async fn names_same_manifest(
+        &self,
+        reference: &ImageReference,
+        digest: &str,
+        pin: &str,
+        credentials: &Credentials,
+    ) -> Result<bool, RegistryError> {
+        if digest == pin {
+            return Ok(true);
+        }
+        let (Some(algorithm), Some(pin_algorithm)) = (Algorithm::of(digest), Algorithm::of(pin))
+        else {
+            return Ok(false);
+        };
+        if algorithm == pin_algorithm {
+            return Ok(false);
+        }
+        let target = Target {
+            registry: reference.registry(),
+            repository: reference.repository(),
+            credentials,
+        };
+        let what = format!("manifest {}", reference.without_digest().canonical());
+        let (body, _, _) = self.fetch_manifest(&target, digest, &what).await?;
+        Ok(digest_of(pin_algorithm, &body) == pin)
     }
 
     /// Reads the manifest (or index and every platform manifest) and the config blob of the
@@ -236,12 +274,14 @@ impl RegistryClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let body = self.read_limited(target.registry, what, response).await?;
-        let computed = sha256_digest(&body);
         let expected = if is_valid_digest(object) {
             Some(object.to_string())
         } else {
-            header_digest.filter(|d| d.starts_with("sha256:"))
+            header_digest.filter(|d| is_valid_digest(d))
         };
+        // Checked in the algorithm it was named by; sha256 when nothing named it.
+        let algorithm = expected.as_deref().and_then(Algorithm::of);
+        let computed = digest_of(algorithm.unwrap_or(Algorithm::Sha256), &body);
         if let Some(expected) = expected
             && expected != computed
         {
@@ -275,7 +315,8 @@ impl RegistryClient {
             what: what.clone(),
             detail,
         };
-        if sha256_digest(&body) != digest {
+        let algorithm = Algorithm::of(digest).unwrap_or(Algorithm::Sha256);
+        if digest_of(algorithm, &body) != digest {
             return Err(invalid("content does not match its digest".into()));
         }
         parse_config(&body).map_err(invalid)
@@ -396,11 +437,20 @@ fn media_type_of(body: &[u8], content_type: &str) -> String {
         })
 }
 
-/// `sha256:<hex>` of some bytes.
+/// `sha256:<hex>` of some bytes: the digest registries compute by default.
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    let mut out = String::with_capacity(71);
-    out.push_str("sha256:");
+    digest_of(Algorithm::Sha256, bytes)
+}
+
+/// `<algorithm>:<hex>` of some bytes.
+pub fn digest_of(algorithm: Algorithm, bytes: &[u8]) -> String {
+    let hash: Vec<u8> = match algorithm {
+        Algorithm::Sha256 => Sha256::digest(bytes).to_vec(),
+        Algorithm::Sha512 => Sha512::digest(bytes).to_vec(),
+    };
+    let mut out = String::with_capacity(algorithm.name().len() + 1 + algorithm.hex_len());
+    out.push_str(algorithm.name());
+    out.push(':');
     for b in hash {
         out.push_str(&format!("{b:02x}"));
     }

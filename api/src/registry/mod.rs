@@ -40,7 +40,7 @@ mod manifest;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use client::{RegistryClient, sha256_digest};
+pub use client::{RegistryClient, digest_of, sha256_digest};
 pub use credentials::{Credentials, CredentialsError, DOCKER_CFG_TYPE, DOCKER_CONFIG_JSON_TYPE};
 pub use deadline::{deadline_exceeded, with_deadline};
 pub use error::RegistryError;

@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 
 use catalog_api::image::{ImageMetadata, LocalObjectRef, Target};
-use catalog_api::reference::is_valid_digest;
+use catalog_api::reference::{DIGEST_FORMS, is_valid_digest};
 use catalog_api::validate::check_dns_subdomain;
 use catalog_api::{CatalogImageSpec, ImageReference};
 
 use crate::cli::{AddArgs, Global};
 use crate::error::{CaibError, Result};
-use crate::repo::{Action, CatalogRepo, FileChange};
+use crate::repo::{Action, CatalogRepo};
 
 use super::change::{self, Proposal};
 use super::entry::{self, Duplicate};
@@ -22,7 +22,7 @@ pub fn spec_from_flags(args: &AddArgs, default_interval: Option<&str>) -> Result
         && !is_valid_digest(digest)
     {
         return Err(CaibError::Usage(format!(
-            "--digest {digest:?}: expected sha256: followed by 64 lowercase hex characters"
+            "--digest {digest:?}: expected {DIGEST_FORMS}"
         )));
     }
     let interval = match &args.verification_interval {
@@ -75,39 +75,35 @@ pub fn run(args: &AddArgs, global: &Global) -> Result<()> {
     eprintln!("✓ Validating registry URL");
 
     let mut repo = CatalogRepo::open(global.catalog_repo.as_deref())?;
-    let env = repo.environment(global.environment.as_deref())?;
+    let env = super::target_env::choose(&repo.config, global)?;
     let mut spec = spec_from_flags(args, repo.config.defaults.verification_interval.as_deref())?;
     eprintln!("✓ Creating catalog image \"{}\"", args.name);
 
-    let verified = if args.no_verify && !args.pin {
-        false
-    } else {
+    if !args.no_verify || args.pin {
         match spec.digest.clone() {
             // `--digest` alone: that exact manifest must exist.
             Some(pinned) if !args.pin => {
-                let exact = reference
-                    .with_digest(&pinned)
-                    .map_err(|e| CaibError::Usage(format!("--digest {pinned}: {e}")))?;
-                resolve::resolve_digest(&exact, global)?;
+                resolve::check_pinned(&reference, &pinned, global)?;
             }
             pinned => {
                 let digest = resolve::resolve_digest(&reference, global)?;
-                if let Some(pinned) = pinned
-                    && pinned != digest
+                if let Some(pinned) = &pinned
+                    && !resolve::names_same_manifest(&reference, &digest, pinned, global)?
                 {
                     return Err(CaibError::Conflict(format!(
                         "--digest {pinned} does not match {} in the registry ({digest})",
                         args.url
                     )));
                 }
-                if args.pin {
+                // A `--digest` that matched stays as written (a sha512 pin is not
+                // replaced by the registry's sha256 of the same manifest).
+                if args.pin && pinned.is_none() {
                     spec.digest = Some(digest);
                 }
             }
         }
         eprintln!("✓ Verifying registry accessibility...");
-        true
-    };
+    }
 
     let report = repo.report(&env)?;
     match entry::check(&report.entries, &args.name, &spec) {
@@ -134,16 +130,19 @@ pub fn run(args: &AddArgs, global: &Global) -> Result<()> {
         }
     }
     let updating = report.entries.iter().any(|e| e.name() == args.name);
-    let path =
-        entry::write_path(&report.entries, &env.path, &args.name).map_err(CaibError::Usage)?;
+    let change = entry::change(
+        &repo,
+        &report.entries,
+        &env.path,
+        &args.name,
+        &BTreeMap::new(),
+        &spec,
+    )?;
     let proposal = Proposal {
         action: Action::Add,
         env: env.clone(),
         name: args.name.clone(),
-        change: FileChange::Write {
-            path,
-            content: entry::render(&args.name, &BTreeMap::new(), &spec),
-        },
+        change,
         subject: format!(
             "catalog: {} {} in {}",
             if updating { "update" } else { "add" },
@@ -153,6 +152,6 @@ pub fn run(args: &AddArgs, global: &Global) -> Result<()> {
         body: format!("Registry URL: {}", spec.registry_url),
         source_imagebuild: None,
     };
-    let follow = change::Follow::entry(&spec, if verified { "Available" } else { "Unverified" });
+    let follow = change::Follow::entry(&spec);
     change::submit_and_report(&mut repo, &proposal, &args.change, global, follow)
 }

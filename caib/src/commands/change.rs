@@ -114,19 +114,16 @@ pub fn submit(
 /// What a command's change leaves in the catalog, for `--wait` and the final report.
 pub enum Follow<'a> {
     /// An entry with `spec`: `--wait` waits for it to be Available, and the report shows the
-    /// quickstart's summary block with the phase reached, else `status`.
-    Entry {
-        spec: &'a CatalogImageSpec,
-        status: &'a str,
-    },
+    /// quickstart's summary block with the phase reached (without `--wait`, where the change
+    /// is: no cluster phase is shown that was not seen).
+    Entry { spec: &'a CatalogImageSpec },
     /// The entry is removed: `--wait` waits for the CatalogImage to be pruned.
     Gone,
 }
 
 impl<'a> Follow<'a> {
-    /// An entry with `spec`, shown with `status` when `--wait` is not given.
-    pub fn entry(spec: &'a CatalogImageSpec, status: &'a str) -> Self {
-        Follow::Entry { spec, status }
+    pub fn entry(spec: &'a CatalogImageSpec) -> Self {
+        Follow::Entry { spec }
     }
 }
 
@@ -137,6 +134,8 @@ fn done(action: Action) -> &'static str {
         Action::Publish => "Published successfully",
         Action::Remove => "Removed successfully",
         Action::Promote => "Promoted successfully",
+        Action::Tag => "Tagged successfully",
+        Action::Untag => "Untagged successfully",
     }
 }
 
@@ -156,7 +155,7 @@ pub fn submit_and_report(
         return Ok(());
     }
     let goal = match follow {
-        Follow::Entry { spec, .. } => Goal::Available(spec),
+        Follow::Entry { .. } => Goal::Available,
         Follow::Gone => Goal::Gone,
     };
     let reached = if args.wait {
@@ -172,12 +171,28 @@ pub fn submit_and_report(
         None
     };
     eprintln!("✓ {}", done(proposal.action));
-    if let Follow::Entry { spec, status } = follow {
+    if let Follow::Entry { spec } = follow {
         println!();
-        print_summary(&proposal.name, spec, reached.map_or(status, |p| p.as_str()));
+        let status = reached.map_or_else(|| unseen(repo, &outcome), |p| p.as_str());
+        print_summary(&proposal.name, spec, status);
     }
     print_outcome(repo, &outcome);
     Ok(())
+}
+
+/// The status line of a change not followed with `--wait`: where the change is, never a
+/// cluster phase that was not seen.
+fn unseen(repo: &CatalogRepo, outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Submitted {
+            pull_request: Some(_),
+            ..
+        } => "Pending review (not in the cluster yet; --wait follows it)",
+        Outcome::Submitted { submitted, .. } if submitted.branch == repo.branch => {
+            "Committed (not synced to the cluster yet; --wait follows it)"
+        }
+        _ => "Pushed for review (not in the cluster yet)",
+    }
 }
 
 /// The quickstart's summary block.
@@ -242,41 +257,48 @@ pub fn print_outcome(repo: &CatalogRepo, outcome: &Outcome) {
 }
 
 /// What `--wait` waits for once the change is merged.
-#[derive(Clone, Copy)]
-pub enum Goal<'a> {
-    /// The CatalogImage carries this spec's image (registryUrl and digest) and is Available.
-    Available(&'a CatalogImageSpec),
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Goal {
+    /// The CatalogImage applied from the merged commit (or a later one), its status describing
+    /// that generation, and Available.
+    Available,
     /// The CatalogImage is gone (pruned by the sync).
     Gone,
 }
 
-/// Whether the live object shows the change: same image reference and digest, and (when the
-/// controller reports it) a status describing the current generation.
-fn synced(image: &CatalogImage, expected: &CatalogImageSpec) -> bool {
-    image.spec.registry_url == expected.registry_url && image.spec.digest == expected.digest
-}
-
+/// Whether the status describes the object's current spec (its generation).
 fn current(image: &CatalogImage) -> bool {
-    match (
-        image.status.as_ref().and_then(|s| s.observed_generation),
-        image.metadata.generation,
-    ) {
-        (Some(observed), Some(generation)) => observed >= generation,
-        _ => true,
-    }
+    let observed = image.status.as_ref().and_then(|s| s.observed_generation);
+    observed.is_some() && observed == image.metadata.generation
 }
 
-/// `--wait`: the pull request merged, the entry synced to the cluster, and Available.
-/// Exit 6 when `--timeout` (default 10m) passes first.
+fn revision(image: &CatalogImage) -> Option<&str> {
+    image
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(catalog_api::labels::SOURCE_REVISION)
+        .map(String::as_str)
+}
+
+/// `--wait`: the pull request merged, then the change in the cluster: the CatalogImage's
+/// `source-revision` is the merged commit or a descendant (so an older Available object never
+/// counts, whatever kind of change this was, a tags-only one included), its status is current,
+/// and it is Available. Exit 6 when `--timeout` (default 10m) passes first.
 pub fn wait(
     repo: &CatalogRepo,
     outcome: &Outcome,
     env: &Environment,
     name: &str,
-    goal: Goal<'_>,
+    goal: Goal,
     global: &Global,
 ) -> Result<Phase> {
-    let Outcome::Submitted { pull_request, .. } = outcome else {
+    let Outcome::Submitted {
+        pull_request,
+        submitted,
+        ..
+    } = outcome
+    else {
         return Ok(Phase::Pending);
     };
     let timeout = global.timeout.unwrap_or(DEFAULT_WAIT);
@@ -288,12 +310,22 @@ pub fn wait(
         ))
     };
     block_on(async {
+        let mut merged = submitted.commit;
         if let (Some(pr), Some(forge)) = (pull_request, &repo.config.forge) {
             let client = ForgeClient::new(forge, &repo.location.url)?;
             eprintln!("Waiting for {} to be merged...", pr.url);
             loop {
-                match client.get(pr.number).await?.state {
-                    PrState::Merged => break,
+                let now = client.get(pr.number).await?;
+                match now.state {
+                    PrState::Merged => {
+                        // A squash or rebase merge puts another commit on the branch.
+                        if let Some(commit) = now.merge_commit.as_deref()
+                            && let Ok(commit) = git2::Oid::from_str(commit)
+                        {
+                            merged = commit;
+                        }
+                        break;
+                    }
                     PrState::Closed => {
                         return Err(CaibError::Other(anyhow::anyhow!(
                             "{} was closed without being merged",
@@ -315,48 +347,55 @@ pub fn wait(
         }
         let cluster = Cluster::connect(&global).await?;
         let api: Api<CatalogImage> = cluster.api(false);
+        let short = &merged.to_string()[..12];
         eprintln!(
-            "Waiting for catalog image \"{name}\" to sync and verify in namespace {}...",
+            "Waiting for catalog image \"{name}\" in namespace {} to show commit {short}...",
             cluster.namespace
         );
-        let mut seen = false;
+        let mut applied = false;
+        // The last revision looked up in the history, and whether it includes the change.
+        let mut checked: Option<(String, bool)> = None;
         loop {
-            match (api.get_opt(name).await, goal) {
-                (Ok(None), Goal::Gone) => {
+            let image = api
+                .get_opt(name)
+                .await
+                .map_err(|e| cluster.error(e, &crate::cluster::CATALOG_IMAGE, Some(name)))?;
+            match (image, goal) {
+                (None, Goal::Gone) => {
                     eprintln!("✓ Removed from the cluster");
                     return Ok(Phase::Pending);
                 }
-                (Ok(Some(image)), Goal::Available(expected)) if synced(&image, expected) => {
-                    if !seen {
-                        eprintln!("✓ Synced to the cluster");
-                        seen = true;
+                (Some(image), Goal::Available) => {
+                    if let Some(rev) = revision(&image)
+                        && checked.as_ref().is_none_or(|(r, _)| r != rev)
+                    {
+                        let includes = repo.includes(rev, merged)?;
+                        if !includes {
+                            eprintln!(
+                                "  catalog image \"{name}\" is applied from commit {}, \
+                                 before this change; waiting",
+                                rev.get(..12).unwrap_or(rev)
+                            );
+                        }
+                        checked = Some((rev.to_owned(), includes));
                     }
-                    let phase = image.status.as_ref().and_then(|s| s.phase);
-                    if phase == Some(Phase::Available) && current(&image) {
-                        return Ok(Phase::Available);
-                    }
-                    if phase == Some(Phase::Failed) && current(&image) {
-                        let why = image
-                            .status
-                            .as_ref()
-                            .and_then(|s| s.conditions.iter().find(|c| c.status == "False"))
-                            .map(|c| format!(": {}", c.message))
-                            .unwrap_or_default();
-                        return Err(CaibError::Other(anyhow::anyhow!(
-                            "catalog image {name:?} failed verification{why}"
-                        )));
+                    if checked.as_ref().is_some_and(|(_, yes)| *yes) {
+                        if !applied {
+                            eprintln!("✓ Synced to the cluster");
+                            applied = true;
+                        }
+                        if let Some(done) = settled(&image, name)? {
+                            return Ok(done);
+                        }
                     }
                 }
-                (Ok(_), _) => {}
-                (Err(e), _) => {
-                    return Err(cluster.error(e, &crate::cluster::CATALOG_IMAGE, Some(name)));
-                }
+                _ => {}
             }
             if Instant::now() > deadline {
                 let state = match goal {
-                    Goal::Gone => "removed from the cluster",
-                    Goal::Available(_) if seen => "Available",
-                    Goal::Available(_) => "synced",
+                    Goal::Gone => "removed from the cluster".to_owned(),
+                    Goal::Available if applied => "Available".to_owned(),
+                    Goal::Available => format!("applied from commit {short} or later"),
                 };
                 return Err(timed_out(&format!("catalog image {name:?} to be {state}")));
             }
@@ -365,51 +404,62 @@ pub fn wait(
     })
 }
 
+/// The end of the wait for an image showing the change: Available, or an error when its
+/// current status is Failed; `None` while verification is still to come.
+fn settled(image: &CatalogImage, name: &str) -> Result<Option<Phase>> {
+    if !current(image) {
+        return Ok(None);
+    }
+    let status = image.status.as_ref();
+    match status.and_then(|s| s.phase) {
+        Some(Phase::Available) => Ok(Some(Phase::Available)),
+        Some(Phase::Failed) => {
+            let why = status
+                .and_then(|s| s.conditions.iter().find(|c| c.status == "False"))
+                .map(|c| format!(": {}", c.message))
+                .unwrap_or_default();
+            Err(CaibError::Other(anyhow::anyhow!(
+                "catalog image {name:?} failed verification{why}"
+            )))
+        }
+        _ => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn image(
-        url: &str,
-        digest: Option<&str>,
-        generation: i64,
-        observed: Option<i64>,
-    ) -> CatalogImage {
-        let mut image = CatalogImage::new(
-            "x",
-            CatalogImageSpec {
-                registry_url: url.into(),
-                digest: digest.map(str::to_owned),
-                ..Default::default()
-            },
-        );
+    fn image(generation: i64, observed: Option<i64>, phase: Phase) -> CatalogImage {
+        let mut image = CatalogImage::new("x", CatalogImageSpec::default());
         image.metadata.generation = Some(generation);
         image.status = Some(catalog_api::CatalogImageStatus {
             observed_generation: observed,
-            phase: Some(Phase::Available),
+            phase: Some(phase),
             ..Default::default()
         });
         image
     }
 
     #[test]
-    fn waits_for_the_new_spec_and_a_current_status() {
-        let expected = CatalogImageSpec {
-            registry_url: "r/x:2".into(),
-            digest: Some("sha256:1".into()),
-            ..Default::default()
-        };
-        assert!(!synced(
-            &image("r/x:1", Some("sha256:1"), 1, None),
-            &expected
-        ));
-        assert!(!synced(&image("r/x:2", None, 1, None), &expected));
-        assert!(synced(
-            &image("r/x:2", Some("sha256:1"), 1, None),
-            &expected
-        ));
-        assert!(!current(&image("r/x:2", None, 3, Some(2))));
-        assert!(current(&image("r/x:2", None, 3, Some(3))));
-        assert!(current(&image("r/x:2", None, 3, None)));
+    fn only_a_status_of_the_current_generation_settles_the_wait() {
+        assert_eq!(
+            settled(&image(3, Some(3), Phase::Available), "x").unwrap(),
+            Some(Phase::Available)
+        );
+        // Available, but for the spec before this change (a tags-only change included).
+        assert_eq!(
+            settled(&image(3, Some(2), Phase::Available), "x").unwrap(),
+            None
+        );
+        assert_eq!(
+            settled(&image(3, None, Phase::Available), "x").unwrap(),
+            None
+        );
+        assert_eq!(
+            settled(&image(3, Some(3), Phase::Verifying), "x").unwrap(),
+            None
+        );
+        assert!(settled(&image(3, Some(3), Phase::Failed), "x").is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! `caib catalog diff [--env ENV]`: what the next sync would change — the entries of one
-//! environment of the catalog repository (validated exactly as the reconciler validates them)
+//! environment of the catalog repository (without `--env`, the one the CatalogSource targeting
+//! the namespace syncs) (validated exactly as the reconciler validates them)
 //! against the live CatalogImages of the target namespace.
 //!
 //! Only what the repository controls is compared: `spec` and the labels and annotations a
@@ -38,7 +39,7 @@ pub fn run(global: &Global, _args: &DiffArgs) -> Result<()> {
     };
     let (env_name, env_dir, mut rules, env_namespace) = match &remote {
         Some(repo) => {
-            let env = select(&repo.config, global.environment.as_deref())?;
+            let env = super::target_env::choose(&repo.config, global)?;
             (
                 env.name.clone(),
                 env.path.clone(),
@@ -46,7 +47,7 @@ pub fn run(global: &Global, _args: &DiffArgs) -> Result<()> {
                 env.namespace.clone(),
             )
         }
-        None => environment(&root, global.environment.as_deref())?,
+        None => environment(&root, global)?,
     };
     super::block_on(async {
         let mut global = global.clone();
@@ -57,7 +58,7 @@ pub fn run(global: &Global, _args: &DiffArgs) -> Result<()> {
         rules.target_namespace = Some(cluster.namespace.clone());
         let report = match &remote {
             Some(repo) => {
-                let env = select(&repo.config, Some(&env_name))?;
+                let env = repo.environment(&env_name)?;
                 repo.report(&env)?
             }
             None => repo::validate_environment_dir(&root, &env_dir, &rules),
@@ -106,11 +107,11 @@ fn repo_root(flag: Option<&str>) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The environment to compare: `--env`, else the only one of `catalog.yaml`. Without
-/// `catalog.yaml` the directory itself is one environment.
-fn environment(root: &Path, name: Option<&str>) -> Result<(String, String, Rules, Option<String>)> {
+/// The environment to compare: `--env`, else the one the cluster names (see
+/// [`super::target_env`]). Without `catalog.yaml` the directory itself is one environment.
+fn environment(root: &Path, global: &Global) -> Result<(String, String, Rules, Option<String>)> {
     if !root.join(repo::CONFIG_FILE).is_file() {
-        if let Some(name) = name {
+        if let Some(name) = &global.environment {
             return Err(CaibError::Usage(format!(
                 "--env {name}: {} has no {} to define environments",
                 root.display(),
@@ -128,40 +129,13 @@ fn environment(root: &Path, name: Option<&str>) -> Result<(String, String, Rules
             lines.join("\n")
         ))
     })?;
-    let env = select(&config, name)?;
+    let env = super::target_env::choose(&config, global)?;
     Ok((
         env.name.clone(),
         env.path.clone(),
         env.rules(),
         env.namespace.clone(),
     ))
-}
-
-/// `--env NAME`, else the only environment of `catalog.yaml`.
-fn select(config: &RepoConfig, name: Option<&str>) -> Result<repo::Environment> {
-    let names = || {
-        config
-            .environments
-            .iter()
-            .map(|e| e.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match name {
-        Some(name) => config.environment(name).cloned().ok_or_else(|| {
-            CaibError::Usage(format!(
-                "--env {name}: no such environment in {} (environments: {})",
-                repo::CONFIG_FILE,
-                names()
-            ))
-        }),
-        None if config.environments.len() == 1 => Ok(config.environments[0].clone()),
-        None => Err(CaibError::Usage(format!(
-            "--env is required: {} defines several environments ({})",
-            repo::CONFIG_FILE,
-            names()
-        ))),
-    }
 }
 
 /// What the repository controls of an entry, in a stable order for diffing.

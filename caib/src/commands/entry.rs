@@ -113,9 +113,124 @@ pub fn render(
     // Indented lists, like the entries people write by hand (catalog-repo-template/).
     let mut options = serde_saphyr::SerializerOptions::default();
     options.compact_list_indent = false;
+    // Identifiers stay on their line (a sha512 digest is 135 characters): folded into a `>-`
+    // block they are unreadable in review. Multi-line strings still use literal blocks.
+    options.folded_wrap_chars = usize::MAX;
     serde_saphyr::to_string_with_options(&file, options)
         .expect("an entry always serializes")
         .into_bytes()
+}
+
+/// Writing entry `name` with `spec` into environment directory `env_dir`: the file that
+/// defines it edited in place (its annotations kept, `set` added over them), else a new
+/// `<dir>/<name>.yaml`. What add, publish, tag and untag write.
+pub fn change(
+    repo: &crate::repo::CatalogRepo,
+    entries: &[Entry],
+    env_dir: &str,
+    name: &str,
+    set: &BTreeMap<String, String>,
+    spec: &CatalogImageSpec,
+) -> Result<crate::repo::FileChange, CaibError> {
+    let path = write_path(entries, env_dir, name).map_err(CaibError::Usage)?;
+    let base = entries
+        .iter()
+        .find(|e| e.name() == name)
+        .and_then(|e| Base::of(repo, e));
+    let mut annotations = base.as_ref().map(Base::annotations).unwrap_or_default();
+    annotations.extend(set.clone());
+    Ok(crate::repo::FileChange::Write {
+        path,
+        content: content(base.as_ref(), name, &annotations, spec),
+    })
+}
+
+/// The file an entry is edited from: its bytes and the entry as the validator read them.
+pub struct Base<'a> {
+    pub bytes: Vec<u8>,
+    pub entry: &'a Entry,
+}
+
+impl<'a> Base<'a> {
+    /// `entry` as its file on the target branch holds it.
+    pub fn of(repo: &crate::repo::CatalogRepo, entry: &'a Entry) -> Option<Base<'a>> {
+        Some(Base {
+            bytes: repo.file(&entry.path)?,
+            entry,
+        })
+    }
+
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        self.entry
+            .image
+            .metadata
+            .annotations
+            .clone()
+            .unwrap_or_default()
+    }
+}
+
+/// The content to write for entry `name`: `base` edited in place so that only the lines that
+/// must change do (see [`crate::edit`]), or the whole entry rendered when there is no base or
+/// the edit cannot be made and checked. The check reads the edited file back with the
+/// validator: it must hold exactly the wanted entry.
+pub fn content(
+    base: Option<&Base<'_>>,
+    name: &str,
+    annotations: &BTreeMap<String, String>,
+    spec: &CatalogImageSpec,
+) -> Vec<u8> {
+    let rendered = render(name, annotations, spec);
+    let Some(base) = base else {
+        return rendered;
+    };
+    let old = render(
+        base.entry.name(),
+        &base.annotations(),
+        &base.entry.image.spec,
+    );
+    let edited = std::str::from_utf8(&base.bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|file| {
+            let new = std::str::from_utf8(&rendered).expect("rendered YAML is UTF-8");
+            let old = std::str::from_utf8(&old).expect("rendered YAML is UTF-8");
+            crate::edit::update(file, old, new).map_err(|e| e.to_string())
+        })
+        .and_then(|edited| {
+            holds(&base.entry.path, edited.as_bytes(), name, annotations, spec)
+                .map(|()| edited.into_bytes())
+        });
+    edited.unwrap_or_else(|why| {
+        eprintln!(
+            "warning: {} rewritten whole ({why}); its comments and formatting are not kept",
+            base.entry.path
+        );
+        rendered
+    })
+}
+
+/// Whether `bytes` hold exactly one entry, `name` with `spec` and `annotations`.
+fn holds(
+    path: &str,
+    bytes: &[u8],
+    name: &str,
+    annotations: &BTreeMap<String, String>,
+    spec: &CatalogImageSpec,
+) -> Result<(), String> {
+    let (entries, diagnostics) =
+        catalog_api::validate::validate_file(path, bytes, &Default::default());
+    if let Some(d) = diagnostics.first() {
+        return Err(format!("the edit would not validate: {d}"));
+    }
+    match entries.as_slice() {
+        [e] if e.name() == name
+            && e.image.spec == *spec
+            && e.image.metadata.annotations.clone().unwrap_or_default() == *annotations =>
+        {
+            Ok(())
+        }
+        _ => Err("the edit would not hold the wanted entry".into()),
+    }
 }
 
 /// How a new or changed entry relates to what the environment already holds.
@@ -254,6 +369,78 @@ mod tests {
         b.path = a.path.clone();
         let err = write_path(&[a, b], "env", "a").unwrap_err();
         assert!(err.contains("also defines b"), "{err}");
+    }
+
+    /// The template's staging entry, as its authors wrote it.
+    const STAGING: &str =
+        include_str!("../../../catalog-repo-template/environments/staging/autosd-cs9-rpi4.yaml");
+
+    fn staging() -> Entry {
+        let path = "environments/staging/autosd-cs9-rpi4.yaml";
+        let (mut entries, d) = validate_file(path, STAGING.as_bytes(), &Rules::default());
+        assert!(d.is_empty(), "{d:?}");
+        entries.remove(0)
+    }
+
+    #[test]
+    fn a_new_image_changes_only_the_registry_url_and_digest_lines() {
+        let entry = staging();
+        let base = Base {
+            bytes: STAGING.as_bytes().to_vec(),
+            entry: &entry,
+        };
+        let mut spec = entry.image.spec.clone();
+        spec.registry_url = "quay.io/centos-automotive/autosd:cs9-rpi4-v1.1.0".into();
+        let digest = format!("sha256:{}", "e".repeat(64));
+        spec.digest = Some(digest.clone());
+        let written = content(Some(&base), entry.name(), &BTreeMap::new(), &spec);
+        let expected = STAGING
+            .replace("autosd:cs9-rpi4-v1.0.0", "autosd:cs9-rpi4-v1.1.0")
+            .replace(entry.image.spec.digest.as_deref().unwrap(), &digest);
+        assert_eq!(String::from_utf8(written).unwrap(), expected);
+    }
+
+    fn entry_of(path: &str, text: &str) -> Entry {
+        let (mut entries, d) = validate_file(path, text.as_bytes(), &Rules::default());
+        assert!(d.is_empty(), "{d:?}");
+        entries.remove(0)
+    }
+
+    #[test]
+    fn a_changed_flow_mapping_becomes_a_block_and_the_rest_stays() {
+        let flow = "kind: CatalogImage\napiVersion: automotive.sdv.cloud.redhat.com/v1alpha1\n\
+                    metadata: {name: x}\nspec:\n  registryUrl: quay.io/x/y:1\n  \
+                    metadata: {architecture: arm64, distro: cs9}\n";
+        let entry = entry_of("e/x.yaml", flow);
+        let base = Base {
+            bytes: flow.as_bytes().to_vec(),
+            entry: &entry,
+        };
+        let mut spec = entry.image.spec.clone();
+        spec.metadata.kernel_version = Some("6.2".into());
+        let written = content(Some(&base), "x", &BTreeMap::new(), &spec);
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            flow.replace(
+                "  metadata: {architecture: arm64, distro: cs9}\n",
+                "  metadata:\n    architecture: arm64\n    distro: cs9\n    kernelVersion: \"6.2\"\n"
+            )
+        );
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_edited_in_place_is_written_whole() {
+        let flow = "{apiVersion: automotive.sdv.cloud.redhat.com/v1alpha1, kind: CatalogImage, \
+                    metadata: {name: x}, spec: {registryUrl: quay.io/x/y:1}}\n";
+        let entry = entry_of("e/x.yaml", flow);
+        let base = Base {
+            bytes: flow.as_bytes().to_vec(),
+            entry: &entry,
+        };
+        let mut spec = entry.image.spec.clone();
+        spec.registry_url = "quay.io/x/y:2".into();
+        let written = content(Some(&base), "x", &BTreeMap::new(), &spec);
+        assert_eq!(written, render("x", &BTreeMap::new(), &spec));
     }
 
     #[test]

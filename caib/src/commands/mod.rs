@@ -11,7 +11,7 @@ pub mod status;
 pub mod validate;
 pub mod verify;
 pub mod verify_local;
-// Catalog-changing commands (through Git): add, publish, remove, promote.
+// Catalog-changing commands (through Git): add, publish, remove, promote, tag, untag.
 pub mod add;
 pub mod change;
 pub mod entry;
@@ -19,6 +19,8 @@ pub mod promote;
 pub mod publish;
 pub mod remove;
 pub mod resolve;
+pub mod tag;
+pub mod target_env;
 #[cfg(test)]
 pub mod testdata;
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::cli::{Global, PublishArgs};
 use crate::cluster::{self, Cluster};
 use crate::error::{CaibError, Result};
-use crate::repo::{Action, CatalogRepo, FileChange};
+use crate::repo::{Action, CatalogRepo};
 
 use super::change::{self, Proposal};
 use super::entry::{self, Duplicate};
@@ -121,7 +121,7 @@ pub fn run(args: &PublishArgs, global: &Global) -> Result<()> {
     catalog_api::validate::check_dns_subdomain(&name)
         .map_err(|why| CaibError::Usage(format!("catalog name {name:?} {why}")))?;
     let mut repo = CatalogRepo::open(global.catalog_repo.as_deref())?;
-    let env = repo.environment(global.environment.as_deref())?;
+    let env = super::target_env::choose(&repo.config, global)?;
     spec.tags = args
         .tags
         .iter()
@@ -170,10 +170,14 @@ pub fn run(args: &PublishArgs, global: &Global) -> Result<()> {
         action: Action::Publish,
         env: env.clone(),
         name: name.clone(),
-        change: FileChange::Write {
-            path: entry::write_path(&report.entries, &env.path, &name).map_err(CaibError::Usage)?,
-            content: entry::render(&name, &annotations, &spec),
-        },
+        change: entry::change(
+            &repo,
+            &report.entries,
+            &env.path,
+            &name,
+            &annotations,
+            &spec,
+        )?,
         subject: format!("catalog: publish {name} to {}", env.name),
         body: format!(
             "ImageBuild: {source}\nRegistry URL: {}\nDigest: {}",
@@ -182,7 +186,7 @@ pub fn run(args: &PublishArgs, global: &Global) -> Result<()> {
         ),
         source_imagebuild: Some(source),
     };
-    let follow = change::Follow::entry(&spec, "Available");
+    let follow = change::Follow::entry(&spec);
     change::submit_and_report(&mut repo, &proposal, &args.change, global, follow)
 }
 

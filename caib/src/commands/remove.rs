@@ -19,7 +19,7 @@ pub fn run(args: &RemoveArgs, global: &Global) -> Result<()> {
         )));
     }
     let mut repo = CatalogRepo::open(global.catalog_repo.as_deref())?;
-    let env = repo.environment(global.environment.as_deref())?;
+    let env = super::target_env::choose(&repo.config, global)?;
     let report = repo.report(&env)?;
     let entry = super::entry::find(&report.entries, &args.name, &env)?;
     let path = entry.path.clone();

@@ -226,7 +226,7 @@ pub fn report(image: &CatalogImage) -> (String, bool) {
     ));
     out.push_str(&format!(
         "Size:            {}\n",
-        or_none(metadata.size_bytes.map(output::human_size))
+        or_none(metadata.size_bytes.map(catalog_api::size::human))
     ));
     out.push_str(&format!(
         "Layers:          {}\n",
@@ -281,7 +281,7 @@ mod tests {
 
         Registry URL:     quay.io/centos-automotive/autosd:cs9-rpi4
         Resolved Digest:  sha256:abc123
-        Size:            1.2 GB
+        Size:            1.1 GiB
         Layers:          12
         Last Verified:   2026-01-04T14:30:00Z
         Status:          Available

@@ -104,32 +104,44 @@ impl ForgeClient {
         })
     }
 
-    /// The open pull request whose head is `head`, if any.
+    /// The open pull request whose head is `head`, if any. Gitea cannot filter by head:
+    /// its open pull requests are read page by page.
     pub async fn find_open(&self, head: &str) -> Result<Option<PullRequest>> {
-        let list = self
-            .send(request::find_open(self.provider, &self.repo, head))
-            .await?;
-        Ok(request::pick_open(self.provider, &list, head))
+        for page in 1..=request::MAX_PAGES {
+            let req = request::find_open(self.provider, &self.repo, head, page);
+            let list = self.send(req).await?;
+            if let Some(found) = request::pick_open(self.provider, &list, head) {
+                return Ok(Some(found));
+            }
+            let full = list
+                .as_array()
+                .is_some_and(|l| l.len() >= request::PAGE_SIZE);
+            if self.provider != ForgeProvider::Gitea || !full {
+                break;
+            }
+        }
+        Ok(None)
     }
 
+    /// Opens a pull request; `Ok(None)` when the forge answers that one already exists for
+    /// `head` (GitHub 422, GitLab and Gitea 409): someone, or an earlier run, opened it since
+    /// [`ForgeClient::find_open`] looked.
     pub async fn create(
         &self,
         head: &str,
         base: &str,
         title: &str,
         body: &str,
-    ) -> Result<PullRequest> {
-        let value = self
-            .send(request::create(
-                self.provider,
-                &self.repo,
-                head,
-                base,
-                title,
-                body,
-            ))
-            .await?;
-        self.parse(&value)
+    ) -> Result<Option<PullRequest>> {
+        let req = request::create(self.provider, &self.repo, head, base, title, body);
+        match self.exchange(req).await? {
+            Answer::Ok(value) => self.parse(&value).map(Some),
+            Answer::Refused(refused) if refused.already_exists(self.provider) => {
+                tracing::info!("{}", refused.what);
+                Ok(None)
+            }
+            Answer::Refused(refused) => Err(self.refused(refused)),
+        }
     }
 
     pub async fn update(&self, number: u64, title: &str, body: &str) -> Result<PullRequest> {
@@ -169,16 +181,27 @@ impl ForgeClient {
         title: &str,
         body: &str,
     ) -> Result<(PullRequest, bool)> {
-        if let Some(existing) = existing {
-            let updated = self.update(existing.number, title, body).await?;
-            self.comment(
-                existing.number,
-                "Updated by `caib`: the branch was re-pushed with the latest change.",
-            )
-            .await?;
-            return Ok((updated, false));
-        }
-        Ok((self.create(head, base, title, body).await?, true))
+        let existing = match existing {
+            Some(existing) => existing.clone(),
+            None => match self.create(head, base, title, body).await? {
+                Some(created) => return Ok((created, true)),
+                None => self.find_open(head).await?.ok_or_else(|| {
+                    CaibError::Conflict(format!(
+                        "{}: the forge says a pull request from {head} already exists, but none \
+                         is open from it; look at {}'s pull requests for {head}",
+                        redact_url(&self.api_url),
+                        self.repo
+                    ))
+                })?,
+            },
+        };
+        let updated = self.update(existing.number, title, body).await?;
+        self.comment(
+            existing.number,
+            "Updated by `caib`: the branch was re-pushed with the latest change.",
+        )
+        .await?;
+        Ok((updated, false))
     }
 
     /// The pull request in `value`; its URL redacted, as it is only ever printed.
@@ -195,6 +218,26 @@ impl ForgeClient {
     }
 
     async fn send(&self, req: ApiRequest) -> Result<Value> {
+        match self.exchange(req).await? {
+            Answer::Ok(value) => Ok(value),
+            Answer::Refused(refused) => Err(self.refused(refused)),
+        }
+    }
+
+    /// The error for a refused request: exit 3 for 401/403, else the forge's own words.
+    fn refused(&self, refused: Refused) -> CaibError {
+        match refused.status {
+            401 | 403 => CaibError::Auth(format!(
+                "{} (check the token in CAIB_GIT_TOKEN or {})",
+                refused.what,
+                provider_token_var(self.provider)
+            )),
+            _ => CaibError::Other(anyhow::anyhow!("{}", refused.what)),
+        }
+    }
+
+    /// Sends `req`: its JSON answer, or the forge's refusal (status and message).
+    async fn exchange(&self, req: ApiRequest) -> Result<Answer> {
         let url = format!("{}{}", self.api_url, req.path);
         let method = reqwest::Method::from_bytes(req.method.as_bytes()).expect("static method");
         let mut builder = self.http.request(method, &url);
@@ -231,17 +274,36 @@ impl ForgeClient {
         }
         let text = response.text().await.unwrap_or_default();
         if status.is_success() {
-            return serde_json::from_str(&text).or(Ok(Value::Null));
+            return Ok(Answer::Ok(
+                serde_json::from_str(&text).unwrap_or(Value::Null),
+            ));
         }
         let message = request::error_message(&text);
-        let what = format!("{} {shown}: {} {message}", req.method, status.as_u16());
-        Err(match status.as_u16() {
-            401 | 403 => CaibError::Auth(format!(
-                "{what} (check the token in CAIB_GIT_TOKEN or {})",
-                provider_token_var(self.provider)
-            )),
-            _ => CaibError::Other(anyhow::anyhow!("{what}")),
-        })
+        Ok(Answer::Refused(Refused {
+            status: status.as_u16(),
+            what: format!("{} {shown}: {} {message}", req.method, status.as_u16()),
+            message,
+        }))
+    }
+}
+
+/// What the forge answered.
+enum Answer {
+    Ok(Value),
+    Refused(Refused),
+}
+
+/// A request the forge refused: its status, its message, and both with the request for
+/// messages.
+struct Refused {
+    status: u16,
+    message: String,
+    what: String,
+}
+
+impl Refused {
+    fn already_exists(&self, provider: ForgeProvider) -> bool {
+        request::already_exists(provider, self.status, &self.message)
     }
 }
 

@@ -23,6 +23,9 @@ pub struct PullRequest {
     pub state: PrState,
     /// Head (source) branch.
     pub head: String,
+    /// The commit the merge put on the target branch (merge, squash or rebased commit), when
+    /// merged and the forge says.
+    pub merge_commit: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,8 +55,13 @@ fn repo_base(provider: ForgeProvider, repo: &str) -> String {
     }
 }
 
-/// List the open pull requests whose head is `head`.
-pub fn find_open(provider: ForgeProvider, repo: &str, head: &str) -> ApiRequest {
+/// Pull requests per page asked of Gitea (its default maximum).
+pub const PAGE_SIZE: usize = 50;
+/// Pages of open pull requests read at most when looking for one.
+pub const MAX_PAGES: u32 = 20;
+
+/// List the open pull requests whose head is `head` (page `page` of Gitea's open ones).
+pub fn find_open(provider: ForgeProvider, repo: &str, head: &str, page: u32) -> ApiRequest {
     let base = repo_base(provider, repo);
     let path = match provider {
         ForgeProvider::Github => {
@@ -67,8 +75,8 @@ pub fn find_open(provider: ForgeProvider, repo: &str, head: &str) -> ApiRequest 
             "{base}/merge_requests?source_branch={}&state=opened",
             encode(head)
         ),
-        // Gitea has no head filter: list open ones (up to 50) and filter.
-        ForgeProvider::Gitea => format!("{base}/pulls?state=open&limit=50"),
+        // Gitea has no head filter: list open ones, a page at a time, and filter.
+        ForgeProvider::Gitea => format!("{base}/pulls?state=open&limit={PAGE_SIZE}&page={page}"),
     };
     ApiRequest {
         method: "GET",
@@ -168,6 +176,11 @@ pub fn parse_pr(provider: ForgeProvider, value: &Value) -> Option<PullRequest> {
                 _ => PrState::Closed,
             },
             head: value.get("source_branch")?.as_str()?.to_owned(),
+            merge_commit: ["merge_commit_sha", "squash_commit_sha", "sha"]
+                .iter()
+                .find_map(|k| value.get(k)?.as_str())
+                .filter(|_| value.get("state").and_then(Value::as_str) == Some("merged"))
+                .map(str::to_owned),
         }),
         _ => {
             let merged = value.get("merged").and_then(Value::as_bool) == Some(true)
@@ -183,6 +196,11 @@ pub fn parse_pr(provider: ForgeProvider, value: &Value) -> Option<PullRequest> {
                     PrState::Closed
                 },
                 head: value.pointer("/head/ref")?.as_str()?.to_owned(),
+                merge_commit: value
+                    .get("merge_commit_sha")
+                    .and_then(Value::as_str)
+                    .filter(|_| merged)
+                    .map(str::to_owned),
             })
         }
     }
@@ -194,6 +212,17 @@ pub fn pick_open(provider: ForgeProvider, list: &Value, head: &str) -> Option<Pu
         .iter()
         .filter_map(|v| parse_pr(provider, v))
         .find(|pr| pr.head == head && pr.state == PrState::Open)
+}
+
+/// Whether a refused create means "a pull request from this branch already exists": GitHub
+/// answers 422 "A pull request already exists for owner:branch.", GitLab 409 "Another open merge
+/// request already exists for this source branch", Gitea 409 "pull request already exists for
+/// these targets".
+pub fn already_exists(provider: ForgeProvider, status: u16, message: &str) -> bool {
+    match provider {
+        ForgeProvider::Github => status == 422 && message.contains("already exists"),
+        ForgeProvider::Gitlab | ForgeProvider::Gitea => status == 409,
+    }
 }
 
 /// The forge's own error message from an error response body.
@@ -233,7 +262,7 @@ mod tests {
 
     #[test]
     fn github_filters_by_owner_and_branch() {
-        let r = find_open(Github, "acme/catalog", "caib/add/dev/x");
+        let r = find_open(Github, "acme/catalog", "caib/add/dev/x", 1);
         assert_eq!(
             r.path,
             "/repos/acme/catalog/pulls?head=acme%3Acaib%2Fadd%2Fdev%2Fx&state=open"
@@ -245,7 +274,7 @@ mod tests {
         let r = create(Gitlab, "grp/sub/catalog", "b", "main", "t", "d");
         assert_eq!(r.path, "/projects/grp%2Fsub%2Fcatalog/merge_requests");
         assert_eq!(r.body.unwrap()["source_branch"], "b");
-        let r = find_open(Gitlab, "grp/catalog", "caib/x");
+        let r = find_open(Gitlab, "grp/catalog", "caib/x", 1);
         assert!(
             r.path.ends_with("source_branch=caib%2Fx&state=opened"),
             "{}",
@@ -260,8 +289,8 @@ mod tests {
 
     #[test]
     fn gitea_lists_and_filters_client_side() {
-        let r = find_open(Gitea, "o/r", "caib/add/dev/x");
-        assert_eq!(r.path, "/repos/o/r/pulls?state=open&limit=50");
+        let r = find_open(Gitea, "o/r", "caib/add/dev/x", 2);
+        assert_eq!(r.path, "/repos/o/r/pulls?state=open&limit=50&page=2");
         let list = json!([
             {"number": 1, "html_url": "u1", "state": "open", "head": {"ref": "other"}},
             {"number": 2, "html_url": "u2", "state": "open", "head": {"ref": "caib/add/dev/x"}},
@@ -275,6 +304,40 @@ mod tests {
         assert_eq!(parse_pr(Github, &gh).unwrap().state, PrState::Merged);
         let gl = json!({"iid": 4, "web_url": "u", "state": "merged", "source_branch": "h"});
         assert_eq!(parse_pr(Gitlab, &gl).unwrap().state, PrState::Merged);
+        let gh = json!({"number": 4, "html_url": "u", "state": "closed", "merged": true,
+                        "merge_commit_sha": "abc", "head": {"ref": "h"}});
+        assert_eq!(
+            parse_pr(Github, &gh).unwrap().merge_commit.as_deref(),
+            Some("abc")
+        );
+        let open = json!({"number": 4, "html_url": "u", "state": "open",
+                          "merge_commit_sha": "test-merge", "head": {"ref": "h"}});
+        assert_eq!(parse_pr(Github, &open).unwrap().merge_commit, None);
+    }
+
+    #[test]
+    fn recognises_already_exists_answers() {
+        assert!(already_exists(
+            Github,
+            422,
+            "Validation Failed: A pull request already exists for acme:caib/add/dev/x."
+        ));
+        assert!(!already_exists(
+            Github,
+            422,
+            "Validation Failed: base is invalid"
+        ));
+        assert!(already_exists(
+            Gitlab,
+            409,
+            "Another open merge request already exists"
+        ));
+        assert!(already_exists(
+            Gitea,
+            409,
+            "pull request already exists for these targets"
+        ));
+        assert!(!already_exists(Gitea, 422, "whatever"));
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub enum Action {
     Publish,
     Remove,
     Promote,
+    Tag,
+    Untag,
 }
 
 impl Action {
@@ -20,6 +22,8 @@ impl Action {
             Action::Publish => "publish",
             Action::Remove => "remove",
             Action::Promote => "promote",
+            Action::Tag => "tag",
+            Action::Untag => "untag",
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod commit;
+mod history;
 pub mod location;
 mod push;
 pub mod tree;
@@ -132,12 +133,8 @@ impl CatalogRepo {
     }
 
     /// The environment `name`, or a usage error listing the ones that exist.
-    pub fn environment(&self, name: Option<&str>) -> Result<Environment> {
-        let found = match name {
-            Some(name) => self.config.environment(name),
-            None => self.config.environments.first(),
-        };
-        found.cloned().ok_or_else(|| {
+    pub fn environment(&self, name: &str) -> Result<Environment> {
+        self.config.environment(name).cloned().ok_or_else(|| {
             let names: Vec<&str> = self
                 .config
                 .environments
@@ -145,8 +142,7 @@ impl CatalogRepo {
                 .map(|e| e.name.as_str())
                 .collect();
             CaibError::Usage(format!(
-                "unknown environment {:?}: {CONFIG_FILE} defines {}",
-                name.unwrap_or_default(),
+                "unknown environment {name:?}: {CONFIG_FILE} defines {}",
                 names.join(", ")
             ))
         })
@@ -264,9 +260,11 @@ impl CatalogRepo {
                         ))
                     })?;
                 }
+                // A force push refused is a hook or a protection rule, not a conflict with
+                // anyone's change: exit 1, not 5.
                 Err(PushError::Rejected(why)) => {
-                    return Err(CaibError::Conflict(format!(
-                        "push of {branch} to {} rejected: {why}",
+                    return Err(CaibError::Other(anyhow::anyhow!(
+                        "{} refused the push of {branch}: {why} (a protected branch or a hook?)",
                         self.location.display
                     )));
                 }

@@ -46,13 +46,14 @@ pub enum Admission {
     NoHost,
 }
 
-/// Asks the guard of the image's registry host for a pass without waiting; `None` when the
-/// host is saturated (the caller requeues shortly instead of holding a worker).
-pub fn admit(guards: &Guards, registry_url: &str) -> Option<Admission> {
-    let Ok(reference) = ImageReference::parse(registry_url) else {
+/// Asks the guard of the image's registry host (`None`: `spec.registryUrl` does not parse)
+/// for a pass without waiting; `None` when the host is saturated (the caller requeues
+/// shortly instead of holding a worker).
+pub fn admit_host(guards: &Guards, host: Option<&str>) -> Option<Admission> {
+    let Some(host) = host else {
         return Some(Admission::NoHost);
     };
-    match guards.try_enter(reference.registry()) {
+    match guards.try_enter(host) {
         Ok(pass) => Some(Admission::Pass(pass)),
         Err(Refused::Open(wait)) => Some(Admission::Open(wait)),
         Err(Refused::Busy) => None,
@@ -211,7 +212,13 @@ async fn resolve_and_inspect(
                 .resolve(&reference.without_digest(), credentials)
                 .await
                 .map_err(plain)?;
-            if tag_digest == pin {
+            // A sha512 pin still names the manifest the registry resolves to by sha256: the
+            // tag has not moved, and the manifest is read by the digest the registry knows.
+            let same = client
+                .names_same_manifest(reference, &tag_digest, pin, credentials)
+                .await
+                .map_err(plain)?;
+            if same {
                 (tag_digest, None)
             } else {
                 let pinned = reference

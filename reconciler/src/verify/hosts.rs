@@ -10,8 +10,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::view::ImageView;
 use catalog_api::registry::RegistryClient;
-use catalog_api::{CatalogImage, ImageReference};
 use kube::runtime::reflector::Store;
 
 use super::guard::Guards;
@@ -21,11 +21,11 @@ use super::metrics::Metrics;
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The registry hosts (`host[:port]`, as in the breaker and metric labels) the images name.
-pub fn named_hosts<'a>(images: impl IntoIterator<Item = &'a Arc<CatalogImage>>) -> HashSet<String> {
+pub fn named_hosts<'a>(images: impl IntoIterator<Item = &'a Arc<ImageView>>) -> HashSet<String> {
     images
         .into_iter()
-        .filter_map(|image| ImageReference::parse(&image.spec.registry_url).ok())
-        .map(|reference| reference.registry().to_string())
+        .filter_map(|image| image.registry_host.as_deref())
+        .map(str::to_string)
         .collect()
 }
 
@@ -47,7 +47,7 @@ pub fn forget_unnamed(
 
 /// Sweeps every [`SWEEP_INTERVAL`] until the task is aborted.
 pub async fn sweep_forever(
-    images: Store<CatalogImage>,
+    images: Store<ImageView>,
     guards: Arc<Guards>,
     registry: RegistryClient,
     metrics: Metrics,
@@ -64,15 +64,15 @@ pub async fn sweep_forever(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use catalog_api::CatalogImageSpec;
     use catalog_api::registry::RegistryOptions;
+    use catalog_api::{CatalogImage, CatalogImageSpec};
 
-    fn image(url: &str) -> Arc<CatalogImage> {
+    fn image(url: &str) -> Arc<ImageView> {
         let spec = CatalogImageSpec {
             registry_url: url.into(),
             ..Default::default()
         };
-        Arc::new(CatalogImage::new("x", spec))
+        Arc::new(ImageView::of(&CatalogImage::new("x", spec)))
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use catalog_api::CatalogImage;
+use super::view::ImageView;
 use catalog_api::image::Phase;
 use catalog_api::registry::{RequestObserver, RequestRecord};
 use kube::runtime::reflector::Store;
@@ -94,7 +94,7 @@ impl Metrics {
     }
 
     /// Counts images by phase from this store at every scrape.
-    pub fn observe_images(&self, store: Store<CatalogImage>) {
+    pub fn observe_images(&self, store: Store<ImageView>) {
         let _ = self.images.store.set(store);
     }
 
@@ -146,7 +146,7 @@ impl Metrics {
 /// exact (deleted images included).
 #[derive(Default, Debug)]
 struct ImagesByPhase {
-    store: OnceLock<Store<CatalogImage>>,
+    store: OnceLock<Store<ImageView>>,
 }
 
 impl Collector for ImagesByPhase {
@@ -156,11 +156,7 @@ impl Collector for ImagesByPhase {
         };
         let mut counts = [0i64; Phase::ALL.len()];
         for image in store.state() {
-            let phase = image
-                .status
-                .as_ref()
-                .and_then(|s| s.phase)
-                .unwrap_or(Phase::Pending);
+            let phase = image.phase();
             if let Some(i) = Phase::ALL.iter().position(|p| *p == phase) {
                 counts[i] += 1;
             }

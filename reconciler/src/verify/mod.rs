@@ -29,6 +29,7 @@ pub mod metrics;
 pub(crate) mod oneshot;
 mod plan;
 mod status;
+mod view;
 
 use crate::panics::LockExt as _;
 use std::collections::HashMap;
@@ -37,11 +38,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use catalog_api::CatalogImage;
 use catalog_api::image::Phase;
 use catalog_api::labels::VERIFY_REQUESTED_AT;
 use catalog_api::registry::{RegistryClient, RegistryOptions};
-use futures::StreamExt as _;
+use catalog_api::{CatalogImage, CatalogImageStatus};
+use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt as _;
 use kube::api::Api;
@@ -55,6 +56,7 @@ pub use metrics::Metrics;
 use crate::Context;
 use check::{Access, SecretLookup};
 use plan::{Due, Observation, Timing, Trigger};
+use view::ImageView;
 
 /// What this process remembers about one image between reconciles (not in the status:
 /// precise timers and the Secret version last used).
@@ -68,6 +70,25 @@ struct Memory {
     registry_wait_until: Option<Instant>,
 }
 
+/// Below this many remembered images, deleted ones are not swept.
+const MEMORY_SWEEP_MIN: usize = 1024;
+
+/// [`Memory`] per image (namespace, name), swept of deleted images now and then.
+struct Memories {
+    entries: HashMap<(String, String), Memory>,
+    /// Sweep when `entries` reaches this size.
+    sweep_at: usize,
+}
+
+impl Default for Memories {
+    fn default() -> Self {
+        Memories {
+            entries: HashMap::new(),
+            sweep_at: MEMORY_SWEEP_MIN,
+        }
+    }
+}
+
 struct State {
     client: kube::Client,
     registry: RegistryClient,
@@ -79,7 +100,7 @@ struct State {
     timing: Timing,
     metrics: Metrics,
     events: crate::events::EventPublisher,
-    memory: Mutex<HashMap<(String, String), Memory>>,
+    memory: Mutex<Memories>,
 }
 
 /// Why a reconcile ended without its normal requeue.
@@ -87,6 +108,12 @@ struct State {
 enum ReconcileError {
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error("reading {namespace}/{name}: {source}")]
+    Read {
+        namespace: String,
+        name: String,
+        source: kube::Error,
+    },
     /// A bug hit on this image: contained so the controller keeps verifying the others.
     #[error("verifying {namespace}/{name} panicked: {message}")]
     Panicked {
@@ -169,7 +196,7 @@ async fn watch_and_verify(
 
     // Secrets: a metadata-only watch cache, and a trigger for the images that reference a
     // changed Secret, so fixing a Secret heals its images at once.
-    let (trigger_tx, trigger_rx) = tokio::sync::mpsc::channel::<ObjectRef<CatalogImage>>(1024);
+    let (trigger_tx, trigger_rx) = tokio::sync::mpsc::channel::<ObjectRef<ImageView>>(1024);
     let images_for_secrets = image_reader.clone();
     let secret_task = tokio::spawn(async move {
         let stream = watcher(secrets, watcher::Config::default())
@@ -224,7 +251,7 @@ async fn watch_and_verify(
     });
     let image_stream = watcher(images, watcher::Config::default())
         .default_backoff()
-        .modify(compact)
+        .map_ok(view::event)
         .reflect(image_writer)
         .applied_objects()
         .predicate_filter(trigger_hash, kube::runtime::PredicateConfig::default());
@@ -249,20 +276,9 @@ async fn watch_and_verify(
     Ok(())
 }
 
-/// Drops what the verifier never reads from the cached copy of each image: the managed
-/// fields (a tree per field manager, often larger than the rest of the object together) and
-/// kubectl's client-side-apply copy of the object. At 100,000 images this is most of the
-/// cache.
-fn compact(image: &mut CatalogImage) {
-    image.managed_fields_mut().clear();
-    if let Some(annotations) = image.metadata.annotations.as_mut() {
-        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
-}
-
 /// What may start a verification: generation (spec), the verify request annotation, and the
 /// object's identity. Status, labels and other annotations are deliberately not included.
-fn trigger_hash(image: &CatalogImage) -> Option<u64> {
+fn trigger_hash(image: &ImageView) -> Option<u64> {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     image.metadata.uid.hash(&mut hasher);
     image.metadata.generation.hash(&mut hasher);
@@ -275,21 +291,16 @@ fn trigger_hash(image: &CatalogImage) -> Option<u64> {
 
 /// Images whose authSecretRef names this Secret (always a Secret of the image's namespace).
 fn referencing(
-    images: &Store<CatalogImage>,
+    images: &Store<ImageView>,
     secret: &PartialObjectMeta<Secret>,
-) -> Vec<ObjectRef<CatalogImage>> {
+) -> Vec<ObjectRef<ImageView>> {
     let name = secret.name_any();
     let namespace = secret.namespace();
     images
         .state()
         .iter()
         .filter(|image| {
-            image.namespace() == namespace
-                && image
-                    .spec
-                    .auth_secret_ref
-                    .as_ref()
-                    .is_some_and(|r| r.name == name)
+            image.namespace() == namespace && image.secret.as_deref() == Some(name.as_str())
         })
         .map(|image| ObjectRef::from_obj(image.as_ref()))
         .collect()
@@ -299,12 +310,11 @@ fn referencing(
 /// names none or it does not exist.
 fn secret_version(
     store: &Store<PartialObjectMeta<Secret>>,
-    image: &CatalogImage,
+    namespace: &str,
+    secret: Option<&str>,
 ) -> Option<String> {
-    let reference = image.spec.auth_secret_ref.as_ref()?;
-    let namespace = image.namespace().unwrap_or_default();
     store
-        .get(&ObjectRef::new(&reference.name).within(&namespace))
+        .get(&ObjectRef::new(secret?).within(namespace))
         .map(|s| s.resource_version().unwrap_or_default())
 }
 
@@ -323,21 +333,52 @@ async fn lookup_secret(client: &kube::Client, image: &CatalogImage) -> SecretLoo
     }
 }
 
-async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action, WriteError> {
-    if image.metadata.deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
+/// What [`plan::due`] is decided from, taken from the cached view or from the object.
+struct Facts<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    uid: Option<&'a str>,
+    generation: Option<i64>,
+    secret: Option<&'a str>,
+    interval: &'a str,
+    verify_requested: Option<&'a str>,
+    status: Option<&'a CatalogImageStatus>,
+}
+
+impl<'a> Facts<'a> {
+    fn of_image(image: &'a CatalogImage) -> Facts<'a> {
+        let meta = &image.metadata;
+        Facts {
+            namespace: meta.namespace.as_deref().unwrap_or_default(),
+            name: meta.name.as_deref().unwrap_or_default(),
+            uid: meta.uid.as_deref(),
+            generation: meta.generation,
+            secret: image.spec.auth_secret_ref.as_ref().map(|r| r.name.as_str()),
+            interval: &image.spec.verification_interval,
+            verify_requested: image
+                .annotations()
+                .get(VERIFY_REQUESTED_AT)
+                .map(String::as_str),
+            status: image.status.as_ref(),
+        }
     }
-    let namespace = image.namespace().unwrap_or_default();
-    let name = image.name_any();
-    let key = (namespace.clone(), name.clone());
-    let seed = image.metadata.uid.clone().unwrap_or_else(|| name.clone());
-    let secret_version = secret_version(&state.secrets, &image);
-    let interval = plan::interval(&image.spec.verification_interval, &state.timing);
-    let verify_requested = image.annotations().get(VERIFY_REQUESTED_AT).cloned();
+
+    fn seed(&self) -> &str {
+        self.uid.unwrap_or(self.name)
+    }
+
+    fn key(&self) -> (String, String) {
+        (self.namespace.to_string(), self.name.to_string())
+    }
+}
+
+/// Whether the image is due, from `facts` and what this process remembers of it.
+fn due(state: &State, facts: &Facts<'_>) -> Due {
+    let secret_version = secret_version(&state.secrets, facts.namespace, facts.secret);
     let now = Instant::now();
     let (secret_changed, scheduled_in, registry_wait) = {
         let memory = state.memory.locked();
-        let m = memory.get(&key);
+        let m = memory.entries.get(&facts.key());
         (
             m.and_then(|m| m.secret_version.as_ref())
                 .is_some_and(|v| *v != secret_version),
@@ -347,26 +388,83 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
                 .map(|t| t.saturating_duration_since(now)),
         )
     };
+    let interval = plan::interval(facts.interval, &state.timing);
     let observation = Observation {
-        generation: image.metadata.generation,
-        status: image.status.as_ref(),
-        verify_requested: verify_requested.as_deref(),
+        generation: facts.generation,
+        status: facts.status,
+        verify_requested: facts.verify_requested,
         now_ms: jiff::Timestamp::now().as_millisecond(),
         interval,
         secret_changed,
         registry_wait,
         scheduled_in,
-        seed: &seed,
+        seed: facts.seed(),
     };
-    let trigger = match plan::due(&observation, &state.timing) {
+    plan::due(&observation, &state.timing)
+}
+
+/// Decides from the cached view, then (only when due) reads the object and decides again
+/// from it, since the cache may not show this controller's last write yet.
+async fn reconcile(view: Arc<ImageView>, state: Arc<State>) -> Result<Action, ReconcileError> {
+    if view.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let (namespace, name) = (view.namespace().unwrap_or_default(), view.name_any());
+    let cached = view.status();
+    let facts = Facts {
+        namespace: &namespace,
+        name: &name,
+        uid: view.metadata.uid.as_deref(),
+        generation: view.metadata.generation,
+        secret: view.secret.as_deref(),
+        interval: &view.interval,
+        verify_requested: view
+            .annotations()
+            .get(VERIFY_REQUESTED_AT)
+            .map(String::as_str),
+        status: cached.as_ref(),
+    };
+    if let Due::Later(wait) = due(&state, &facts) {
+        return Ok(Action::requeue(wait));
+    }
+    // Before anything else: an image of a saturated host gives its worker back at once.
+    let Some(admission) = check::admit_host(&state.guards, view.registry_host.as_deref()) else {
+        let jitter = plan::jitter((facts.seed(), jiff::Timestamp::now().as_millisecond()));
+        return Ok(Action::requeue(guard::BUSY_RETRY.mul_f64(1.0 + jitter)));
+    };
+    let api: Api<CatalogImage> = Api::namespaced(state.client.clone(), &namespace);
+    let image = match api.get_opt(&name).await {
+        Ok(Some(image)) => image,
+        Ok(None) => return Ok(Action::await_change()),
+        Err(source) => {
+            return Err(ReconcileError::Read {
+                namespace,
+                name,
+                source,
+            });
+        }
+    };
+    let trigger = match due(&state, &Facts::of_image(&image)) {
         Due::Later(wait) => return Ok(Action::requeue(wait)),
         Due::Now(trigger) => trigger,
     };
-    // Before anything else: an image of a saturated host gives its worker back at once.
-    let Some(admission) = check::admit(&state.guards, &image.spec.registry_url) else {
-        let jitter = plan::jitter((&seed, observation.now_ms));
-        return Ok(Action::requeue(guard::BUSY_RETRY.mul_f64(1.0 + jitter)));
-    };
+    Ok(verify(&image, trigger, admission, &state).await?)
+}
+
+/// One verification of `image`: check, status, events, metrics, log, memory.
+async fn verify(
+    image: &CatalogImage,
+    trigger: Trigger,
+    admission: check::Admission,
+    state: &State,
+) -> Result<Action, WriteError> {
+    let facts = Facts::of_image(image);
+    // The Secret version this attempt uses, read before the Secret is: a change that lands
+    // during the attempt must still count as a change afterwards.
+    let secret_version = secret_version(&state.secrets, facts.namespace, facts.secret);
+    let seed = facts.seed().to_string();
+    let interval = plan::interval(&image.spec.verification_interval, &state.timing);
+    let verify_requested = facts.verify_requested.map(str::to_string);
     let started = Instant::now();
     let context = |now| status::Context {
         generation: image.metadata.generation,
@@ -376,11 +474,45 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
         timing: &state.timing,
         seed: &seed,
     };
-    let (outcome, transition) =
-        verify_and_write(&state, &image, trigger, admission, context).await?;
-    apply::publish_events(&state.events, &image, &transition.events).await;
+    let (outcome, transition) = verify_and_write(state, image, trigger, admission, context).await?;
+    apply::publish_events(&state.events, image, &transition.events).await;
+    record(
+        state,
+        image,
+        trigger,
+        &outcome,
+        &transition,
+        started.elapsed(),
+    );
+    let registry_wait_until = match &outcome {
+        status::Outcome::Failed(f)
+            if f.transient && transition.status.phase == Some(Phase::Unavailable) =>
+        {
+            Instant::now().checked_add(transition.requeue)
+        }
+        _ => None,
+    };
+    remember(
+        state,
+        facts.key(),
+        Memory {
+            secret_version: Some(secret_version),
+            scheduled: Instant::now().checked_add(transition.requeue),
+            registry_wait_until,
+        },
+    );
+    Ok(Action::requeue(transition.requeue))
+}
 
-    let elapsed = started.elapsed();
+/// Metrics and the log line of one verification.
+fn record(
+    state: &State,
+    image: &CatalogImage,
+    trigger: Trigger,
+    outcome: &status::Outcome,
+    transition: &status::Transition,
+    elapsed: Duration,
+) {
     let new_phase = transition.status.phase.unwrap_or_default();
     state.metrics.duration.observe(elapsed.as_secs_f64());
     state
@@ -390,7 +522,7 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
             result: new_phase.as_str().to_ascii_lowercase(),
         })
         .inc();
-    let (reason, detail) = match &outcome {
+    let (reason, detail) = match outcome {
         status::Outcome::Verified { .. } => ("Verified", String::new()),
         status::Outcome::Mismatch {
             reason, message, ..
@@ -398,8 +530,8 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
         status::Outcome::Failed(f) => (f.reason, f.message.clone()),
     };
     tracing::info!(
-        namespace = %namespace,
-        name = %name,
+        namespace = %image.namespace().unwrap_or_default(),
+        name = %image.name_any(),
         trigger = ?trigger,
         phase = %new_phase,
         reason,
@@ -409,32 +541,24 @@ async fn reconcile(image: Arc<CatalogImage>, state: Arc<State>) -> Result<Action
         next_in_s = transition.requeue.as_secs(),
         "verification done"
     );
-    let registry_wait_until = match &outcome {
-        status::Outcome::Failed(f) if f.transient && new_phase == Phase::Unavailable => {
-            Instant::now().checked_add(transition.requeue)
-        }
-        _ => None,
-    };
-    {
-        let mut memory = state.memory.locked();
-        if memory.len() > 1024 {
-            // Deleted images leave entries whose plan lies in the past; dropping a live
-            // image's entry only loses its precise timer (the status still schedules it).
-            memory.retain(|_, m| {
-                m.scheduled
-                    .is_some_and(|t| t + Duration::from_secs(3600) > now)
-            });
-        }
-        memory.insert(
-            key,
-            Memory {
-                secret_version: Some(secret_version),
-                scheduled: Instant::now().checked_add(transition.requeue),
-                registry_wait_until,
-            },
-        );
+}
+
+/// Records what this process remembers of an image. Entries of deleted images are swept
+/// when the map has doubled since the last sweep (amortised: one pass per doubling, not one
+/// per verification, which at 100,000 images would be quadratic).
+fn remember(state: &State, key: (String, String), memory_entry: Memory) {
+    let mut memory = state.memory.locked();
+    if memory.entries.len() >= memory.sweep_at {
+        let now = Instant::now();
+        // A deleted image's plan lies in the past; dropping a live image's entry only loses
+        // its precise timer (the status still schedules it).
+        memory.entries.retain(|_, m| {
+            m.scheduled
+                .is_some_and(|t| t + Duration::from_secs(3600) > now)
+        });
+        memory.sweep_at = (2 * memory.entries.len()).max(MEMORY_SWEEP_MIN);
     }
-    Ok(Action::requeue(transition.requeue))
+    memory.entries.insert(key, memory_entry);
 }
 
 /// How long a first verification (or one after a spec change) may take before its status
@@ -488,12 +612,12 @@ async fn verify_and_write<'a>(
 /// One image's verification, with a panic kept inside it (the Controller would otherwise
 /// end with it, and no image would be verified again).
 async fn reconcile_contained(
-    image: Arc<CatalogImage>,
+    image: Arc<ImageView>,
     state: Arc<State>,
 ) -> Result<Action, ReconcileError> {
     let (namespace, name) = (image.namespace().unwrap_or_default(), image.name_any());
     match crate::panics::contained(reconcile(image, state)).await {
-        Ok(result) => Ok(result?),
+        Ok(result) => result,
         Err(message) => Err(ReconcileError::Panicked {
             namespace,
             name,
@@ -502,10 +626,10 @@ async fn reconcile_contained(
     }
 }
 
-fn error_policy(_image: Arc<CatalogImage>, error: &ReconcileError, _state: Arc<State>) -> Action {
+fn error_policy(_image: Arc<ImageView>, error: &ReconcileError, _state: Arc<State>) -> Action {
     match error {
-        ReconcileError::Write(_) => {
-            tracing::warn!(error = %error, "verification status not written; retrying in 5s");
+        ReconcileError::Write(_) | ReconcileError::Read { .. } => {
+            tracing::warn!(error = %error, "verification not done; retrying in 5s");
             Action::requeue(Duration::from_secs(5))
         }
         ReconcileError::Panicked { .. } => {

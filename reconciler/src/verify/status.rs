@@ -319,7 +319,7 @@ fn describe(metadata: &RegistryMetadata) -> String {
     let mut out = metadata.resolved_digest.clone().unwrap_or_default();
     let mut parts = Vec::new();
     if let Some(size) = metadata.size_bytes {
-        parts.push(human_size(size));
+        parts.push(catalog_api::size::human(size));
     }
     if let Some(layers) = metadata.layer_count {
         parts.push(format!("{layers} layers"));
@@ -346,21 +346,6 @@ fn describe(metadata: &RegistryMetadata) -> String {
         out.push_str(&format!(" ({})", parts.join(", ")));
     }
     out
-}
-
-fn human_size(bytes: i64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 fn find<'c>(conditions: &'c [Condition], ty: &str) -> Option<&'c Condition> {

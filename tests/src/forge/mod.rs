@@ -60,6 +60,8 @@ pub mod pages;
 mod routes;
 #[cfg(test)]
 mod tests;
+// Apart from the routes: merging needs the git remote, which only a test or the sandbox holds.
+mod merge;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -16,6 +16,7 @@ use anyhow::{Context as _, bail};
 use tempfile::TempDir;
 
 use super::{BareRepo, free_port, generate_ssh_key};
+use crate::process::is_root;
 
 /// How long sshd gets to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -244,13 +245,6 @@ fn current_user() -> anyhow::Result<String> {
         }
     }
     std::env::var("USER").context("cannot tell the current user: neither `whoami` nor $USER")
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
 #[cfg(test)]

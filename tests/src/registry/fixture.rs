@@ -145,6 +145,10 @@ pub struct PushedImage {
     pub layer_count: i32,
     /// Size of the manifest document itself (what an index entry's `size` says).
     pub manifest_size: i64,
+    /// The manifest's sha512 digest. docker-registry stores manifests by sha256 only (it
+    /// refuses a manifest pushed by a sha512 reference and answers 404 to one), so this is the
+    /// pin a test writes to see a sha512 pin compared by content.
+    pub manifest_sha512: String,
 }
 
 /// What [`Registry::push_index`] pushed.
@@ -251,6 +255,10 @@ impl Registry {
             size_bytes: config.len() as i64 + image.layer_sizes.iter().sum::<usize>() as i64,
             layer_count: image.layer_sizes.len() as i32,
             manifest_size: body.len() as i64,
+            manifest_sha512: catalog_api::registry::digest_of(
+                catalog_api::reference::Algorithm::Sha512,
+                &body,
+            ),
         }
     }
 

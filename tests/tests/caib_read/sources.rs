@@ -323,13 +323,57 @@ async fn diff_compares_the_repository_with_the_cluster() {
         "{run:?}"
     );
 
-    // Bad flag values.
+    // Without --env: no CatalogSource targets the namespace, so caib names the candidates.
     let run = h.caib(&["catalog", "diff", "--catalog-repo", repo_arg]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
-        run.stderr.contains("--env is required") && run.stderr.contains("dev, production"),
+        run.stderr
+            .contains("--env is required: no CatalogSource targets namespace \"default\"")
+            && run
+                .stderr
+                .contains("dev (environments/dev), production (environments/production)"),
         "{run:?}"
     );
+    // One CatalogSource syncs environments/dev into the namespace: that is the environment.
+    let sources: Api<CatalogSource> = Api::namespaced(client.clone(), "default");
+    let source = |name: &str, path: &str| -> CatalogSource {
+        serde_json::from_value(json!({
+            "apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1", "kind": "CatalogSource",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"url": url, "path": path}
+        }))
+        .unwrap()
+    };
+    sources
+        .create(&PostParams::default(), &source("dev", "./environments/dev"))
+        .await
+        .unwrap();
+    let run = h.caib(&["catalog", "diff", "--catalog-repo", repo_arg]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("--- cluster/default/removed\n+++ /dev/null\n"),
+        "{run:?}"
+    );
+    // Two sources for two environments: caib will not guess.
+    sources
+        .create(
+            &PostParams::default(),
+            &source("prod", "environments/production"),
+        )
+        .await
+        .unwrap();
+    let run = h.caib(&["catalog", "diff", "--catalog-repo", repo_arg]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "2 CatalogSources target namespace \"default\": default/dev (./environments/dev → dev), \
+             default/prod (environments/production → production)"
+        ),
+        "{run:?}"
+    );
+
+    // Bad flag values.
     let run = h.caib(&["catalog", "diff", "--catalog-repo", repo_arg, "--env", "qa"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("--env qa"), "{run:?}");

@@ -58,7 +58,7 @@ async fn verify_requests_waits_and_reports() {
 
 Registry URL:     quay.io/centos-automotive/autosd:cs9-rpi4
 Resolved Digest:  {DIGEST}
-Size:            1.2 GB
+Size:            1.1 GiB
 Layers:          12
 Last Verified:   2026-01-04T14:30:00Z
 Status:          Available
@@ -180,7 +180,7 @@ async fn verify_local_checks_the_registry_without_a_cluster() {
 
     let run = local("good");
     assert_eq!(run.code, 0, "{run:?}");
-    let size = format!("{:.1} kB", pushed.size_bytes as f64 / 1000.0);
+    let size = catalog_api::size::human(pushed.size_bytes);
     let head = format!(
         "Verifying catalog image \"good\"...
 ✓ Registry accessibility: OK
