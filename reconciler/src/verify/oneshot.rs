@@ -10,9 +10,9 @@
 
 use std::time::{Duration, Instant};
 
-use catalog_api::CatalogImage;
 use catalog_api::image::RegistryMetadata;
 use catalog_api::registry::RegistryClient;
+use catalog_api::{CatalogImage, ImageReference};
 use prometheus_client::registry::Registry;
 
 use super::check::{self, Access, Admission};
@@ -101,9 +101,11 @@ impl OneShot {
     /// [`BUSY_RETRY`] (the guard has no queue to wait in), up to the deadline, after which
     /// the host is taken as open.
     async fn admit(&self, registry_url: &str) -> Admission {
+        let host = ImageReference::parse(registry_url).ok();
+        let host = host.as_ref().map(|r| r.registry());
         let give_up = Instant::now() + self.deadline;
         loop {
-            if let Some(admission) = check::admit(&self.guards, registry_url) {
+            if let Some(admission) = check::admit_host(&self.guards, host) {
                 return admission;
             }
             if Instant::now() >= give_up {
