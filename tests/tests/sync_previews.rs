@@ -160,13 +160,21 @@ impl Setup {
         .await
     }
 
-    async fn previews(&self) -> Vec<PreviewSummary> {
-        self.env
-            .source("dev")
-            .await
-            .status
-            .map(|s| s.previews)
-            .unwrap_or_default()
+    /// `status.previews` once `done` holds for it (it is written after the status and the
+    /// comment are posted).
+    async fn previews(&self, done: impl Fn(&[PreviewSummary]) -> bool) -> Vec<PreviewSummary> {
+        let source = self
+            .env
+            .wait_source("dev", "status.previews", |src| {
+                done(
+                    src.status
+                        .as_ref()
+                        .map(|s| s.previews.as_slice())
+                        .unwrap_or_default(),
+                )
+            })
+            .await;
+        source.status.map(|s| s.previews).unwrap_or_default()
     }
 }
 
@@ -257,7 +265,7 @@ async fn previews_report_what_each_pull_request_would_do_and_apply_nothing() {
     assert!(comment.contains("| base-0 | pruned |"), "{comment}");
     assert!(comment.contains("approve-deletions"), "{comment}");
 
-    let previews = s.previews().await;
+    let previews = s.previews(|p| p.len() == 4).await;
     let states: Vec<(u64, PreviewState)> = previews.iter().map(|p| (p.number, p.state)).collect();
     assert_eq!(
         states,
@@ -340,7 +348,8 @@ async fn a_push_edits_the_comment_and_a_merge_is_applied_and_forgotten() {
         121,
         "edited, not added"
     );
-    assert_eq!(s.previews().await[0].head, second);
+    s.previews(|p| p.first().is_some_and(|p| p.head == second))
+        .await;
     assert_eq!(s.env.image("feature").await.map(|_| ()), None);
 
     // Merged: main moves to the head, the sync applies it, the preview is forgotten.
@@ -518,6 +527,14 @@ async fn an_evaluated_head_is_not_evaluated_again_even_after_a_restart() {
     );
     s.ask().await;
     s.status_of(&first).await;
+    // Recorded in the status (after the status and comment are posted) before the restart.
+    s.env
+        .wait_source("dev", "the first preview to be recorded", |src| {
+            src.status
+                .as_ref()
+                .is_some_and(|st| st.previews.iter().any(|p| p.head == first))
+        })
+        .await;
     let host = s.registry.host();
     s.env.spawn_reconciler(&["--insecure-registry", &host]);
     let (second_pr, second) = s.push(
