@@ -34,6 +34,9 @@ pub const SOURCE_FINALIZER: &str = "automotive.sdv.cloud.redhat.com/prune";
 pub const VERIFY_REQUESTED_AT: &str = "automotive.sdv.cloud.redhat.com/verify-requested-at";
 /// Any new value makes a CatalogSource sync at once.
 pub const RECONCILE_REQUESTED_AT: &str = "automotive.sdv.cloud.redhat.com/reconcile-requested-at";
+/// Set by the webhook receiver on a pull-request event: the preview runner lists the source's
+/// pull requests at once (a CatalogSource annotation, so any replica can take the delivery).
+pub const PREVIEW_REQUESTED_AT: &str = "automotive.sdv.cloud.redhat.com/preview-requested-at";
 /// Revision whose deletions an operator approved beyond `maxDeletions` (or to empty the source).
 /// Only a full commit id approves: a prefix could name a commit pushed later.
 pub const APPROVE_DELETIONS: &str = "automotive.sdv.cloud.redhat.com/approve-deletions";

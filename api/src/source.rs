@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 /// limit however many entries its repository has.
 pub const MAX_LISTED: usize = 100;
 
+/// Most pull-request previews a CatalogSource status lists (`status.previews`); the
+/// reconciler's `--max-previews-per-source` may only lower it.
+pub const MAX_PREVIEWS: usize = 50;
+
 /// Default deletion budget per revision.
 pub const DEFAULT_MAX_DELETIONS: i32 = 10;
 
@@ -126,6 +130,13 @@ pub struct CatalogSourceSpec {
     /// `token` key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookSpec>,
+
+    /// Pull-request previews: each open pull request (merge request) whose base is
+    /// `ref.branch` is validated, planned against the cluster and its images verified, and
+    /// the result posted on it (commit status `catalog-preview/<name>` and one comment).
+    /// Needs `commitStatus` (the forge API and token); nothing of a pull request is applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_requests: Option<PullRequestsSpec>,
 }
 
 impl CatalogSourceSpec {
@@ -235,6 +246,14 @@ pub struct CommitStatusSpec {
     pub secret_ref: LocalObjectRef,
 }
 
+/// Pull-request preview settings.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct PullRequestsSpec {
+    /// Preview the open pull requests whose base is this source's branch.
+    #[serde(default)]
+    pub enabled: bool,
+}
+
 /// Push webhook receiver settings.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -292,6 +311,62 @@ pub struct CatalogSourceStatus {
     /// The last five syncs, newest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<SyncRecord>,
+    /// Pull-request previews of the open pull requests, by number, newest first (at most 50;
+    /// written only by the preview runner, never by a sync).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_PREVIEWS))]
+    pub previews: Vec<PreviewSummary>,
+}
+
+/// What the preview of one pull request found at its head.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewSummary {
+    /// Pull request number (merge request iid on GitLab).
+    pub number: u64,
+    /// Head commit evaluated.
+    pub head: String,
+    /// `Success` (everything validates and verifies), `Failure`, or `Error` (the head could
+    /// not be evaluated; tried again at the next interval).
+    pub state: PreviewState,
+    /// Entries the merge would create.
+    #[serde(default)]
+    pub created: u32,
+    /// Entries the merge would update.
+    #[serde(default)]
+    pub updated: u32,
+    /// Entries the merge would delete.
+    #[serde(default)]
+    pub pruned: u32,
+    /// Problems: invalid files, conflicts, images that failed verification.
+    #[serde(default)]
+    pub failed: u32,
+    /// The commit status description posted on the head.
+    #[serde(default)]
+    #[schemars(length(max = 140))]
+    pub message: String,
+    /// When the head was evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
+}
+
+/// Result of a pull-request preview.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum PreviewState {
+    #[default]
+    Success,
+    Failure,
+    Error,
+}
+
+impl PreviewState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PreviewState::Success => "Success",
+            PreviewState::Failure => "Failure",
+            PreviewState::Error => "Error",
+        }
+    }
 }
 
 /// Entry counts of a source.

@@ -127,6 +127,21 @@ pub struct Config {
     /// hung remotes are bounded by this; syncs do not hold a worker while they fetch.
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub fetch_concurrency: usize,
+    /// Pull-request previews: open pull requests previewed per CatalogSource (the newest by
+    /// number; older ones get no preview), 1 to 50 (the CatalogSource status lists at most
+    /// 50). A catalog repository with hundreds of open pull requests must not make the
+    /// reconciler fetch and verify hundreds of heads.
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=50))]
+    pub max_previews_per_source: u16,
+    /// Pull-request previews evaluated at once, over all sources. Previews never take a
+    /// sync's worker or fetch slot of its own source, so a slow preview delays only other
+    /// previews.
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub preview_concurrency: u16,
+    /// Pull-request previews: images verified per preview (created and updated entries);
+    /// beyond it the preview fails, naming how many were not verified.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_preview_images: usize,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "json", env = "CATALOG_LOG_FORMAT")]
     pub log_format: LogFormat,

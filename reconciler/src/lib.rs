@@ -12,6 +12,7 @@ mod git;
 mod http;
 mod leader;
 mod panics;
+mod preview;
 pub mod sync;
 #[cfg(test)]
 mod test_support;
@@ -64,13 +65,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut registry = Registry::with_prefix("catalog");
     let sync_metrics = sync::Metrics::register(&mut registry);
     let verify_metrics = verify::Metrics::register(&mut registry);
+    let previews = preview::Previews::new(
+        preview::Limits {
+            per_source: usize::from(config.max_previews_per_source),
+            concurrency: usize::from(config.preview_concurrency),
+            max_images: config.max_preview_images,
+        },
+        verify::oneshot::OneShot::new(client.clone(), &config, &verify_metrics)?,
+    );
     let sync_controller = sync::Controller::new(
         sync_metrics.clone(),
         config
             .cache_dir
             .clone()
             .unwrap_or_else(sync::default_cache_dir),
-    );
+    )
+    .with_previews(previews);
     let ready = Arc::new(AtomicBool::new(false));
     let health = http::Health {
         registry: Arc::new(registry),

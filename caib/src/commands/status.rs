@@ -1,6 +1,7 @@
 //! `caib catalog status [NAME]`: what the sync controller did with each CatalogSource —
 //! which revision is applied, whether it is Ready, how many entries are available, and (for
-//! one source) which files are invalid and where, and the last syncs.
+//! one source) which files are invalid and where, the last syncs, and the pull-request
+//! previews.
 
 use std::fmt::Write as _;
 
@@ -259,7 +260,32 @@ pub fn detail(source: &CatalogSource, now: Timestamp) -> String {
         }
         indent(&mut out, &table.render());
     }
+    previews(&mut out, &status.previews);
     out
+}
+
+/// The pull-request previews section: what merging each open pull request would do.
+fn previews(out: &mut String, previews: &[catalog_api::source::PreviewSummary]) {
+    if previews.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nPull-request previews:");
+    let mut table = Table::new(vec![
+        "PR", "HEAD", "STATE", "CREATED", "UPDATED", "PRUNED", "FAILED", "MESSAGE",
+    ]);
+    for p in previews {
+        table.push(vec![
+            format!("#{}", p.number),
+            short(&p.head),
+            p.state.as_str().to_string(),
+            p.created.to_string(),
+            p.updated.to_string(),
+            p.pruned.to_string(),
+            p.failed.to_string(),
+            p.message.clone(),
+        ]);
+    }
+    indent(out, &table.render());
 }
 
 /// A list's heading, saying how many exist when the status lists only the first ones (a
@@ -318,5 +344,28 @@ mod tests {
         ");
         insta::assert_snapshot!(detail(&sources[0], now()));
         insta::assert_snapshot!(render(&sources, OutputFormat::Yaml, true, now()).unwrap());
+    }
+
+    #[test]
+    fn previews_are_listed_newest_first_as_the_status_holds_them() {
+        let mut source = source();
+        let status = source.status.as_mut().unwrap();
+        status.previews = serde_json::from_value(serde_json::json!([
+            {"number": 12, "head": "a".repeat(40), "state": "Failure", "created": 1, "failed": 1,
+             "message": "1 created: 1 image failed: DigestNotFound (quay.io/x/y@sha256:e)"},
+            {"number": 9, "head": "b".repeat(40), "state": "Success", "updated": 2,
+             "message": "2 updated: every image verified"}
+        ]))
+        .unwrap();
+        let text = detail(&source, now());
+        let section = text
+            .split("Pull-request previews:\n")
+            .nth(1)
+            .expect("a previews section");
+        insta::assert_snapshot!(section, @r"
+          PR    HEAD           STATE     CREATED   UPDATED   PRUNED   FAILED   MESSAGE
+          #12   aaaaaaaaaaaa   Failure   1         0         0        1        1 created: 1 image failed: DigestNotFound (quay.io/x/y@sha256:e)
+          #9    bbbbbbbbbbbb   Success   0         2         0        0        2 updated: every image verified
+        ");
     }
 }

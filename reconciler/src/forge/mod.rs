@@ -4,8 +4,17 @@
 //! - GitHub: `POST {api}/repos/{owner}/{repo}/statuses/{sha}` `{state, description, context}`
 //! - GitLab: `POST {api}/projects/{url-encoded path}/statuses/{sha}` `{state, description, name}`
 //! - Gitea:  `POST {api}/repos/{owner}/{repo}/statuses/{sha}` `{state, description, context}`
+//!
+//! Pull-request previews also list open pull requests ([`pulls`]) and keep one comment per
+//! pull request and source ([`comments`]), with the same client and token.
+
+pub mod comments;
+mod http;
+pub mod pulls;
 
 use std::time::Duration;
+
+use reqwest::Method;
 
 use catalog_api::redact::redact_url;
 use catalog_api::source::ForgeProvider;
@@ -55,6 +64,69 @@ pub enum ForgeError {
         status: u16,
         body: String,
     },
+    #[error("the forge's answer to {url} is not usable: {message}")]
+    Invalid { url: String, message: String },
+    #[error("the forge's next page after {url} is on another host ({next}); not followed")]
+    OffSite { url: String, next: String },
+}
+
+/// Where a source's forge calls go: the provider, its API base and the repository on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub provider: ForgeProvider,
+    /// API base URL without a trailing `/`.
+    pub api_url: String,
+    /// `owner/name` or the GitLab project path.
+    pub repository: String,
+}
+
+impl Target {
+    /// From `spec.commitStatus` and the source's URL (the repository is derived from the URL
+    /// when the spec does not name it).
+    pub fn new(
+        spec: &catalog_api::source::CommitStatusSpec,
+        repo_url: &str,
+    ) -> Result<Target, ForgeError> {
+        Target::resolve(
+            spec.provider,
+            &spec.api_url,
+            spec.repository.as_deref(),
+            repo_url,
+        )
+    }
+
+    fn resolve(
+        provider: ForgeProvider,
+        api_url: &str,
+        repository: Option<&str>,
+        repo_url: &str,
+    ) -> Result<Target, ForgeError> {
+        let repository = repository
+            .map(str::to_string)
+            .or_else(|| repository_from_url(repo_url))
+            .ok_or_else(|| ForgeError::NoRepository(redact_url(repo_url).into_owned()))?;
+        Ok(Target {
+            provider,
+            api_url: api_url.trim_end_matches('/').to_string(),
+            repository,
+        })
+    }
+
+    /// `{api}/repos/{owner}/{name}` (GitHub, Gitea) or `{api}/projects/{encoded path}` (GitLab).
+    fn repo_url(&self) -> String {
+        match self.provider {
+            ForgeProvider::Github | ForgeProvider::Gitea => {
+                format!("{}/repos/{}", self.api_url, self.repository)
+            }
+            ForgeProvider::Gitlab => {
+                format!(
+                    "{}/projects/{}",
+                    self.api_url,
+                    catalog_api::percent::encode(&self.repository)
+                )
+            }
+        }
+    }
 }
 
 /// Shared HTTP client for forge calls.
@@ -85,62 +157,34 @@ impl Client {
 
     /// Sends one status.
     pub async fn send(&self, report: &StatusReport, token: &str) -> Result<(), ForgeError> {
-        let repository = report
-            .repository
-            .clone()
-            .or_else(|| repository_from_url(&report.repo_url))
-            .ok_or_else(|| ForgeError::NoRepository(redact_url(&report.repo_url).into_owned()))?;
-        let base = report.api_url.trim_end_matches('/');
+        let target = Target::resolve(
+            report.provider,
+            &report.api_url,
+            report.repository.as_deref(),
+            &report.repo_url,
+        )?;
+        // GitHub refuses a description over 140 characters; the others take it too.
         let description: String = report.description.chars().take(140).collect();
         let state = report.state.wire(report.provider);
-        let (url, body, request) = match report.provider {
-            ForgeProvider::Github | ForgeProvider::Gitea => {
-                let url = format!("{base}/repos/{repository}/statuses/{}", report.sha);
-                let body = serde_json::json!({"state": state, "description": description, "context": report.context});
-                let auth = if report.provider == ForgeProvider::Github {
-                    format!("Bearer {token}")
-                } else {
-                    format!("token {token}")
-                };
-                let request = self.http.post(&url).header("Authorization", auth);
-                (url, body, request)
-            }
-            ForgeProvider::Gitlab => {
-                let url = format!(
-                    "{base}/projects/{}/statuses/{}",
-                    catalog_api::percent::encode(&repository),
-                    report.sha
-                );
-                let body = serde_json::json!({"state": state, "description": description, "name": report.context});
-                let request = self.http.post(&url).header("PRIVATE-TOKEN", token);
-                (url, body, request)
-            }
+        let name_field = match report.provider {
+            ForgeProvider::Gitlab => "name",
+            ForgeProvider::Github | ForgeProvider::Gitea => "context",
         };
-        let response = request
-            .header("Accept", "application/json")
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| ForgeError::Http {
-                url: url.clone(),
-                message: e.to_string(),
-            })?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
+        let mut body = serde_json::json!({"state": state, "description": description});
+        body[name_field] = report.context.clone().into();
+        let url = format!("{}/statuses/{}", target.repo_url(), report.sha);
+        self.call(report.provider, token)
+            .send(Method::POST, &url, Some(&body))
+            .await?;
+        Ok(())
+    }
+
+    fn call<'a>(&'a self, provider: ForgeProvider, token: &'a str) -> http::Call<'a> {
+        http::Call {
+            http: &self.http,
+            provider,
+            token,
         }
-        let body: String = response
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(300)
-            .collect();
-        Err(ForgeError::Status {
-            url,
-            status: status.as_u16(),
-            body,
-        })
     }
 }
 
@@ -205,6 +249,53 @@ mod tests {
             stolen.recv_timeout(Duration::from_millis(500)).is_err(),
             "the redirect target received a request"
         );
+    }
+
+    #[tokio::test]
+    async fn a_next_page_on_another_host_is_not_followed_with_the_token() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (elsewhere, stolen) = listener("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n[]".into());
+        let page = r#"[{"number": 1, "state": "open", "head": {"sha": "x", "ref": "f"}, "base": {"ref": "main"}}]"#;
+        let (forge, asked) = listener(format!(
+            "HTTP/1.1 200 OK\r\nlink: <http://localhost:{elsewhere}/repos/a/b/pulls?page=2>; rel=\"next\"\r\ncontent-length: {}\r\n\r\n{page}",
+            page.len()
+        ));
+        let target = Target {
+            provider: ForgeProvider::Github,
+            api_url: format!("http://127.0.0.1:{forge}"),
+            repository: "a/b".into(),
+        };
+        let error = Client::new()
+            .open_pulls(&target, "main", "s3cret")
+            .await
+            .unwrap_err();
+        let first = asked.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(first.contains("base=main"), "premise: {first}");
+        assert!(matches!(error, ForgeError::OffSite { .. }), "{error}");
+        assert!(
+            stolen.recv_timeout(Duration::from_millis(500)).is_err(),
+            "the other host received a request"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_oversized_answer_is_an_error_not_an_allocation() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let body = format!("[{}]", " ".repeat(http::MAX_ANSWER_BYTES));
+        let (forge, _asked) = listener(format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+        let target = Target {
+            provider: ForgeProvider::Gitea,
+            api_url: format!("http://127.0.0.1:{forge}/api/v1"),
+            repository: "a/b".into(),
+        };
+        let error = Client::new()
+            .open_pulls(&target, "main", "t")
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("over 4194304 bytes"), "{error}");
     }
 
     #[test]

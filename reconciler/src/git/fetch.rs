@@ -23,6 +23,9 @@ pub enum RefSpec {
     Branch(String),
     Tag(String),
     Commit(String),
+    /// Any other ref of the remote, fetched to the same name: a pull request's head
+    /// (`refs/pull/N/head`, `refs/merge-requests/N/head`).
+    Ref(String),
 }
 
 impl RefSpec {
@@ -41,6 +44,7 @@ impl RefSpec {
             RefSpec::Branch(b) => format!("branch {b:?}"),
             RefSpec::Tag(t) => format!("tag {t:?}"),
             RefSpec::Commit(c) => format!("commit {c}"),
+            RefSpec::Ref(r) => format!("ref {r:?}"),
         }
     }
 }
@@ -179,6 +183,7 @@ fn refspecs(reference: &RefSpec) -> Vec<String> {
             "+refs/heads/*:refs/remotes/origin/*".into(),
             "+refs/tags/*:refs/tags/*".into(),
         ],
+        RefSpec::Ref(r) => vec![format!("+{r}:{r}")],
     }
 }
 
@@ -253,7 +258,7 @@ fn fetch_depth(repo: &Repository, request: &FetchRequest) -> i32 {
         return 0;
     }
     match request.reference {
-        RefSpec::Branch(_) | RefSpec::Tag(_) if request.shallow => 1,
+        RefSpec::Branch(_) | RefSpec::Tag(_) | RefSpec::Ref(_) if request.shallow => 1,
         _ if repo.is_shallow() => UNSHALLOW,
         _ => 0,
     }
@@ -298,6 +303,7 @@ pub fn resolve(repo: &Repository, reference: &RefSpec, url: &str) -> Result<Fetc
         RefSpec::Tag(t) => repo
             .revparse_single(&format!("refs/tags/{t}"))
             .map_err(|_| not_found())?,
+        RefSpec::Ref(r) => repo.revparse_single(r).map_err(|_| not_found())?,
         RefSpec::Commit(c) => {
             let oid = Oid::from_str(c).map_err(|_| not_found())?;
             repo.find_object(oid, None).map_err(|_| not_found())?

@@ -36,7 +36,7 @@ pub(super) fn later(after: Duration) -> Instant {
         .unwrap_or_else(|| now + catalog_api::duration::MAX_INTERVAL)
 }
 
-pub(super) async fn read_secret(
+pub(crate) async fn read_secret(
     client: &kube::Client,
     namespace: &str,
     name: &str,
@@ -67,7 +67,7 @@ pub(super) async fn read_secret(
     }
 }
 
-pub(super) fn cache_path(shared: &Shared, ns: &str, name: &str) -> std::path::PathBuf {
+pub(crate) fn cache_path(shared: &Shared, ns: &str, name: &str) -> std::path::PathBuf {
     shared.cache_dir.join(ns).join(format!("{name}.git"))
 }
 
@@ -76,7 +76,7 @@ pub(super) fn cache_path(shared: &Shared, ns: &str, name: &str) -> std::path::Pa
 /// no-rollback check walks from the new revision back to the applied one, and a depth-1
 /// fetch cuts that walk (libgit2 treats the shallow tip as parentless), so every update
 /// would look like a non-fast-forward.
-pub(super) const SHALLOW_FETCHES: bool = true;
+pub(crate) const SHALLOW_FETCHES: bool = true;
 
 pub(super) async fn fetch(
     shared: &Shared,

@@ -16,10 +16,10 @@ pub mod apply;
 pub mod approval;
 mod cleanup;
 mod contain;
-mod effects;
+pub(crate) mod effects;
 pub mod entries;
 pub mod error;
-mod isolation;
+pub(crate) mod isolation;
 pub mod live;
 pub mod local;
 mod memo;
@@ -113,9 +113,17 @@ pub struct Controller {
     rx: mpsc::UnboundedReceiver<Trigger>,
     sources: Store<CatalogSource>,
     sources_writer: reflector::store::Writer<CatalogSource>,
+    previews: Option<crate::preview::Previews>,
 }
 
 impl Controller {
+    /// Also runs pull-request previews ([`crate::preview`]) beside the syncs, reading the
+    /// same caches; they never hold a sync's worker or fetch.
+    pub fn with_previews(mut self, previews: crate::preview::Previews) -> Controller {
+        self.previews = Some(previews);
+        self
+    }
+
     pub fn new(metrics: Metrics, cache_dir: PathBuf) -> Controller {
         memory::limit_arenas();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -127,6 +135,7 @@ impl Controller {
             rx,
             sources,
             sources_writer,
+            previews: None,
         }
     }
 
@@ -228,9 +237,15 @@ impl Controller {
             tracing::warn!(error = %e, "removing the caches of deleted sources failed");
         }
         tracing::info!("sync controller started");
+        let previews = self
+            .previews
+            .map(|p| tokio::spawn(p.run(shared.clone(), ctx.shutdown.clone())));
         let result = schedule(shared, self.rx, ctx.clone()).await;
         source_task.abort();
         image_task.abort();
+        if let Some(previews) = previews {
+            previews.abort();
+        }
         result
     }
 }

@@ -27,6 +27,7 @@ mod guard;
 mod hosts;
 pub mod local;
 pub mod metrics;
+pub(crate) mod oneshot;
 mod plan;
 mod status;
 mod view;

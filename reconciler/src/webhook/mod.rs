@@ -1,6 +1,8 @@
-//! Push webhook receiver: `POST /hook/<namespace>/<name>` triggers an immediate sync of that
+//! Webhook receiver: `POST /hook/<namespace>/<name>` triggers an immediate sync of that
 //! CatalogSource, authenticated with the `token` key of its `spec.webhook.secretRef` (see
-//! [`auth`]).
+//! [`auth`]). A pull-request event (GitHub and Gitea `pull_request`, GitLab `Merge Request
+//! Hook`) asks for its pull-request previews instead ([`crate::preview`]), recorded the same
+//! way in the `preview-requested-at` annotation.
 //!
 //! Every replica receives, leader or not (as Flux's notification receiver does): an
 //! authenticated delivery is recorded on the CatalogSource itself, a merge patch setting
@@ -43,7 +45,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use catalog_api::CatalogSource;
-use catalog_api::labels::RECONCILE_REQUESTED_AT;
+use catalog_api::labels::{PREVIEW_REQUESTED_AT, RECONCILE_REQUESTED_AT};
 use catalog_api::validate::check_dns_subdomain;
 
 use crate::sync::Key;
@@ -177,21 +179,65 @@ async fn hook(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let ask = Ask::of(&headers);
     let accepted = match deliver(&state.inner, path, &headers, body).await {
-        Ok(key) => request_sync(&state.inner.client, &key).await,
+        Ok(key) => request(&state.inner.client, &key, ask).await,
         Err(refusal) => Err(refusal),
     };
     match accepted {
-        Ok(()) => reply(StatusCode::ACCEPTED, "sync requested"),
+        Ok(()) => reply(StatusCode::ACCEPTED, ask.answer()),
         Err(refusal) => refusal.into_response(),
     }
 }
 
+/// What an authenticated delivery asks for, by its event header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ask {
+    /// A push (or any other event): sync now.
+    Sync,
+    /// A pull request opened, pushed to, closed or merged: refresh the previews now.
+    Preview,
+}
+
+impl Ask {
+    /// `X-GitHub-Event: pull_request`, `X-Gitea-Event: pull_request` (Gitea and Forgejo also
+    /// send GitHub's header) or `X-Gitlab-Event: Merge Request Hook` ask for previews.
+    pub fn of(headers: &HeaderMap) -> Ask {
+        let event = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let pull_request = ["x-github-event", "x-gitea-event", "x-gogs-event"]
+            .into_iter()
+            .any(|h| event(h) == Some("pull_request"))
+            || event("x-gitlab-event") == Some("Merge Request Hook");
+        if pull_request {
+            Ask::Preview
+        } else {
+            Ask::Sync
+        }
+    }
+
+    fn annotation(self) -> &'static str {
+        match self {
+            Ask::Sync => RECONCILE_REQUESTED_AT,
+            Ask::Preview => PREVIEW_REQUESTED_AT,
+        }
+    }
+
+    fn answer(self) -> &'static str {
+        match self {
+            Ask::Sync => "sync requested",
+            Ask::Preview => "preview requested",
+        }
+    }
+}
+
 /// Records the delivery on the source (see the module documentation): a fresh
-/// reconcile-requested-at, the delivery time in RFC 3339 with nanoseconds.
-async fn request_sync(client: &kube::Client, key: &Key) -> Result<(), Refusal> {
+/// reconcile-requested-at (or preview-requested-at), the delivery time in RFC 3339 with
+/// nanoseconds.
+async fn request(client: &kube::Client, key: &Key, ask: Ask) -> Result<(), Refusal> {
     let at = format!("{:.9}", jiff::Timestamp::now());
-    let patch = serde_json::json!({"metadata": {"annotations": {RECONCILE_REQUESTED_AT: at}}});
+    let mut annotations = serde_json::Map::new();
+    annotations.insert(ask.annotation().into(), at.clone().into());
+    let patch = serde_json::json!({"metadata": {"annotations": annotations}});
     let api: Api<CatalogSource> = Api::namespaced(client.clone(), &key.0);
     let params = PatchParams {
         field_manager: Some("catalog-reconciler-webhook".into()),
@@ -200,7 +246,7 @@ async fn request_sync(client: &kube::Client, key: &Key) -> Result<(), Refusal> {
     let source = format!("{}/{}", key.0, key.1);
     match api.patch(&key.1, &params, &Patch::Merge(patch)).await {
         Ok(_) => {
-            tracing::info!(source = %source, requested_at = %at, "webhook accepted; sync requested");
+            tracing::info!(source = %source, requested_at = %at, "webhook accepted; {}", ask.answer());
             Ok(())
         }
         Err(e) => {
@@ -341,6 +387,21 @@ mod tests {
         ] {
             assert!(check_dns_label(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn pull_request_events_of_every_forge_ask_for_previews() {
+        let with = |name: &'static str, value: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(name, HeaderValue::from_static(value));
+            Ask::of(&h)
+        };
+        assert_eq!(with("x-github-event", "pull_request"), Ask::Preview);
+        assert_eq!(with("x-gitea-event", "pull_request"), Ask::Preview);
+        assert_eq!(with("x-gitlab-event", "Merge Request Hook"), Ask::Preview);
+        assert_eq!(with("x-github-event", "push"), Ask::Sync);
+        assert_eq!(with("x-gitlab-event", "Push Hook"), Ask::Sync);
+        assert_eq!(Ask::of(&HeaderMap::new()), Ask::Sync);
     }
 
     #[test]

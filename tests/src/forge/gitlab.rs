@@ -49,6 +49,7 @@ pub(super) fn route(state: &mut State, ctx: &Ctx<'_>, segs: &[&str]) -> Option<(
                 state: PrState::Open,
                 comments: Vec::new(),
                 url: format!("{}/{repo}/-/merge_requests/{number}", ctx.base),
+                head_sha: "0".repeat(40),
             };
             let value = mr_json(&pr);
             state.pulls.push(pr);
@@ -57,6 +58,7 @@ pub(super) fn route(state: &mut State, ctx: &Ctx<'_>, segs: &[&str]) -> Option<(
         ["merge_requests"] if m == Method::GET => {
             let wanted = ctx.query.get("state").map(String::as_str).unwrap_or("all");
             let source = ctx.query.get("source_branch");
+            let target = ctx.query.get("target_branch");
             let list = state
                 .pulls
                 .iter()
@@ -68,6 +70,7 @@ pub(super) fn route(state: &mut State, ctx: &Ctx<'_>, segs: &[&str]) -> Option<(
                     _ => true,
                 })
                 .filter(|p| source.is_none_or(|s| &p.head == s))
+                .filter(|p| target.is_none_or(|t| &p.base == t))
                 .map(mr_json)
                 .collect();
             Some((200, Value::Array(list)))
@@ -94,11 +97,14 @@ pub(super) fn route(state: &mut State, ctx: &Ctx<'_>, segs: &[&str]) -> Option<(
             }
             Some((200, mr_json(pr)))
         }
+        ["merge_requests", iid, "notes"] if m == Method::GET => {
+            super::comments::list(state, ctx, &repo, iid)
+        }
         ["merge_requests", iid, "notes"] if m == Method::POST => {
-            let body = ctx.field("body").unwrap_or_default();
-            let pr = find_pull_mut(state, Provider::Gitlab, &repo, iid)?;
-            pr.comments.push(body.clone());
-            Some((201, json!({"id": pr.comments.len(), "body": body})))
+            super::comments::create(state, ctx, &repo, iid)
+        }
+        ["merge_requests", iid, "notes", id] if m == Method::PUT => {
+            super::comments::edit(state, ctx, &repo, Some(iid), id)
         }
         ["statuses", sha] if m == Method::POST => {
             let Some(st) = ctx.field("state") else {
@@ -139,6 +145,7 @@ fn mr_json(p: &PullRequest) -> Value {
         "title": p.title,
         "description": p.body,
         "source_branch": p.head,
+        "sha": p.head_sha,
         "target_branch": p.base,
         "merged_at": if p.state == PrState::Merged { json!("2026-01-01T00:00:00Z") } else { Value::Null },
     })

@@ -17,16 +17,27 @@
 //! | Gitea / Forgejo     | [`FakeForge::gitea_url`] (`/api/v1`)  | `Authorization: token T` / `Bearer T`     |
 //!
 //! Endpoints (paths relative to the base URL):
-//! - GitHub: `POST /repos/{o}/{r}/pulls`, `GET /repos/{o}/{r}/pulls?head=owner:branch&state=open`,
-//!   `GET|PATCH /repos/{o}/{r}/pulls/{n}`, `POST /repos/{o}/{r}/issues/{n}/comments`,
-//!   `POST /repos/{o}/{r}/statuses/{sha}`.
+//! - GitHub: `POST /repos/{o}/{r}/pulls`, `GET /repos/{o}/{r}/pulls?head=owner:branch&base=..&state=open`,
+//!   `GET|PATCH /repos/{o}/{r}/pulls/{n}`, `GET|POST /repos/{o}/{r}/issues/{n}/comments`,
+//!   `PATCH /repos/{o}/{r}/issues/comments/{id}`, `POST /repos/{o}/{r}/statuses/{sha}`.
 //! - GitLab (`{id}` is the URL-encoded project path or anything else identifying it):
-//!   `POST /projects/{id}/merge_requests`, `GET /projects/{id}/merge_requests?source_branch=..&state=opened`,
-//!   `GET|PUT /projects/{id}/merge_requests/{iid}`, `POST /projects/{id}/merge_requests/{iid}/notes`,
+//!   `POST /projects/{id}/merge_requests`,
+//!   `GET /projects/{id}/merge_requests?source_branch=..&target_branch=..&state=opened`,
+//!   `GET|PUT /projects/{id}/merge_requests/{iid}`, `GET|POST /projects/{id}/merge_requests/{iid}/notes`,
+//!   `PUT /projects/{id}/merge_requests/{iid}/notes/{note_id}`,
 //!   `POST /projects/{id}/statuses/{sha}` (fields in the JSON body or the query string).
-//! - Gitea: `POST /repos/{o}/{r}/pulls`, `GET /repos/{o}/{r}/pulls?state=open` (no head filter:
-//!   clients filter by `head.ref` themselves, as with the real API), `GET|PATCH /repos/{o}/{r}/pulls/{n}`,
-//!   `POST /repos/{o}/{r}/issues/{n}/comments`, `POST /repos/{o}/{r}/statuses/{sha}`.
+//! - Gitea: `POST /repos/{o}/{r}/pulls`, `GET /repos/{o}/{r}/pulls?state=open` (no head or base
+//!   filter: clients filter by `head.ref` / `base.ref` themselves, as with the real API),
+//!   `GET|PATCH /repos/{o}/{r}/pulls/{n}`, `GET|POST /repos/{o}/{r}/issues/{n}/comments`,
+//!   `PATCH /repos/{o}/{r}/issues/comments/{id}`, `POST /repos/{o}/{r}/statuses/{sha}`.
+//!
+//! Lists are paged as the real APIs page them ([`pages`]): `per_page`/`page` on GitHub (30 by
+//! default, at most 100) and GitLab (20, at most 100), `limit`/`page` on Gitea (30, at most 50;
+//! Gitea's issue comments are not paged), with a `Link` header naming the `next` (and `prev`,
+//! `first`, `last`) pages, GitLab's `X-Next-Page`/`X-Total` and Gitea's `X-Total-Count`.
+//! Pull requests carry the head commit a test gives them ([`FakeForge::open_pull`],
+//! [`FakeForge::set_head`]); comments carry an author, and editing another user's comment is
+//! answered 403 as the forges do (the token's user is [`TOKEN_USER`]).
 //!
 //! Anything else is recorded and answered 404 with the provider's error body. A wrong or missing
 //! token is answered 401 with the provider's error body (`Bad credentials` on GitHub,
@@ -43,7 +54,9 @@
 //! # }
 //! ```
 
+mod comments;
 mod gitlab;
+pub mod pages;
 mod routes;
 #[cfg(test)]
 mod tests;
@@ -116,10 +129,34 @@ pub struct PullRequest {
     pub title: String,
     pub body: String,
     pub state: PrState,
-    /// Comment (note) bodies in order.
-    pub comments: Vec<String>,
+    /// Comments (notes) in order.
+    pub comments: Vec<Comment>,
     /// Browser URL returned as `html_url` / `web_url`.
     pub url: String,
+    /// Head commit (`head.sha`, GitLab's `sha`); zeros unless a test set it.
+    pub head_sha: String,
+}
+
+/// The user every accepted token acts as.
+pub const TOKEN_USER: &str = "catalog-bot";
+
+/// A comment (note) on a pull request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Comment {
+    /// Unique over the whole fake, as comment ids are on the forges.
+    pub id: u64,
+    pub body: String,
+    /// Login of the author: [`TOKEN_USER`] for comments made through the API.
+    pub author: String,
+}
+
+/// The git ref holding pull request `number`'s head on the remote: `refs/pull/N/head` (GitHub,
+/// Gitea) or `refs/merge-requests/N/head` (GitLab).
+pub fn head_ref(provider: Provider, number: u64) -> String {
+    match provider {
+        Provider::Github | Provider::Gitea => format!("refs/pull/{number}/head"),
+        Provider::Gitlab => format!("refs/merge-requests/{number}/head"),
+    }
 }
 
 /// A commit status set through the API.
@@ -145,6 +182,8 @@ pub(crate) struct State {
     pub(crate) statuses: Vec<CommitStatus>,
     /// Answers to give instead of the normal one, consumed in order.
     pub(crate) injected: Vec<(u16, Value)>,
+    /// Last comment id handed out.
+    pub(crate) comment_ids: u64,
 }
 
 /// A running fake forge on `127.0.0.1:<random port>` (or [`FakeForge::start_on`]'s address);
@@ -293,6 +332,85 @@ impl FakeForge {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Opens a pull request from `head` into `base` whose head commit is `sha` (what pushing a
+    /// branch and pressing "create pull request" does; the test also updates the git remote's
+    /// [`head_ref`]). Returns its number.
+    pub fn open_pull(
+        &self,
+        provider: Provider,
+        repo: &str,
+        head: &str,
+        base: &str,
+        sha: &str,
+    ) -> u64 {
+        let mut state = self.lock();
+        let number = routes::next_number(&state, provider, repo);
+        state.pulls.push(PullRequest {
+            provider,
+            repo: repo.to_owned(),
+            number,
+            head: head.to_owned(),
+            base: base.to_owned(),
+            title: format!("Change {head}"),
+            body: String::new(),
+            state: PrState::Open,
+            comments: Vec::new(),
+            url: format!("{}/{repo}/pull/{number}", self.url()),
+            head_sha: sha.to_owned(),
+        });
+        number
+    }
+
+    /// Moves a pull request's head to `sha` (a push to its branch). False when it does not exist.
+    pub fn set_head(&self, provider: Provider, repo: &str, number: u64, sha: &str) -> bool {
+        let mut guard = self.lock();
+        match guard
+            .pulls
+            .iter_mut()
+            .find(|p| p.provider == provider && p.repo == repo && p.number == number)
+        {
+            Some(pr) => {
+                pr.head_sha = sha.to_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The comments of a pull request, in order (empty when it does not exist).
+    pub fn comments(&self, provider: Provider, repo: &str, number: u64) -> Vec<Comment> {
+        self.pull_requests(provider, repo)
+            .into_iter()
+            .find(|p| p.number == number)
+            .map(|p| p.comments)
+            .unwrap_or_default()
+    }
+
+    /// Adds a comment written by `author` (another user than the token's), as a reviewer would.
+    pub fn add_comment(
+        &self,
+        provider: Provider,
+        repo: &str,
+        number: u64,
+        author: &str,
+        body: &str,
+    ) {
+        let mut guard = self.lock();
+        guard.comment_ids += 1;
+        let id = guard.comment_ids;
+        if let Some(pr) = guard
+            .pulls
+            .iter_mut()
+            .find(|p| p.provider == provider && p.repo == repo && p.number == number)
+        {
+            pr.comments.push(Comment {
+                id,
+                body: body.to_owned(),
+                author: author.to_owned(),
+            });
         }
     }
 

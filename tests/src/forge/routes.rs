@@ -40,6 +40,7 @@ pub(crate) fn handle(
         status: 0,
     };
     let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+    let query = parse_query(recorded.query.as_deref());
     let (status, value) = if !authorized(provider, &recorded, state.token.as_deref()) {
         unauthorized(provider, &recorded)
     } else if !state.injected.is_empty() {
@@ -51,7 +52,6 @@ pub(crate) fn handle(
             .split('/')
             .map(percent_decode)
             .collect();
-        let query = parse_query(recorded.query.as_deref());
         let ctx = Ctx {
             provider,
             base: &base,
@@ -62,10 +62,30 @@ pub(crate) fn handle(
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
         route(&mut state, &ctx, &segs).unwrap_or_else(|| (404, not_found_body(provider)))
     };
+    // Lists are paged as the forge pages them; Gitea's issue comments are not paged.
+    let paged = method == Method::GET
+        && status == 200
+        && value.is_array()
+        && !(provider == Provider::Gitea && path.ends_with("/comments"));
+    let (value, headers) = match value {
+        Value::Array(items) if paged => {
+            super::pages::page(provider, &format!("http://{addr}{path}"), &query, items)
+        }
+        other => (other, Vec::new()),
+    };
     recorded.status = status;
     state.requests.push(recorded);
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (code, axum::Json(value)).into_response()
+    let mut response = (code, axum::Json(value)).into_response();
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(name.as_bytes()),
+            axum::http::HeaderValue::from_str(&value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 fn split_provider(path: &str) -> (Provider, &str) {
@@ -163,13 +183,16 @@ fn route_github_like(state: &mut State, ctx: &Ctx<'_>, segs: &[&str]) -> Option<
         ["pulls"] if m == Method::POST => Some(create_pull(state, ctx, &repo)),
         ["pulls"] if m == Method::GET => {
             let wanted_state = ctx.query.get("state").map(String::as_str).unwrap_or("open");
-            // GitHub filters by `head=owner:branch`; Gitea ignores it (clients filter).
-            let head = match ctx.provider {
-                Provider::Github => ctx
-                    .query
-                    .get("head")
-                    .map(|h| h.split_once(':').map_or(h.as_str(), |(_, b)| b).to_owned()),
-                _ => None,
+            // GitHub filters by `head=owner:branch` and `base=branch`; Gitea ignores both
+            // (clients filter).
+            let (head, base) = match ctx.provider {
+                Provider::Github => (
+                    ctx.query
+                        .get("head")
+                        .map(|h| h.split_once(':').map_or(h.as_str(), |(_, b)| b).to_owned()),
+                    ctx.query.get("base").cloned(),
+                ),
+                _ => (None, None),
             };
             let list = state
                 .pulls
@@ -181,6 +204,7 @@ fn route_github_like(state: &mut State, ctx: &Ctx<'_>, segs: &[&str]) -> Option<
                     _ => p.state == PrState::Open,
                 })
                 .filter(|p| head.as_ref().is_none_or(|h| &p.head == h))
+                .filter(|p| base.as_ref().is_none_or(|b| &p.base == b))
                 .map(|p| pull_json(p, owner))
                 .collect();
             Some((200, Value::Array(list)))
@@ -207,16 +231,14 @@ fn route_github_like(state: &mut State, ctx: &Ctx<'_>, segs: &[&str]) -> Option<
             }
             Some((200, pull_json(pr, owner)))
         }
+        ["issues", n, "comments"] if m == Method::GET => {
+            super::comments::list(state, ctx, &repo, n)
+        }
         ["issues", n, "comments"] if m == Method::POST => {
-            let body = ctx.field("body").unwrap_or_default();
-            let base = ctx.base.to_owned();
-            let pr = find_pull_mut(state, ctx.provider, &repo, n)?;
-            pr.comments.push(body.clone());
-            let id = pr.comments.len();
-            Some((
-                201,
-                json!({"id": id, "body": body, "html_url": format!("{}#issuecomment-{id}", pr.url), "url": format!("{base}/comments/{id}")}),
-            ))
+            super::comments::create(state, ctx, &repo, n)
+        }
+        ["issues", "comments", id] if m == Method::PATCH => {
+            super::comments::edit(state, ctx, &repo, None, id)
         }
         ["statuses", sha] if m == Method::POST => {
             let Some(st) = ctx.field("state") else {
@@ -290,6 +312,7 @@ fn create_pull(state: &mut State, ctx: &Ctx<'_>, repo: &str) -> (u16, Value) {
         state: PrState::Open,
         comments: Vec::new(),
         url,
+        head_sha: "0".repeat(40),
     };
     let owner = repo.split('/').next().unwrap_or_default().to_owned();
     let value = pull_json(&pr, &owner);
@@ -309,7 +332,7 @@ fn pull_json(p: &PullRequest, owner: &str) -> Value {
         "body": p.body,
         "merged": merged,
         "merged_at": if merged { json!("2026-01-01T00:00:00Z") } else { Value::Null },
-        "head": {"ref": p.head, "label": format!("{owner}:{}", p.head), "sha": "0000000000000000000000000000000000000000"},
+        "head": {"ref": p.head, "label": format!("{owner}:{}", p.head), "sha": p.head_sha},
         "base": {"ref": p.base, "label": format!("{owner}:{}", p.base)},
     })
 }

@@ -1,0 +1,124 @@
+//! One verification outside the controller, for pull-request previews: the same
+//! [`check::check`](super::check::check) against the registry, the same Secret lookup (the
+//! image's own namespace only, credentials sent only to the host they are bound to), and the
+//! same deadline, but no status, no Event and no schedule.
+//!
+//! It has a registry client and host guards of its own: a preview's requests are counted in
+//! `catalog_registry_requests_total` like any other, but its breakers and token cache are not
+//! the controller's, so a pull request naming a broken registry can neither open the breaker
+//! that live images depend on nor read tokens the controller obtained.
+
+use std::time::{Duration, Instant};
+
+use catalog_api::image::RegistryMetadata;
+use catalog_api::registry::RegistryClient;
+use catalog_api::{CatalogImage, ImageReference};
+use prometheus_client::registry::Registry;
+
+use super::check::{self, Access, Admission};
+use super::guard::{BUSY_RETRY, Guards};
+use super::metrics::Metrics;
+use super::plan::Trigger;
+use super::status::Outcome;
+
+/// What a one-shot verification found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Checked {
+    /// Reachable, digest as pinned, declared architecture present.
+    Verified(RegistryMetadata),
+    /// Something is wrong: the verifier's reason and message (and what was read, if anything).
+    Failed {
+        reason: &'static str,
+        message: String,
+        metadata: Option<RegistryMetadata>,
+    },
+}
+
+/// A registry client and host guards for one-shot verifications.
+pub struct OneShot {
+    client: kube::Client,
+    registry: RegistryClient,
+    guards: Guards,
+    deadline: Duration,
+}
+
+impl OneShot {
+    /// From the reconciler's flags (`--insecure-registry`, `--registry-ca`,
+    /// `--registry-concurrency`, `--verify-timeout`); requests are counted in `metrics`.
+    pub fn new(
+        client: kube::Client,
+        config: &crate::Config,
+        metrics: &Metrics,
+    ) -> anyhow::Result<OneShot> {
+        let registry = super::registry_client(config, metrics)?;
+        // Breaker gauges of their own, never exported: the controller's per-host series must
+        // show the controller's breakers only.
+        let detached = Metrics::register(&mut Registry::default());
+        let guards = Guards::new(
+            config.registry_concurrency,
+            config.verify_backoff_min,
+            config.verify_backoff_max.max(config.verify_backoff_min),
+            detached,
+        );
+        Ok(OneShot {
+            client,
+            registry,
+            guards,
+            deadline: config.verify_timeout,
+        })
+    }
+
+    /// Verifies `image` (its namespace decides whose Secret `authSecretRef` names), waiting
+    /// for a permit on its registry host for at most the verification deadline.
+    pub async fn check(&self, image: &CatalogImage) -> Checked {
+        let admission = self.admit(&image.spec.registry_url).await;
+        let secret = super::lookup_secret(&self.client, image).await;
+        let access = Access {
+            client: &self.registry,
+            admission,
+            deadline: self.deadline,
+        };
+        match check::check(access, &image.spec, &secret, None, Trigger::First).await {
+            Outcome::Verified { metadata, .. } => Checked::Verified(metadata),
+            Outcome::Mismatch {
+                metadata,
+                reason,
+                message,
+            } => Checked::Failed {
+                reason,
+                message,
+                metadata: Some(metadata),
+            },
+            Outcome::Failed(failure) => Checked::Failed {
+                reason: failure.reason,
+                message: failure.message,
+                metadata: None,
+            },
+        }
+    }
+
+    /// A pass on the image's host; while the host is saturated, tried again every
+    /// [`BUSY_RETRY`] (the guard has no queue to wait in), up to the deadline, after which
+    /// the host is taken as open.
+    async fn admit(&self, registry_url: &str) -> Admission {
+        let host = ImageReference::parse(registry_url).ok();
+        let host = host.as_ref().map(|r| r.registry());
+        let give_up = Instant::now() + self.deadline;
+        loop {
+            if let Some(admission) = check::admit_host(&self.guards, host) {
+                return admission;
+            }
+            if Instant::now() >= give_up {
+                return Admission::Open(BUSY_RETRY);
+            }
+            tokio::time::sleep(BUSY_RETRY).await;
+        }
+    }
+
+    /// Forgets every host's guard and cached token: called when no preview runs, so what
+    /// previews named does not accumulate.
+    pub fn forget_hosts(&self) {
+        self.guards.retain(&Default::default());
+        self.registry.retain_registries(&|_| false);
+    }
+}
