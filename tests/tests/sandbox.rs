@@ -1,6 +1,7 @@
 //! The README's first command: the sandbox starts everything, walks the quickstart and the
-//! review flow with the real caib and kubectl, and ends every process it started, whether it
-//! stops on its own (`--exit`) or on SIGTERM, SIGINT or SIGHUP.
+//! review flow (the pull request previewed before it is merged) with the real caib and
+//! kubectl, and ends every process it started, whether it stops on its own (`--exit`) or on
+//! SIGTERM, SIGINT or SIGHUP.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -40,6 +41,17 @@ fn sandbox_walks_the_quickstart_and_stops() {
         "  branch: caib/publish/dev/my-custom-build → main",
         "  +++ b/environments/dev/my-custom-build.yaml",
         "  +  digest: sha256:",
+        // The preview, on the pull request before it is merged.
+        "  ✓ refs/pull/1/head → ",
+        "  catalog-preview/catalog-dev: success — 1 created: every image verified",
+        "  | ### Catalog preview: `default/catalog-dev` at `",
+        "  | | entry | change | image | digest | platforms | result | message |",
+        "  | | my-custom-build | created | ",
+        "/my-org/custom-build:v1.0.0 | sha256:",
+        " | linux/arm64/v8 | ok | ",
+        "$ caib catalog status catalog-dev",
+        "Pull-request previews:",
+        "  ✓ my-custom-build is not in the cluster: nothing from a pull request is applied before it is merged",
         "▸ Merging pull request #1 through the forge stand-in",
         "  ✓ my-custom-build is Available in the cluster",
         "$ caib catalog get my-custom-build",
@@ -53,6 +65,19 @@ fn sandbox_walks_the_quickstart_and_stops() {
         assert!(
             stdout.contains(expected),
             "missing {expected:?} in:\n{stdout}\nstderr:\n{stderr}"
+        );
+    }
+    // The preview is shown, and the cluster checked, before the merge.
+    let position = |needle: &str| stdout.find(needle).unwrap();
+    let merging = position("▸ Merging pull request #1");
+    for before in [
+        "  catalog-preview/catalog-dev: success",
+        "  | | my-custom-build | created | ",
+        "  ✓ my-custom-build is not in the cluster",
+    ] {
+        assert!(
+            position(before) < merging,
+            "{before:?} after the merge:\n{stdout}"
         );
     }
     assert!(stderr.contains("✓ Added successfully"), "{stderr}");

@@ -4,8 +4,9 @@
 //! `catalog-repo-template/` (its dev entries pointed at the local registry), the harness's
 //! forge stand-in (a local stand-in for GitHub's pull-request API), and `catalog-reconciler`
 //! syncing the remote; then runs the quickstart's workflows with the real `caib` and `kubectl`,
-//! including the review flow (a pull request opened by `caib catalog publish`, merged through
-//! the stand-in, synced and verified), and stays up until SIGINT (Ctrl-C), SIGTERM or SIGHUP
+//! including the review flow (a pull request opened by `caib catalog publish`, previewed by the
+//! reconciler on the pull request before anyone merges it, merged through the stand-in, synced
+//! and verified), and stays up until SIGINT (Ctrl-C), SIGTERM or SIGHUP
 //! (or exits at once with `--exit`, as CI does).
 //!
 //! Every process it starts is owned by [`run`]'s future (`kill_on_drop`), so ending it ends
@@ -13,6 +14,7 @@
 //! never into the default "die where you stand" that would leave docker-registry running.
 
 mod cluster;
+mod preview;
 mod walkthrough;
 
 use std::path::PathBuf;
@@ -163,7 +165,12 @@ async fn run() -> anyhow::Result<()> {
 
     step("Starting catalog-reconciler");
     let client = emulator.kube_client();
-    cluster::apply_source(&client, &repo.file_url()).await?;
+    let settings = cluster::ForgeSettings {
+        api_url: forge.github_url(),
+        repository: forge_repository(&seed)?,
+        token: FORGE_TOKEN.into(),
+    };
+    cluster::apply_source(&client, &repo.file_url(), &settings).await?;
     cluster::put_demo_build(&client, &host).await?;
     let mut reconciler = spawn_reconciler(&reconciler_bin, &kubeconfig, &dir, &host)?;
     cluster::wait_available(
@@ -210,6 +217,19 @@ async fn run() -> anyhow::Result<()> {
     }
     let _ = reconciler.kill().await;
     Ok(())
+}
+
+/// The repository catalog.yaml's `forge.repo` names: where caib opens pull requests, and so
+/// where the CatalogSource's previews look for them.
+fn forge_repository(seed: &std::path::Path) -> anyhow::Result<String> {
+    let config = catalog_api::repo::RepoConfig::load(seed).map_err(|diagnostics| {
+        let text: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("{}", text.join("\n"))
+    })?;
+    config
+        .forge
+        .map(|f| f.repo)
+        .with_context(|| format!("{}/catalog.yaml has no `forge`", seed.display()))
 }
 
 fn spawn_reconciler(

@@ -70,9 +70,10 @@ impl Env<'_> {
     }
 
     /// Seed guide workflow 3 the GitOps way: `caib catalog publish` opens a pull request on
-    /// the forge stand-in, the walkthrough shows it as a reviewer would see it, merges it
-    /// through the stand-in, delivers the push webhook, and waits for the entry to be
-    /// Available in the cluster.
+    /// the forge stand-in, the walkthrough shows it as a reviewer would see it, with the
+    /// reconciler's preview of what merging would do (and that the cluster holds none of it
+    /// yet), merges it through the stand-in, delivers the push webhook, and waits for the
+    /// entry to be Available in the cluster.
     pub async fn review_flow(&self) -> anyhow::Result<()> {
         println!("\n=== Review flow: a change is a pull request ===");
         self.caib(&[
@@ -85,6 +86,7 @@ impl Env<'_> {
         .await?;
         let pr = self.open_pull_request()?;
         self.show_pull_request(&pr)?;
+        self.preview(&pr).await?;
         step(&format!(
             "Merging pull request #{} through the forge stand-in (as a reviewer pressing Merge)",
             pr.number
@@ -169,11 +171,11 @@ impl Env<'_> {
         Ok(())
     }
 
-    async fn caib(&self, args: &[&str]) -> anyhow::Result<()> {
+    pub(super) async fn caib(&self, args: &[&str]) -> anyhow::Result<()> {
         self.show(&self.caib, "caib", args).await
     }
 
-    async fn kubectl(&self, args: &[&str]) -> anyhow::Result<()> {
+    pub(super) async fn kubectl(&self, args: &[&str]) -> anyhow::Result<()> {
         let kubectl = catalog_e2e::process::require_tool("kubectl", "kubectl");
         self.show(&kubectl, "kubectl", args).await
     }
