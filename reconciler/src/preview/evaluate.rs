@@ -337,7 +337,7 @@ fn platforms(metadata: &RegistryMetadata) -> String {
 fn blocked_note(blocked: &plan::Blocked, head: &str) -> String {
     let n = blocked.held.len();
     match blocked.reason {
-        "EmptyRevisionBlocked" => format!(
+        crate::sync::reason::EMPTY_REVISION_BLOCKED => format!(
             "Merging would delete all {n} entries of this source: the sync will apply none of it until an operator approves the merged commit with the approve-deletions annotation (or sets spec.allowEmpty)."
         ),
         _ => format!(

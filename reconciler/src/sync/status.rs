@@ -4,6 +4,7 @@
 //! phases, and the merge patch that also clears emptied fields. Nothing in it grows with the
 //! catalog: a 100,000-entry source has a status of a few KiB.
 
+use super::reason;
 use std::sync::Arc;
 
 use catalog_api::Diagnostic;
@@ -154,7 +155,7 @@ pub fn ready_condition(
         let first: Vec<&str> = errors.iter().take(3).map(String::as_str).collect();
         return (
             false,
-            "ApplyFailed",
+            reason::APPLY_FAILED,
             format!(
                 "{} of the writes failed: {}",
                 errors.len(),
@@ -180,7 +181,7 @@ pub fn ready_condition(
             .unwrap_or_default();
         return (
             false,
-            "Conflict",
+            reason::CONFLICT,
             format!("{n} entries conflict: {}{adopt}", list.join("; ")),
         );
     }
@@ -190,7 +191,7 @@ pub fn ready_condition(
         let list: Vec<String> = diagnostics.iter().take(3).map(|d| d.to_string()).collect();
         return (
             false,
-            "InvalidEntries",
+            reason::INVALID_ENTRIES,
             format!(
                 "revision {} applied except {} invalid file(s), whose previous entries are kept: {}",
                 short(revision),
@@ -202,7 +203,7 @@ pub fn ready_condition(
     let n = plan.managed;
     (
         true,
-        "Synced",
+        reason::SYNCED,
         format!("revision {} applied: {n} entries", short(revision)),
     )
 }
@@ -223,7 +224,7 @@ pub fn fetch_failed(
         conditions,
         condition::READY,
         false,
-        "FetchFailed",
+        reason::FETCH_FAILED,
         &format!("{message} (the last applied revision stays applied; retrying)"),
         generation,
     );
@@ -231,7 +232,7 @@ pub fn fetch_failed(
         conditions,
         condition::RECONCILING,
         true,
-        "RetryingFetch",
+        reason::RETRYING_FETCH,
         &format!("fetch attempt {failures} failed; retrying with backoff"),
         generation,
     );
@@ -241,9 +242,9 @@ pub fn fetch_failed(
         condition::STALLED,
         stalled,
         if stalled {
-            "FetchFailing"
+            reason::FETCH_FAILING
         } else {
-            "Progressing"
+            reason::PROGRESSING
         },
         &format!("{failures} consecutive fetch failures"),
         generation,

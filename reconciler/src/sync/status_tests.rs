@@ -96,31 +96,13 @@ fn cleared_fields_are_nulled_and_set_ones_sent_as_they_serialize() {
 #[test]
 fn a_100k_entry_source_with_5000_invalid_files_stays_under_64_kib() {
     use super::super::plan::{PlanInput, desired_object, plan};
-    use catalog_api::validate::Entry;
     use std::collections::BTreeSet;
 
     const ENTRIES: usize = 100_000;
     const INVALID: usize = 5_000;
     const CONFLICTS: usize = 300;
-    let path = |i: usize| format!("environments/production/image-{i:06}.yaml");
-    let template: catalog_api::CatalogImage = serde_json::from_value(serde_json::json!({
-        "apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1", "kind": "CatalogImage",
-        "metadata": {"name": "x"},
-        "spec": {"registryUrl": "quay.io/centos-automotive/autosd:cs9-nightly", "tags": ["nightly"],
-            "metadata": {"architecture": "arm64", "distro": "cs9", "targets": [{"name": "rpi4"}]}}
-    }))
-    .unwrap();
-    let all: Vec<Entry> = (0..ENTRIES)
-        .map(|i| {
-            let mut image = template.clone();
-            image.metadata.name = Some(format!("image-{i:06}"));
-            Entry {
-                path: path(i),
-                line: 4,
-                image,
-            }
-        })
-        .collect();
+    let path = production_path;
+    let all = production_entries(ENTRIES);
     let (broken, valid) = all.split_at(INVALID);
     let revision = "4f2a9c0d1e2b3a4c5d6e7f8091a2b3c4d5e6f708";
     let broken_paths: BTreeSet<String> = broken.iter().map(|e| e.path.clone()).collect();
@@ -187,29 +169,7 @@ fn a_100k_entry_source_with_5000_invalid_files_stays_under_64_kib() {
             invalid_files: INVALID,
         },
     );
-    let (ready, reason, message) = ready_condition(&[], &plan, &diagnostics, revision);
-    for type_ in ["Ready", "Reconciling", "Stalled", "SourceVerified"] {
-        set_condition(
-            &mut status.conditions,
-            type_,
-            ready,
-            reason,
-            &message,
-            Some(7),
-        );
-    }
-    for _ in 0..HISTORY {
-        push_history(
-            &mut status.history,
-            SyncRecord {
-                revision: revision.into(),
-                time: Some(Time(jiff::Timestamp::now())),
-                created: ENTRIES as i32,
-                duration_ms: 25_000,
-                ..Default::default()
-            },
-        );
-    }
+    fill_conditions_and_history(&mut status, &plan, &diagnostics, revision, ENTRIES);
 
     assert_eq!(status.invalid_entries.len(), MAX_LISTED);
     assert_eq!(status.invalid_entries_total, INVALID as u32);
@@ -234,4 +194,64 @@ fn a_100k_entry_source_with_5000_invalid_files_stays_under_64_kib() {
     let bytes = serde_json::to_vec(&source).unwrap().len();
     eprintln!("the CatalogSource is {bytes} bytes");
     assert!(bytes < 64 * 1024, "the CatalogSource is {bytes} bytes");
+}
+
+fn production_path(i: usize) -> String {
+    format!("environments/production/image-{i:06}.yaml")
+}
+
+/// `n` valid entries named `image-NNNNNN`, one per file.
+fn production_entries(n: usize) -> Vec<catalog_api::validate::Entry> {
+    let template: catalog_api::CatalogImage = serde_json::from_value(serde_json::json!({
+        "apiVersion": "automotive.sdv.cloud.redhat.com/v1alpha1", "kind": "CatalogImage",
+        "metadata": {"name": "x"},
+        "spec": {"registryUrl": "quay.io/centos-automotive/autosd:cs9-nightly", "tags": ["nightly"],
+            "metadata": {"architecture": "arm64", "distro": "cs9", "targets": [{"name": "rpi4"}]}}
+    }))
+    .unwrap();
+    (0..n)
+        .map(|i| {
+            let mut image = template.clone();
+            image.metadata.name = Some(format!("image-{i:06}"));
+            catalog_api::validate::Entry {
+                path: production_path(i),
+                line: 4,
+                image,
+            }
+        })
+        .collect()
+}
+
+/// Every condition a status carries and a full history, with the longest messages the plan
+/// gives: the worst case for the object's size.
+fn fill_conditions_and_history(
+    status: &mut CatalogSourceStatus,
+    plan: &super::super::plan::Plan,
+    diagnostics: &[Diagnostic],
+    revision: &str,
+    entries: usize,
+) {
+    let (ready, reason, message) = ready_condition(&[], plan, diagnostics, revision);
+    for type_ in ["Ready", "Reconciling", "Stalled", "SourceVerified"] {
+        set_condition(
+            &mut status.conditions,
+            type_,
+            ready,
+            reason,
+            &message,
+            Some(7),
+        );
+    }
+    for _ in 0..HISTORY {
+        push_history(
+            &mut status.history,
+            SyncRecord {
+                revision: revision.into(),
+                time: Some(Time(jiff::Timestamp::now())),
+                created: entries as i32,
+                duration_ms: 25_000,
+                ..Default::default()
+            },
+        );
+    }
 }
