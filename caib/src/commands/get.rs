@@ -6,6 +6,7 @@ use catalog_api::{CatalogImage, CatalogImageSpec, CatalogImageStatus};
 use kube::api::Api;
 use serde::Serialize;
 
+use super::reverts::Revert;
 use crate::cli::{GetArgs, Global, OutputFormat};
 use crate::cluster::{CATALOG_IMAGE, Cluster};
 use crate::error::Result;
@@ -18,7 +19,11 @@ pub fn run(global: &Global, args: &GetArgs) -> Result<()> {
         async {
             let cluster = Cluster::connect(global).await?;
             let image = fetch(&cluster, &args.name).await?;
-            print!("{}", render(&image, global.output)?);
+            let revert = match global.output {
+                Some(OutputFormat::Json | OutputFormat::Yaml) => None,
+                _ => super::reverts::last(&cluster, &args.name).await,
+            };
+            print!("{}", render(&image, global.output, revert.as_ref())?);
             Ok(())
         },
     ))
@@ -39,6 +44,9 @@ struct View<'a> {
     spec: &'a CatalogImageSpec,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<&'a CatalogImageStatus>,
+    /// The last manual change the sync put back (from the image's DriftReverted Events).
+    #[serde(rename = "lastDriftReverted", skip_serializing_if = "Option::is_none")]
+    last_drift_reverted: Option<&'a Revert>,
 }
 
 #[derive(Serialize)]
@@ -48,7 +56,13 @@ struct ViewMeta<'a> {
     namespace: Option<&'a str>,
 }
 
-pub fn render(image: &CatalogImage, format: Option<OutputFormat>) -> Result<String> {
+/// The full object for `-o json|yaml`; otherwise the quickstart's view with the last
+/// reverted manual change, if any.
+pub fn render(
+    image: &CatalogImage,
+    format: Option<OutputFormat>,
+    revert: Option<&Revert>,
+) -> Result<String> {
     match format {
         Some(format @ (OutputFormat::Json | OutputFormat::Yaml)) => {
             let value = output::object_value(image, catalog_api::API_VERSION, "CatalogImage")?;
@@ -61,6 +75,7 @@ pub fn render(image: &CatalogImage, format: Option<OutputFormat>) -> Result<Stri
             },
             spec: &image.spec,
             status: image.status.as_ref(),
+            last_drift_reverted: revert,
         }),
     }
 }
@@ -72,7 +87,7 @@ mod tests {
 
     #[test]
     fn default_view_is_the_quickstarts() {
-        insta::assert_snapshot!(render(&rpi4(), None).unwrap(), @r#"
+        insta::assert_snapshot!(render(&rpi4(), None, None).unwrap(), @r#"
         metadata:
           name: autosd-cs9-rpi4
           namespace: default
@@ -104,9 +119,26 @@ mod tests {
     }
 
     #[test]
+    fn the_last_reverted_change_follows_the_status() {
+        let revert = Revert {
+            time: "2026-01-04T14:00:00Z".into(),
+            message: "changed outside Git and reverted: spec.tags. ...".into(),
+        };
+        let view = render(&by_hand(), None, Some(&revert)).unwrap();
+        assert!(
+            view.ends_with(
+                "lastDriftReverted:\n  time: \"2026-01-04T14:00:00Z\"\n  message: \"changed outside Git and reverted: spec.tags. ...\"\n"
+            ),
+            "{view}"
+        );
+        let full = render(&by_hand(), Some(OutputFormat::Json), Some(&revert)).unwrap();
+        assert!(!full.contains("lastDriftReverted"), "{full}");
+    }
+
+    #[test]
     fn full_object_formats() {
-        insta::assert_snapshot!(render(&by_hand(), Some(OutputFormat::Json)).unwrap());
-        insta::assert_snapshot!(render(&rpi4(), Some(OutputFormat::Yaml)).unwrap());
-        insta::assert_snapshot!(render(&by_hand(), Some(OutputFormat::Table)).unwrap());
+        insta::assert_snapshot!(render(&by_hand(), Some(OutputFormat::Json), None).unwrap());
+        insta::assert_snapshot!(render(&rpi4(), Some(OutputFormat::Yaml), None).unwrap());
+        insta::assert_snapshot!(render(&by_hand(), Some(OutputFormat::Table), None).unwrap());
     }
 }

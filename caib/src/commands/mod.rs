@@ -7,6 +7,7 @@ pub mod get;
 pub mod images;
 pub mod list;
 pub mod list_rows;
+pub mod reverts;
 pub mod source_entries;
 pub mod status;
 pub mod validate;

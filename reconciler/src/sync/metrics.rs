@@ -38,6 +38,7 @@ pub struct Metrics {
     pub commit_to_applied: Histogram,
     pub fetch_failures: Family<SourceLabels, Counter>,
     pub failures: Family<ReasonLabels, Counter>,
+    pub drift_reverted: Family<SourceLabels, Counter>,
 }
 
 impl Metrics {
@@ -74,6 +75,11 @@ impl Metrics {
             "Syncs that ended with Ready=False on an error, by the condition's reason",
             metrics.failures.clone(),
         );
+        registry.register(
+            "sync_drift_reverted",
+            "Manual changes to managed CatalogImages that a sync reverted (a DriftReverted Event each)",
+            metrics.drift_reverted.clone(),
+        );
         metrics
     }
 
@@ -88,12 +94,21 @@ impl Metrics {
             commit_to_applied: Histogram::new(exponential_buckets(0.1, 2.0, 16)),
             fetch_failures: Family::default(),
             failures: Family::default(),
+            drift_reverted: Family::default(),
         }
     }
 
     pub fn api_write(&self, verb: &str) {
         self.api_writes
             .get_or_create(&VerbLabels { verb: verb.into() })
+            .inc();
+    }
+
+    pub fn drift_reverted(&self, source: &str) {
+        self.drift_reverted
+            .get_or_create(&SourceLabels {
+                source: source.into(),
+            })
             .inc();
     }
 

@@ -16,6 +16,7 @@ pub mod apply;
 pub mod approval;
 mod cleanup;
 mod contain;
+pub mod drift;
 pub(crate) mod effects;
 pub mod entries;
 pub mod error;

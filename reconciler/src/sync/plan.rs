@@ -124,7 +124,8 @@ pub fn desired_object(entry: &Entry, input: &PlanInput<'_>) -> CatalogImage {
     object
 }
 
-fn is_managed_label(key: &str) -> bool {
+/// Label keys the sync owns: a live one the desired object lacks is removed.
+pub(super) fn is_managed_label(key: &str) -> bool {
     key.starts_with(labels::PREFIX) || key.starts_with(labels::TARGET_PREFIX)
 }
 

@@ -9,7 +9,8 @@ use kube::api::Api;
 use catalog_api::CatalogImage;
 
 use super::super::apply::apply_all;
-use super::super::effects::report_commit;
+use super::super::drift::Drift;
+use super::super::effects::{cache_path, report_commit};
 use super::super::error::WriteError;
 use super::super::live::Write;
 use super::SyncRun;
@@ -49,8 +50,12 @@ pub(super) async fn apply(run: &mut SyncRun<'_>, mut planned: Planned) -> Done {
     let ops = std::mem::take(&mut plan.apply);
     {
         let input = planned.desired.input(&run.source);
+        let cache = cache_path(run.shared, &run.key.0, &run.key.1);
+        let images = &run.shared.images;
+        let mut drift = Drift::detect(&api, &ops, images, &input, &cache).await;
         let mut applied = std::pin::pin!(apply_all(&api, ops, &input, &run.shared.metrics));
         while let Some(written) = applied.next().await {
+            drift.applied(&written);
             match written.result {
                 Ok(rv) => {
                     match written.create {
@@ -63,6 +68,7 @@ pub(super) async fn apply(run: &mut SyncRun<'_>, mut planned: Planned) -> Done {
                 Err(e) => errors.push(e),
             }
         }
+        drift.publish(run.shared, &run.key.1).await;
     }
     Done {
         planned,
