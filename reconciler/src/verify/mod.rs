@@ -366,6 +366,24 @@ impl<'a> Facts<'a> {
         }
     }
 
+    /// From the cached view; `status` is [`ImageView::status`].
+    fn of_view(view: &'a ImageView, status: Option<&'a CatalogImageStatus>) -> Facts<'a> {
+        let meta = &view.metadata;
+        Facts {
+            namespace: meta.namespace.as_deref().unwrap_or_default(),
+            name: meta.name.as_deref().unwrap_or_default(),
+            uid: meta.uid.as_deref(),
+            generation: meta.generation,
+            secret: view.secret.as_deref(),
+            interval: &view.interval,
+            verify_requested: view
+                .annotations()
+                .get(VERIFY_REQUESTED_AT)
+                .map(String::as_str),
+            status,
+        }
+    }
+
     fn seed(&self) -> &str {
         self.uid.unwrap_or(self.name)
     }
@@ -414,19 +432,7 @@ async fn reconcile(view: Arc<ImageView>, state: Arc<Shared>) -> Result<Action, R
     }
     let (namespace, name) = (view.namespace().unwrap_or_default(), view.name_any());
     let cached = view.status();
-    let facts = Facts {
-        namespace: &namespace,
-        name: &name,
-        uid: view.metadata.uid.as_deref(),
-        generation: view.metadata.generation,
-        secret: view.secret.as_deref(),
-        interval: &view.interval,
-        verify_requested: view
-            .annotations()
-            .get(VERIFY_REQUESTED_AT)
-            .map(String::as_str),
-        status: cached.as_ref(),
-    };
+    let facts = Facts::of_view(&view, cached.as_ref());
     if let Due::Later(wait) = due(&state, &facts) {
         return Ok(Action::requeue(wait));
     }
@@ -465,17 +471,15 @@ async fn verify(
     // The Secret version this attempt uses, read before the Secret is: a change that lands
     // during the attempt must still count as a change afterwards.
     let secret_version = secret_version(&state.secrets, facts.namespace, facts.secret);
-    let seed = facts.seed().to_string();
-    let interval = plan::interval(&image.spec.verification_interval, &state.timing);
-    let verify_requested = facts.verify_requested.map(str::to_string);
+    let interval = plan::interval(facts.interval, &state.timing);
     let started = Instant::now();
     let context = |now| status::Inputs {
-        generation: image.metadata.generation,
+        generation: facts.generation,
         now,
-        verify_requested: verify_requested.as_deref(),
+        verify_requested: facts.verify_requested,
         interval,
         timing: &state.timing,
-        seed: &seed,
+        seed: facts.seed(),
     };
     let (outcome, transition) = verify_and_write(state, image, trigger, admission, context).await?;
     apply::publish_events(&state.events, image, &transition.events).await;
