@@ -239,7 +239,9 @@ pub struct CatalogImageStatus {
     /// When the image was last verified, successfully or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_verification_time: Option<Time>,
-    /// Consecutive failed verifications; reset on success. Five make the image Failed.
+    /// Consecutive failed verifications; reset on success. Five make the image Failed. A retry
+    /// deferred while the registry's circuit breaker is open is not a verification and does
+    /// not count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification_failures: Option<i32>,
     /// When the image first became Available.

@@ -260,3 +260,58 @@ async fn circuit_breaker_stops_hammering_a_failing_registry() {
         0.0
     );
 }
+
+/// A registry that stays down costs no status write per retry: once an image shows the
+/// failure, the retries its host's open breaker refuses are deferred without a request or a
+/// write, so the status writes stay within the attempts that actually reach the registry.
+#[tokio::test]
+async fn retries_refused_by_an_open_breaker_write_nothing() {
+    const IMAGES: usize = 16;
+    let (registry, _) = registry_with("os/app:v1", "amd64").await;
+    let proxy = CountingProxy::start(&registry).await;
+    proxy.fail_with(503, None);
+    let mut env = Env::start().await;
+    env.spawn_reconciler(&[
+        "--insecure-registry",
+        &proxy.host(),
+        "--registry-concurrency",
+        "1",
+    ]);
+    for i in 0..IMAGES {
+        env.create_image(
+            &format!("app-{i}"),
+            &format!("{}/os/app:v1", proxy.host()),
+            json!({}),
+        )
+        .await;
+    }
+    for i in 0..IMAGES {
+        env.wait_phase(&format!("app-{i}"), Phase::Unavailable)
+            .await;
+    }
+    let deferred = |metrics: &str| metric_sum(metrics, "catalog_verifications_deferred_total", &[]);
+    // Requests are counted before the writes: a verification whose request preceded this
+    // point and whose write follows it is the one write allowed beyond the requests.
+    let requests_before = proxy.requests().len();
+    env.emu.reset_requests();
+    let deferred_before = deferred(&env.metrics(0).await);
+    eventually(
+        Duration::from_secs(90),
+        "every image deferred once",
+        || async {
+            (deferred(&env.metrics(0).await) >= deferred_before + IMAGES as f64).then_some(())
+        },
+    )
+    .await;
+    let writes = env.emu.request_count("patch catalogimages/status");
+    let requests = proxy.requests().len() - requests_before;
+    assert!(
+        writes as usize <= requests + 1,
+        "{writes} status writes for {requests} registry requests while the breaker deferred {} retries",
+        deferred(&env.metrics(0).await) - deferred_before
+    );
+    proxy.heal();
+    for i in 0..IMAGES {
+        env.wait_phase(&format!("app-{i}"), Phase::Available).await;
+    }
+}

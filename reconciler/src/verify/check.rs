@@ -53,6 +53,16 @@ pub enum Admission {
     NoHost,
 }
 
+impl Admission {
+    /// How long the host's breaker stays open, when it refused.
+    pub fn open_for(&self) -> Option<Duration> {
+        match self {
+            Admission::Open(wait) => Some(*wait),
+            _ => None,
+        }
+    }
+}
+
 /// Asks the guard of the image's registry host (`None`: `spec.registryUrl` does not parse)
 /// for a pass without waiting; `None` when the host is saturated (the caller requeues
 /// shortly instead of holding a worker).

@@ -50,6 +50,8 @@ struct PhaseLabels {
 #[derive(Clone)]
 pub struct Metrics {
     pub verifications: Family<ResultLabels, Counter>,
+    /// Scheduled retries an open circuit breaker deferred without a request or a write.
+    pub deferred: Counter,
     pub duration: Histogram,
     pub registry_requests: Family<RequestLabels, Counter>,
     pub breaker_state: Family<HostLabels, Gauge>,
@@ -63,6 +65,7 @@ impl Metrics {
     pub fn register(registry: &mut Registry) -> Metrics {
         let metrics = Metrics {
             verifications: Family::default(),
+            deferred: Counter::default(),
             duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             registry_requests: Family::default(),
             breaker_state: Family::default(),
@@ -73,6 +76,11 @@ impl Metrics {
             "verifications",
             "CatalogImage verifications, by result (available, unavailable, failed)",
             metrics.verifications.clone(),
+        );
+        registry.register(
+            "verifications_deferred",
+            "Scheduled retries of failing CatalogImages deferred, without a request or a status write, while their registry's circuit breaker is open",
+            metrics.deferred.clone(),
         );
         registry.register(
             "verification_duration_seconds",

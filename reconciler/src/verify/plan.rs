@@ -193,6 +193,27 @@ pub fn due(o: &Observation<'_>, timing: &Timing) -> Due {
     }
 }
 
+/// Whether a due verification is deferred because its registry host's circuit breaker is open
+/// (`breaker_wait`: how long it stays open): only a scheduled retry of an image whose status
+/// already shows a failure. Such an attempt would reach no registry and write only a new
+/// `lastVerificationTime` and `verificationFailures`, so it writes nothing: with a dead registry
+/// shared by 100,000 images that is 100,000 status writes saved per retry round. It does not
+/// count as a verification either, so a breaker-refused retry never moves an image from
+/// `Unavailable` to `Failed`; only an attempt that reaches the registry does. A first
+/// verification, a spec change, a request, a Secret change and an image still shown as
+/// `Available` are not deferred: their status must say why they were not verified.
+pub fn deferred(
+    trigger: Trigger,
+    breaker_wait: Option<Duration>,
+    status: Option<&CatalogImageStatus>,
+) -> Option<Duration> {
+    let failing = matches!(
+        status.and_then(|s| s.phase),
+        Some(Phase::Unavailable | Phase::Failed)
+    );
+    breaker_wait.filter(|_| trigger == Trigger::Scheduled && failing)
+}
+
 /// Whether the manifests and config must be read: only when the digest differs from the last
 /// verified one, the previous facts are missing, or the trigger forces it. An unchanged image
 /// therefore costs one HEAD request.
@@ -232,6 +253,39 @@ mod tests {
             registry_wait: None,
             scheduled_in: None,
             seed: "uid-1",
+        }
+    }
+
+    #[test]
+    fn only_scheduled_retries_of_failing_images_are_deferred_by_an_open_breaker() {
+        let wait = Some(Duration::from_secs(40));
+        let unavailable = status(Phase::Unavailable, 0, 2);
+        let failed = status(Phase::Failed, 0, 5);
+        let available = status(Phase::Available, 0, 0);
+        assert_eq!(deferred(Trigger::Scheduled, wait, Some(&unavailable)), wait);
+        assert_eq!(deferred(Trigger::Scheduled, wait, Some(&failed)), wait);
+        assert_eq!(
+            deferred(Trigger::Scheduled, None, Some(&unavailable)),
+            None,
+            "breaker closed"
+        );
+        assert_eq!(
+            deferred(Trigger::Scheduled, wait, Some(&available)),
+            None,
+            "an Available image must show that its registry fails"
+        );
+        assert_eq!(deferred(Trigger::Scheduled, wait, None), None);
+        for trigger in [
+            Trigger::First,
+            Trigger::SpecChanged,
+            Trigger::Requested,
+            Trigger::SecretChanged,
+        ] {
+            assert_eq!(
+                deferred(trigger, wait, Some(&unavailable)),
+                None,
+                "{trigger:?}"
+            );
         }
     }
 

@@ -150,14 +150,18 @@ pub(super) async fn reconcile(
     let (namespace, name) = (view.namespace().unwrap_or_default(), view.name_any());
     let cached = view.status();
     let facts = Facts::of_view(&view, cached.as_ref());
-    if let Due::Later(wait) = due(&state, &facts) {
-        return Ok(Action::requeue(wait));
-    }
+    let cached_trigger = match due(&state, &facts) {
+        Due::Later(wait) => return Ok(Action::requeue(wait)),
+        Due::Now(trigger) => trigger,
+    };
     // Before anything else: an image of a saturated host gives its worker back at once.
     let Some(admission) = check::admit_host(&state.guards, view.registry_host.as_deref()) else {
         let jitter = plan::jitter((facts.seed(), jiff::Timestamp::now().as_millisecond()));
         return Ok(Action::requeue(guard::BUSY_RETRY.mul_f64(1.0 + jitter)));
     };
+    if let Some(wait) = plan::deferred(cached_trigger, admission.open_for(), facts.status) {
+        return Ok(defer(&state, &facts, wait));
+    }
     let api: Api<CatalogImage> = Api::namespaced(state.client.clone(), &namespace);
     let image = match api.get_opt(&name).await {
         Ok(Some(image)) => image,
@@ -170,11 +174,32 @@ pub(super) async fn reconcile(
             });
         }
     };
-    let trigger = match due(&state, &Facts::of_image(&image)) {
+    let facts = Facts::of_image(&image);
+    let trigger = match due(&state, &facts) {
         Due::Later(wait) => return Ok(Action::requeue(wait)),
         Due::Now(trigger) => trigger,
     };
+    if let Some(wait) = plan::deferred(trigger, admission.open_for(), facts.status) {
+        return Ok(defer(&state, &facts, wait));
+    }
     Ok(verify(&image, trigger, admission, &state).await?)
+}
+
+/// A retry deferred by its host's open breaker ([`plan::deferred`]): no request, no status
+/// write, no Event. It is retried once the breaker lets requests through again, spread over
+/// up to twice that wait so that the images of one host do not all come back at once.
+fn defer(state: &Shared, facts: &Facts<'_>, wait: Duration) -> Action {
+    let jitter = plan::jitter((facts.seed(), jiff::Timestamp::now().as_millisecond()));
+    let delay = wait.max(guard::BUSY_RETRY).mul_f64(1.0 + jitter);
+    let until = Instant::now().checked_add(delay);
+    {
+        let mut memory = state.memory.locked();
+        let entry = memory.entries.entry(facts.key()).or_default();
+        entry.scheduled = until;
+        entry.registry_wait_until = until;
+    }
+    state.metrics.deferred.inc();
+    Action::requeue(delay)
 }
 
 /// One verification of `image`: check, status, events, metrics, log, memory.
