@@ -6,6 +6,7 @@
 //! reconciler applies, and that the CRDs in `crds/` describe exactly the types the code uses.
 
 pub mod conditions;
+pub mod declared;
 pub mod diagnostic;
 pub mod duration;
 pub mod entry;

@@ -4,6 +4,7 @@
 
 use kube::CustomResourceExt;
 
+use crate::declared::DeclaredImage;
 use crate::diagnostic::Diagnostic;
 use crate::entry::{Document, Node, Value, parse_file};
 use crate::image::{CatalogImage, MIN_VERIFICATION_INTERVAL_SECS};
@@ -29,7 +30,8 @@ pub struct Entry {
     pub path: String,
     /// Line of the document's `metadata.name`.
     pub line: u32,
-    pub image: CatalogImage,
+    /// What the file declares (compact: see [`crate::declared`]).
+    pub image: DeclaredImage,
 }
 
 impl Entry {
@@ -235,7 +237,7 @@ fn validate_document(
     Ok(Entry {
         path: path.to_string(),
         line,
-        image,
+        image: DeclaredImage::of(image),
     })
 }
 

@@ -188,7 +188,7 @@ pub fn compare(
     let mut changes = Vec::new();
     for op in &plan.apply {
         let entry = &report.entries[op.entry];
-        let want = comparable_yaml(&entry.image)?;
+        let want = comparable_yaml(&entry.image.to_object())?;
         match by_name.get(op.name.as_str()) {
             None => changes.push(Change::Added {
                 name: op.name.clone(),

@@ -9,7 +9,7 @@ fn entry(image: CatalogImage, path: &str) -> Entry {
     Entry {
         path: path.into(),
         line: 3,
-        image,
+        image: image.into(),
     }
 }
 

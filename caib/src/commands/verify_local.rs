@@ -69,7 +69,7 @@ fn find(global: &Global, name: &str) -> Result<CatalogImage> {
         for (env, dir, rules) in environments(&root, global.environment.as_deref())? {
             let report = repo::validate_environment_dir(&root, &dir, &rules);
             if let Some(entry) = report.entries.into_iter().find(|e| e.name() == name) {
-                return Ok(as_created(entry.image));
+                return Ok(as_created(entry.image.into_object()));
             }
             searched.push(env);
         }

@@ -116,8 +116,7 @@ fn desired_meta(
 /// with the spec-derived labels, the source label and the traceability annotations.
 pub fn desired_object(entry: &Entry, input: &PlanInput<'_>) -> CatalogImage {
     let (labels_map, annotations) = desired_meta(entry, input);
-    let mut object = entry.image.clone();
-    object.status = None;
+    let mut object = entry.image.to_object();
     object.metadata.namespace = Some(input.namespace.to_string());
     object.metadata.labels = Some(labels_map);
     object.metadata.annotations = Some(annotations);
