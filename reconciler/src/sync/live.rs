@@ -22,10 +22,13 @@ use catalog_api::image::Phase;
 use catalog_api::labels::{CATALOG_SOURCE, SOURCE_NAMESPACE};
 use catalog_api::{CatalogImage, CatalogImageSpec};
 
+use super::intern::Strings;
+
 /// kubectl's client-side apply copy of the whole object: never compared by the sync.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-type Pairs = Vec<(Box<str>, Box<str>)>;
+/// Label or annotation pairs; the strings are shared between objects ([`Strings`]).
+type Pairs = Vec<(Arc<str>, Arc<str>)>;
 
 /// What the sync knows of one live CatalogImage.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,12 +45,17 @@ pub struct LiveImage {
 
 impl LiveImage {
     pub fn from_object(object: &CatalogImage) -> LiveImage {
+        LiveImage::interned(object, &mut Strings::default())
+    }
+
+    /// As [`Self::from_object`], the label and annotation strings taken from `strings`.
+    fn interned(object: &CatalogImage, strings: &mut Strings) -> LiveImage {
         let meta = &object.metadata;
-        let pairs = |map: Option<&std::collections::BTreeMap<String, String>>| -> Pairs {
+        let mut pairs = |map: Option<&BTreeMap<String, String>>| -> Pairs {
             map.into_iter()
                 .flatten()
                 .filter(|(k, _)| k.as_str() != LAST_APPLIED)
-                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                .map(|(k, v)| (strings.get(k), strings.get(v)))
                 .collect()
         };
         LiveImage {
@@ -145,6 +153,8 @@ struct Inner {
     /// A re-list in progress: replaces `objects` when complete, as kube's reflector does.
     relist: Option<Namespaces>,
     ready: bool,
+    /// The label and annotation strings of `objects` and `relist`.
+    strings: Strings,
 }
 
 /// The CatalogImages of every watched namespace, by namespace and name.
@@ -159,21 +169,22 @@ pub struct LiveCache {
 impl LiveCache {
     /// Applies one watch event and says what it changed for the sync.
     pub fn handle(&self, event: &watcher::Event<CatalogImage>) -> Change {
-        let key = |o: &CatalogImage| {
+        let key = |o: &CatalogImage, strings: &mut Strings| {
             (
                 o.metadata.namespace.clone().unwrap_or_default(),
-                LiveImage::from_object(o),
+                LiveImage::interned(o, strings),
             )
         };
         let change = {
             let mut inner = self.inner.write_locked();
+            let inner = &mut *inner;
             let change = match event {
                 watcher::Event::Init => {
                     inner.relist = Some(Namespaces::new());
                     Change::Nothing
                 }
                 watcher::Event::InitApply(o) => {
-                    let (ns, live) = key(o);
+                    let (ns, live) = key(o, &mut inner.strings);
                     let relist = inner.relist.get_or_insert_default();
                     relist
                         .entry(ns)
@@ -195,7 +206,7 @@ impl LiveCache {
                     Change::Nothing
                 }
                 watcher::Event::Apply(o) => {
-                    let (ns, live) = key(o);
+                    let (ns, live) = key(o, &mut inner.strings);
                     self.seen.fetch_max(live.resource_version, Ordering::SeqCst);
                     let names = inner.objects.entry(ns).or_default();
                     let change = match names.get(&live.name) {
@@ -206,7 +217,7 @@ impl LiveCache {
                     change
                 }
                 watcher::Event::Delete(o) => {
-                    let (ns, live) = key(o);
+                    let (ns, live) = key(o, &mut inner.strings);
                     self.seen.fetch_max(live.resource_version, Ordering::SeqCst);
                     if let Some(names) = inner.objects.get_mut(&ns) {
                         names.remove(&live.name);

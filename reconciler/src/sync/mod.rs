@@ -20,6 +20,7 @@ pub mod drift;
 pub(crate) mod effects;
 pub mod entries;
 pub mod error;
+mod intern;
 pub(crate) mod isolation;
 pub mod live;
 pub mod local;
