@@ -11,6 +11,7 @@ mod forge;
 mod git;
 mod http;
 mod leader;
+mod merge_patch;
 mod panics;
 mod preview;
 pub mod sync;

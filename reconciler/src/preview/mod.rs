@@ -30,9 +30,10 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use catalog_api::CatalogSource;
-use catalog_api::source::{PreviewState, PreviewSummary};
+use catalog_api::source::{CatalogSourceStatus, PreviewState, PreviewSummary};
 
 use crate::forge::pulls::OpenPull;
+use crate::merge_patch::{self, Fields};
 use crate::forge::{StatusReport, Target};
 use crate::sync::entries::EntryCache;
 use crate::sync::{Key, Shared};
@@ -325,22 +326,22 @@ impl Runner {
                 .and_then(|s| s.status.as_ref().map(|s| s.previews.clone()))
                 .unwrap_or_default(),
         };
-        if current == wanted {
-            return;
-        }
-        let value = if wanted.is_empty() {
-            serde_json::Value::Null
-        } else {
-            serde_json::to_value(&wanted).unwrap_or_default()
+        // Statuses holding only the previews: the patch names `previews` and nothing else.
+        let only = |previews| CatalogSourceStatus {
+            previews,
+            ..Default::default()
         };
-        let patch = serde_json::json!({"status": {"previews": value}});
+        let (current, wanted) = (only(current), only(wanted));
+        let Some(patch) = merge_patch::status(Some(&current), &wanted, Fields::default()) else {
+            return;
+        };
         let api: Api<CatalogSource> = Api::namespaced(self.shared.client.clone(), &key.0);
         self.shared.metrics.api_write("patch_status");
         match api
             .patch_status(&key.1, &PatchParams::default(), &Patch::Merge(patch))
             .await
         {
-            Ok(_) => memory.written = Some(wanted),
+            Ok(_) => memory.written = Some(wanted.previews),
             Err(e) => {
                 tracing::warn!(source = %format!("{}/{}", key.0, key.1), error = %e, "cannot write status.previews")
             }

@@ -17,7 +17,8 @@ use super::error::{FetchError, SecretError};
 use super::live::resource_version;
 use super::reason;
 use super::run::Memory;
-use super::status::merge_patch;
+use super::status::PATCH_FIELDS;
+use crate::merge_patch;
 use crate::forge::{CommitState, StatusReport};
 use crate::git::{Credentials, FetchRequest, Fetched, RefSpec};
 
@@ -102,7 +103,8 @@ pub(super) async fn fetch(
     shared.fetches.fetch(&shared.workers, &key, request).await
 }
 
-/// Writes the status only when it changed: a no-op sync sends no write.
+/// Writes what changed in the fields the sync owns ([`PATCH_FIELDS`]): a no-op sync sends no
+/// write.
 pub(super) async fn write_status(
     shared: &Shared,
     written: &mut Option<(CatalogSourceStatus, u64)>,
@@ -110,9 +112,9 @@ pub(super) async fn write_status(
     previous: &CatalogSourceStatus,
     status: &CatalogSourceStatus,
 ) {
-    if status == previous {
+    let Some(patch) = merge_patch::status(Some(previous), status, PATCH_FIELDS) else {
         return;
-    }
+    };
     let api: Api<CatalogSource> = Api::namespaced(
         shared.client.clone(),
         source.metadata.namespace.as_deref().unwrap_or_default(),
@@ -120,11 +122,7 @@ pub(super) async fn write_status(
     let name = source.metadata.name.as_deref().unwrap_or_default();
     shared.metrics.api_write("patch_status");
     match api
-        .patch_status(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(merge_patch(status)),
-        )
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
         Ok(object) => {

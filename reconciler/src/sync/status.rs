@@ -1,10 +1,11 @@
 //! Building the CatalogSource status: conditions that keep their transition time while
 //! unchanged, bounded history, invalid-entry and conflict lists (the first
 //! [`MAX_LISTED`] with the total beside them), summary counts from the managed CatalogImages'
-//! phases, and the merge patch that also clears emptied fields. Nothing in it grows with the
+//! phases, and the fields its merge patch names. Nothing in it grows with the
 //! catalog: a 100,000-entry source has a status of a few KiB.
 
 use super::reason;
+use crate::merge_patch::Fields;
 use std::sync::Arc;
 
 use catalog_api::Diagnostic;
@@ -251,56 +252,13 @@ pub fn fetch_failed(
     );
 }
 
-/// Merge patch body for the status subresource. Fields that became empty are sent as
-/// `null`, because a merge patch leaves absent fields as they were; so is `inventory`, the
-/// list of every entry that older reconcilers wrote, wherever the API server has not pruned
-/// it. Serialized straight from the status, with no JSON tree in between.
-pub fn merge_patch(status: &CatalogSourceStatus) -> StatusPatch<'_> {
-    StatusPatch {
-        status: NullableStatus(status),
-    }
-}
-
-#[derive(Debug, serde::Serialize)]
-pub struct StatusPatch<'a> {
-    status: NullableStatus<'a>,
-}
-
-/// Fields of the merge patch: every status field and the retired `inventory`.
-const PATCH_FIELDS: usize = 14;
-
-/// Every field of the status, empty ones as `null`.
-#[derive(Debug)]
-pub struct NullableStatus<'a>(&'a CatalogSourceStatus);
-
-impl serde::Serialize for NullableStatus<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        fn list<T>(items: &[T]) -> Option<&[T]> {
-            (!items.is_empty()).then_some(items)
-        }
-        let s = self.0;
-        fn total(n: u32) -> Option<u32> {
-            (n > 0).then_some(n)
-        }
-        let mut map = serializer.serialize_map(Some(PATCH_FIELDS))?;
-        map.serialize_entry("observedGeneration", &s.observed_generation)?;
-        map.serialize_entry("conditions", &list(&s.conditions))?;
-        map.serialize_entry("lastFetchedRevision", &s.last_fetched_revision)?;
-        map.serialize_entry("lastAppliedRevision", &s.last_applied_revision)?;
-        map.serialize_entry("lastAttemptedRevision", &s.last_attempted_revision)?;
-        map.serialize_entry("lastHandledReconcileAt", &s.last_handled_reconcile_at)?;
-        map.serialize_entry("inventory", &None::<()>)?;
-        map.serialize_entry("summary", &s.summary)?;
-        map.serialize_entry("invalidEntries", &list(&s.invalid_entries))?;
-        map.serialize_entry("invalidEntriesTotal", &total(s.invalid_entries_total))?;
-        map.serialize_entry("conflicts", &list(&s.conflicts))?;
-        map.serialize_entry("conflictsTotal", &total(s.conflicts_total))?;
-        map.serialize_entry("webhookPath", &s.webhook_path)?;
-        map.serialize_entry("history", &list(&s.history))?;
-        map.end()
-    }
-}
+/// The fields the sync's status patches ([`crate::merge_patch::status`]) name: every status
+/// field but `previews`, which only the preview runner writes; and `inventory`, the list of
+/// every entry that older reconcilers wrote, cleared wherever the API server has not pruned it.
+pub const PATCH_FIELDS: Fields<'static> = Fields {
+    others: &["previews"],
+    retired: &["inventory"],
+};
 
 #[cfg(test)]
 #[path = "status_tests.rs"]

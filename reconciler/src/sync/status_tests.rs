@@ -57,37 +57,48 @@ fn fetch_failures_stall_the_source_after_five_in_a_row() {
     assert!(ready.message.contains("stays applied"), "{}", ready.message);
 }
 
+/// The sync's status patch: set fields as they serialize, cleared ones as `null`, the
+/// retired `inventory` cleared, and `status.previews` (the preview runner's) never named.
 #[test]
-fn cleared_fields_are_nulled_and_set_ones_sent_as_they_serialize() {
-    let patch = serde_json::to_value(merge_patch(&CatalogSourceStatus::default())).unwrap();
-    let fields = patch["status"].as_object().unwrap();
-    assert_eq!(fields.len(), PATCH_FIELDS);
-    assert!(fields.values().all(serde_json::Value::is_null), "{patch}");
-    assert!(
-        fields.contains_key("inventory"),
-        "older reconcilers' inventory is removed"
-    );
-
+fn cleared_fields_are_nulled_set_ones_sent_as_they_serialize_and_previews_left_alone() {
+    use crate::merge_patch::status as patch;
+    let preview = |number| catalog_api::source::PreviewSummary {
+        number,
+        ..Default::default()
+    };
     let status = CatalogSourceStatus {
         observed_generation: Some(3),
         invalid_entries_total: 150,
         conflicts_total: 2,
         webhook_path: Some("/hook/ns/dev".into()),
+        previews: vec![preview(7)],
         ..Default::default()
     };
-    let patch = serde_json::to_value(merge_patch(&status)).unwrap();
+    let sent = patch(Some(&CatalogSourceStatus::default()), &status, PATCH_FIELDS).unwrap();
     let mut expected = serde_json::to_value(&status).unwrap();
-    for (key, value) in patch["status"].as_object().unwrap() {
-        if value.is_null() {
-            assert!(expected.get(key).is_none(), "{key} is set but sent as null");
-        } else {
-            assert_eq!(
-                expected.as_object_mut().unwrap().remove(key).as_ref(),
-                Some(value)
-            );
-        }
-    }
-    assert_eq!(expected, serde_json::json!({}), "every set field is sent");
+    expected.as_object_mut().unwrap().remove("previews");
+    expected["inventory"] = serde_json::Value::Null;
+    assert_eq!(sent, serde_json::json!({ "status": expected }));
+
+    let cleared = CatalogSourceStatus {
+        observed_generation: Some(3),
+        previews: vec![preview(8)],
+        ..Default::default()
+    };
+    assert_eq!(
+        patch(Some(&status), &cleared, PATCH_FIELDS).unwrap(),
+        serde_json::json!({"status": {
+            "invalidEntriesTotal": null,
+            "conflictsTotal": null,
+            "webhookPath": null,
+            "inventory": null,
+        }})
+    );
+    assert_eq!(
+        patch(Some(&status), &status, PATCH_FIELDS),
+        None,
+        "an unchanged status is no write"
+    );
 }
 
 /// The sizes of issue #18: a 100,000-entry source of which 5,000 files are invalid (and a few

@@ -7,7 +7,8 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource as _, ResourceExt as _};
 
 use super::WriteError;
-use super::status::{EventSpec, merge_patch};
+use super::status::EventSpec;
+use crate::merge_patch::{self, Fields};
 
 /// Writes `new` as the status, sending only what differs from `old`; nothing at all when
 /// they are equal. A deleted object is not an error.
@@ -17,17 +18,13 @@ pub async fn write_status(
     old: Option<&CatalogImageStatus>,
     new: &CatalogImageStatus,
 ) -> Result<(), WriteError> {
-    let to_value = |s: Option<&CatalogImageStatus>| {
-        s.map(|s| serde_json::to_value(s).expect("status serializes"))
-            .unwrap_or_else(|| serde_json::json!({}))
-    };
-    let Some(diff) = merge_patch(&to_value(old), &to_value(Some(new))) else {
+    // The verifier owns the whole CatalogImage status.
+    let Some(patch) = merge_patch::status(old, new, Fields::default()) else {
         return Ok(());
     };
     let namespace = image.namespace().unwrap_or_default();
     let name = image.name_any();
     let api: Api<CatalogImage> = Api::namespaced(client.clone(), &namespace);
-    let patch = serde_json::json!({ "status": diff });
     match api
         .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await

@@ -1,11 +1,10 @@
 //! Pure status transitions: from the previous status and what a verification found, the
-//! next status, the events to publish, and the minimal merge patch that writes it.
+//! next status and the events to publish ([`crate::merge_patch`] writes only what changed).
 
 use std::time::Duration;
 
 use catalog_api::image::{CatalogImageStatus, Phase, RegistryMetadata, condition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use serde_json::Value;
 
 use super::plan::{FAILURES_TO_FAILED, Timing, backoff_delay, jitter, periodic_delay};
 
@@ -398,37 +397,6 @@ fn set(
 ) {
     let (generation, now) = (ctx.generation, ctx.now);
     catalog_api::conditions::set(conditions, ty, status, reason, message, generation, now);
-}
-
-/// The JSON merge patch turning `old` into `new` (RFC 7386): changed keys, `null` for removed
-/// ones, recursing into objects; `None` when nothing differs, so nothing is written.
-pub fn merge_patch(old: &Value, new: &Value) -> Option<Value> {
-    match (old, new) {
-        (Value::Object(old), Value::Object(new)) => {
-            let mut patch = serde_json::Map::new();
-            for (key, value) in new {
-                match old.get(key) {
-                    Some(previous) if previous == value => {}
-                    Some(previous) if previous.is_object() && value.is_object() => {
-                        if let Some(inner) = merge_patch(previous, value) {
-                            patch.insert(key.clone(), inner);
-                        }
-                    }
-                    _ => {
-                        patch.insert(key.clone(), value.clone());
-                    }
-                }
-            }
-            for key in old.keys() {
-                if !new.contains_key(key) {
-                    patch.insert(key.clone(), Value::Null);
-                }
-            }
-            (!patch.is_empty()).then_some(Value::Object(patch))
-        }
-        (old, new) if old == new => None,
-        (_, new) => Some(new.clone()),
-    }
 }
 
 #[cfg(test)]

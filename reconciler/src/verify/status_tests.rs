@@ -1,6 +1,5 @@
 use super::*;
 use catalog_api::image::Platform;
-use serde_json::json;
 
 const TIMING: Timing = Timing {
     backoff_min: Duration::from_secs(30),
@@ -234,21 +233,4 @@ fn verifying_keeps_facts_and_marks_work_in_progress() {
     assert_eq!(cond(&v, condition::AVAILABLE).status, "Unknown");
     let fresh = verifying(None, &ctx(5));
     assert_eq!(cond(&fresh, condition::VERIFIED).reason, "NotYetVerified");
-}
-
-#[test]
-fn merge_patch_is_minimal_and_removes_keys() {
-    let old = json!({"phase": "Available", "registryMetadata": {"platform": {"architecture": "arm64", "variant": "v8"}, "sizeBytes": 1}, "x": 1});
-    let new = json!({"phase": "Available", "registryMetadata": {"platform": {"architecture": "arm64"}, "sizeBytes": 2}});
-    assert_eq!(
-        merge_patch(&old, &new),
-        Some(
-            json!({"registryMetadata": {"platform": {"variant": null}, "sizeBytes": 2}, "x": null})
-        )
-    );
-    assert_eq!(merge_patch(&new, &new), None);
-    assert_eq!(
-        merge_patch(&json!({"a": [1, 2]}), &json!({"a": [1]})),
-        Some(json!({"a": [1]}))
-    );
 }
