@@ -72,7 +72,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             concurrency: usize::from(config.preview_concurrency),
             max_images: config.max_preview_images,
         },
-        verify::oneshot::OneShot::new(client.clone(), &config, &verify_metrics)?,
+        verify::oneshot::OneShot::new(&config, &verify_metrics)?,
     );
     let sync_controller = sync::Controller::new(
         sync_metrics.clone(),

@@ -207,7 +207,7 @@ impl Evaluator<'_> {
     /// The verifier's verdict on each created or updated entry's image, in plan order (`None`
     /// past `--max-preview-images`), [`PARALLEL_CHECKS`] at a time.
     async fn verify(&self, plan: &plan::Plan, input: &PlanInput<'_>) -> Vec<Option<Checked>> {
-        let checker = self.checker;
+        let (checker, client) = (self.checker, &self.shared.client);
         let images: Vec<(usize, catalog_api::CatalogImage)> = plan
             .apply
             .iter()
@@ -216,7 +216,7 @@ impl Evaluator<'_> {
             .enumerate()
             .collect();
         let done: Vec<(usize, Checked)> = futures::stream::iter(images)
-            .map(|(i, image)| async move { (i, checker.check(&image).await) })
+            .map(|(i, image)| async move { (i, checker.check(client, &image).await) })
             .buffer_unordered(PARALLEL_CHECKS)
             .collect()
             .await;

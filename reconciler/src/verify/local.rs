@@ -1,17 +1,16 @@
 //! One verification exactly as the controller runs it, from outside the cluster:
 //! `caib catalog verify NAME --local` calls [`verify`], so the reasons, conditions and phase
-//! it prints are the controller's by construction (the same [`check`](super::check) and
+//! it prints are the controller's by construction (the same [`check`](super::check), through
+//! the one-shot entry point previews use too, [`OneShot::verify`], and the same
 //! [`transition`](super::status::transition)), not a copy that drifts.
 
 use std::time::Duration;
 
 use catalog_api::registry::{Credentials, RegistryClient};
 use catalog_api::{CatalogImage, CatalogImageStatus};
-use prometheus_client::registry::Registry;
 
-use super::check::{self, Access, Admission, SecretLookup};
-use super::guard::Guards;
-use super::metrics::Metrics;
+use super::check::SecretLookup;
+use super::oneshot::OneShot;
 use super::plan::{self, Timing, Trigger};
 use super::status::{self, Inputs};
 
@@ -44,25 +43,11 @@ pub async fn verify(
         Trigger::First => status::verifying(image.status.as_ref(), &context(now())),
         _ => image.status.clone().unwrap_or_default(),
     };
-    // One process, one image: a guard of its own, whose breaker never opens before this
-    // verification.
-    let guards = Guards::new(
-        1,
-        timing.backoff_min,
-        timing.backoff_max,
-        Metrics::register(&mut Registry::default()),
-    );
-    let reference = catalog_api::ImageReference::parse(&image.spec.registry_url);
-    let host = reference.as_ref().ok().map(|r| r.registry());
-    let admission = check::admit_host(&guards, host).unwrap_or(Admission::NoHost);
-    let access = Access {
-        client,
-        admission,
-        deadline,
-    };
     let previous = current.registry_metadata.as_ref();
     let secret = SecretLookup::Given(credentials);
-    let outcome = check::check(access, &image.spec, &secret, previous, trigger).await;
+    let outcome = OneShot::single(client.clone(), deadline)
+        .verify(&image.spec, &secret, previous, trigger)
+        .await;
     status::transition(Some(&current), &outcome, &context(now())).status
 }
 

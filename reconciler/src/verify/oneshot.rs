@@ -1,7 +1,8 @@
-//! One verification outside the controller, for pull-request previews: the same
-//! [`check::check`](super::check::check) against the registry, the same Secret lookup (the
-//! image's own namespace only, credentials sent only to the host they are bound to), and the
-//! same deadline, but no status, no Event and no schedule.
+//! One verification outside the controller's loop: the entry point ([`OneShot::verify`]) that
+//! pull-request previews ([`OneShot::check`]) and `caib catalog verify --local`
+//! ([`super::local`]) share. The same [`check::check`](super::check::check) against the
+//! registry, behind a host guard and within the verification deadline, but no status write, no
+//! Event and no schedule.
 //!
 //! It has a registry client and host guards of its own: a preview's requests are counted in
 //! `catalog_registry_requests_total` like any other, but its breakers and token cache are not
@@ -12,13 +13,13 @@ use std::time::{Duration, Instant};
 
 use catalog_api::image::RegistryMetadata;
 use catalog_api::registry::RegistryClient;
-use catalog_api::{CatalogImage, ImageReference};
+use catalog_api::{CatalogImage, CatalogImageSpec, ImageReference};
 use prometheus_client::registry::Registry;
 
-use super::check::{self, Access, Admission};
+use super::check::{self, Access, Admission, SecretLookup};
 use super::guard::{BUSY_RETRY, Guards};
 use super::metrics::Metrics;
-use super::plan::Trigger;
+use super::plan::{Timing, Trigger};
 use super::status::Outcome;
 
 /// What a one-shot verification found.
@@ -36,49 +37,74 @@ pub enum Checked {
 
 /// A registry client and host guards for one-shot verifications.
 pub struct OneShot {
-    client: kube::Client,
     registry: RegistryClient,
     guards: Guards,
     deadline: Duration,
 }
 
 impl OneShot {
-    /// From the reconciler's flags (`--insecure-registry`, `--registry-ca`,
+    /// For previews, from the reconciler's flags (`--insecure-registry`, `--registry-ca`,
     /// `--registry-concurrency`, `--verify-timeout`); requests are counted in `metrics`.
-    pub fn new(
-        client: kube::Client,
-        config: &crate::Config,
-        metrics: &Metrics,
-    ) -> anyhow::Result<OneShot> {
+    pub fn new(config: &crate::Config, metrics: &Metrics) -> anyhow::Result<OneShot> {
         let registry = super::registry_client(config, metrics)?;
+        Ok(OneShot::with_guards(
+            registry,
+            config.registry_concurrency,
+            (
+                config.verify_backoff_min,
+                config.verify_backoff_max.max(config.verify_backoff_min),
+            ),
+            config.verify_timeout,
+        ))
+    }
+
+    /// For one process verifying one image (`caib catalog verify --local`): one permit per
+    /// host and the default backoff, so the breaker never opens before this verification.
+    pub fn single(registry: RegistryClient, deadline: Duration) -> OneShot {
+        let timing = Timing::default();
+        let backoff = (timing.backoff_min, timing.backoff_max);
+        OneShot::with_guards(registry, 1, backoff, deadline)
+    }
+
+    fn with_guards(
+        registry: RegistryClient,
+        per_host: usize,
+        (backoff_min, backoff_max): (Duration, Duration),
+        deadline: Duration,
+    ) -> OneShot {
         // Breaker gauges of their own, never exported: the controller's per-host series must
         // show the controller's breakers only.
         let detached = Metrics::register(&mut Registry::default());
-        let guards = Guards::new(
-            config.registry_concurrency,
-            config.verify_backoff_min,
-            config.verify_backoff_max.max(config.verify_backoff_min),
-            detached,
-        );
-        Ok(OneShot {
-            client,
+        OneShot {
             registry,
-            guards,
-            deadline: config.verify_timeout,
-        })
+            guards: Guards::new(per_host, backoff_min, backoff_max, detached),
+            deadline,
+        }
     }
 
-    /// Verifies `image` (its namespace decides whose Secret `authSecretRef` names), waiting
-    /// for a permit on its registry host for at most the verification deadline.
-    pub async fn check(&self, image: &CatalogImage) -> Checked {
-        let admission = self.admit(&image.spec.registry_url).await;
-        let secret = super::lookup_secret(&self.client, image).await;
+    /// Verifies `spec` with `secret` as the controller does on `trigger` (`previous`: the
+    /// registry facts already in the status), waiting for a permit on its registry host for
+    /// at most the verification deadline.
+    pub async fn verify(
+        &self,
+        spec: &CatalogImageSpec,
+        secret: &SecretLookup,
+        previous: Option<&RegistryMetadata>,
+        trigger: Trigger,
+    ) -> Outcome {
         let access = Access {
             client: &self.registry,
-            admission,
+            admission: self.admit(&spec.registry_url).await,
             deadline: self.deadline,
         };
-        match check::check(access, &image.spec, &secret, None, Trigger::First).await {
+        check::check(access, spec, secret, previous, trigger).await
+    }
+
+    /// A preview's verification of `image`: its namespace decides whose Secret
+    /// `authSecretRef` names (read through `client`), and there is no status to start from.
+    pub async fn check(&self, client: &kube::Client, image: &CatalogImage) -> Checked {
+        let secret = super::lookup_secret(client, image).await;
+        match self.verify(&image.spec, &secret, None, Trigger::First).await {
             Outcome::Verified { metadata, .. } => Checked::Verified(metadata),
             Outcome::Mismatch {
                 metadata,
