@@ -18,7 +18,9 @@ fn nested_objects_are_patched_key_by_key() {
     let new = json!({"registryMetadata": {"platform": {"architecture": "arm64"}, "sizeBytes": 2, "layers": 3}});
     assert_eq!(
         diff(&old, &new),
-        Some(json!({"registryMetadata": {"platform": {"variant": null}, "sizeBytes": 2}, "x": null}))
+        Some(
+            json!({"registryMetadata": {"platform": {"variant": null}, "sizeBytes": 2}, "x": null})
+        )
     );
 }
 

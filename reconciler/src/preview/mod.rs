@@ -33,8 +33,8 @@ use catalog_api::CatalogSource;
 use catalog_api::source::{CatalogSourceStatus, PreviewState, PreviewSummary};
 
 use crate::forge::pulls::OpenPull;
-use crate::merge_patch::{self, Fields};
 use crate::forge::{StatusReport, Target};
+use crate::merge_patch::{self, Fields};
 use crate::sync::entries::EntryCache;
 use crate::sync::{Key, Shared};
 use crate::verify::oneshot::OneShot;

@@ -18,9 +18,9 @@ use super::live::resource_version;
 use super::reason;
 use super::run::Memory;
 use super::status::PATCH_FIELDS;
-use crate::merge_patch;
 use crate::forge::{CommitState, StatusReport};
 use crate::git::{Credentials, FetchRequest, Fetched, RefSpec};
+use crate::merge_patch;
 
 /// `base` spread by up to ± `fraction` ([`catalog_api::jitter`]), seeded by the clock: the
 /// sync's timers need no reproducible schedule.

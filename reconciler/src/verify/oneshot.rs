@@ -104,7 +104,10 @@ impl OneShot {
     /// `authSecretRef` names (read through `client`), and there is no status to start from.
     pub async fn check(&self, client: &kube::Client, image: &CatalogImage) -> Checked {
         let secret = super::lookup_secret(client, image).await;
-        match self.verify(&image.spec, &secret, None, Trigger::First).await {
+        match self
+            .verify(&image.spec, &secret, None, Trigger::First)
+            .await
+        {
             Outcome::Verified { metadata, .. } => Checked::Verified(metadata),
             Outcome::Mismatch {
                 metadata,
