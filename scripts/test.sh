@@ -18,6 +18,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+echo "== cargo clippy -p caib (alone, as \`cargo install --path caib\` builds it: the reconciler without its \`controller\` feature)"
+cargo clippy -p caib --all-targets -- -D warnings
 echo "== cargo build (the end-to-end suites spawn the real binaries)"
 cargo build --workspace --bins --all-features
 echo "== cargo test"
