@@ -24,7 +24,7 @@ use crate::error::{CaibError, Result, exit};
 
 /// The revision the plan names: a checkout has no commit to approve deletions for (the
 /// sync's local mode uses the same marker).
-const REVISION: &str = catalog_reconciler::sync::local::REVISION;
+const REVISION: &str = catalog_reconciler::sync::plan::WORKING_TREE;
 
 pub fn run(global: &Global, _args: &DiffArgs) -> Result<()> {
     // A remote URL: the cached clone the Git commands use, read at the tip of its branch.

@@ -22,13 +22,11 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::apply::{apply_all, prune_all};
 use super::live::LiveImage;
 use super::metrics::Metrics;
-use super::plan::{PlanInput, plan};
+use super::plan::{PlanInput, WORKING_TREE, plan};
 use crate::Context;
 
 /// Label value of objects applied in local mode.
 pub const SOURCE: &str = "local";
-/// Revision annotation value in local mode (there is no commit).
-pub const REVISION: &str = "local-working-tree";
 /// Quiet time after the last file event before syncing (editors write in several steps).
 const DEBOUNCE: Duration = Duration::from_millis(75);
 
@@ -132,7 +130,7 @@ pub async fn sync_once(
         source: SOURCE,
         source_namespace: namespace,
         namespace,
-        revision: REVISION,
+        revision: WORKING_TREE,
         desired: &report.entries,
         broken_paths: &broken,
         contested: &contested,

@@ -23,6 +23,7 @@ pub mod error;
 mod intern;
 pub(crate) mod isolation;
 pub mod live;
+#[cfg(feature = "controller")]
 pub mod local;
 mod memo;
 pub(crate) mod memory;

@@ -14,6 +14,10 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::approval::{Approval, approval, how_to_approve, refusal_note};
 use super::live::LiveImage;
 
+/// The revision planned for entries read from a working tree, which has no commit: the sync's
+/// local mode (`--local-source`) and `caib catalog diff` (no commit to approve deletions for).
+pub const WORKING_TREE: &str = "local-working-tree";
+
 /// What the plan needs to know about the source.
 #[derive(Clone, Debug)]
 pub struct PlanInput<'a> {
