@@ -40,9 +40,3 @@ pub struct Context {
     /// Fires on SIGTERM/SIGINT; controllers finish their current write and return.
     pub shutdown: CancellationToken,
 }
-
-/// Limits the allocator's arenas (see `sync::memory`): call before the runtime starts, so
-/// no worker thread gets an arena of its own.
-pub fn limit_arenas() {
-    sync::memory::limit_arenas();
-}

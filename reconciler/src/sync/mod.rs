@@ -26,7 +26,6 @@ pub mod live;
 #[cfg(feature = "controller")]
 pub mod local;
 mod memo;
-pub(crate) mod memory;
 pub mod metrics;
 mod outcome;
 pub mod plan;
@@ -128,7 +127,6 @@ impl Controller {
     }
 
     pub fn new(metrics: Metrics, cache_dir: PathBuf) -> Controller {
-        memory::limit_arenas();
         let (tx, rx) = mpsc::unbounded_channel();
         let (sources, sources_writer) = reflector::store();
         Controller {
@@ -338,7 +336,6 @@ async fn schedule(
                     if requeue == Requeue::Forget {
                         shared.forget(&key);
                     }
-                    memory::release_free_pages();
                 }
                 (key, requeue)
             });
