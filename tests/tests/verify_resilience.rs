@@ -200,24 +200,7 @@ async fn retry_after_is_honoured() {
 
 #[tokio::test]
 async fn circuit_breaker_stops_hammering_a_failing_registry() {
-    let (registry, _) = registry_with("os/app:v1", "amd64").await;
-    let proxy = CountingProxy::start(&registry).await;
-    proxy.fail_with(503, None);
-    let mut env = Env::start().await;
-    env.spawn_reconciler(&[
-        "--insecure-registry",
-        &proxy.host(),
-        "--registry-concurrency",
-        "1",
-    ]);
-    for i in 0..8 {
-        env.create_image(
-            &format!("app-{i}"),
-            &format!("{}/os/app:v1", proxy.host()),
-            json!({}),
-        )
-        .await;
-    }
+    let (_registry, proxy, env) = failing_registry_with_images(8).await;
     let host = proxy.host();
     eventually(WAIT, "breaker open", || async {
         let metrics = env.metrics(0).await;
@@ -267,24 +250,7 @@ async fn circuit_breaker_stops_hammering_a_failing_registry() {
 #[tokio::test]
 async fn retries_refused_by_an_open_breaker_write_nothing() {
     const IMAGES: usize = 16;
-    let (registry, _) = registry_with("os/app:v1", "amd64").await;
-    let proxy = CountingProxy::start(&registry).await;
-    proxy.fail_with(503, None);
-    let mut env = Env::start().await;
-    env.spawn_reconciler(&[
-        "--insecure-registry",
-        &proxy.host(),
-        "--registry-concurrency",
-        "1",
-    ]);
-    for i in 0..IMAGES {
-        env.create_image(
-            &format!("app-{i}"),
-            &format!("{}/os/app:v1", proxy.host()),
-            json!({}),
-        )
-        .await;
-    }
+    let (_registry, proxy, env) = failing_registry_with_images(IMAGES).await;
     for i in 0..IMAGES {
         env.wait_phase(&format!("app-{i}"), Phase::Unavailable)
             .await;
@@ -314,4 +280,30 @@ async fn retries_refused_by_an_open_breaker_write_nothing() {
     for i in 0..IMAGES {
         env.wait_phase(&format!("app-{i}"), Phase::Available).await;
     }
+}
+
+/// A registry behind a proxy answering 503, a reconciler allowed one request at a time to
+/// it, and `count` images `app-N` on it.
+async fn failing_registry_with_images(
+    count: usize,
+) -> (catalog_e2e::registry::Registry, CountingProxy, Env) {
+    let (registry, _) = registry_with("os/app:v1", "amd64").await;
+    let proxy = CountingProxy::start(&registry).await;
+    proxy.fail_with(503, None);
+    let mut env = Env::start().await;
+    env.spawn_reconciler(&[
+        "--insecure-registry",
+        &proxy.host(),
+        "--registry-concurrency",
+        "1",
+    ]);
+    for i in 0..count {
+        env.create_image(
+            &format!("app-{i}"),
+            &format!("{}/os/app:v1", proxy.host()),
+            json!({}),
+        )
+        .await;
+    }
+    (registry, proxy, env)
 }
