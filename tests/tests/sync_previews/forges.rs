@@ -2,7 +2,6 @@
 
 use catalog_e2e::forge::Provider;
 use catalog_e2e::git::Change;
-use catalog_e2e::process::eventually;
 use serde_json::json;
 
 use super::sync_common::*;
@@ -11,13 +10,7 @@ use super::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn gitlab_merge_requests_are_previewed_from_their_merge_request_ref_on_a_webhook() {
     let s = Setup::start(Provider::Gitlab).await;
-    s.env.create_secret("hook", &[("token", "h00k")]).await;
-    s.env
-        .patch_source(
-            "dev",
-            json!({"spec": {"webhook": {"secretRef": {"name": "hook"}}}}),
-        )
-        .await;
+    s.enable_webhook("h00k").await;
     let (n, sha) = s.push(
         None,
         "feature",
@@ -26,20 +19,16 @@ async fn gitlab_merge_requests_are_previewed_from_their_merge_request_ref_on_a_w
             entry("feature", &s.image, "amd64", None),
         )],
     );
-    let hook = s.env.webhook_url("dev");
-    let client = reqwest::Client::new();
-    let delivered = eventually(WAIT, "the merge request webhook to be accepted", || async {
-        let response = client
-            .post(&hook)
-            .header("X-Gitlab-Event", "Merge Request Hook")
-            .header("X-Gitlab-Token", "h00k")
-            .body(r#"{"object_kind":"merge_request"}"#)
-            .send()
-            .await
-            .ok()?;
-        (response.status().as_u16() == 202).then_some(())
-    });
-    delivered.await;
+    let headers = [
+        ("X-Gitlab-Event", "Merge Request Hook"),
+        ("X-Gitlab-Token", "h00k"),
+    ];
+    s.deliver(
+        "merge request",
+        &headers,
+        r#"{"object_kind":"merge_request"}"#,
+    )
+    .await;
     let status = s.status_of(&sha).await;
     assert_eq!(status.state, "success", "{status:?}");
     s.comment(n, "| feature | created |").await;
@@ -59,13 +48,7 @@ async fn gitlab_merge_requests_are_previewed_from_their_merge_request_ref_on_a_w
 #[tokio::test(flavor = "multi_thread")]
 async fn gitea_pull_requests_are_previewed_on_a_signed_pull_request_webhook() {
     let s = Setup::start(Provider::Gitea).await;
-    s.env.create_secret("hook", &[("token", "h00k")]).await;
-    s.env
-        .patch_source(
-            "dev",
-            json!({"spec": {"webhook": {"secretRef": {"name": "hook"}}}}),
-        )
-        .await;
+    s.enable_webhook("h00k").await;
     let (n, sha) = s.push(
         None,
         "feature",
@@ -76,20 +59,11 @@ async fn gitea_pull_requests_are_previewed_on_a_signed_pull_request_webhook() {
     );
     let body = r#"{"action":"opened","number":1}"#;
     let signature = hmac_hex("h00k", body.as_bytes());
-    let hook = s.env.webhook_url("dev");
-    let client = reqwest::Client::new();
-    eventually(WAIT, "the pull request webhook to be accepted", || async {
-        let response = client
-            .post(&hook)
-            .header("X-Gitea-Event", "pull_request")
-            .header("X-Gitea-Signature", &signature)
-            .body(body)
-            .send()
-            .await
-            .ok()?;
-        (response.status().as_u16() == 202).then_some(())
-    })
-    .await;
+    let headers = [
+        ("X-Gitea-Event", "pull_request"),
+        ("X-Gitea-Signature", signature.as_str()),
+    ];
+    s.deliver("pull request", &headers, body).await;
     let status = s.status_of(&sha).await;
     assert_eq!(status.state, "failure", "{status:?}");
     s.comment(n, "ArchitectureMismatch").await;

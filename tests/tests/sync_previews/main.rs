@@ -123,6 +123,37 @@ impl Setup {
         (number, sha)
     }
 
+    /// Gives the source a webhook whose token is `token`.
+    async fn enable_webhook(&self, token: &str) {
+        self.env.create_secret("hook", &[("token", token)]).await;
+        self.env
+            .patch_source(
+                "dev",
+                json!({"spec": {"webhook": {"secretRef": {"name": "hook"}}}}),
+            )
+            .await;
+    }
+
+    /// Posts `body` with `headers` to the source's webhook until the receiver accepts it
+    /// (202): it answers 401 until the sync has read the new webhook Secret.
+    async fn deliver(&self, what: &str, headers: &[(&str, &str)], body: &'static str) {
+        let hook = self.env.webhook_url("dev");
+        let client = reqwest::Client::new();
+        eventually(
+            WAIT,
+            &format!("the {what} webhook to be accepted"),
+            || async {
+                let mut request = client.post(&hook).body(body);
+                for (name, value) in headers {
+                    request = request.header(*name, *value);
+                }
+                let response = request.send().await.ok()?;
+                (response.status().as_u16() == 202).then_some(())
+            },
+        )
+        .await;
+    }
+
     /// Asks for previews now, as the webhook receiver does on a pull-request event.
     async fn ask(&self) {
         let at = format!("{:.9}", jiff::Timestamp::now());
