@@ -73,11 +73,7 @@ async fn watch_and_verify(
     registry: RegistryClient,
 ) -> anyhow::Result<()> {
     let config = &ctx.config;
-    let timing = Timing {
-        backoff_min: config.verify_backoff_min,
-        backoff_max: config.verify_backoff_max.max(config.verify_backoff_min),
-        min_interval: config.min_verification_interval,
-    };
+    let timing = Timing::of(config);
     let (images, secrets): (Api<CatalogImage>, Api<PartialObjectMeta<Secret>>) =
         match &config.namespace {
             Some(ns) => (

@@ -50,10 +50,7 @@ impl OneShot {
         Ok(OneShot::with_guards(
             registry,
             config.registry_concurrency,
-            (
-                config.verify_backoff_min,
-                config.verify_backoff_max.max(config.verify_backoff_min),
-            ),
+            Timing::of(config),
             config.verify_timeout,
         ))
     }
@@ -61,15 +58,13 @@ impl OneShot {
     /// For one process verifying one image (`caib catalog verify --local`): one permit per
     /// host and the default backoff, so the breaker never opens before this verification.
     pub fn single(registry: RegistryClient, deadline: Duration) -> OneShot {
-        let timing = Timing::default();
-        let backoff = (timing.backoff_min, timing.backoff_max);
-        OneShot::with_guards(registry, 1, backoff, deadline)
+        OneShot::with_guards(registry, 1, Timing::default(), deadline)
     }
 
     fn with_guards(
         registry: RegistryClient,
         per_host: usize,
-        (backoff_min, backoff_max): (Duration, Duration),
+        timing: Timing,
         deadline: Duration,
     ) -> OneShot {
         // Breaker gauges of their own, never exported: the controller's per-host series must
@@ -77,7 +72,7 @@ impl OneShot {
         let detached = Metrics::register(&mut Registry::default());
         OneShot {
             registry,
-            guards: Guards::new(per_host, backoff_min, backoff_max, detached),
+            guards: Guards::new(per_host, timing.backoff_min, timing.backoff_max, detached),
             deadline,
         }
     }

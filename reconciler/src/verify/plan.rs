@@ -22,6 +22,18 @@ pub struct Timing {
     pub min_interval: Duration,
 }
 
+impl Timing {
+    /// From `--verify-backoff-min`, `--verify-backoff-max` (never below the minimum) and
+    /// `--min-verification-interval`.
+    pub fn of(config: &crate::Config) -> Timing {
+        Timing {
+            backoff_min: config.verify_backoff_min,
+            backoff_max: config.verify_backoff_max.max(config.verify_backoff_min),
+            min_interval: config.min_verification_interval,
+        }
+    }
+}
+
 impl Default for Timing {
     fn default() -> Self {
         Timing {
