@@ -321,18 +321,20 @@ impl FakeForge {
     }
 
     fn set_state(&self, provider: Provider, repo: &str, number: u64, state: PrState) -> bool {
-        let mut guard = self.lock();
-        match guard
-            .pulls
-            .iter_mut()
-            .find(|p| p.provider == provider && p.repo == repo && p.number == number)
-        {
-            Some(pr) => {
-                pr.state = state;
-                true
-            }
-            None => false,
-        }
+        self.with_pull(provider, repo, number, |pr| pr.state = state)
+    }
+
+    /// Runs `change` on one pull request; false when it does not exist.
+    fn with_pull(
+        &self,
+        provider: Provider,
+        repo: &str,
+        number: u64,
+        change: impl FnOnce(&mut PullRequest),
+    ) -> bool {
+        routes::pull_mut(&mut self.lock(), provider, repo, number)
+            .map(change)
+            .is_some()
     }
 
     /// Opens a pull request from `head` into `base` whose head commit is `sha` (what pushing a
@@ -366,18 +368,7 @@ impl FakeForge {
 
     /// Moves a pull request's head to `sha` (a push to its branch). False when it does not exist.
     pub fn set_head(&self, provider: Provider, repo: &str, number: u64, sha: &str) -> bool {
-        let mut guard = self.lock();
-        match guard
-            .pulls
-            .iter_mut()
-            .find(|p| p.provider == provider && p.repo == repo && p.number == number)
-        {
-            Some(pr) => {
-                pr.head_sha = sha.to_owned();
-                true
-            }
-            None => false,
-        }
+        self.with_pull(provider, repo, number, |pr| pr.head_sha = sha.to_owned())
     }
 
     /// The comments of a pull request, in order (empty when it does not exist).
@@ -401,11 +392,7 @@ impl FakeForge {
         let mut guard = self.lock();
         guard.comment_ids += 1;
         let id = guard.comment_ids;
-        if let Some(pr) = guard
-            .pulls
-            .iter_mut()
-            .find(|p| p.provider == provider && p.repo == repo && p.number == number)
-        {
+        if let Some(pr) = routes::pull_mut(&mut guard, provider, repo, number) {
             pr.comments.push(Comment {
                 id,
                 body: body.to_owned(),

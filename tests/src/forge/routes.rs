@@ -378,11 +378,20 @@ pub(super) fn find_pull_mut<'a>(
     repo: &str,
     n: &str,
 ) -> Option<&'a mut PullRequest> {
-    let n: u64 = n.parse().ok()?;
+    pull_mut(state, provider, repo, n.parse().ok()?)
+}
+
+/// Pull request `number` of `repo` on `provider`.
+pub(super) fn pull_mut<'a>(
+    state: &'a mut State,
+    provider: Provider,
+    repo: &str,
+    number: u64,
+) -> Option<&'a mut PullRequest> {
     state
         .pulls
         .iter_mut()
-        .find(|p| p.provider == provider && p.repo == repo && p.number == n)
+        .find(|p| p.provider == provider && p.repo == repo && p.number == number)
 }
 
 fn parse_query(query: Option<&str>) -> BTreeMap<String, String> {
