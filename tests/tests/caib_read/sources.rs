@@ -215,8 +215,9 @@ async fn diff_compares_the_repository_with_the_cluster() {
         .await
         .unwrap();
     let owned = json!({"automotive.sdv.cloud.redhat.com/source-namespace": "default"});
-    let put_owned = |name: &'static str, spec: Value| {
-        let (client, owned) = (client.clone(), owned.clone());
+    // Owned as the sync leaves its objects: the spec-derived labels and the source's label.
+    let put_owned = |name: &'static str, spec: Value, annotations: Value, status: Option<Value>| {
+        let client = client.clone();
         async move {
             let mut labels = catalog_api::labels::spec_labels(
                 &serde_json::from_value::<CatalogImageSpec>(spec.clone()).unwrap(),
@@ -231,8 +232,8 @@ async fn diff_compares_the_repository_with_the_cluster() {
                 name,
                 spec,
                 Some(json!(labels)),
-                owned,
-                None,
+                annotations,
+                status,
             )
             .await;
         }
@@ -241,27 +242,12 @@ async fn diff_compares_the_repository_with_the_cluster() {
     same["registryUrl"] = json!("quay.io/org/same:v1");
     let mut annotations = owned.clone();
     annotations["automotive.sdv.cloud.redhat.com/source-revision"] = json!(REVISION);
-    let mut labels = catalog_api::labels::spec_labels(
-        &serde_json::from_value::<CatalogImageSpec>(same.clone()).unwrap(),
-    );
-    labels.insert(
-        "automotive.sdv.cloud.redhat.com/catalog-source".into(),
-        "dev".into(),
-    );
-    put(
-        &client,
-        "default",
-        "same",
-        same,
-        Some(json!(labels)),
-        annotations,
-        Some(json!({"phase": "Available"})),
-    )
-    .await;
+    let available = Some(json!({"phase": "Available"}));
+    put_owned("same", same, annotations, available).await;
     let mut changed = live("v1");
     changed["registryUrl"] = json!("quay.io/org/changed:v1");
-    put_owned("changed", changed).await;
-    put_owned("removed", live("v1")).await;
+    put_owned("changed", changed, owned.clone(), None).await;
+    put_owned("removed", live("v1"), owned.clone(), None).await;
     put_synced(&client, "default", "by-hand", live("v1")).await;
 
     let repo_arg = repo.to_str().unwrap();
