@@ -73,12 +73,7 @@ async fn initial_sync_creates_every_entry_with_source_label_and_annotations() {
             .then_some(())
     })
     .await;
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", env.http_port))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = env.metrics().await;
     for needle in [
         "catalog_sync_api_writes_total{verb=\"apply\"} 3",
         "catalog_sync_entries_total{source=\"dev\",outcome=\"created\"} 3",

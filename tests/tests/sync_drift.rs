@@ -35,9 +35,9 @@ async fn reverts(env: &Env) -> Vec<Event> {
 
 /// The value of `catalog_sync_drift_reverted_total{source="dev"}` (0 when not exported yet).
 async fn reverted_total(env: &Env) -> u64 {
-    let url = format!("http://127.0.0.1:{}/metrics", env.http_port);
-    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
-    text.lines()
+    env.metrics()
+        .await
+        .lines()
         .find_map(|l| l.strip_prefix("catalog_sync_drift_reverted_total{source=\"dev\"} "))
         .map_or(0, |v| v.trim().parse().unwrap())
 }

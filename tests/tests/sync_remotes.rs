@@ -33,12 +33,7 @@ async fn unreachable_git_daemon_is_fetch_failed_with_nothing_lost_then_recovers(
     let source = env.wait_ready_reason("dev", "FetchFailed").await;
     let message = ready(&source).unwrap().2;
     assert!(message.contains(&daemon.url(&repo)), "{message}");
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", env.http_port))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = env.metrics().await;
     let counted = "catalog_sync_failures_total{source=\"dev\",reason=\"FetchFailed\"}";
     assert!(
         metrics.contains(counted),

@@ -106,6 +106,12 @@ impl Env {
         std::fs::read_to_string(self.tmp.path().join("reconciler.log")).unwrap_or_default()
     }
 
+    /// The reconciler's `/metrics` text (it must be serving).
+    pub async fn metrics(&self) -> String {
+        let url = format!("http://127.0.0.1:{}/metrics", self.http_port);
+        reqwest::get(&url).await.unwrap().text().await.unwrap()
+    }
+
     pub fn webhook_url(&self, name: &str) -> String {
         format!("http://127.0.0.1:{}/hook/{NS}/{name}", self.http_port)
     }
