@@ -68,12 +68,6 @@ impl DeclaredImage {
     }
 }
 
-impl From<CatalogImage> for DeclaredImage {
-    fn from(image: CatalogImage) -> Self {
-        DeclaredImage::of(image)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ fn entry(image: CatalogImage, path: &str) -> Entry {
     Entry {
         path: path.into(),
         line: 3,
-        image: image.into(),
+        image: catalog_api::declared::DeclaredImage::of(image),
     }
 }
 

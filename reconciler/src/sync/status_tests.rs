@@ -227,7 +227,7 @@ fn production_entries(n: usize) -> Vec<catalog_api::validate::Entry> {
             catalog_api::validate::Entry {
                 path: production_path(i),
                 line: 4,
-                image: image.into(),
+                image: catalog_api::declared::DeclaredImage::of(image),
             }
         })
         .collect()
