@@ -156,8 +156,7 @@ pub(super) async fn reconcile(
     };
     // Before anything else: an image of a saturated host gives its worker back at once.
     let Some(admission) = check::admit_host(&state.guards, view.registry_host.as_deref()) else {
-        let jitter = plan::jitter((facts.seed(), jiff::Timestamp::now().as_millisecond()));
-        return Ok(Action::requeue(guard::BUSY_RETRY.mul_f64(1.0 + jitter)));
+        return Ok(Action::requeue(spread(&facts, guard::BUSY_RETRY)));
     };
     if let Some(wait) = plan::deferred(cached_trigger, admission.open_for(), facts.status) {
         return Ok(defer(&state, &facts, wait));
@@ -189,8 +188,7 @@ pub(super) async fn reconcile(
 /// write, no Event. It is retried once the breaker lets requests through again, spread over
 /// up to twice that wait so that the images of one host do not all come back at once.
 fn defer(state: &Shared, facts: &Facts<'_>, wait: Duration) -> Action {
-    let jitter = plan::jitter((facts.seed(), jiff::Timestamp::now().as_millisecond()));
-    let delay = wait.max(guard::BUSY_RETRY).mul_f64(1.0 + jitter);
+    let delay = spread(facts, wait.max(guard::BUSY_RETRY));
     let until = Instant::now().checked_add(delay);
     {
         let mut memory = state.memory.locked();
@@ -200,6 +198,13 @@ fn defer(state: &Shared, facts: &Facts<'_>, wait: Duration) -> Action {
     }
     state.metrics.deferred.inc();
     Action::requeue(delay)
+}
+
+/// `base` to twice `base`, jittered per image and attempt: images turned away together
+/// (a busy host, an open breaker) do not all come back at once.
+fn spread(facts: &Facts<'_>, base: Duration) -> Duration {
+    let jitter = plan::jitter((facts.seed(), jiff::Timestamp::now().as_millisecond()));
+    base.mul_f64(1.0 + jitter)
 }
 
 /// One verification of `image`: check, status, events, metrics, log, memory.
