@@ -41,6 +41,19 @@ pub struct Fault {
     /// `Retry-After` seconds (sent with 429 and 503 answers).
     #[serde(default)]
     pub retry_after_seconds: Option<u32>,
+    /// Serve the request, then hold its answer this many milliseconds (a slow API server),
+    /// instead of failing it.
+    #[serde(default)]
+    pub answer_after_ms: Option<u64>,
+}
+
+/// What a matching [`Fault`] does to a request.
+#[derive(Debug)]
+pub enum Injected {
+    /// Answer with this error instead of serving the request.
+    Fail(ApiError),
+    /// Serve the request and hold the answer this long.
+    Hold(Duration),
 }
 
 fn one() -> u32 {
@@ -60,6 +73,7 @@ impl Fault {
             count: 1,
             status: 500,
             retry_after_seconds: None,
+            answer_after_ms: None,
         }
     }
 
@@ -94,6 +108,12 @@ impl Fault {
     /// Answer with this HTTP status (500, 503, 429, ...).
     pub fn status(mut self, code: u16) -> Self {
         self.status = code;
+        self
+    }
+
+    /// Serve the request but answer only after `delay`.
+    pub fn answer_after(mut self, delay: Duration) -> Self {
+        self.answer_after_ms = Some(delay.as_millis() as u64);
         self
     }
 
@@ -203,12 +223,15 @@ impl Hooks {
     }
 
     /// Consumes one use of the first fault matching this request, if any.
-    pub fn take_fault(&self, path: &str, verb: &str, resource: &str) -> Option<ApiError> {
+    pub fn take_fault(&self, path: &str, verb: &str, resource: &str) -> Option<Injected> {
         let mut faults = lock(&self.faults);
         let i = faults
             .iter()
             .position(|f| f.matches(path, verb, resource))?;
-        let err = faults[i].error();
+        let err = match faults[i].answer_after_ms {
+            Some(ms) => Injected::Hold(Duration::from_millis(ms)),
+            None => Injected::Fail(faults[i].error()),
+        };
         faults[i].count -= 1;
         if faults[i].count == 0 {
             faults.remove(i);
@@ -250,9 +273,9 @@ mod tests {
                 .retry_after(1),
         );
         assert!(h.take_fault("/apis/x", "get", "catalogimages").is_none());
-        let e = h
-            .take_fault("/apis/x", "patch", "catalogimages")
-            .expect("first");
+        let Some(Injected::Fail(e)) = h.take_fault("/apis/x", "patch", "catalogimages") else {
+            panic!("the first patch fails");
+        };
         assert_eq!(
             (e.code, e.reason, e.retry_after),
             (429, "TooManyRequests", Some(1))
@@ -262,9 +285,17 @@ mod tests {
         h.add_fault(Fault::path("/api/v1"));
         assert_eq!(
             h.take_fault("/api/v1/namespaces", "list", "namespaces")
-                .map(|e| e.code),
+                .map(|e| match e {
+                    Injected::Fail(e) => e.code,
+                    Injected::Hold(_) => 0,
+                }),
             Some(500)
         );
+        h.add_fault(Fault::resource("leases").answer_after(Duration::from_secs(2)));
+        assert!(matches!(
+            h.take_fault("/apis/x", "update", "leases"),
+            Some(Injected::Hold(d)) if d == Duration::from_secs(2)
+        ));
         let parsed: Fault =
             serde_json::from_str(r#"{"resource": "leases", "status": 503}"#).expect("json");
         assert_eq!(parsed, Fault::resource("leases").status(503));

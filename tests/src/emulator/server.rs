@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -21,7 +22,7 @@ use super::discovery;
 use super::error::{ApiError, ApiResult};
 use super::gate;
 use super::hook_routes;
-use super::hooks::Hooks;
+use super::hooks::{Hooks, Injected};
 use super::limits;
 use super::managed::Scope;
 use super::openapi;
@@ -116,11 +117,19 @@ async fn api(State(s): S, method: Method, uri: Uri, headers: HeaderMap, body: By
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    match handle(&s, &method, &uri, &headers, &body) {
+    let response = match handle(&s, &method, &uri, &headers, &body) {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    };
+    if let Some(HeldAnswer(delay)) = response.extensions().get().copied() {
+        tokio::time::sleep(delay).await;
     }
+    response
 }
+
+/// How long a [`Injected::Hold`] fault holds this answer.
+#[derive(Clone, Copy)]
+struct HeldAnswer(Duration);
 
 /// Discovery and OpenAPI documents (non-resource URLs).
 fn non_resource(s: &Shared, method: &Method, segs: &[&str], path: &str) -> ApiResult<Response> {
@@ -203,9 +212,11 @@ fn handle(
         return Err(ApiError::no_route(path));
     };
     let verb = verb.ok_or_else(ApiError::method_not_allowed)?;
-    if let Some(e) = s.hooks.take_fault(path, verb, &counted) {
-        return Err(e);
-    }
+    let held = match s.hooks.take_fault(path, verb, &counted) {
+        Some(Injected::Fail(e)) => return Err(e),
+        Some(Injected::Hold(delay)) => Some(HeldAnswer(delay)),
+        None => None,
+    };
     let scope = match t.sub.as_deref() {
         None => Scope::Main,
         Some("status") if def.status_subresource => Scope::Status,
@@ -218,7 +229,11 @@ fn handle(
         return Err(ApiError::no_route(path));
     }
     limits::check_body(verb, body)?;
-    dispatch(s, &def, &t, verb, scope, &q, headers, body)
+    let mut response = dispatch(s, &def, &t, verb, scope, &q, headers, body)?;
+    if let Some(held) = held {
+        response.extensions_mut().insert(held);
+    }
+    Ok(response)
 }
 
 fn write_opts(q: &HashMap<String, String>, headers: &HeaderMap) -> ApiResult<WriteOpts> {
