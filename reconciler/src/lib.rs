@@ -21,6 +21,7 @@ mod preview;
 #[cfg(feature = "controller")]
 mod process;
 pub mod sync;
+pub mod sync_writes;
 #[cfg(test)]
 mod test_support;
 pub mod verify;
@@ -39,4 +40,6 @@ pub struct Context {
     pub config: Config,
     /// Fires on SIGTERM/SIGINT; controllers finish their current write and return.
     pub shutdown: CancellationToken,
+    /// Whether a sync is writing: verifications wait for it ([`sync_writes`]).
+    pub sync_writes: sync_writes::SyncWrites,
 }

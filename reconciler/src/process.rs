@@ -70,6 +70,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         client,
         config: config.clone(),
         shutdown: shutdown.clone(),
+        sync_writes: Default::default(),
     });
     // With --leader-elect only the Lease holder runs controllers.
     let leadership = match config.leader_elect {

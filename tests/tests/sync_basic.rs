@@ -6,6 +6,7 @@ use catalog_e2e::suite::sync as sync_common;
 use std::time::Duration;
 
 use catalog_api::labels::{APPROVE_DELETIONS, ARCHITECTURE, CATALOG_SOURCE};
+use catalog_e2e::emulator::Fault;
 use catalog_e2e::git::{BareRepo, Change};
 use catalog_e2e::process::eventually;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -371,4 +372,68 @@ async fn invalid_entries_and_conflicts_list_the_first_100_beside_their_totals() 
     assert_eq!(status["summary"]["invalid"], 150);
     assert_eq!(status["summary"]["entries"], TEMPLATE_DEV.len());
     assert!(status.get("inventory").is_none(), "{status}");
+}
+
+/// A sync's writes go before verifications (`reconciler/src/sync_writes.rs`): while the API
+/// server holds one apply of the sync, the images it already created wait unverified; once
+/// the sync has reported, they are verified. Both controllers run, as shipped.
+#[tokio::test(flavor = "multi_thread")]
+async fn verifications_wait_until_the_sync_has_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    let dir = tree.join("environments/dev");
+    std::fs::create_dir_all(&dir).unwrap();
+    let names: Vec<String> = (0..20).map(|i| format!("image-{i:02}")).collect();
+    for name in &names {
+        // Nothing listens on port 1: each verification fails at once and writes a status.
+        let file = format!(
+            "apiVersion: automotive.sdv.cloud.redhat.com/v1alpha1\nkind: CatalogImage\nmetadata:\n  name: {name}\nspec:\n  registryUrl: 127.0.0.1:1/os/{name}:1\n"
+        );
+        std::fs::write(dir.join(format!("{name}.yaml")), file).unwrap();
+    }
+    let repo = BareRepo::seeded("catalog", &tree).unwrap();
+    let head = repo.head("main").unwrap();
+    let mut env = Env::start().await;
+    // The sync's first apply is answered 5 s late: the sync writes all that time.
+    env.emu.fail_next(
+        Fault::resource("catalogimages")
+            .verb("patch")
+            .answer_after(Duration::from_secs(5)),
+    );
+    env.spawn_both_controllers(&[]);
+    env.create_source("dev", &repo.file_url(), json!({})).await;
+    let mut created_while_writing = 0;
+    loop {
+        // Counted before the source is read: when the source does not show the revision
+        // yet, the sync was still writing when the count was taken.
+        let verified = env.emu.request_count("patch catalogimages/status");
+        let applied = env
+            .source("dev")
+            .await
+            .status
+            .and_then(|s| s.last_applied_revision);
+        if applied.as_deref() == Some(head.as_str()) {
+            break;
+        }
+        assert_eq!(verified, 0, "an image was verified while the sync wrote");
+        created_while_writing = created_while_writing.max(env.image_names().await.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        created_while_writing >= 19,
+        "the premise: the other images existed while one apply was held ({created_while_writing})"
+    );
+    for name in &names {
+        eventually(WAIT, "every image verified after the sync", || async {
+            env.image(name).await?.status?.phase
+        })
+        .await;
+    }
+    let metrics = env.metrics().await;
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("catalog_verifications_waited_for_sync_total ") && !l.ends_with(" 0")
+        ),
+        "{metrics}"
+    );
 }

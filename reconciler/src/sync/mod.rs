@@ -173,6 +173,7 @@ impl Controller {
             max_entries: ctx.config.max_entries_per_source,
             workers: Arc::new(tokio::sync::Semaphore::new(PARALLEL_SOURCES)),
             fetches: isolation::FetchSlots::new(ctx.config.fetch_concurrency),
+            writes: ctx.sync_writes.clone(),
         });
 
         let handle = self.handle.clone();
@@ -394,6 +395,8 @@ pub(crate) struct Shared {
     pub workers: Arc<tokio::sync::Semaphore>,
     /// `--fetch-concurrency` fetch slots and the fetches still running.
     pub fetches: isolation::FetchSlots,
+    /// Marks this process's syncs as writing, so that verifications wait for them.
+    pub writes: crate::sync_writes::SyncWrites,
 }
 
 impl Shared {

@@ -140,6 +140,7 @@ async fn watch_and_verify(
             identity,
         ),
         memory: Mutex::default(),
+        sync_writes: ctx.sync_writes.clone(),
     });
     let image_stream = watcher(images, watcher::Config::default())
         .default_backoff()

@@ -52,6 +52,8 @@ pub struct Metrics {
     pub verifications: Family<ResultLabels, Counter>,
     /// Scheduled retries an open circuit breaker deferred without a request or a write.
     pub deferred: Counter,
+    /// Verifications that waited for a sync's writes before they started.
+    pub waited_for_sync: Counter,
     pub duration: Histogram,
     pub registry_requests: Family<RequestLabels, Counter>,
     pub breaker_state: Family<HostLabels, Gauge>,
@@ -66,6 +68,7 @@ impl Metrics {
         let metrics = Metrics {
             verifications: Family::default(),
             deferred: Counter::default(),
+            waited_for_sync: Counter::default(),
             duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             registry_requests: Family::default(),
             breaker_state: Family::default(),
@@ -81,6 +84,11 @@ impl Metrics {
             "verifications_deferred",
             "Scheduled retries of failing CatalogImages deferred, without a request or a status write, while their registry's circuit breaker is open",
             metrics.deferred.clone(),
+        );
+        registry.register(
+            "verifications_waited_for_sync",
+            "Verifications that waited (at most 30s) for a sync's CatalogImage writes before they started",
+            metrics.waited_for_sync.clone(),
         );
         registry.register(
             "verification_duration_seconds",

@@ -96,6 +96,8 @@ struct Shared {
     metrics: Metrics,
     events: crate::events::EventPublisher,
     memory: Mutex<Memories>,
+    /// Whether a sync is writing: a verification waits for it ([`crate::sync_writes`]).
+    sync_writes: crate::sync_writes::SyncWrites,
 }
 
 /// Why a reconcile ended without its normal requeue.

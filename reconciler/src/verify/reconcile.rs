@@ -1,5 +1,5 @@
-//! One reconcile of one image: decide from the cached view whether it is due, take the host's
-//! pass, read the object, check it in its registry, write the status, publish the events and
+//! One reconcile of one image: decide from the cached view whether it is due, let a writing
+//! sync go first, take the host's pass, read the object, check it in its registry, write the status, publish the events and
 //! remember the schedule.
 
 use std::time::{Duration, Instant};
@@ -22,6 +22,7 @@ use super::{
     MEMORY_SWEEP_MIN, Memory, ReconcileError, Shared, WriteError, apply, guard, metrics, status,
 };
 use crate::panics::LockExt as _;
+use crate::sync_writes::MAX_WAIT;
 
 /// The resourceVersion of the Secret the image names, from the metadata cache: `None` when it
 /// names none or it does not exist.
@@ -154,6 +155,10 @@ pub(super) async fn reconcile(
         Due::Later(wait) => return Ok(Action::requeue(wait)),
         Due::Now(trigger) => trigger,
     };
+    // The syncs' writes go first; the object read below decides again after the wait.
+    if state.sync_writes.wait_quiet(MAX_WAIT).await {
+        state.metrics.waited_for_sync.inc();
+    }
     // Before anything else: an image of a saturated host gives its worker back at once.
     let Some(admission) = check::admit_host(&state.guards, view.registry_host.as_deref()) else {
         return Ok(Action::requeue(spread(&facts, guard::BUSY_RETRY)));

@@ -49,9 +49,18 @@ impl Env {
 
     /// Starts `catalog-reconciler` (sync controller only) with extra arguments.
     pub fn spawn_reconciler(&mut self, extra: &[&str]) {
+        self.spawn(Some("sync"), extra);
+    }
+
+    /// Starts `catalog-reconciler` with both controllers, as it ships.
+    pub fn spawn_both_controllers(&mut self, extra: &[&str]) {
+        self.spawn(None, extra);
+    }
+
+    fn spawn(&mut self, controllers: Option<&str>, extra: &[&str]) {
         self.stop_reconciler();
         let log = fixture::log_file(&self.tmp.path().join("reconciler.log"), true);
-        let mut cmd = fixture::reconciler_command(&self.kubeconfig(), self.http_port, Some("sync"));
+        let mut cmd = fixture::reconciler_command(&self.kubeconfig(), self.http_port, controllers);
         cmd.arg("--cache-dir")
             .arg(self.cache_dir())
             .args(extra)

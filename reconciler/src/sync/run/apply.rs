@@ -1,6 +1,7 @@
 //! The apply step: server-side apply of the planned objects ([`super::super::apply`]), each
 //! write remembered until the watch shows it. The commit status turns `pending` first when
-//! the revision changes anything. Failed writes become Ready=False `ApplyFailed` in the
+//! the revision changes anything, and the run counts as writing until its report is written
+//! (verifications wait for it: [`crate::sync_writes`]). Failed writes become Ready=False `ApplyFailed` in the
 //! report; the others stand (per-entry isolation).
 
 use futures::StreamExt;
@@ -31,6 +32,7 @@ pub(super) async fn apply(run: &mut SyncRun<'_>, mut planned: Planned) -> Done {
     let plan = &mut planned.plan;
     let revision = planned.desired.fetched.commit.as_str();
     if !plan.apply.is_empty() || !plan.prune.is_empty() {
+        run.writing = Some(run.shared.writes.writing());
         let syncing = "syncing".to_string();
         let pending = CommitState::Pending;
         report_commit(

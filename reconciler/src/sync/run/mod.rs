@@ -95,6 +95,9 @@ pub(super) struct SyncRun<'a> {
     pub started: Instant,
     /// The scheduler asked for a fetch (the interval came).
     pub fetch_requested: bool,
+    /// Held from the apply step to the end of the report when the run writes CatalogImages:
+    /// verifications wait for it ([`crate::sync_writes`]).
+    pub writing: Option<crate::sync_writes::Writing>,
 }
 
 impl<'a> SyncRun<'a> {
@@ -130,6 +133,7 @@ impl<'a> SyncRun<'a> {
             found,
             started: Instant::now(),
             fetch_requested,
+            writing: None,
         }
     }
 
