@@ -75,7 +75,12 @@ impl EntryCache {
             .filter(|file| !reused.contains(file.path.as_str()))
             .collect();
         self.parsed_last = changed.len();
-        let mut parsed = parse_all(repo, &changed, rules).into_iter();
+        let mut parsed = Parsing {
+            repo,
+            rules,
+            files: changed.chunks(PARSE_CHUNK),
+            ready: Vec::new().into_iter(),
+        };
         for file in &listing {
             let key = (file.path.clone(), file.blob);
             let (count, file_diagnostics) = if reused.contains(file.path.as_str()) {
@@ -132,8 +137,32 @@ const PARSE_THREADS: usize = 4;
 /// Fewer changed files than this are parsed on the calling thread.
 const PARALLEL_MIN: usize = 512;
 
+/// Changed files parsed together; only one chunk's results wait to be moved into the entries.
+const PARSE_CHUNK: usize = 4096;
+
 /// One file's entries and diagnostics.
 type Parsed = (Vec<Entry>, Vec<Diagnostic>);
+
+/// The changed files' results in their order, parsed [`PARSE_CHUNK`] files at a time.
+struct Parsing<'a> {
+    repo: &'a Repository,
+    rules: &'a Rules,
+    files: std::slice::Chunks<'a, &'a FileBlob>,
+    ready: std::vec::IntoIter<Parsed>,
+}
+
+impl Iterator for Parsing<'_> {
+    type Item = Parsed;
+
+    fn next(&mut self) -> Option<Parsed> {
+        loop {
+            if let Some(parsed) = self.ready.next() {
+                return Some(parsed);
+            }
+            self.ready = parse_all(self.repo, self.files.next()?, self.rules).into_iter();
+        }
+    }
+}
 
 /// Parses `files` in their order, on up to [`PARSE_THREADS`] threads for a large change
 /// (a first sync of 100,000 files spends seconds here). Each thread opens its own handle on
@@ -295,13 +324,13 @@ mod tests {
     }
 
     #[test]
-    fn a_large_change_parsed_on_several_threads_matches_the_validator_in_order() {
+    fn a_large_change_parsed_in_chunks_on_several_threads_matches_the_validator_in_order() {
         let tmp = tempfile::tempdir().unwrap();
         let work = tmp.path();
         git(work, &["init", "-q", "-b", "main"]);
         let dir = work.join("env");
         std::fs::create_dir(&dir).unwrap();
-        let files = 3 * PARALLEL_MIN;
+        let files = PARSE_CHUNK + PARALLEL_MIN;
         for i in 0..files {
             std::fs::write(
                 dir.join(format!("e{i:04}.yaml")),
