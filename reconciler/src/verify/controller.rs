@@ -1,13 +1,11 @@
 //! The verification controller's wiring: the registry client, the watches (CatalogImages as
 //! [`ImageView`]s, Secret metadata), kube-runtime's Controller, and what ends a reconcile.
 
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use catalog_api::CatalogImage;
-use catalog_api::labels::VERIFY_REQUESTED_AT;
 use catalog_api::registry::{RegistryClient, RegistryOptions};
 use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::core::v1::Secret;
@@ -142,12 +140,13 @@ async fn watch_and_verify(
         memory: Mutex::default(),
         sync_writes: ctx.sync_writes.clone(),
     });
+    let cached = image_reader.clone();
     let image_stream = watcher(images, watcher::Config::default())
         .default_backoff()
-        .map_ok(view::event)
+        .map_ok(move |event| view::mark_triggers(&cached, view::event(event)))
         .reflect(image_writer)
         .applied_objects()
-        .predicate_filter(trigger_hash, kube::runtime::PredicateConfig::default());
+        .try_filter(|image| std::future::ready(image.triggers));
     let secret_triggers = futures::stream::unfold(trigger_rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
@@ -167,19 +166,6 @@ async fn watch_and_verify(
     sweep_task.abort();
     tracing::info!("verification controller stopped");
     Ok(())
-}
-
-/// What may start a verification: generation (spec), the verify request annotation, and the
-/// object's identity. Status, labels and other annotations are deliberately not included.
-fn trigger_hash(image: &ImageView) -> Option<u64> {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    image.metadata.uid.hash(&mut hasher);
-    image.metadata.generation.hash(&mut hasher);
-    image
-        .annotations()
-        .get(VERIFY_REQUESTED_AT)
-        .hash(&mut hasher);
-    Some(hasher.finish())
 }
 
 /// Images whose authSecretRef names this Secret (always a Secret of the image's namespace).
