@@ -87,7 +87,7 @@ impl<'a> Facts<'a> {
         Facts {
             namespace: meta.namespace.as_deref().unwrap_or_default(),
             name: meta.name.as_deref().unwrap_or_default(),
-            uid: meta.uid.as_deref(),
+            uid: view.uid.as_deref(),
             generation: meta.generation,
             secret: view.secret.as_deref(),
             interval: &view.interval,

@@ -22,9 +22,13 @@ use serde::{Deserialize, Serialize};
 /// The cached part of a CatalogImage (see the module doc).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct ImageView {
-    /// Name, namespace, uid, resourceVersion, generation, deletionTimestamp and, of the
-    /// annotations, only verify-requested-at.
+    /// Name, namespace, generation, deletionTimestamp and, of the annotations, only
+    /// verify-requested-at: neither uid nor resourceVersion, which kube-runtime would copy.
     pub metadata: ObjectMeta,
+    /// The object's uid. Kept beside `metadata`, not in it: kube-runtime copies a uid found in
+    /// `metadata` into every reference it makes to the view (its cache's key, each scheduled
+    /// verification), 48 bytes each time.
+    pub uid: Option<Box<str>>,
     /// `host[:port]` of `spec.registryUrl`; `None` when it does not parse.
     pub registry_host: Option<Box<str>>,
     /// `spec.authSecretRef.name`.
@@ -61,13 +65,12 @@ impl ImageView {
             metadata: ObjectMeta {
                 name: meta.name.clone(),
                 namespace: meta.namespace.clone(),
-                uid: meta.uid.clone(),
-                resource_version: meta.resource_version.clone(),
                 generation: meta.generation,
                 deletion_timestamp: meta.deletion_timestamp.clone(),
                 annotations: requested,
                 ..Default::default()
             },
+            uid: meta.uid.as_deref().map(Into::into),
             registry_host: ImageReference::parse(&spec.registry_url)
                 .ok()
                 .map(|r| r.registry().into()),
@@ -93,7 +96,7 @@ impl ImageView {
     fn trigger(&self) -> (Option<&str>, Option<i64>, Option<&str>) {
         let requested = self.metadata.annotations.as_ref();
         (
-            self.metadata.uid.as_deref(),
+            self.uid.as_deref(),
             self.metadata.generation,
             requested
                 .and_then(|a| a.get(VERIFY_REQUESTED_AT))
@@ -191,6 +194,8 @@ mod tests {
         );
         image.metadata.namespace = Some("dev".into());
         image.metadata.generation = Some(3);
+        image.metadata.uid = Some("3f0a7c2e-5b1d-4e8f-9a6c-2d4b8e1f0c93".into());
+        image.metadata.resource_version = Some("41".into());
         image.metadata.annotations = Some(
             [
                 (VERIFY_REQUESTED_AT.to_string(), "t1".to_string()),
@@ -208,6 +213,12 @@ mod tests {
         let view = ImageView::of(&image);
         assert_eq!(view.registry_host.as_deref(), Some("registry.example:5000"));
         assert_eq!(&*view.interval, "1h");
+        assert_eq!(view.uid.as_deref(), image.metadata.uid.as_deref());
+        assert_eq!(
+            (&view.metadata.uid, &view.metadata.resource_version),
+            (&None, &None),
+            "nothing for kube-runtime to copy into its references"
+        );
         assert_eq!(view.phase(), Phase::Available);
         assert_eq!(
             view.metadata.annotations.as_ref().map(|a| a.len()),
