@@ -397,3 +397,45 @@ async fn unreadable_registry_ca_stops_the_process_naming_the_flag() {
         "{logs}"
     );
 }
+
+/// A wait of 10 s or more is kept in the image's memory and fired by the verifier's timer
+/// sweep (`reconciler/src/verify/timers.rs`), not by kube-runtime's scheduler: an image with
+/// a 12 s interval is verified again, about 12 s (jitter 90-100%) after the last time.
+#[tokio::test]
+async fn a_long_interval_is_fired_from_the_images_memory() {
+    let (registry, _) = registry_with("os/slow-steady:v1", "amd64").await;
+    let proxy = CountingProxy::start(&registry).await;
+    let mut env = Env::start().await;
+    env.spawn_reconciler(&["--insecure-registry", &proxy.host()]);
+    env.create_image(
+        "slow-steady",
+        &format!("{}/os/slow-steady:v1", proxy.host()),
+        json!({"verificationInterval": "12s"}),
+    )
+    .await;
+    env.wait_phase("slow-steady", Phase::Available).await;
+    let available = std::time::Instant::now();
+    proxy.clear();
+    let verified = |text: &str| metric_sum(text, "catalog_verifications_total", &[]);
+    let before = verified(&env.metrics(0).await);
+    eventually(
+        Duration::from_secs(60),
+        "a periodic re-verification",
+        || async { (verified(&env.metrics(0).await) > before).then_some(()) },
+    )
+    .await;
+    assert!(
+        available.elapsed() >= Duration::from_secs(9),
+        "the premise: a wait over 10 s ({:?})",
+        available.elapsed()
+    );
+    let image = env.image("slow-steady").await;
+    let status = image.status.unwrap();
+    assert_eq!(status.phase, Some(Phase::Available));
+    let heads = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "HEAD")
+        .count();
+    assert_eq!(heads, 1, "one HEAD for the re-verification");
+}

@@ -19,7 +19,7 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 use super::plan::Timing;
 use super::reconcile::reconcile;
 use super::view::{self, ImageView};
-use super::{Metrics, ReconcileError, Shared, guard, hosts};
+use super::{Metrics, ReconcileError, Shared, guard, hosts, timers};
 use crate::Context;
 
 /// Runs until `ctx.shutdown` fires.
@@ -88,6 +88,7 @@ async fn watch_and_verify(
     // changed Secret, so fixing a Secret heals its images at once.
     let (trigger_tx, trigger_rx) = tokio::sync::mpsc::channel::<ObjectRef<ImageView>>(1024);
     let images_for_secrets = image_reader.clone();
+    let timer_triggers = trigger_tx.clone();
     let secret_task = tokio::spawn(async move {
         let stream = watcher(secrets, watcher::Config::default())
             .default_backoff()
@@ -147,6 +148,8 @@ async fn watch_and_verify(
         .reflect(image_writer)
         .applied_objects()
         .try_filter(|image| std::future::ready(image.triggers));
+    // Long waits between verifications are fired from the images' memory (`timers`).
+    let timer_task = tokio::spawn(timers::fire_forever(state.clone(), timer_triggers));
     let secret_triggers = futures::stream::unfold(trigger_rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
@@ -164,6 +167,7 @@ async fn watch_and_verify(
         .await;
     secret_task.abort();
     sweep_task.abort();
+    timer_task.abort();
     tracing::info!("verification controller stopped");
     Ok(())
 }

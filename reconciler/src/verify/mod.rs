@@ -33,6 +33,7 @@ pub(crate) mod oneshot;
 mod plan;
 mod reconcile;
 mod status;
+mod timers;
 mod view;
 
 use std::collections::HashMap;
@@ -61,6 +62,8 @@ struct Memory {
     scheduled: Option<Instant>,
     /// Not before this instant: the registry's Retry-After or an open breaker.
     registry_wait_until: Option<Instant>,
+    /// `scheduled` is a long wait that [`timers`] fires (not yet fired).
+    timer_armed: bool,
 }
 
 /// Below this many remembered images, deleted ones are not swept.

@@ -20,6 +20,7 @@ use super::plan::{self, Due, Observation, Trigger};
 use super::view::ImageView;
 use super::{
     MEMORY_SWEEP_MIN, Memory, ReconcileError, Shared, WriteError, apply, guard, metrics, status,
+    timers,
 };
 use crate::panics::LockExt as _;
 use crate::sync_writes::MAX_WAIT;
@@ -152,7 +153,7 @@ pub(super) async fn reconcile(
     let cached = view.status();
     let facts = Facts::of_view(&view, cached.as_ref());
     let cached_trigger = match due(&state, &facts) {
-        Due::Later(wait) => return Ok(Action::requeue(wait)),
+        Due::Later(wait) => return Ok(later(&state, &facts, wait)),
         Due::Now(trigger) => trigger,
     };
     // The syncs' writes go first; the object read below decides again after the wait.
@@ -180,7 +181,7 @@ pub(super) async fn reconcile(
     };
     let facts = Facts::of_image(&image);
     let trigger = match due(&state, &facts) {
-        Due::Later(wait) => return Ok(Action::requeue(wait)),
+        Due::Later(wait) => return Ok(later(&state, &facts, wait)),
         Due::Now(trigger) => trigger,
     };
     if let Some(wait) = plan::deferred(trigger, admission.open_for(), facts.status) {
@@ -194,15 +195,20 @@ pub(super) async fn reconcile(
 /// up to twice that wait so that the images of one host do not all come back at once.
 fn defer(state: &Shared, facts: &Facts<'_>, wait: Duration) -> Action {
     let delay = spread(facts, wait.max(guard::BUSY_RETRY));
-    let until = Instant::now().checked_add(delay);
-    {
+    let action = {
         let mut memory = state.memory.locked();
+        let action = timers::plan(&mut memory, facts.key(), delay);
         let entry = memory.entries.entry(facts.key()).or_default();
-        entry.scheduled = until;
-        entry.registry_wait_until = until;
-    }
+        entry.registry_wait_until = entry.scheduled;
+        action
+    };
     state.metrics.deferred.inc();
-    Action::requeue(delay)
+    action
+}
+
+/// An image not due for `wait`: planned in its memory ([`timers`]).
+fn later(state: &Shared, facts: &Facts<'_>, wait: Duration) -> Action {
+    timers::plan(&mut state.memory.locked(), facts.key(), wait)
 }
 
 /// `base` to twice `base`, jittered per image and attempt: images turned away together
@@ -258,9 +264,10 @@ async fn verify(
             secret_version: Some(secret_version),
             scheduled: Instant::now().checked_add(transition.requeue),
             registry_wait_until,
+            timer_armed: timers::armed(transition.requeue),
         },
     );
-    Ok(Action::requeue(transition.requeue))
+    Ok(timers::after(transition.requeue))
 }
 
 /// Metrics and the log line of one verification.
