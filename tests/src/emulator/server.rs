@@ -265,13 +265,13 @@ fn dispatch(
     let include = Include::parse(q.get("includeObject").map(String::as_str));
     let ns = t.namespace.as_deref();
     let name = t.name.as_deref().unwrap_or_default();
-    let written = |w: Written| json_response(w.code, &w.body, &w.warnings);
+    let written = |w: Written| bytes_response(w.code, w.to_json(def), &w.warnings);
     match verb {
         "get" => {
             let obj = read::get(&s.lock_store(), def, ns, name)?;
-            Ok(json_response(
+            Ok(bytes_response(
                 200,
-                &read::render_object(def, &obj, output, include),
+                read::render_object(def, &obj, output, include),
                 &[],
             ))
         }
@@ -352,10 +352,11 @@ fn dispatch(
                     .unwrap_or_default();
                 let ons = o.pointer("/metadata/namespace").and_then(Value::as_str);
                 let w = delete::delete(&mut st, def, ons, n, options.as_ref(), dry_run)?;
-                items.push(if w.body["kind"] == "Status" {
+                let v = w.into_value(def);
+                items.push(if v["kind"] == "Status" {
                     write::present(def, o)
                 } else {
-                    w.body
+                    v
                 });
             }
             let list = json!({"apiVersion": def.api_version(), "kind": def.list_kind,

@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, VecDeque, btree_map};
 use std::iter::Peekable;
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -41,10 +41,20 @@ pub struct Change {
     pub prev: Option<Arc<Value>>,
 }
 
+/// A change as broadcast to open watches.
+#[derive(Debug)]
+pub struct Sent {
+    pub change: Arc<Change>,
+    /// The object's JSON in one apiVersion, built by the first watcher that sends it and
+    /// reused by the others. Held here rather than on the [`Change`], so it lives as long as
+    /// the broadcast buffer holds the change, not as long as the history does.
+    pub json: OnceLock<(String, Vec<u8>)>,
+}
+
 /// What open watches receive.
 #[derive(Clone, Debug)]
 pub enum Msg {
-    Change(Arc<Change>),
+    Change(Arc<Sent>),
     /// Periodic: every change up to this rv has been broadcast (source of BOOKMARKs).
     Tick(u64),
 }
@@ -154,7 +164,11 @@ impl Store {
                 self.compacted_rv = old.rv;
             }
         }
-        let _ = self.tx.send(Msg::Change(change));
+        let sent = Sent {
+            change,
+            json: OnceLock::new(),
+        };
+        let _ = self.tx.send(Msg::Change(Arc::new(sent)));
         obj
     }
 
