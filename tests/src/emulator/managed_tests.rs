@@ -59,6 +59,31 @@ fn fieldsv1_round_trip() {
 }
 
 #[test]
+fn fieldsv1_marks_members_that_have_members_below() {
+    let f = |k: &str| Pe::Field(k.into());
+    let key = Pe::Key(r#"{"name":"x"}"#.into());
+    let set: FieldSet = [
+        vec![],
+        vec![f("a")],
+        vec![f("a"), f("b")],
+        vec![f("a"), key.clone(), f("c")],
+        vec![f("a"), key, Pe::Index(0)],
+        vec![Pe::Index(3)],
+        vec![Pe::Value("\"v\"".into())],
+        vec![f("z"), f("y"), f("x")],
+    ]
+    .into_iter()
+    .collect();
+    let enc = encode(&set);
+    assert_eq!(
+        enc,
+        json!({".": {}, "f:a": {".": {}, "f:b": {}, "k:{\"name\":\"x\"}": {"f:c": {}, "i:0": {}}},
+            "i:3": {}, "v:\"v\"": {}, "f:z": {"f:y": {"f:x": {}}}})
+    );
+    assert_eq!(decode(&enc), set);
+}
+
+#[test]
 fn conflicts_force_and_sharing() {
     let s = schema();
     let t = main_scope(&s);
