@@ -27,7 +27,7 @@ use super::managed::Scope;
 use super::openapi;
 use super::patch::{self, PatchKind};
 use super::proto;
-use super::rbac::Attributes;
+use super::rbac::{self, Attributes};
 use super::read::{self, Filter};
 use super::request::{self, Target, parse_target};
 use super::resources::ResourceDef;
@@ -41,6 +41,8 @@ use super::write::{self, Validation, WriteOpts, Written};
 pub struct Shared {
     store: Mutex<Store>,
     pub hooks: Hooks,
+    /// What users are granted, read from the store's RBAC objects when they change.
+    pub rbac: rbac::Cache,
     /// The tokens this emulator accepts.
     pub authn: Authn,
     pub addr: SocketAddr,
@@ -56,6 +58,7 @@ impl Shared {
         Shared {
             store: Mutex::new(store),
             hooks: Hooks::default(),
+            rbac: rbac::Cache::default(),
             authn: Authn::new(token, forbidden_token),
             addr,
         }
