@@ -45,7 +45,8 @@ pub struct Served<'a> {
 impl Served<'_> {
     /// The serialised object (JSON bytes).
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1024);
+        // Most objects fit: no regrowing (and copying) while writing.
+        let mut out = Vec::with_capacity(4096);
         if serde_json::to_writer(&mut out, self).is_err() {
             out = b"null".to_vec();
         }
