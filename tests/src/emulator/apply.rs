@@ -73,7 +73,7 @@ pub(super) fn apply(
         )
     };
     // The applied configuration merged over `base` (a fresh object or the live one).
-    let merge = |base: &Value, entries: &mut Vec<_>| {
+    let merge = |base: Value, entries: &mut Vec<_>| {
         managed::apply(
             base,
             &applied,
@@ -96,7 +96,7 @@ pub(super) fn apply(
                 base["metadata"]["namespace"] = json!(ns);
             }
             let mut entries = Vec::new();
-            let merged = merge(&base, &mut entries)?;
+            let merged = merge(base, &mut entries)?;
             let mut obj = merged;
             let m = meta_mut(&mut obj)?;
             m.insert("uid".into(), json!(meta::new_uid()));
@@ -117,7 +117,7 @@ pub(super) fn apply(
             check_rv(def, name, &old, &applied, false)?;
             let live = present(def, &old);
             let mut entries = managed::read_entries(&old);
-            let merged = merge(&live, &mut entries)?;
+            let merged = merge(live, &mut entries)?;
             finish(
                 st,
                 def,

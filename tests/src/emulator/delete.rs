@@ -10,7 +10,7 @@ use super::meta;
 use super::namespaces;
 use super::resources::{Flavor, ResourceDef};
 use super::store::{Store, obj_key};
-use super::write::{Written, meta_mut, meta_str, ok, present, strings};
+use super::write::{Written, meta_mut, meta_str, ok, served, strings};
 
 /// DELETE of one object: marks it for deletion while finalizers remain, removes it otherwise.
 pub fn delete(
@@ -57,7 +57,7 @@ pub fn delete(
     let finalizers = strings(old.pointer("/metadata/finalizers"));
     if !finalizers.is_empty() {
         if old.pointer("/metadata/deletionTimestamp").is_some() || dry_run {
-            return ok(200, present(def, &old), Vec::new());
+            return served(200, old, Vec::new());
         }
         let m = meta_mut(&mut obj)?;
         m.insert("deletionTimestamp".into(), json!(meta::now()));
@@ -67,7 +67,7 @@ pub fn delete(
             m.insert("generation".into(), json!(g + 1));
         }
         let stored = st.put(&def.storage, key, obj);
-        return ok(200, present(def, &stored), Vec::new());
+        return served(200, stored, Vec::new());
     }
     let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
         "details": {"name": name, "group": def.group, "kind": def.plural, "uid": meta_str(&old, "uid")}});

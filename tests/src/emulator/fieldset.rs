@@ -3,7 +3,7 @@
 //! `finalizers` as a set and `ownerReferences` keyed by uid), and their `FieldsV1` encoding
 //! (`f:spec: {f:registryUrl: {}}`, `k:{"name":"qemu"}`, `v:"x"`, `.` for list members).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
@@ -319,36 +319,33 @@ fn decode_pe(s: &str) -> Option<Pe> {
     }
 }
 
-#[derive(Default)]
-struct Node {
-    member: bool,
-    children: BTreeMap<String, Node>,
-}
-
-impl Node {
-    fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        if self.member && !self.children.is_empty() {
-            m.insert(".".into(), json!({}));
-        }
-        for (k, c) in &self.children {
-            m.insert(k.clone(), c.to_json());
-        }
-        Value::Object(m)
-    }
-}
-
-/// `FieldsV1` JSON of a field set.
+/// `FieldsV1` JSON of a field set. The set is sorted, so the paths below one element are
+/// consecutive: each element is encoded once, straight into its JSON map.
 pub fn encode(set: &FieldSet) -> Value {
-    let mut root = Node::default();
-    for p in set {
-        let mut n = &mut root;
-        for pe in p {
-            n = n.children.entry(encode_pe(pe)).or_default();
-        }
-        n.member = true;
+    let paths: Vec<&[Pe]> = set.iter().map(Vec::as_slice).collect();
+    encode_level(&paths, 0)
+}
+
+/// The JSON of the node that `paths` (all sharing their first `depth` elements) lead to: a
+/// child per element at `depth`, and `.` when the node itself is in the set besides them.
+fn encode_level(paths: &[&[Pe]], depth: usize) -> Value {
+    let mut m = Map::new();
+    let mut member = false;
+    let mut rest = paths;
+    while let Some(first) = rest.first() {
+        let Some(pe) = first.get(depth) else {
+            member = true;
+            rest = &rest[1..];
+            continue;
+        };
+        let n = rest.iter().take_while(|p| p.get(depth) == Some(pe)).count();
+        m.insert(encode_pe(pe), encode_level(&rest[..n], depth + 1));
+        rest = &rest[n..];
     }
-    root.to_json()
+    if member && !m.is_empty() {
+        m.insert(".".into(), json!({}));
+    }
+    Value::Object(m)
 }
 
 fn decode_into(v: &Value, prefix: &Path, out: &mut FieldSet) {

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::authn::{UserInfo, service_account_uid};
 use super::error::{ApiError, ApiResult, qualified};
-use super::rbac::{self, Attributes};
+use super::rbac::Attributes;
 use super::server::Shared;
 
 /// Who is asking: the authenticated user, or whom they impersonate.
@@ -112,7 +112,7 @@ pub fn authorize(s: &Shared, user: &UserInfo, a: &Attributes) -> ApiResult<()> {
     if user.groups.iter().any(|g| g == "system:masters") {
         return Ok(()); // before taking the store lock: the admin path stays as fast as before
     }
-    let d = rbac::authorize(&s.lock_store(), user, a);
+    let d = s.rbac.authorize(&s.lock_store(), user, a);
     if d.allowed {
         Ok(())
     } else {

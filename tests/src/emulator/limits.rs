@@ -33,9 +33,25 @@ pub fn check_body(verb: &str, body: &[u8]) -> ApiResult<()> {
     Ok(())
 }
 
+/// Counts the bytes written to it (the size of a serialisation, without keeping it).
+#[derive(Default)]
+struct Count(usize);
+
+impl std::io::Write for Count {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Refuses to store an object etcd would refuse.
 pub fn check_stored(obj: &Value) -> ApiResult<()> {
-    let size = serde_json::to_vec(obj).map_or(0, |b| b.len());
+    let mut count = Count::default();
+    let size = serde_json::to_writer(&mut count, obj).map_or(0, |()| count.0);
     if size > ETCD_MAX_REQUEST_BYTES {
         return Err(ApiError::unclassified("etcdserver: request is too large"));
     }

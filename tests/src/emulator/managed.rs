@@ -35,12 +35,13 @@ pub struct Conflict {
 }
 /// Reads `metadata.managedFields`.
 pub fn read_entries(obj: &Value) -> Vec<Entry> {
-    let Some(list) = obj
-        .pointer("/metadata/managedFields")
+    obj.pointer("/metadata/managedFields")
         .and_then(Value::as_array)
-    else {
-        return Vec::new();
-    };
+        .map_or_else(Vec::new, |list| entries_of(list))
+}
+
+/// The entries of a `managedFields` list.
+pub fn entries_of(list: &[Value]) -> Vec<Entry> {
     let s = |e: &Value, k: &str| {
         e.get(k)
             .and_then(Value::as_str)
@@ -229,12 +230,13 @@ fn merge_top(target: &mut Value, applied: &Value, t: &Tracking) {
     }
 }
 
-/// Server-side apply of `applied` (the manager's full intent) onto `live`. Returns the merged
-/// object and updates `entries`, or the conflicts when another manager owns a field with a
-/// different value and `force` is false.
+/// Server-side apply of `applied` (the manager's full intent) onto `live` (taken, not copied:
+/// callers pass a copy of the stored object already). Returns the merged object and updates
+/// `entries`, or the conflicts when another manager owns a field with a different value and
+/// `force` is false.
 #[allow(clippy::too_many_arguments)]
 pub fn apply(
-    live: &Value,
+    live: Value,
     applied: &Value,
     entries: &mut Vec<Entry>,
     manager: &str,
@@ -253,7 +255,7 @@ pub fn apply(
             if matches!(p.last(), Some(Pe::Key(_) | Pe::Value(_))) {
                 continue;
             }
-            if value_at(live, p) != value_at(applied, p) {
+            if value_at(&live, p) != value_at(applied, p) {
                 conflicts.push(Conflict {
                     manager: e.manager.clone(),
                     path: p.clone(),
@@ -268,7 +270,7 @@ pub fn apply(
     for e in entries.iter_mut().filter(|e| !is_self(e)) {
         e.set.retain(|p| !lost.contains(p));
     }
-    let mut merged = live.clone();
+    let mut merged = live;
     merge_top(&mut merged, applied, t);
     let prev = entries
         .iter()

@@ -59,13 +59,38 @@ fn fieldsv1_round_trip() {
 }
 
 #[test]
+fn fieldsv1_marks_members_that_have_members_below() {
+    let f = |k: &str| Pe::Field(k.into());
+    let key = Pe::Key(r#"{"name":"x"}"#.into());
+    let set: FieldSet = [
+        vec![],
+        vec![f("a")],
+        vec![f("a"), f("b")],
+        vec![f("a"), key.clone(), f("c")],
+        vec![f("a"), key, Pe::Index(0)],
+        vec![Pe::Index(3)],
+        vec![Pe::Value("\"v\"".into())],
+        vec![f("z"), f("y"), f("x")],
+    ]
+    .into_iter()
+    .collect();
+    let enc = encode(&set);
+    assert_eq!(
+        enc,
+        json!({".": {}, "f:a": {".": {}, "f:b": {}, "k:{\"name\":\"x\"}": {"f:c": {}, "i:0": {}}},
+            "i:3": {}, "v:\"v\"": {}, "f:z": {"f:y": {"f:x": {}}}})
+    );
+    assert_eq!(decode(&enc), set);
+}
+
+#[test]
 fn conflicts_force_and_sharing() {
     let s = schema();
     let t = main_scope(&s);
     let mut entries = Vec::new();
     let a = obj(json!({"registryUrl": "one", "tags": ["x"]}));
     let live = apply(
-        &json!({"metadata": {"name": "a"}}),
+        json!({"metadata": {"name": "a"}}),
         &a,
         &mut entries,
         "alice",
@@ -78,7 +103,7 @@ fn conflicts_force_and_sharing() {
     // Same value: shared ownership, no conflict.
     let b_same = obj(json!({"registryUrl": "one"}));
     let live = apply(
-        &live,
+        live,
         &b_same,
         &mut entries,
         "bob",
@@ -91,8 +116,17 @@ fn conflicts_force_and_sharing() {
     assert_eq!(entries.len(), 2);
     // Different value: conflict naming the other manager and field.
     let b = obj(json!({"registryUrl": "two"}));
-    let err =
-        apply(&live, &b, &mut entries, "carol", "x.io/v1", false, &t, NOW).expect_err("conflict");
+    let err = apply(
+        live.clone(),
+        &b,
+        &mut entries,
+        "carol",
+        "x.io/v1",
+        false,
+        &t,
+        NOW,
+    )
+    .expect_err("conflict");
     let mut managers: Vec<&str> = err.iter().map(|c| c.manager.as_str()).collect();
     managers.sort();
     assert_eq!(managers, ["alice", "bob"]);
@@ -101,7 +135,7 @@ fn conflicts_force_and_sharing() {
         conflict_message(&err[..1]).starts_with("Apply failed with 1 conflict: conflict with \"")
     );
     // Forced: carol takes the field, alice keeps tags.
-    let live = apply(&live, &b, &mut entries, "carol", "x.io/v1", true, &t, NOW).expect("forced");
+    let live = apply(live, &b, &mut entries, "carol", "x.io/v1", true, &t, NOW).expect("forced");
     assert_eq!(live["spec"]["registryUrl"], "two");
     let alice = entries
         .iter()
@@ -123,7 +157,7 @@ fn dropped_fields_are_removed_unless_owned_by_others() {
         json!({"registryUrl": "r", "tags": ["x"], "targets": [{"name": "a"}, {"name": "b", "notes": "n"}]}),
     );
     let live = apply(
-        &json!({}),
+        json!({}),
         &first,
         &mut entries,
         "alice",
@@ -147,7 +181,7 @@ fn dropped_fields_are_removed_unless_owned_by_others() {
     );
     let second = obj(json!({"registryUrl": "r", "targets": [{"name": "a"}]}));
     let live = apply(
-        &updated,
+        updated,
         &second,
         &mut entries,
         "alice",
@@ -175,9 +209,9 @@ fn list_map_merge_keeps_other_managers_elements() {
     let t = main_scope(&s);
     let mut entries = Vec::new();
     let a = obj(json!({"targets": [{"name": "a", "notes": "1"}]}));
-    let live = apply(&json!({}), &a, &mut entries, "alice", "v", false, &t, NOW).expect("a");
+    let live = apply(json!({}), &a, &mut entries, "alice", "v", false, &t, NOW).expect("a");
     let b = obj(json!({"targets": [{"name": "b"}]}));
-    let live = apply(&live, &b, &mut entries, "bob", "v", false, &t, NOW).expect("b");
+    let live = apply(live, &b, &mut entries, "bob", "v", false, &t, NOW).expect("b");
     assert_eq!(
         live["spec"]["targets"],
         json!([{"name": "a", "notes": "1"}, {"name": "b"}])

@@ -8,8 +8,12 @@
 //! privileged-group authorizer does (`pkg/kubeapiserver/authorizer/config.go`), which also
 //! keeps the admin identity the harness hands out as fast as before.
 //!
-//! Roles and bindings are read from the store on every request, so a `kubectl apply` of a
-//! Role takes effect on the next request, as on a real server.
+//! Roles and bindings are read from the store again after any change to one of them (what a
+//! user is granted in a namespace is cached in between), so a `kubectl apply` of a Role takes
+//! effect on the next request, as on a real server.
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -127,9 +131,9 @@ pub fn rule_allows(a: &Attributes, rule: &PolicyRule) -> bool {
         return verb_matches(rule, &a.verb) && url_matches(rule, &a.path);
     }
     let combined = if a.subresource.is_empty() {
-        a.resource.clone()
+        Cow::Borrowed(a.resource.as_str())
     } else {
-        format!("{}/{}", a.resource, a.subresource)
+        Cow::Owned(format!("{}/{}", a.resource, a.subresource))
     };
     verb_matches(rule, &a.verb)
         && group_matches(rule, &a.group)
@@ -219,54 +223,82 @@ fn describe(binding: &Value, binding_ns: &str, subject: &Value) -> String {
     )
 }
 
-/// Visits every rule granted to `user` in `namespace` (cluster-wide bindings first), like
-/// `VisitRulesFor`; `visit` returns false to stop. Returns the errors met on the way.
-fn visit_rules(
-    st: &Store,
-    user: &UserInfo,
-    namespace: &str,
-    visit: &mut dyn FnMut(&dyn Fn() -> String, &PolicyRule) -> bool,
-) -> Vec<String> {
-    let mut errors = Vec::new();
-    let (crb, rb) = (
-        (RBAC.to_string(), "clusterrolebindings".to_string()),
-        (RBAC.to_string(), "rolebindings".to_string()),
-    );
-    let cluster = st.iter(&crb);
-    let stored: Vec<&Value> = cluster.map(|(_, b)| b.as_ref()).collect();
-    let mut bindings: Vec<(&Value, &str)> = bootstrap::cluster_role_bindings()
-        .iter()
-        .chain(stored)
-        .map(|b| (b, ""))
-        .collect();
-    if !namespace.is_empty() {
-        let local = st.iter(&rb);
-        bindings.extend(
-            local
-                .filter(|(k, _)| k.0 == namespace)
-                .map(|(_, b)| (b.as_ref(), namespace)),
-        );
-    }
-    for (binding, ns) in bindings {
-        let subjects = binding.get("subjects").and_then(Value::as_array);
-        let Some(subject) = subjects
-            .into_iter()
-            .flatten()
-            .find(|s| applies(user, s, ns))
-        else {
-            continue;
+/// Every rule granted to one user in one namespace, in the order `VisitRulesFor` visits them
+/// (cluster-wide bindings first), each with the binding it came from, and the errors met on
+/// the way.
+pub struct Grants {
+    rules: Vec<(usize, PolicyRule)>,
+    sources: Vec<String>,
+    errors: Vec<String>,
+}
+
+impl Grants {
+    /// Reads the grants of `user` in `namespace` from the store.
+    pub fn read(st: &Store, user: &UserInfo, namespace: &str) -> Self {
+        let mut grants = Grants {
+            rules: Vec::new(),
+            sources: Vec::new(),
+            errors: Vec::new(),
         };
-        match role_rules(st, binding, ns) {
-            Err(e) => errors.push(e),
-            Ok(rules) => {
-                let source = || describe(binding, ns, subject);
-                if !rules.iter().all(|r| visit(&source, r)) {
-                    return errors;
+        let (crb, rb) = (
+            (RBAC.to_string(), "clusterrolebindings".to_string()),
+            (RBAC.to_string(), "rolebindings".to_string()),
+        );
+        let cluster = st.iter(&crb);
+        let stored: Vec<&Value> = cluster.map(|(_, b)| b.as_ref()).collect();
+        let mut bindings: Vec<(&Value, &str)> = bootstrap::cluster_role_bindings()
+            .iter()
+            .chain(stored)
+            .map(|b| (b, ""))
+            .collect();
+        if !namespace.is_empty() {
+            let local = st.iter(&rb);
+            bindings.extend(
+                local
+                    .filter(|(k, _)| k.0 == namespace)
+                    .map(|(_, b)| (b.as_ref(), namespace)),
+            );
+        }
+        for (binding, ns) in bindings {
+            let subjects = binding.get("subjects").and_then(Value::as_array);
+            let Some(subject) = subjects
+                .into_iter()
+                .flatten()
+                .find(|s| applies(user, s, ns))
+            else {
+                continue;
+            };
+            match role_rules(st, binding, ns) {
+                Err(e) => grants.errors.push(e),
+                Ok(rules) => {
+                    let source = grants.sources.len();
+                    grants.sources.push(describe(binding, ns, subject));
+                    grants.rules.extend(rules.into_iter().map(|r| (source, r)));
                 }
             }
         }
+        grants
     }
-    errors
+
+    /// rbac.go `Authorize` over these grants: allowed by the first rule that allows `a`;
+    /// otherwise denied, with the errors met as the reason.
+    fn decide(&self, a: &Attributes) -> Decision {
+        if let Some((source, _)) = self.rules.iter().find(|(_, r)| rule_allows(a, r)) {
+            return Decision {
+                allowed: true,
+                reason: format!("RBAC: allowed by {}", self.sources[*source]),
+            };
+        }
+        let reason = if self.errors.is_empty() {
+            String::new()
+        } else {
+            format!("RBAC: {}", aggregate(&self.errors))
+        };
+        Decision {
+            allowed: false,
+            reason,
+        }
+    }
 }
 
 /// `utilerrors.NewAggregate(...).Error()`: one message, or `[a, b]`.
@@ -277,48 +309,75 @@ fn aggregate(errors: &[String]) -> String {
     }
 }
 
-/// Whether `user` may do `a` (rbac.go `Authorize`, behind the privileged-group check).
-pub fn authorize(st: &Store, user: &UserInfo, a: &Attributes) -> Decision {
-    if has(&user.groups, "system:masters") {
-        return Decision {
-            allowed: true,
-            reason: String::new(),
-        };
-    }
-    let mut reason = String::new();
-    let errors = visit_rules(st, user, &a.namespace, &mut |source, rule| {
-        if rule_allows(a, rule) {
-            reason = format!("RBAC: allowed by {}", source());
-            return false;
-        }
-        true
-    });
-    if !reason.is_empty() {
-        return Decision {
-            allowed: true,
-            reason,
-        };
-    }
-    let reason = if errors.is_empty() {
-        String::new()
-    } else {
-        format!("RBAC: {}", aggregate(&errors))
-    };
-    Decision {
-        allowed: false,
-        reason,
-    }
-}
-
 /// Every rule granted to `user` in `namespace` (`RulesFor`, for SelfSubjectRulesReview), and
 /// the errors met (the review's `evaluationError`).
 pub fn rules_for(st: &Store, user: &UserInfo, namespace: &str) -> (Vec<PolicyRule>, Vec<String>) {
-    let mut rules = Vec::new();
-    let errors = visit_rules(st, user, namespace, &mut |_, rule| {
-        rules.push(rule.clone());
-        true
-    });
-    (rules, errors)
+    let grants = Grants::read(st, user, namespace);
+    let rules = grants.rules.into_iter().map(|(_, r)| r).collect();
+    (rules, grants.errors)
+}
+
+/// The RBAC objects' storage: a change to any of them changes every decision.
+const RBAC_PLURALS: [&str; 4] = [
+    "clusterroles",
+    "clusterrolebindings",
+    "roles",
+    "rolebindings",
+];
+
+/// At most this many users and namespaces are remembered between RBAC changes.
+const CACHED: usize = 64;
+
+/// [`Grants`] per user and namespace, read from the store again after any change to a Role,
+/// ClusterRole or binding (every request is authorized, and reading the grants, with their
+/// rules decoded, cost more than serving many a request).
+#[derive(Default)]
+pub struct Cache(Mutex<Cached>);
+
+#[derive(Default)]
+struct Cached {
+    /// The rv of the last change to each of [`RBAC_PLURALS`] when the grants were read.
+    version: [u64; 4],
+    grants: Vec<(String, Vec<String>, String, Arc<Grants>)>,
+}
+
+impl Cache {
+    /// Whether `user` may do `a` (rbac.go `Authorize`, behind the privileged-group check).
+    pub fn authorize(&self, st: &Store, user: &UserInfo, a: &Attributes) -> Decision {
+        if has(&user.groups, "system:masters") {
+            return Decision {
+                allowed: true,
+                reason: String::new(),
+            };
+        }
+        self.grants(st, user, &a.namespace).decide(a)
+    }
+
+    fn grants(&self, st: &Store, user: &UserInfo, namespace: &str) -> Arc<Grants> {
+        let version = RBAC_PLURALS.map(|p| st.last_change(&(RBAC.to_string(), p.to_string())));
+        let mut cached = match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if cached.version != version || cached.grants.len() >= CACHED {
+            cached.version = version;
+            cached.grants.clear();
+        }
+        let hit = cached.grants.iter().find(|(name, groups, ns, _)| {
+            *name == user.name && *groups == user.groups && ns == namespace
+        });
+        if let Some((.., grants)) = hit {
+            return grants.clone();
+        }
+        let grants = Arc::new(Grants::read(st, user, namespace));
+        let key = (
+            user.name.clone(),
+            user.groups.clone(),
+            namespace.to_string(),
+        );
+        cached.grants.push((key.0, key.1, key.2, grants.clone()));
+        grants
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Rule matching as `pkg/apis/rbac/v1/evaluation_helpers.go` and rbac.go's `RuleAllows` do.
 
+use serde_json::{Value, json};
+
 use super::*;
 
 fn rule(v: serde_json::Value) -> PolicyRule {
@@ -91,4 +93,64 @@ fn subjects_and_reasons() {
         "ServiceAccount \"bot/dev\""
     );
     assert_eq!(aggregate(&["a".into(), "b".into()]), "[a, b]");
+}
+
+#[test]
+fn cached_grants_follow_every_rbac_change() {
+    let mut st = Store::new(100);
+    let cache = Cache::default();
+    let user = UserInfo::service_account("dev", "app", "");
+    let get = Attributes::resource("get", "", "configmaps", "dev", "c");
+    let put = |st: &mut Store, plural: &str, ns: Option<&str>, obj: Value| {
+        let name = obj["metadata"]["name"].as_str().expect("name").to_string();
+        st.put(&(RBAC.into(), plural.into()), obj_key(ns, &name), obj);
+    };
+    let decide = |st: &Store| cache.authorize(st, &user, &get);
+    assert_eq!(
+        decide(&st),
+        Decision {
+            allowed: false,
+            reason: String::new()
+        }
+    );
+    let binding = json!({"metadata": {"name": "b", "namespace": "dev"},
+        "roleRef": {"kind": "Role", "name": "r"},
+        "subjects": [{"kind": "ServiceAccount", "name": "app"}]});
+    put(&mut st, "rolebindings", Some("dev"), binding);
+    let missing = "RBAC: role.rbac.authorization.k8s.io \"r\" not found";
+    assert_eq!(
+        (decide(&st).allowed, decide(&st).reason),
+        (false, missing.into())
+    );
+    let role = |verbs: Value| {
+        json!({"metadata": {"name": "r", "namespace": "dev"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": verbs}]})
+    };
+    put(&mut st, "roles", Some("dev"), role(json!(["get"])));
+    let allowed =
+        "RBAC: allowed by RoleBinding \"b/dev\" of Role \"r\" to ServiceAccount \"app/dev\"";
+    assert_eq!(
+        (decide(&st).allowed, decide(&st).reason),
+        (true, allowed.into())
+    );
+    put(&mut st, "roles", Some("dev"), role(json!(["list"])));
+    assert!(!decide(&st).allowed, "the role lost get");
+    let admin = json!({"metadata": {"name": "all"}, "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "Group", "name": "system:serviceaccounts:dev"}]});
+    put(&mut st, "clusterrolebindings", None, admin);
+    assert!(
+        decide(&st)
+            .reason
+            .starts_with("RBAC: allowed by ClusterRoleBinding \"all\"")
+    );
+    let other = UserInfo::service_account("prod", "app", "");
+    assert!(
+        !cache.authorize(&st, &other, &get).allowed,
+        "cached per user"
+    );
+    let elsewhere = Attributes::resource("get", "", "configmaps", "prod", "c");
+    assert!(
+        cache.authorize(&st, &user, &elsewhere).allowed,
+        "cluster-wide"
+    );
 }

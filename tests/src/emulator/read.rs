@@ -14,7 +14,7 @@ use super::resources::{Flavor, ResourceDef};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::store::{ObjKey, Store, obj_key};
 use super::table::{self, Include, Output};
-use super::write::present;
+use super::write::{Served, present};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -69,9 +69,9 @@ impl Filter {
 }
 
 /// GET of one object (the main resource or its status: both return the whole object).
-pub fn get(st: &Store, def: &ResourceDef, ns: Option<&str>, name: &str) -> ApiResult<Value> {
+/// Returns the stored object: [`render_object`] serves it in the request's version.
+pub fn get(st: &Store, def: &ResourceDef, ns: Option<&str>, name: &str) -> ApiResult<Arc<Value>> {
     st.get(&def.storage, &obj_key(ns.filter(|_| def.namespaced), name))
-        .map(|o| present(def, &o))
         .ok_or_else(|| ApiError::not_found(&def.plural, &def.group, name))
 }
 
@@ -254,19 +254,27 @@ pub fn render_list(def: &ResourceDef, page: &Page, output: Output, include: Incl
     }
 }
 
-/// Serialises one object in the requested representation.
-pub fn render_object(def: &ResourceDef, obj: &Value, output: Output, include: Include) -> Value {
-    match output {
-        Output::Json => obj.clone(),
+/// Serialises one stored object in the requested representation (plain JSON without copying
+/// the object).
+pub fn render_object(
+    def: &ResourceDef,
+    stored: &Value,
+    output: Output,
+    include: Include,
+) -> Vec<u8> {
+    let rendered = match output {
+        Output::Json => return Served { def, stored }.to_vec(),
         Output::Table(av) => {
+            let obj = present(def, stored);
             let rv = obj
                 .pointer("/metadata/resourceVersion")
                 .cloned()
                 .unwrap_or(Value::Null);
-            table::table(def, &[obj], include, av, json!({"resourceVersion": rv}))
+            table::table(def, &[&obj], include, av, json!({"resourceVersion": rv}))
         }
-        Output::Metadata(av) => table::partial(obj, av),
-    }
+        Output::Metadata(av) => table::partial(&present(def, stored), av),
+    };
+    rendered.to_string().into_bytes()
 }
 
 #[cfg(test)]

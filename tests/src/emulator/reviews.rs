@@ -137,7 +137,7 @@ fn access_review(s: &Shared, user: &UserInfo, req: &Value) -> Value {
             .unwrap_or_default();
         Attributes::path(&attr(&n, "verb"), &attr(&n, "path"))
     };
-    let d = rbac::authorize(&s.lock_store(), user, &a);
+    let d = s.rbac.authorize(&s.lock_store(), user, &a);
     let mut status = json!({"allowed": d.allowed});
     if !d.reason.is_empty() {
         status["reason"] = json!(d.reason);

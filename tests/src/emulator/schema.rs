@@ -44,33 +44,35 @@ pub fn prune(schema: &Value, value: &mut Value, path: &str, unknown: &mut Vec<St
         Value::Object(map) => {
             let preserve = flag(schema, "x-kubernetes-preserve-unknown-fields");
             let embedded = flag(schema, "x-kubernetes-embedded-resource");
-            let keys: Vec<String> = map.keys().cloned().collect();
-            for k in keys {
+            // Removed after the walk (each key's fate depends on its own value only).
+            let mut gone: Vec<String> = Vec::new();
+            for (k, v) in map.iter_mut() {
                 let is_meta_field = (path.is_empty() || embedded)
                     && matches!(k.as_str(), "apiVersion" | "kind" | "metadata");
-                if is_meta_field && member_schema(schema, &k).is_none() {
+                if is_meta_field && member_schema(schema, k).is_none() {
                     continue;
                 }
                 if path.is_empty() && k == "metadata" {
                     continue;
                 }
-                match member_schema(schema, &k) {
+                match member_schema(schema, k) {
                     Some(sub) => {
-                        let nullable = flag(sub, "nullable");
-                        if map.get(&k).is_some_and(Value::is_null) && !nullable {
-                            map.remove(&k);
-                            continue;
-                        }
-                        if let Some(v) = map.get_mut(&k) {
-                            prune(sub, v, &child(path, &k), unknown);
+                        if v.is_null() && !flag(sub, "nullable") {
+                            gone.push(k.clone());
+                        } else if v.is_object() || v.is_array() {
+                            // Scalars have nothing to prune: no path to build for them.
+                            prune(sub, v, &child(path, k), unknown);
                         }
                     }
                     None if preserve => {}
                     None => {
-                        unknown.push(child(path, &k));
-                        map.remove(&k);
+                        unknown.push(child(path, k));
+                        gone.push(k.clone());
                     }
                 }
+            }
+            for k in gone {
+                map.remove(&k);
             }
         }
         Value::Array(items) => {

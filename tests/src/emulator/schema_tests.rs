@@ -75,11 +75,15 @@ fn prune_and_default() {
     let mut v = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "a", "odd": 1},
         "spec": {"registryUrl": "r", "bogus": 1, "digest": null, "opaque": {"any": {"thing": 1}},
                  "labels": {"free": "x"}},
-        "extra": true});
+        "extra": true, "status": {"phase": "p", "x": 1}, "zzz": 1});
     let mut unknown = Vec::new();
     prune(&schema(), &mut v, "", &mut unknown);
     apply_defaults(&schema(), &mut v);
-    assert_eq!(unknown, ["extra", "spec.bogus"]);
+    assert_eq!(
+        unknown,
+        ["extra", "spec.bogus", "status.x", "zzz"],
+        "in key order, depth first"
+    );
     assert_eq!(v["spec"]["interval"], "1h");
     assert!(
         v["spec"].get("digest").is_none(),

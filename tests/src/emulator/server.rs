@@ -28,7 +28,7 @@ use super::managed::Scope;
 use super::openapi;
 use super::patch::{self, PatchKind};
 use super::proto;
-use super::rbac::Attributes;
+use super::rbac::{self, Attributes};
 use super::read::{self, Filter};
 use super::request::{self, Target, parse_target};
 use super::resources::ResourceDef;
@@ -42,6 +42,8 @@ use super::write::{self, Validation, WriteOpts, Written};
 pub struct Shared {
     store: Mutex<Store>,
     pub hooks: Hooks,
+    /// What users are granted, read from the store's RBAC objects when they change.
+    pub rbac: rbac::Cache,
     /// The tokens this emulator accepts.
     pub authn: Authn,
     pub addr: SocketAddr,
@@ -57,6 +59,7 @@ impl Shared {
         Shared {
             store: Mutex::new(store),
             hooks: Hooks::default(),
+            rbac: rbac::Cache::default(),
             authn: Authn::new(token, forbidden_token),
             addr,
         }
@@ -280,13 +283,13 @@ fn dispatch(
     let include = Include::parse(q.get("includeObject").map(String::as_str));
     let ns = t.namespace.as_deref();
     let name = t.name.as_deref().unwrap_or_default();
-    let written = |w: Written| json_response(w.code, &w.body, &w.warnings);
+    let written = |w: Written| bytes_response(w.code, w.to_json(def), &w.warnings);
     match verb {
         "get" => {
             let obj = read::get(&s.lock_store(), def, ns, name)?;
-            Ok(json_response(
+            Ok(bytes_response(
                 200,
-                &read::render_object(def, &obj, output, include),
+                read::render_object(def, &obj, output, include),
                 &[],
             ))
         }
@@ -367,10 +370,11 @@ fn dispatch(
                     .unwrap_or_default();
                 let ons = o.pointer("/metadata/namespace").and_then(Value::as_str);
                 let w = delete::delete(&mut st, def, ons, n, options.as_ref(), dry_run)?;
-                items.push(if w.body["kind"] == "Status" {
+                let v = w.into_value(def);
+                items.push(if v["kind"] == "Status" {
                     write::present(def, o)
                 } else {
-                    w.body
+                    v
                 });
             }
             let list = json!({"apiVersion": def.api_version(), "kind": def.list_kind,

@@ -5,6 +5,7 @@
 //! version was compacted (kube-rs then relists, as against a real server). Selectors are
 //! applied to both sides of a change, so an object that stops matching arrives as DELETED.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -20,9 +21,9 @@ use super::error::{ApiError, ApiResult};
 use super::read::Filter;
 use super::resources::ResourceDef;
 use super::server::Shared;
-use super::store::{Change, ChangeKind, Msg};
+use super::store::{Change, ChangeKind, Msg, Sent};
 use super::table::{self, Include, Output};
-use super::write::present;
+use super::write::{Served, present};
 
 /// Parsed watch options.
 struct Options {
@@ -58,22 +59,63 @@ fn parse(q: &HashMap<String, String>, output: Output) -> ApiResult<Options> {
     })
 }
 
-fn event_line(def: &ResourceDef, opts: &Options, kind: &str, stored: &Value) -> Bytes {
-    let obj = present(def, stored);
+/// One event line for `stored`. `sent` is the broadcast the change came with, if any: its JSON
+/// is built once and shared by every JSON watcher of the same version.
+fn event_line(
+    def: &ResourceDef,
+    opts: &Options,
+    kind: &str,
+    stored: &Value,
+    sent: Option<&Sent>,
+) -> Bytes {
     let obj = match opts.output {
-        Output::Json => obj,
-        Output::Table(av) => table::table(
-            def,
-            &[&obj],
-            opts.include,
-            av,
-            json!({"resourceVersion": obj.pointer("/metadata/resourceVersion")}),
-        ),
-        Output::Metadata(av) => table::partial(&obj, av),
+        Output::Json => {
+            return match sent {
+                Some(sent) => json_line(kind, &shared_json(def, sent)),
+                None => json_line(kind, &Served { def, stored }.to_vec()),
+            };
+        }
+        Output::Table(av) => {
+            let obj = present(def, stored);
+            table::table(
+                def,
+                &[&obj],
+                opts.include,
+                av,
+                json!({"resourceVersion": obj.pointer("/metadata/resourceVersion")}),
+            )
+        }
+        Output::Metadata(av) => table::partial(&present(def, stored), av),
     };
-    let mut line = json!({"type": kind, "object": obj}).to_string();
-    line.push('\n');
+    json_line(kind, &obj.to_string().into_bytes())
+}
+
+/// `{"object":<object>,"type":<kind>}` and a newline: what `json!({"type": kind, "object":
+/// obj})` serialises to (keys in order), without copying the object into a new value.
+fn json_line(kind: &str, object: &[u8]) -> Bytes {
+    let mut line = Vec::with_capacity(object.len() + 32);
+    line.extend_from_slice(b"{\"object\":");
+    line.extend_from_slice(object);
+    line.extend_from_slice(b",\"type\":");
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut line, kind);
+    line.extend_from_slice(b"}\n");
     Bytes::from(line)
+}
+
+/// The JSON of a broadcast change's object as `def` serves it, built by the first watcher
+/// that needs it; a watcher of another version of the resource builds its own.
+fn shared_json<'a>(def: &ResourceDef, sent: &'a Sent) -> Cow<'a, [u8]> {
+    let api_version = def.api_version();
+    let stored = &sent.change.object;
+    let (built_for, json) = sent
+        .json
+        .get_or_init(|| (api_version.clone(), Served { def, stored }.to_vec()));
+    if *built_for == api_version {
+        Cow::Borrowed(json)
+    } else {
+        Cow::Owned(Served { def, stored }.to_vec())
+    }
 }
 
 fn bookmark_line(def: &ResourceDef, rv: u64, initial_end: bool) -> Bytes {
@@ -82,9 +124,7 @@ fn bookmark_line(def: &ResourceDef, rv: u64, initial_end: bool) -> Bytes {
         meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
     let obj = json!({"kind": def.kind, "apiVersion": def.api_version(), "metadata": meta});
-    let mut line = json!({"type": "BOOKMARK", "object": obj}).to_string();
-    line.push('\n');
-    Bytes::from(line)
+    json_line("BOOKMARK", &obj.to_string().into_bytes())
 }
 
 /// The event a watcher with this filter sees for a change, if any.
@@ -128,7 +168,7 @@ pub fn start(
             None => {
                 for o in st.objects(&def.storage).values() {
                     if filter.matches(&def, o) {
-                        initial.push(event_line(&def, &opts, "ADDED", o));
+                        initial.push(event_line(&def, &opts, "ADDED", o, None));
                     }
                 }
                 if opts.initial_events_end {
@@ -139,7 +179,7 @@ pub fn start(
                 Some(changes) => {
                     for ch in &changes {
                         if let Some((kind, obj)) = translate(&def, &filter, ch) {
-                            initial.push(event_line(&def, &opts, kind, obj));
+                            initial.push(event_line(&def, &opts, kind, obj, None));
                         }
                     }
                 }
@@ -187,8 +227,9 @@ async fn pump(
             _ = &mut deadline => return,
             _ = tx.closed() => return,
             msg = sub.recv() => match msg {
-                Ok(Msg::Change(ch)) if ch.rv > start_rv => {
-                    translate(&def, &filter, &ch).map(|(kind, obj)| event_line(&def, &opts, kind, obj))
+                Ok(Msg::Change(sent)) if sent.change.rv > start_rv => {
+                    translate(&def, &filter, &sent.change)
+                        .map(|(kind, obj)| event_line(&def, &opts, kind, obj, Some(&sent)))
                 }
                 Ok(Msg::Tick(rv)) if opts.bookmarks => Some(bookmark_line(&def, rv, false)),
                 Ok(_) => None,
@@ -220,4 +261,55 @@ fn stream_response(prefix: Vec<Bytes>, rx: Option<mpsc::Receiver<Bytes>>) -> Res
         HeaderValue::from_static("application/json"),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use super::*;
+    use crate::emulator::resources::builtin_defs;
+    use crate::emulator::store::ChangeKind;
+
+    #[test]
+    fn lines_are_the_serialised_event_and_share_one_json_per_version() {
+        let defs = builtin_defs();
+        let def = |group: &str| {
+            defs.iter()
+                .find(|d| d.plural == "events" && d.group == group)
+        };
+        let (core, v1) = (def("").expect("core"), def("events.k8s.io").expect("v1"));
+        let stored = json!({"apiVersion": "v1", "kind": "Event", "message": "m \"q\"",
+            "metadata": {"name": "e", "namespace": "n", "resourceVersion": "7"}});
+        let change = Change {
+            rv: 7,
+            key: core.storage.clone(),
+            kind: ChangeKind::Added,
+            object: Arc::new(stored.clone()),
+            prev: None,
+        };
+        let sent = Sent {
+            change: Arc::new(change),
+            json: OnceLock::new(),
+        };
+        let opts = parse(&HashMap::new(), Output::Json).expect("options");
+        for (d, kind) in [
+            (core, "ADDED"),
+            (v1, "MODIFIED"),
+            (core, "DELETED"),
+            (v1, "ADDED"),
+        ] {
+            let want = format!("{}\n", json!({"type": kind, "object": present(d, &stored)}));
+            let shared = event_line(d, &opts, kind, &stored, Some(&sent));
+            let own = event_line(d, &opts, kind, &stored, None);
+            assert_eq!((&shared[..], &own[..]), (want.as_bytes(), want.as_bytes()));
+        }
+        let built_for = sent.json.get().map(|(av, _)| av.as_str());
+        assert_eq!(built_for, Some("v1"), "built once, by the first watcher");
+        let bookmark = bookmark_line(core, 9, true);
+        let obj = json!({"kind": "Event", "apiVersion": "v1", "metadata": {"resourceVersion": "9",
+            "annotations": {"k8s.io/initial-events-end": "true"}}});
+        let want = format!("{}\n", json!({"type": "BOOKMARK", "object": obj}));
+        assert_eq!(&bookmark[..], want.as_bytes());
+    }
 }

@@ -15,10 +15,11 @@ use super::gc;
 use super::kinds;
 use super::managed::{self, Scope, Tracking};
 use super::meta;
+pub use super::objects::{Served, present, to_storage};
 pub(super) use super::objects::{
-    check_identity, check_rv, comparable, meta_mut, meta_str, spec_changed, strings,
+    check_identity, check_rv, meta_mut, meta_str, only_status, same_but_versions, spec_changed,
+    strings,
 };
-pub use super::objects::{present, to_storage};
 use super::patch::{self, PatchKind};
 use super::resources::{Flavor, ResourceDef};
 use super::schema;
@@ -46,14 +47,50 @@ pub struct WriteOpts {
 /// Result of a write: HTTP code, body, and `Warning` headers to send.
 pub struct Written {
     pub code: u16,
-    pub body: Value,
+    pub body: Body,
     pub warnings: Vec<String>,
+}
+
+/// The body of a write's response.
+pub enum Body {
+    /// Built for this response (a Status, a converted object).
+    Built(Value),
+    /// A stored object (or the one a dry run would store), served in the request's version
+    /// without a copy ([`Served`]).
+    Stored(Arc<Value>),
+}
+
+impl Written {
+    /// The body as a value in the request's version.
+    pub fn into_value(self, def: &ResourceDef) -> Value {
+        match self.body {
+            Body::Built(v) => v,
+            Body::Stored(o) => present(def, &o),
+        }
+    }
+
+    /// The body as JSON in the request's version.
+    pub fn to_json(&self, def: &ResourceDef) -> Vec<u8> {
+        match &self.body {
+            Body::Built(v) => v.to_string().into_bytes(),
+            Body::Stored(o) => Served { def, stored: o }.to_vec(),
+        }
+    }
 }
 
 pub(super) fn ok(code: u16, body: Value, warnings: Vec<String>) -> ApiResult<Written> {
     Ok(Written {
         code,
-        body,
+        body: Body::Built(body),
+        warnings,
+    })
+}
+
+/// A write answered with a stored object.
+pub(super) fn served(code: u16, obj: Arc<Value>, warnings: Vec<String>) -> ApiResult<Written> {
+    Ok(Written {
+        code,
+        body: Body::Stored(obj),
         warnings,
     })
 }
@@ -72,10 +109,8 @@ pub(super) fn finish(
 ) -> ApiResult<Written> {
     let name = meta_str(&new, "name").unwrap_or_default().to_string();
     let mut new = to_storage(def, new);
-    let mut entries = match &old {
-        Some(o) => managed::read_entries(o),
-        None => Vec::new(),
-    };
+    // The managedFields the write starts from, when not the stored ones.
+    let mut rewritten: Option<Vec<managed::Entry>> = None;
     if let Some(old) = &old {
         let keep = [
             "uid",
@@ -84,18 +119,17 @@ pub(super) fn finish(
             "deletionGracePeriodSeconds",
             "generation",
         ];
-        let incoming_mf = new.pointer("/metadata/managedFields").cloned();
-        if scope == Scope::Status {
-            let status = new.get("status").cloned();
-            new = (**old).clone();
-            match status {
-                Some(s) => new["status"] = s,
-                None => {
-                    if let Some(m) = new.as_object_mut() {
-                        m.remove("status");
-                    }
-                }
+        // Clients may rewrite managedFields (kubectl's client-side-apply migration does):
+        // an empty list resets them, a different list replaces them, as on a real server.
+        match new.pointer("/metadata/managedFields") {
+            Some(Value::Array(list)) if list.is_empty() => rewritten = Some(Vec::new()),
+            Some(mf @ Value::Array(list)) if Some(mf) != old.pointer("/metadata/managedFields") => {
+                rewritten = Some(managed::entries_of(list));
             }
+            _ => {}
+        }
+        if scope == Scope::Status {
+            only_status(&mut new, old);
         } else {
             let m = meta_mut(&mut new)?;
             for k in keep {
@@ -106,7 +140,8 @@ pub(super) fn finish(
             }
             if def.status_subresource {
                 match old.get("status") {
-                    Some(s) => new["status"] = s.clone(),
+                    Some(s) if new.get("status") != Some(s) => new["status"] = s.clone(),
+                    Some(_) => {}
                     None => {
                         if let Some(m) = new.as_object_mut() {
                             m.remove("status");
@@ -114,15 +149,6 @@ pub(super) fn finish(
                     }
                 }
             }
-        }
-        // Clients may rewrite managedFields (kubectl's client-side-apply migration does):
-        // an empty list resets them, a different list replaces them, as on a real server.
-        match incoming_mf {
-            Some(Value::Array(list)) if list.is_empty() => entries.clear(),
-            Some(mf @ Value::Array(_)) if Some(&mf) != old.pointer("/metadata/managedFields") => {
-                entries = managed::read_entries(&json!({"metadata": {"managedFields": mf}}));
-            }
-            _ => {}
         }
     } else if def.status_subresource
         && def.flavor == Flavor::Custom
@@ -229,27 +255,35 @@ pub(super) fn finish(
         scope,
     };
     let now = meta::now();
-    match applied_entries {
-        Some(e) => {
-            entries = e;
+    let entries = match applied_entries {
+        Some(mut entries) => {
             managed::prune_entries(&mut entries, &new);
+            entries
         }
-        None => managed::record_update(
-            &mut entries,
-            old.as_deref(),
-            &new,
-            &opts.manager,
-            &def.api_version(),
-            &t,
-            &now,
-        ),
-    }
+        None => {
+            let mut entries = rewritten.unwrap_or_else(|| {
+                old.as_deref()
+                    .map(managed::read_entries)
+                    .unwrap_or_default()
+            });
+            managed::record_update(
+                &mut entries,
+                old.as_deref(),
+                &new,
+                &opts.manager,
+                &def.api_version(),
+                &t,
+                &now,
+            );
+            entries
+        }
+    };
     managed::write_entries(&mut new, &entries);
 
     let key = obj_key(meta_str(&new, "namespace"), &name);
     if let Some(old) = &old {
-        if comparable(old) == comparable(&new) {
-            return ok(200, present(def, old), warnings);
+        if same_but_versions(old, &new) {
+            return served(200, old.clone(), warnings);
         }
         // A namespace also waits for its `spec.finalizers` (ShouldDeleteNamespaceDuringUpdate,
         // pkg/registry/core/namespace/storage/storage.go).
@@ -259,22 +293,19 @@ pub(super) fn finish(
                 || strings(new.pointer("/spec/finalizers")).is_empty())
         {
             if opts.dry_run {
-                return ok(200, present(def, &new), warnings);
+                return served(200, Arc::new(new), warnings);
             }
             let last = st.remove(&def.storage, &key, new);
             if let Some(uid) = meta_str(&last, "uid") {
                 gc::collect(st, uid, false);
             }
             super::namespaces::finalize_terminating(st);
-            return ok(200, present(def, &last), warnings);
+            return served(200, last, warnings);
         }
     }
     if opts.dry_run {
-        return ok(
-            if old.is_some() { 200 } else { 201 },
-            present(def, &new),
-            warnings,
-        );
+        let code = if old.is_some() { 200 } else { 201 };
+        return served(code, Arc::new(new), warnings);
     }
     super::limits::check_stored(&new)?;
     let created = old.is_none();
@@ -285,11 +316,7 @@ pub(super) fn finish(
         }
         st.register(defs);
     }
-    ok(
-        if created { 201 } else { 200 },
-        present(def, &stored),
-        warnings,
-    )
+    served(if created { 201 } else { 200 }, stored, warnings)
 }
 
 /// POST: creates an object.
