@@ -13,7 +13,18 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Transparent huge pages off for this process. mimalloc asks the kernel for them on its
+/// arenas, so the kernel faults in and zeroes 2 MiB at a time and a partly used huge page
+/// counts whole in the resident size. bench-sync at 100,000 entries, with it off in the
+/// reconciler and the emulator alike: peak RSS 445 → 415 MiB, initial sync 17.0 → 11.4 s.
+fn disable_transparent_huge_pages() {
+    // SAFETY: prctl with PR_SET_THP_DISABLE only sets a flag of this process; it reads no
+    // memory of ours.
+    let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+}
+
 fn main() -> std::process::ExitCode {
+    disable_transparent_huge_pages();
     let config = Config::parse();
     init_logging(config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -384,6 +384,11 @@ fn scaling() -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // The emulator shares the two cores with the reconciler: it runs without transparent huge
+    // pages as the reconciler does (`reconciler/src/main.rs`), so the kernel does not zero
+    // 2 MiB pages for it. Its children (git daemon, the reconciler) inherit this.
+    // SAFETY: prctl with PR_SET_THP_DISABLE only sets a flag of this process.
+    let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
     let _ = rustls::crypto::ring::default_provider().install_default();
     if flag("--scaling") {
         return scaling();
