@@ -1,6 +1,6 @@
 //! One reconcile of one image: decide from the cached view whether it is due, let a writing
-//! sync go first, take the host's pass, read the object, check it in its registry, write the status, publish the events and
-//! remember the schedule.
+//! sync go first, take the host's pass, read the object, check it in its registry, write the
+//! status, publish the events and remember the schedule.
 
 use std::time::{Duration, Instant};
 
@@ -92,10 +92,7 @@ impl<'a> Facts<'a> {
             generation: meta.generation,
             secret: view.secret.as_deref(),
             interval: &view.interval,
-            verify_requested: view
-                .annotations()
-                .get(VERIFY_REQUESTED_AT)
-                .map(String::as_str),
+            verify_requested: view.verify_requested(),
             status,
         }
     }
@@ -197,8 +194,8 @@ fn defer(state: &Shared, facts: &Facts<'_>, wait: Duration) -> Action {
     let delay = spread(facts, wait.max(guard::BUSY_RETRY));
     let action = {
         let mut memory = state.memory.locked();
-        let action = timers::plan(&mut memory, facts.key(), delay);
         let entry = memory.entries.entry(facts.key()).or_default();
+        let action = timers::plan(entry, delay);
         entry.registry_wait_until = entry.scheduled;
         action
     };
@@ -208,7 +205,8 @@ fn defer(state: &Shared, facts: &Facts<'_>, wait: Duration) -> Action {
 
 /// An image not due for `wait`: planned in its memory ([`timers`]).
 fn later(state: &Shared, facts: &Facts<'_>, wait: Duration) -> Action {
-    timers::plan(&mut state.memory.locked(), facts.key(), wait)
+    let mut memory = state.memory.locked();
+    timers::plan(memory.entries.entry(facts.key()).or_default(), wait)
 }
 
 /// `base` to twice `base`, jittered per image and attempt: images turned away together
@@ -257,17 +255,14 @@ async fn verify(
         }
         _ => None,
     };
-    remember(
-        state,
-        facts.key(),
-        Memory {
-            secret_version: Some(secret_version),
-            scheduled: Instant::now().checked_add(transition.requeue),
-            registry_wait_until,
-            timer_armed: timers::armed(transition.requeue),
-        },
-    );
-    Ok(timers::after(transition.requeue))
+    let mut memory = Memory {
+        secret_version: Some(secret_version),
+        registry_wait_until,
+        ..Memory::default()
+    };
+    let action = timers::plan(&mut memory, transition.requeue);
+    remember(state, facts.key(), memory);
+    Ok(action)
 }
 
 /// Metrics and the log line of one verification.

@@ -17,7 +17,7 @@ use kube::runtime::reflector::ObjectRef;
 use tokio::sync::mpsc;
 
 use super::view::ImageView;
-use super::{Memories, Shared};
+use super::{Memories, Memory, Shared};
 use crate::panics::LockExt as _;
 
 /// Waits this long or longer are fired by the sweep.
@@ -28,24 +28,24 @@ pub const TICK: Duration = Duration::from_secs(1);
 
 /// The Action that ends a reconcile waiting `wait`: kube-runtime's requeue for a short wait;
 /// for a long one, the timer in `memory` (its planned instant already set by the caller).
-pub(super) fn after(wait: Duration) -> Action {
-    if wait < TIMER_MIN {
-        Action::requeue(wait)
-    } else {
+fn after(wait: Duration) -> Action {
+    if armed(wait) {
         Action::await_change()
+    } else {
+        Action::requeue(wait)
     }
 }
 
 /// Whether the sweep fires a wait of `wait` (kube-runtime's requeue fires a shorter one).
-pub(super) fn armed(wait: Duration) -> bool {
+fn armed(wait: Duration) -> bool {
     wait >= TIMER_MIN
 }
 
-/// Plans the image's next verification in `wait`, and ends its reconcile ([`after`]).
-pub(super) fn plan(memories: &mut Memories, key: (String, String), wait: Duration) -> Action {
-    let entry = memories.entries.entry(key).or_default();
-    entry.scheduled = Instant::now().checked_add(wait);
-    entry.timer_armed = armed(wait);
+/// Plans the image's next verification in `wait` in its `memory`, and ends its reconcile
+/// ([`after`]).
+pub(super) fn plan(memory: &mut Memory, wait: Duration) -> Action {
+    memory.scheduled = Instant::now().checked_add(wait);
+    memory.timer_armed = armed(wait);
     after(wait)
 }
 
@@ -81,19 +81,20 @@ pub(super) async fn fire_forever(state: Arc<Shared>, triggers: mpsc::Sender<Obje
 mod tests {
     use super::*;
 
-    fn key(name: &str) -> (String, String) {
-        ("dev".to_string(), name.to_string())
+    fn plan_for(memories: &mut Memories, name: &str, wait: Duration) -> Action {
+        let key = ("dev".to_string(), name.to_string());
+        plan(memories.entries.entry(key).or_default(), wait)
     }
 
     #[test]
     fn short_waits_stay_with_kube_runtime_and_long_ones_fire_once_when_due() {
         let mut memories = Memories::default();
         assert_eq!(
-            plan(&mut memories, key("soon"), Duration::from_secs(2)),
+            plan_for(&mut memories, "soon", Duration::from_secs(2)),
             Action::requeue(Duration::from_secs(2))
         );
         assert_eq!(
-            plan(&mut memories, key("later"), TIMER_MIN),
+            plan_for(&mut memories, "later", TIMER_MIN),
             Action::await_change()
         );
         let now = Instant::now();
@@ -108,7 +109,7 @@ mod tests {
             "each fires once"
         );
 
-        plan(&mut memories, key("later"), TIMER_MIN);
+        plan_for(&mut memories, "later", TIMER_MIN);
         let fired = due(&mut memories, now + 3 * TIMER_MIN);
         assert_eq!(fired.len(), 1, "planned again, it fires again");
         assert_eq!(fired[0].name, "later");

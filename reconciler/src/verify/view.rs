@@ -94,14 +94,17 @@ impl ImageView {
     /// verify request annotation. Status, labels and other annotations are deliberately not
     /// part of it: the verifier's own status writes must not start another verification.
     fn trigger(&self) -> (Option<&str>, Option<i64>, Option<&str>) {
-        let requested = self.metadata.annotations.as_ref();
         (
             self.uid.as_deref(),
             self.metadata.generation,
-            requested
-                .and_then(|a| a.get(VERIFY_REQUESTED_AT))
-                .map(String::as_str),
+            self.verify_requested(),
         )
+    }
+
+    /// The verify-requested-at annotation.
+    pub fn verify_requested(&self) -> Option<&str> {
+        let annotations = self.metadata.annotations.as_ref()?;
+        annotations.get(VERIFY_REQUESTED_AT).map(String::as_str)
     }
 
     /// A status carrying only the [`Schedule`] fields, for [`super::plan::due`].
