@@ -130,7 +130,6 @@ impl EntryCache {
     }
 }
 
-/// The entries and diagnostics of one file; an oversized blob is reported unread.
 /// Threads that parse one revision's changed files (the pod's CPUs, at most this many).
 const PARSE_THREADS: usize = 4;
 
@@ -203,6 +202,7 @@ fn parse_all(repo: &Repository, files: &[&FileBlob], rules: &Rules) -> Vec<Parse
         .collect()
 }
 
+/// The entries and diagnostics of one file; an oversized blob is reported unread.
 fn parse_blob(repo: &Repository, file: &FileBlob, rules: &Rules) -> Parsed {
     match read_entry_blob(repo, &file.path, file.blob) {
         Ok(bytes) => validate_file(&file.path, &bytes, rules),

@@ -1,8 +1,8 @@
 //! The apply step: server-side apply of the planned objects ([`super::super::apply`]), each
 //! write remembered until the watch shows it. The commit status turns `pending` first when
 //! the revision changes anything, and the run counts as writing until its report is written
-//! (verifications wait for it: [`crate::sync_writes`]). Failed writes become Ready=False `ApplyFailed` in the
-//! report; the others stand (per-entry isolation).
+//! (verifications wait for it: [`crate::sync_writes`]). Failed writes become Ready=False
+//! `ApplyFailed` in the report; the others stand (per-entry isolation).
 
 use futures::StreamExt;
 use kube::api::Api;
