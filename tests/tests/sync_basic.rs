@@ -386,9 +386,7 @@ async fn verifications_wait_until_the_sync_has_written() {
     let names: Vec<String> = (0..20).map(|i| format!("image-{i:02}")).collect();
     for name in &names {
         // Nothing listens on port 1: each verification fails at once and writes a status.
-        let file = format!(
-            "apiVersion: automotive.sdv.cloud.redhat.com/v1alpha1\nkind: CatalogImage\nmetadata:\n  name: {name}\nspec:\n  registryUrl: 127.0.0.1:1/os/{name}:1\n"
-        );
+        let file = entry_yaml(name, &format!("127.0.0.1:1/os/{name}:1"));
         std::fs::write(dir.join(format!("{name}.yaml")), file).unwrap();
     }
     let repo = BareRepo::seeded("catalog", &tree).unwrap();

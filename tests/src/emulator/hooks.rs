@@ -228,7 +228,7 @@ impl Hooks {
         let i = faults
             .iter()
             .position(|f| f.matches(path, verb, resource))?;
-        let err = match faults[i].answer_after_ms {
+        let injected = match faults[i].answer_after_ms {
             Some(ms) => Injected::Hold(Duration::from_millis(ms)),
             None => Injected::Fail(faults[i].error()),
         };
@@ -236,7 +236,7 @@ impl Hooks {
         if faults[i].count == 0 {
             faults.remove(i);
         }
-        Some(err)
+        Some(injected)
     }
 
     pub fn set_latency(&self, d: Duration) {
