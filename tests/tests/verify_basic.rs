@@ -5,10 +5,11 @@ use catalog_e2e::suite::verify as verify_common;
 
 use std::time::Duration;
 
+use catalog_api::CatalogImage;
 use catalog_api::image::{Phase, condition};
 use catalog_e2e::fixture::registry_with;
 use catalog_e2e::process::eventually;
-use catalog_e2e::registry::{CountingProxy, ImageFixture, Registry, RegistryConfig};
+use catalog_e2e::registry::{CountingProxy, ImageFixture, PushedImage, Registry, RegistryConfig};
 use serde_json::json;
 use verify_common::*;
 
@@ -182,19 +183,47 @@ async fn verifying_is_shown_only_while_a_check_is_slow() {
     assert_eq!(env.emu.request_count("patch catalogimages/status"), 2);
 }
 
-#[tokio::test]
-async fn unchanged_image_costs_one_head_per_interval_and_requests_are_echoed() {
-    let (registry, _) = registry_with("os/steady:v1", "amd64").await;
+/// `os/<name>:v1` (amd64) in a real registry behind a counting proxy, a reconciler that
+/// trusts the proxy, and CatalogImage `name` of that image, verified every `interval`.
+struct Proxied {
+    /// Bind it (`registry: _registry`, not `..`): the registry stops when it is dropped.
+    registry: Registry,
+    pushed: PushedImage,
+    proxy: CountingProxy,
+    env: Env,
+    /// The image once it first shows Available.
+    available: CatalogImage,
+}
+
+async fn proxied_image(name: &str, interval: &str) -> Proxied {
+    let (registry, pushed) = registry_with(&format!("os/{name}:v1"), "amd64").await;
     let proxy = CountingProxy::start(&registry).await;
     let mut env = Env::start().await;
     env.spawn_reconciler(&["--insecure-registry", &proxy.host()]);
     env.create_image(
-        "steady",
-        &format!("{}/os/steady:v1", proxy.host()),
-        json!({"verificationInterval": "2s"}),
+        name,
+        &format!("{}/os/{name}:v1", proxy.host()),
+        json!({"verificationInterval": interval}),
     )
     .await;
-    env.wait_phase("steady", Phase::Available).await;
+    let available = env.wait_phase(name, Phase::Available).await;
+    Proxied {
+        registry,
+        pushed,
+        proxy,
+        env,
+        available,
+    }
+}
+
+#[tokio::test]
+async fn unchanged_image_costs_one_head_per_interval_and_requests_are_echoed() {
+    let Proxied {
+        registry: _registry,
+        proxy,
+        env,
+        ..
+    } = proxied_image("steady", "2s").await;
     // First verification: HEAD + manifest + config.
     assert_eq!(proxy.requests().len(), 3, "{:?}", proxy.requests());
     proxy.clear();
@@ -280,17 +309,13 @@ async fn tls_registry_with_private_ca() {
 
 #[tokio::test]
 async fn deleted_manifest_backs_off_then_fails_after_five() {
-    let (registry, pushed) = registry_with("os/gone:v1", "amd64").await;
-    let proxy = CountingProxy::start(&registry).await;
-    let mut env = Env::start().await;
-    env.spawn_reconciler(&["--insecure-registry", &proxy.host()]);
-    env.create_image(
-        "gone",
-        &format!("{}/os/gone:v1", proxy.host()),
-        json!({"verificationInterval": "3s"}),
-    )
-    .await;
-    let before = env.wait_phase("gone", Phase::Available).await;
+    let Proxied {
+        registry,
+        pushed,
+        proxy,
+        env,
+        available: before,
+    } = proxied_image("gone", "3s").await;
     let metadata = before.status.unwrap().registry_metadata;
 
     registry.delete_manifest("os/gone", &pushed.digest).await;
@@ -403,17 +428,12 @@ async fn unreadable_registry_ca_stops_the_process_naming_the_flag() {
 /// a 12 s interval is verified again, about 12 s (jitter 90-100%) after the last time.
 #[tokio::test]
 async fn a_long_interval_is_fired_from_the_images_memory() {
-    let (registry, _) = registry_with("os/slow-steady:v1", "amd64").await;
-    let proxy = CountingProxy::start(&registry).await;
-    let mut env = Env::start().await;
-    env.spawn_reconciler(&["--insecure-registry", &proxy.host()]);
-    env.create_image(
-        "slow-steady",
-        &format!("{}/os/slow-steady:v1", proxy.host()),
-        json!({"verificationInterval": "12s"}),
-    )
-    .await;
-    env.wait_phase("slow-steady", Phase::Available).await;
+    let Proxied {
+        registry: _registry,
+        proxy,
+        env,
+        ..
+    } = proxied_image("slow-steady", "12s").await;
     let available = std::time::Instant::now();
     proxy.clear();
     let verified = |text: &str| metric_sum(text, "catalog_verifications_total", &[]);
