@@ -1,7 +1,7 @@
 //! Reading and validating the entries of a revision, parsing only blobs that changed since
 //! the previous revision (a 10,000-entry environment with one changed file parses one file).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use catalog_api::Diagnostic;
@@ -11,13 +11,17 @@ use git2::{Oid, Repository};
 use crate::git::SourceError;
 use crate::git::tree::{FileBlob, list_files, oversized_config, read_entry_blob};
 
-/// Per-file validation results keyed by (path, blob id): a file whose blob did not change
-/// is not read or parsed again. The entries themselves are kept once, in the last report
-/// (a 10,000-entry environment would otherwise be held twice); per file only the number of
-/// entries it defined and its own diagnostics are remembered.
+/// Per-file validation results by path: a file whose blob did not change is not read or
+/// parsed again. The entries themselves are kept once, in the last report (a 10,000-entry
+/// environment would otherwise be held twice); per file only its blob, the number of entries
+/// it defined and its own diagnostics are remembered. The map is updated in place, so a
+/// one-file change at 100,000 files does not build a second map of every path.
 #[derive(Default)]
 pub struct EntryCache {
-    files: HashMap<(String, Oid), (usize, Vec<Diagnostic>)>,
+    files: HashMap<String, FileResult>,
+    /// Counts [`EntryCache::read`]s that walked a tree: a file not marked with the current
+    /// count was not listed, and is forgotten.
+    reads: u64,
     rules_key: String,
     /// The last report and the (commit, dir) it is for: a resync of the same revision
     /// (drift, status events) reuses it without walking the tree. The next revision takes
@@ -25,6 +29,15 @@ pub struct EntryCache {
     last: Option<(String, Arc<Report>)>,
     /// Blobs parsed by the last [`EntryCache::read`] (what changed).
     pub parsed_last: usize,
+}
+
+/// What one file gave at one blob.
+struct FileResult {
+    blob: Oid,
+    entries: usize,
+    diagnostics: Vec<Diagnostic>,
+    /// The [`EntryCache::reads`] count of the last read that listed the file.
+    listed_by: u64,
 }
 
 impl EntryCache {
@@ -67,7 +80,6 @@ impl EntryCache {
         // One entry per file is the rule: room for exactly that, instead of the doubling
         // growth that left up to half of a 100,000-entry vector (~1 KiB per entry) unused.
         entries.reserve_exact(listing.len().saturating_sub(reused.len()));
-        let mut files = HashMap::with_capacity(listing.len());
         let mut diagnostics = listing_diagnostics;
         diagnostics.extend(oversized_config(repo, commit));
         let changed: Vec<&FileBlob> = listing
@@ -75,28 +87,14 @@ impl EntryCache {
             .filter(|file| !reused.contains(file.path.as_str()))
             .collect();
         self.parsed_last = changed.len();
-        let mut parsed = Parsing {
+        let parsed = Parsing {
             repo,
             rules,
             files: changed.chunks(PARSE_CHUNK),
             ready: Vec::new().into_iter(),
         };
-        for file in &listing {
-            let key = (file.path.clone(), file.blob);
-            let (count, file_diagnostics) = if reused.contains(file.path.as_str()) {
-                self.files.remove(&key).expect("checked by reusable")
-            } else {
-                let (file_entries, file_diagnostics) =
-                    parsed.next().expect("one result per changed file");
-                let count = file_entries.len();
-                entries.extend(file_entries);
-                (count, file_diagnostics)
-            };
-            diagnostics.extend(file_diagnostics.iter().cloned());
-            files.insert(key, (count, file_diagnostics));
-        }
+        self.record(&listing, &reused, parsed, &mut entries, &mut diagnostics);
         drop(reused);
-        self.files = files;
         let report = Arc::new(combine_files([(entries, diagnostics)]));
         self.last = Some((last_key, report.clone()));
         Ok(report)
@@ -104,14 +102,50 @@ impl EntryCache {
 }
 
 impl EntryCache {
+    /// Takes each listed file's results (remembered when `reused`, else the next of `parsed`)
+    /// into `entries` and `diagnostics`, remembers the parsed ones, and forgets the files
+    /// `listing` no longer has.
+    fn record(
+        &mut self,
+        listing: &[FileBlob],
+        reused: &HashSet<&str>,
+        mut parsed: Parsing<'_>,
+        entries: &mut Vec<Entry>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
+        self.reads += 1;
+        for file in listing {
+            if reused.contains(file.path.as_str()) {
+                let known = self.files.get_mut(&file.path).expect("checked by reusable");
+                known.listed_by = self.reads;
+                diagnostics.extend(known.diagnostics.iter().cloned());
+                continue;
+            }
+            let (file_entries, file_diagnostics) =
+                parsed.next().expect("one result per changed file");
+            diagnostics.extend(file_diagnostics.iter().cloned());
+            let result = FileResult {
+                blob: file.blob,
+                entries: file_entries.len(),
+                diagnostics: file_diagnostics,
+                listed_by: self.reads,
+            };
+            entries.extend(file_entries);
+            match self.files.get_mut(&file.path) {
+                Some(known) => *known = result,
+                None => {
+                    self.files.insert(file.path.clone(), result);
+                }
+            }
+        }
+        let reads = self.reads;
+        self.files.retain(|_, file| file.listed_by == reads);
+    }
+
     /// Paths of the listed files whose blob is unchanged and whose entries are all among
     /// `previous`: a file with fewer entries than it defined lost some as duplicates of
     /// another file's, so it is parsed again.
-    fn reusable<'a>(
-        &self,
-        listing: &'a [FileBlob],
-        previous: &[Entry],
-    ) -> std::collections::HashSet<&'a str> {
+    fn reusable<'a>(&self, listing: &'a [FileBlob], previous: &[Entry]) -> HashSet<&'a str> {
         let mut per_path: HashMap<&str, usize> = HashMap::with_capacity(listing.len());
         for entry in previous {
             *per_path.entry(entry.path.as_str()).or_default() += 1;
@@ -119,11 +153,10 @@ impl EntryCache {
         listing
             .iter()
             .filter(|file| {
-                self.files
-                    .get(&(file.path.clone(), file.blob))
-                    .is_some_and(|(count, _)| {
-                        per_path.get(file.path.as_str()).copied().unwrap_or(0) == *count
-                    })
+                self.files.get(&file.path).is_some_and(|known| {
+                    known.blob == file.blob
+                        && per_path.get(file.path.as_str()).copied().unwrap_or(0) == known.entries
+                })
             })
             .map(|file| file.path.as_str())
             .collect()

@@ -22,20 +22,20 @@ use catalog_api::image::Phase;
 use catalog_api::labels::{CATALOG_SOURCE, SOURCE_NAMESPACE};
 use catalog_api::{CatalogImage, CatalogImageSpec};
 
-use super::intern::Strings;
+use super::intern::{Pair, Strings};
 
 /// kubectl's client-side apply copy of the whole object: never compared by the sync.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Label or annotation pairs, exactly as many as there are (a growing vector would leave up
 /// to half its room unused on each of 100,000 objects); the strings are shared between
-/// objects ([`Strings`]).
-type Pairs = Box<[(Arc<str>, Arc<str>)]>;
+/// objects, and so are whole label sets ([`Strings`]).
+type Pairs = Arc<[Pair]>;
 
 /// What the sync knows of one live CatalogImage.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LiveImage {
-    pub name: Box<str>,
+    pub name: Arc<str>,
     pub resource_version: u64,
     pub phase: Option<Phase>,
     /// Sorted by key.
@@ -53,20 +53,24 @@ impl LiveImage {
     /// As [`Self::from_object`], the label and annotation strings taken from `strings`.
     fn interned(object: &CatalogImage, strings: &mut Strings) -> LiveImage {
         let meta = &object.metadata;
-        let mut pairs = |map: Option<&BTreeMap<String, String>>| -> Pairs {
+        let mut pairs = |map: Option<&BTreeMap<String, String>>| -> Vec<Pair> {
             map.into_iter()
                 .flatten()
                 .filter(|(k, _)| k.as_str() != LAST_APPLIED)
                 .map(|(k, v)| (strings.get(k), strings.get(v)))
-                .collect::<Vec<_>>()
-                .into_boxed_slice()
+                .collect()
         };
+        let (labels, annotations) = (
+            pairs(meta.labels.as_ref()),
+            pairs(meta.annotations.as_ref()),
+        );
         LiveImage {
             name: meta.name.as_deref().unwrap_or_default().into(),
             resource_version: resource_version(meta),
             phase: object.status.as_ref().and_then(|s| s.phase),
-            labels: pairs(meta.labels.as_ref()),
-            annotations: pairs(meta.annotations.as_ref()),
+            // Annotations name the object's own file: a set per object, not worth sharing.
+            labels: strings.set(&labels),
+            annotations: annotations.into(),
             spec_fingerprint: spec_fingerprint(&object.spec),
         }
     }
@@ -145,7 +149,7 @@ fn spec_fingerprint(spec: &CatalogImageSpec) -> u64 {
     writer.0.finish()
 }
 
-type Namespaces = HashMap<String, HashMap<Box<str>, Arc<LiveImage>>>;
+type Namespaces = HashMap<String, HashMap<Arc<str>, Arc<LiveImage>>>;
 
 #[derive(Default)]
 struct Inner {
