@@ -109,6 +109,28 @@ impl LiveImage {
             && self.spec_fingerprint == other.spec_fingerprint
     }
 
+    /// Takes the phase and resourceVersion of `newer`, equal in everything else: in place
+    /// when no plan holds this object. At 100,000 images the verifier's first pass changes
+    /// every status; replacing each object (and its annotations) would scatter the cache's
+    /// long-lived allocations among that pass's short-lived ones, which the allocator cannot
+    /// give back.
+    fn take_status(self: &mut Arc<Self>, newer: LiveImage) {
+        match Arc::get_mut(self) {
+            Some(object) => {
+                object.resource_version = newer.resource_version;
+                object.phase = newer.phase;
+            }
+            None => {
+                *self = Arc::new(LiveImage {
+                    name: self.name.clone(),
+                    labels: self.labels.clone(),
+                    annotations: self.annotations.clone(),
+                    ..newer
+                })
+            }
+        }
+    }
+
     pub fn spec_equals(&self, spec: &CatalogImageSpec) -> bool {
         self.spec_fingerprint == spec_fingerprint(spec)
     }
@@ -216,12 +238,16 @@ impl LiveCache {
                     let (ns, live) = key(o, &mut inner.strings);
                     self.seen.fetch_max(live.resource_version, Ordering::SeqCst);
                     let names = inner.objects.entry(ns).or_default();
-                    let change = match names.get(&live.name) {
-                        Some(old) if old.same_except_status(&live) => Change::Status,
-                        _ => Change::Object,
-                    };
-                    names.insert(live.name.clone(), Arc::new(live));
-                    change
+                    match names.get_mut(&live.name) {
+                        Some(old) if old.same_except_status(&live) => {
+                            old.take_status(live);
+                            Change::Status
+                        }
+                        _ => {
+                            names.insert(live.name.clone(), Arc::new(live));
+                            Change::Object
+                        }
+                    }
                 }
                 watcher::Event::Delete(o) => {
                     let (ns, live) = key(o, &mut inner.strings);
@@ -458,6 +484,46 @@ mod tests {
             cache.handle(&watcher::Event::Delete(object)),
             Change::Object
         );
+    }
+
+    #[test]
+    fn a_status_change_updates_the_object_in_place_unless_a_plan_holds_it() {
+        let cache = LiveCache::default();
+        let mut object = image("a", 1, "quay.io/x/a:1");
+        cache.handle(&watcher::Event::Apply(object.clone()));
+        let first = Arc::as_ptr(&cache.get("ns", "a").unwrap());
+        let mut status = |object: &mut CatalogImage, rv: u64, phase| {
+            object.metadata.resource_version = Some(rv.to_string());
+            object.status = Some(catalog_api::CatalogImageStatus {
+                phase: Some(phase),
+                ..Default::default()
+            });
+            cache.handle(&watcher::Event::Apply(object.clone()))
+        };
+        assert_eq!(status(&mut object, 2, Phase::Verifying), Change::Status);
+        let updated = cache.get("ns", "a").unwrap();
+        assert_eq!(Arc::as_ptr(&updated), first, "updated in place");
+        assert_eq!(
+            (updated.resource_version, updated.phase),
+            (2, Some(Phase::Verifying))
+        );
+
+        // `updated` stands for a plan's snapshot: it keeps what it saw.
+        assert_eq!(status(&mut object, 3, Phase::Available), Change::Status);
+        let newest = cache.get("ns", "a").unwrap();
+        assert_eq!(
+            (newest.resource_version, newest.phase),
+            (3, Some(Phase::Available))
+        );
+        assert_eq!(
+            (updated.resource_version, updated.phase),
+            (2, Some(Phase::Verifying))
+        );
+        assert!(
+            Arc::ptr_eq(&newest.annotations, &updated.annotations),
+            "sets are shared"
+        );
+        assert_eq!(*newest, LiveImage::from_object(&object));
     }
 
     #[tokio::test]
