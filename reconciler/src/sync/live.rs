@@ -492,7 +492,7 @@ mod tests {
         let mut object = image("a", 1, "quay.io/x/a:1");
         cache.handle(&watcher::Event::Apply(object.clone()));
         let first = Arc::as_ptr(&cache.get("ns", "a").unwrap());
-        let mut status = |object: &mut CatalogImage, rv: u64, phase| {
+        let status = |object: &mut CatalogImage, rv: u64, phase| {
             object.metadata.resource_version = Some(rv.to_string());
             object.status = Some(catalog_api::CatalogImageStatus {
                 phase: Some(phase),

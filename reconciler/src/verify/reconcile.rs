@@ -19,8 +19,8 @@ use super::check::{self, Access, SecretLookup};
 use super::plan::{self, Due, Observation, Trigger};
 use super::view::ImageView;
 use super::{
-    MEMORY_SWEEP_MIN, Memory, ReconcileError, Shared, WriteError, apply, guard, metrics, status,
-    timers,
+    ImageKey, MEMORY_SWEEP_MIN, Memory, ReconcileError, Shared, WriteError, apply, guard, metrics,
+    status, timers,
 };
 use crate::panics::LockExt as _;
 use crate::sync_writes::MAX_WAIT;
@@ -101,8 +101,8 @@ impl<'a> Facts<'a> {
         self.uid.unwrap_or(self.name)
     }
 
-    fn key(&self) -> (String, String) {
-        (self.namespace.to_string(), self.name.to_string())
+    fn key(&self) -> ImageKey {
+        ImageKey::new(self.namespace, self.name)
     }
 }
 
@@ -307,7 +307,7 @@ fn record(
 /// Records what this process remembers of an image. Entries of deleted images are swept
 /// when the map has doubled since the last sweep (amortised: one pass per doubling, not one
 /// per verification, which at 100,000 images would be quadratic).
-fn remember(state: &Shared, key: (String, String), memory_entry: Memory) {
+fn remember(state: &Shared, key: ImageKey, memory_entry: Memory) {
     let mut memory = state.memory.locked();
     if memory.entries.len() >= memory.sweep_at {
         let now = Instant::now();

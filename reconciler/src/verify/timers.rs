@@ -55,8 +55,9 @@ pub(super) fn due(memories: &mut Memories, now: Instant) -> Vec<ObjectRef<ImageV
         .entries
         .iter_mut()
         .filter(|(_, m)| m.timer_armed && m.scheduled.is_some_and(|t| t <= now))
-        .map(|((namespace, name), m)| {
+        .map(|(key, m)| {
             m.timer_armed = false;
+            let (namespace, name) = key.parts();
             ObjectRef::new(name).within(namespace)
         })
         .collect()
@@ -79,10 +80,11 @@ pub(super) async fn fire_forever(state: Arc<Shared>, triggers: mpsc::Sender<Obje
 
 #[cfg(test)]
 mod tests {
+    use super::super::ImageKey;
     use super::*;
 
     fn plan_for(memories: &mut Memories, name: &str, wait: Duration) -> Action {
-        let key = ("dev".to_string(), name.to_string());
+        let key = ImageKey::new("dev", name);
         plan(memories.entries.entry(key).or_default(), wait)
     }
 
