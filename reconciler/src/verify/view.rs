@@ -47,7 +47,10 @@ pub struct ImageView {
 pub struct Schedule {
     pub phase: Option<Phase>,
     pub observed_generation: Option<i64>,
-    pub last_verification_time: Option<Time>,
+    /// `lastVerificationTime` in Unix milliseconds, what [`super::plan::due`] computes with:
+    /// 8 bytes fewer than a `Time`, which keeps a view with its `Arc` in the allocator's
+    /// 512-byte size class instead of the 640-byte one (13 MB at 100,000 images).
+    pub last_verified_ms: Option<i64>,
     pub verification_failures: Option<i32>,
     pub last_handled_verify_at: Option<Box<str>>,
 }
@@ -82,7 +85,10 @@ impl ImageView {
             schedule: image.status.as_ref().map(|s| Schedule {
                 phase: s.phase,
                 observed_generation: s.observed_generation,
-                last_verification_time: s.last_verification_time.clone(),
+                last_verified_ms: s
+                    .last_verification_time
+                    .as_ref()
+                    .map(|t| t.0.as_millisecond()),
                 verification_failures: s.verification_failures,
                 last_handled_verify_at: s.last_handled_verify_at.as_deref().map(Into::into),
             }),
@@ -113,7 +119,10 @@ impl ImageView {
         Some(CatalogImageStatus {
             phase: s.phase,
             observed_generation: s.observed_generation,
-            last_verification_time: s.last_verification_time.clone(),
+            last_verification_time: s
+                .last_verified_ms
+                .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+                .map(Time),
             verification_failures: s.verification_failures,
             last_handled_verify_at: s.last_handled_verify_at.as_deref().map(str::to_string),
             ..Default::default()
@@ -186,6 +195,17 @@ mod tests {
     use catalog_api::CatalogImageSpec;
 
     #[test]
+    fn a_cached_view_fits_the_allocators_512_byte_class() {
+        // One per image in the watch cache, behind an `Arc` (two counts, 16 bytes): at
+        // 100,000 images each byte over the class boundary costs 12.5 MB of the next class.
+        assert!(
+            std::mem::size_of::<ImageView>() + 16 <= 512,
+            "ImageView is {} bytes",
+            std::mem::size_of::<ImageView>()
+        );
+    }
+
+    #[test]
     fn a_view_keeps_what_the_schedule_and_the_indexes_need() {
         let mut image = CatalogImage::new(
             "a",
@@ -211,6 +231,7 @@ mod tests {
             observed_generation: Some(3),
             verification_failures: Some(0),
             last_handled_verify_at: Some("t0".into()),
+            last_verification_time: Some(Time("2026-12-01T10:00:00Z".parse().unwrap())),
             ..Default::default()
         });
         let view = ImageView::of(&image);
@@ -230,6 +251,10 @@ mod tests {
         );
         let status = view.status().unwrap();
         assert_eq!(status.observed_generation, Some(3));
+        assert_eq!(
+            status.last_verification_time,
+            image.status.as_ref().unwrap().last_verification_time
+        );
         assert_eq!(status.last_handled_verify_at.as_deref(), Some("t0"));
         assert_eq!(
             ImageView::kind(&()),
