@@ -310,6 +310,7 @@ mod tests {
         assert_eq!(report.entries, expected.entries);
         assert_eq!(report.diagnostics, expected.diagnostics);
         assert!(report.entries.iter().any(|e| e.name() == "e5"));
+        assert_eq!(cache.files.len(), 20, "the removed dup.yaml is forgotten");
     }
     #[test]
     fn oversized_blobs_are_reported_unread_and_too_many_files_are_refused_before_parsing() {
