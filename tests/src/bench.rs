@@ -149,3 +149,79 @@ pub fn writes(requests: &std::collections::BTreeMap<String, u64>) -> String {
         writes.join(", ")
     }
 }
+
+/// A duration as milliseconds with one decimal, as the benchmarks print them.
+pub fn ms(d: std::time::Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// `kubectl apply --server-side -f dir` of the same `n` files against the same emulator,
+/// twice (the second is a no-op), with its time and writes: what a user without the
+/// reconciler would run.
+pub fn kubectl_apply_comparison(
+    emu: &Emulator,
+    n: usize,
+    dir: &Path,
+    kubeconfig: &Path,
+    tmp: &Path,
+) -> anyhow::Result<()> {
+    if Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+    {
+        let home = tmp.join("kubectl-home");
+        std::fs::create_dir_all(&home)?;
+        let apply_all = || {
+            Command::new("kubectl")
+                .args([
+                    "apply",
+                    "--server-side",
+                    "--field-manager",
+                    "bench",
+                    "-n",
+                    "bench-kubectl",
+                    "-f",
+                ])
+                .arg(dir)
+                .env("KUBECONFIG", kubeconfig)
+                .env("HOME", &home)
+                .stdout(Stdio::null())
+                .output()
+        };
+        emu.reset_requests();
+        let t = std::time::Instant::now();
+        let out = apply_all()?;
+        let took = t.elapsed();
+        if out.status.success() {
+            println!(
+                "kubectl apply --server-side -f DIR ({n} files): {} ({} API writes)",
+                ms(took),
+                emu.writes()
+            );
+        } else {
+            println!(
+                "kubectl apply failed after {}: {}",
+                ms(took),
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            );
+        }
+        let t = std::time::Instant::now();
+        let out = apply_all()?;
+        println!(
+            "kubectl apply --server-side again (no-op): {} (success: {})",
+            ms(t.elapsed()),
+            out.status.success()
+        );
+    } else {
+        println!("kubectl not found: comparison skipped (install kubectl)");
+    }
+    Ok(())
+}

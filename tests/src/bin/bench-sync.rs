@@ -25,12 +25,12 @@
 //! target/release/bench-sync` (a debug build works too, slower).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use catalog_api::{CatalogImage, CatalogSource};
-use catalog_e2e::bench;
+use catalog_e2e::bench::{self, ms};
 use catalog_e2e::emulator::{Emulator, EmulatorOptions};
 use catalog_e2e::git::{BareRepo, GitDaemon, free_port};
 use catalog_e2e::process::peak_rss_mib;
@@ -196,10 +196,6 @@ async fn hook(url: &str) -> anyhow::Result<()> {
         .status();
     anyhow::ensure!(status.as_u16() == 202, "webhook answered {status}");
     Ok(())
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
 /// The running benchmark: the repository, the cluster, and the reconciler under test.
@@ -430,76 +426,9 @@ async fn main() -> anyhow::Result<()> {
     let _ = reconciler.kill();
     let _ = reconciler.wait();
     result?;
-    kubectl_comparison(&bench.emu, n, &dir, &admin, tmp.path())
-}
-
-/// `kubectl apply --server-side` of the same files against the same emulator.
-fn kubectl_comparison(
-    emu: &Emulator,
-    n: usize,
-    dir: &Path,
-    kubeconfig: &Path,
-    tmp: &Path,
-) -> anyhow::Result<()> {
     if flag("--no-kubectl") {
         println!("kubectl comparison skipped (--no-kubectl)");
-    } else if Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-    {
-        let home = tmp.join("kubectl-home");
-        std::fs::create_dir_all(&home)?;
-        let apply_all = || {
-            Command::new("kubectl")
-                .args([
-                    "apply",
-                    "--server-side",
-                    "--field-manager",
-                    "bench",
-                    "-n",
-                    "bench-kubectl",
-                    "-f",
-                ])
-                .arg(dir)
-                .env("KUBECONFIG", kubeconfig)
-                .env("HOME", &home)
-                .stdout(Stdio::null())
-                .output()
-        };
-        emu.reset_requests();
-        let t = Instant::now();
-        let out = apply_all()?;
-        let took = t.elapsed();
-        if out.status.success() {
-            println!(
-                "kubectl apply --server-side -f DIR ({n} files): {} ({} API writes)",
-                ms(took),
-                emu.writes()
-            );
-        } else {
-            println!(
-                "kubectl apply failed after {}: {}",
-                ms(took),
-                String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .take(3)
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            );
-        }
-        let t = Instant::now();
-        let out = apply_all()?;
-        println!(
-            "kubectl apply --server-side again (no-op): {} (success: {})",
-            ms(t.elapsed()),
-            out.status.success()
-        );
-    } else {
-        println!("kubectl not found: comparison skipped (install kubectl)");
+        return Ok(());
     }
-    Ok(())
+    bench::kubectl_apply_comparison(&bench.emu, n, &dir, &admin, tmp.path())
 }
