@@ -28,3 +28,11 @@ pub fn run(dir: &Path, program: &str, args: &[&str]) -> String {
 pub fn git(dir: &Path, args: &[&str]) -> String {
     run(dir, "git", args)
 }
+
+/// Commits everything in the work tree of `dir` (additions, changes, removals) as `message`;
+/// returns the new commit's id.
+pub fn commit_all(dir: &Path, message: &str) -> String {
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-qm", message]);
+    git(dir, &["rev-parse", "HEAD"])
+}

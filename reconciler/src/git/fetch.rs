@@ -397,7 +397,7 @@ mod tests {
         assert_eq!(ssh_port("ssh://git@localhost/r.git"), None);
     }
 
-    use crate::test_support::git as run;
+    use crate::test_support::{commit_all, git as run};
 
     #[test]
     fn fetches_branch_tag_and_commit_incrementally() {
@@ -406,9 +406,7 @@ mod tests {
         std::fs::create_dir(&work).unwrap();
         run(&work, &["init", "-q", "-b", "main"]);
         std::fs::write(work.join("a.yaml"), "a").unwrap();
-        run(&work, &["add", "."]);
-        run(&work, &["commit", "-qm", "one"]);
-        let first = run(&work, &["rev-parse", "HEAD"]);
+        let first = commit_all(&work, "one");
         run(&work, &["tag", "v1"]);
         let request = |reference| FetchRequest {
             url: format!("file://{}", work.display()),
@@ -421,9 +419,7 @@ mod tests {
         let got = fetch(&request(RefSpec::Branch("main".into()))).unwrap();
         assert_eq!(got.commit, first);
         std::fs::write(work.join("b.yaml"), "b").unwrap();
-        run(&work, &["add", "."]);
-        run(&work, &["commit", "-qm", "two"]);
-        let second = run(&work, &["rev-parse", "HEAD"]);
+        let second = commit_all(&work, "two");
         assert_eq!(
             fetch(&request(RefSpec::Branch("main".into())))
                 .unwrap()

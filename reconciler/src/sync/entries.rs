@@ -247,7 +247,7 @@ fn parse_blob(repo: &Repository, file: &FileBlob, rules: &Rules) -> Parsed {
 mod tests {
     use super::*;
 
-    use crate::test_support::git;
+    use crate::test_support::{commit_all, git};
 
     fn entry(name: &str, tag: &str) -> String {
         format!(
@@ -267,9 +267,7 @@ mod tests {
         }
         std::fs::write(dir.join(".hidden.yaml"), "not: parsed").unwrap();
         std::fs::write(dir.join("README.md"), "ignored").unwrap();
-        git(work, &["add", "."]);
-        git(work, &["commit", "-qm", "one"]);
-        let first = git(work, &["rev-parse", "HEAD"]);
+        let first = commit_all(work, "one");
         let repo = Repository::open(work).unwrap();
         let rules = Rules::default();
         let mut cache = EntryCache::default();
@@ -283,9 +281,7 @@ mod tests {
         std::fs::write(dir.join("e3.yaml"), entry("e3", "2")).unwrap();
         std::fs::write(dir.join("e4.yaml"), "kind: [broken").unwrap();
         std::fs::write(dir.join("dup.yaml"), entry("e5", "9")).unwrap();
-        git(work, &["add", "."]);
-        git(work, &["commit", "-qm", "two"]);
-        let second = git(work, &["rev-parse", "HEAD"]);
+        let second = commit_all(work, "two");
         let report = cache.read(&repo, &second, "env", &rules, 100).unwrap();
         assert_eq!(
             cache.parsed_last, 3,
@@ -301,9 +297,7 @@ mod tests {
         // The duplicate goes away: the unchanged e5.yaml, whose entry the last report dropped,
         // is parsed again and its entry is back; the other unchanged files come from the cache.
         std::fs::remove_file(dir.join("dup.yaml")).unwrap();
-        git(work, &["add", "-A"]);
-        git(work, &["commit", "-qm", "three"]);
-        let third = git(work, &["rev-parse", "HEAD"]);
+        let third = commit_all(work, "three");
         let report = cache.read(&repo, &third, "env", &rules, 100).unwrap();
         assert_eq!(cache.parsed_last, 1, "only e5.yaml is parsed again");
         let expected = catalog_api::repo::validate_environment_dir(work, "env", &rules);
@@ -324,9 +318,7 @@ mod tests {
         }
         std::fs::write(dir.join("zeros.yaml"), vec![0u8; 1024 * 1024]).unwrap();
         std::fs::write(work.join("catalog.yaml"), vec![b'#'; 300 * 1024]).unwrap();
-        git(work, &["add", "."]);
-        git(work, &["commit", "-qm", "one"]);
-        let commit = git(work, &["rev-parse", "HEAD"]);
+        let commit = commit_all(work, "one");
         let repo = Repository::open(work).unwrap();
         let mut cache = EntryCache::default();
         let report = cache
@@ -374,9 +366,7 @@ mod tests {
         }
         std::fs::write(dir.join("e0100.yaml"), "kind: [broken").unwrap();
         std::fs::write(dir.join("e1200.yaml"), entry("e7", "2")).unwrap();
-        git(work, &["add", "."]);
-        git(work, &["commit", "-qm", "many"]);
-        let commit = git(work, &["rev-parse", "HEAD"]);
+        let commit = commit_all(work, "many");
         let repo = Repository::open(work).unwrap();
         let rules = Rules::default();
         let mut cache = EntryCache::default();
