@@ -49,7 +49,7 @@ pub struct Schedule {
     pub observed_generation: Option<i64>,
     /// `lastVerificationTime` in Unix milliseconds, what [`super::plan::due`] computes with:
     /// 8 bytes fewer than a `Time`, which keeps a view with its `Arc` in the allocator's
-    /// 512-byte size class instead of the 640-byte one (13 MB at 100,000 images).
+    /// 512-byte size class instead of the 640-byte one (12.8 MB at 100,000 images).
     pub last_verified_ms: Option<i64>,
     pub verification_failures: Option<i32>,
     pub last_handled_verify_at: Option<Box<str>>,
@@ -197,7 +197,7 @@ mod tests {
     #[test]
     fn a_cached_view_fits_the_allocators_512_byte_class() {
         // One per image in the watch cache, behind an `Arc` (two counts, 16 bytes): at
-        // 100,000 images each byte over the class boundary costs 12.5 MB of the next class.
+        // 100,000 images any byte over the class boundary costs 12.8 MB (the next class is 640).
         assert!(
             std::mem::size_of::<ImageView>() + 16 <= 512,
             "ImageView is {} bytes",
