@@ -165,63 +165,63 @@ pub fn kubectl_apply_comparison(
     kubeconfig: &Path,
     tmp: &Path,
 ) -> anyhow::Result<()> {
-    if Command::new("kubectl")
+    let installed = Command::new("kubectl")
         .arg("version")
         .arg("--client")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok()
-    {
-        let home = tmp.join("kubectl-home");
-        std::fs::create_dir_all(&home)?;
-        let apply_all = || {
-            Command::new("kubectl")
-                .args([
-                    "apply",
-                    "--server-side",
-                    "--field-manager",
-                    "bench",
-                    "-n",
-                    "bench-kubectl",
-                    "-f",
-                ])
-                .arg(dir)
-                .env("KUBECONFIG", kubeconfig)
-                .env("HOME", &home)
-                .stdout(Stdio::null())
-                .output()
-        };
-        emu.reset_requests();
-        let t = std::time::Instant::now();
-        let out = apply_all()?;
-        let took = t.elapsed();
-        if out.status.success() {
-            println!(
-                "kubectl apply --server-side -f DIR ({n} files): {} ({} API writes)",
-                ms(took),
-                emu.writes()
-            );
-        } else {
-            println!(
-                "kubectl apply failed after {}: {}",
-                ms(took),
-                String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .take(3)
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            );
-        }
-        let t = std::time::Instant::now();
-        let out = apply_all()?;
+        .is_ok();
+    if !installed {
+        println!("kubectl not found: comparison skipped (install kubectl)");
+        return Ok(());
+    }
+    let home = tmp.join("kubectl-home");
+    std::fs::create_dir_all(&home)?;
+    let apply_all = || {
+        Command::new("kubectl")
+            .args([
+                "apply",
+                "--server-side",
+                "--field-manager",
+                "bench",
+                "-n",
+                "bench-kubectl",
+                "-f",
+            ])
+            .arg(dir)
+            .env("KUBECONFIG", kubeconfig)
+            .env("HOME", &home)
+            .stdout(Stdio::null())
+            .output()
+    };
+    emu.reset_requests();
+    let t = std::time::Instant::now();
+    let out = apply_all()?;
+    let took = t.elapsed();
+    if out.status.success() {
         println!(
-            "kubectl apply --server-side again (no-op): {} (success: {})",
-            ms(t.elapsed()),
-            out.status.success()
+            "kubectl apply --server-side -f DIR ({n} files): {} ({} API writes)",
+            ms(took),
+            emu.writes()
         );
     } else {
-        println!("kubectl not found: comparison skipped (install kubectl)");
+        println!(
+            "kubectl apply failed after {}: {}",
+            ms(took),
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
     }
+    let t = std::time::Instant::now();
+    let out = apply_all()?;
+    println!(
+        "kubectl apply --server-side again (no-op): {} (success: {})",
+        ms(t.elapsed()),
+        out.status.success()
+    );
     Ok(())
 }
